@@ -1,0 +1,34 @@
+# Lanyard: `make run` to try it, `make test` to test it.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export FLASK_APP := wsgi.py
+
+.PHONY: run test install install-dev lint bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements.txt
+
+install-dev: $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+
+## make run: install, migrate, create the demo school, print its sign-ins and serve on 127.0.0.1:5000
+run: install
+	LANYARD_ENV=development $(BIN)/flask db upgrade
+	LANYARD_ENV=development $(BIN)/flask demo
+	LANYARD_ENV=development $(BIN)/flask run --host 127.0.0.1 --port 5000
+
+## make test: the whole suite, on SQLite and PostgreSQL, browser journeys included
+test: install-dev
+	$(BIN)/ruff check app tests
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check app tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache

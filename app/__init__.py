@@ -1,0 +1,82 @@
+"""Lanyard: the application factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app. ``config`` overrides what the environment gives (tests pass their own)."""
+    app = Flask(
+        __name__,
+        static_folder=str(ROOT / "static"),
+        template_folder=str(ROOT / "templates"),
+        instance_path=str(Path(config["INSTANCE_PATH"]) if config and "INSTANCE_PATH" in config else ROOT / "instance"),
+        instance_relative_config=False,
+    )
+    from app.config import settings_from_environment
+
+    app.config.update(settings_from_environment(Path(app.instance_path)))
+    if config:
+        app.config.update(config)
+
+    _register_extensions(app)
+    _register_blueprints(app)
+    _register_templates(app)
+
+    from app.errors import register_error_handlers
+    from app.web import register_request_rules
+
+    register_request_rules(app)
+    register_error_handlers(app)
+
+    from app.cli import register_cli
+
+    register_cli(app)
+    return app
+
+
+def _register_extensions(app: Flask) -> None:
+    from app import models  # noqa: F401  (register the tables with the metadata)
+    from app.extensions import csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.sign_in"
+    login_manager.login_message = "Please sign in to continue."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = None  # our own server-side sessions do this job
+
+    from app.auth.routes import unauthorised
+
+    login_manager.unauthorized_handler(unauthorised)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from app.admin.routes import bp as admin_bp
+    from app.api import bp as api_bp
+    from app.auth.routes import bp as auth_bp
+    from app.devices.routes import bp as devices_bp
+    from app.main.routes import bp as main_bp
+
+    for blueprint in (main_bp, auth_bp, devices_bp, admin_bp, api_bp):
+        app.register_blueprint(blueprint)
+
+
+def _register_templates(app: Flask) -> None:
+    from app import clock
+    from app.assets import asset_url
+    from app.services.imei import masked
+
+    app.jinja_env.filters["date"] = clock.format_date
+    app.jinja_env.filters["datetime"] = clock.format_datetime
+    app.jinja_env.filters["time"] = clock.format_time
+    app.jinja_env.filters["masked_imei"] = masked
+    app.jinja_env.globals["asset_url"] = asset_url
+    app.jinja_env.globals["school_name"] = lambda: app.config["SCHOOL_NAME"]

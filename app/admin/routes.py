@@ -1,0 +1,119 @@
+"""Admin: staff, roles, invitations and leavers (J6)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from app.access import roles_required
+from app.admin.forms import InviteForm, PersonForm
+from app.devices.forms import ConfirmForm
+from app.extensions import db
+from app.models import Role, User
+from app.navigation import register_nav
+from app.services import accounts
+from app.services.errors import DomainError, NotFound, ValidationFailed
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+register_nav("Staff", "admin.staff", (Role.ADMIN,), order=80)
+
+
+def _person(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("There is no such person.")
+    return user
+
+
+def _set_password_link(token: str) -> str:
+    # Links that leave the app are built from the configured base URL, never from the Host header.
+    return f"{current_app.config['BASE_URL']}{url_for('auth.set_password', token=token)}"
+
+
+@bp.get("/staff")
+@roles_required(Role.ADMIN)
+def staff():
+    text = request.args.get("q", "").strip()[:100]
+    query = db.select(User).order_by(User.is_active_account.desc(), User.display_name)
+    if text:
+        like = f"%{text.lower()}%"
+        query = query.where(db.or_(db.func.lower(User.display_name).like(like), User.email.like(like)))
+    return render_template("admin/staff.html", people=db.session.scalars(query.limit(200)).all(), q=text)
+
+
+@bp.route("/staff/invite", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def invite():
+    form = InviteForm()
+    if form.validate_on_submit():
+        try:
+            user = accounts.create_user(
+                db.session,
+                current_user,
+                email=form.email.data,
+                display_name=form.display_name.data,
+                roles={Role(r) for r in form.roles.data or []},
+            )
+            token = accounts.issue_password_token(db.session, current_user, user)
+        except ValidationFailed as error:
+            db.session.rollback()
+            for field, messages in error.field_errors.items():
+                getattr(form, field).errors = list(getattr(form, field).errors) + messages
+            return render_template("admin/invite.html", form=form), 422
+        db.session.commit()
+        return render_template("admin/invited.html", person=user, link=_set_password_link(token))
+    return render_template("admin/invite.html", form=form), 422 if form.errors else 200
+
+
+@bp.route("/staff/<int:user_id>", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def person(user_id: int):
+    user = _person(user_id)
+    form = PersonForm(obj=None if request.method == "POST" else user)
+    if request.method == "GET":
+        form.roles.data = [r.value for r in user.roles if r != Role.STAFF]
+    if form.validate_on_submit():
+        try:
+            accounts.update_profile(db.session, current_user, user, display_name=form.display_name.data)
+            accounts.set_roles(db.session, current_user, user, {Role(r) for r in form.roles.data or []})
+        except DomainError as error:
+            db.session.rollback()
+            form.roles.errors = list(form.roles.errors) + [error.message]
+            return render_template("admin/person.html", form=form, person=user, confirm=ConfirmForm()), 422
+        db.session.commit()
+        flash(f"Saved {user.display_name}.", "success")
+        return redirect(url_for("admin.person", user_id=user.id))
+    return render_template("admin/person.html", form=form, person=user, confirm=ConfirmForm()), 422 if form.errors else 200
+
+
+@bp.post("/staff/<int:user_id>/deactivate")
+@roles_required(Role.ADMIN)
+def deactivate(user_id: int):
+    user = _person(user_id)
+    if ConfirmForm().validate_on_submit():
+        accounts.deactivate_user(db.session, current_user, user)
+        db.session.commit()
+        flash(f"{user.display_name} is deactivated and signed out everywhere.", "success")
+    return redirect(url_for("admin.person", user_id=user.id))
+
+
+@bp.post("/staff/<int:user_id>/reactivate")
+@roles_required(Role.ADMIN)
+def reactivate(user_id: int):
+    user = _person(user_id)
+    if ConfirmForm().validate_on_submit():
+        accounts.reactivate_user(db.session, current_user, user)
+        db.session.commit()
+        flash(f"{user.display_name} can sign in again.", "success")
+    return redirect(url_for("admin.person", user_id=user.id))
+
+
+@bp.post("/staff/<int:user_id>/password-link")
+@roles_required(Role.ADMIN)
+def password_link(user_id: int):
+    user = _person(user_id)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for("admin.person", user_id=user.id))
+    token = accounts.issue_password_token(db.session, current_user, user, purpose="password_reset")
+    db.session.commit()
+    return render_template("admin/invited.html", person=user, link=_set_password_link(token))

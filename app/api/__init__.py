@@ -1,0 +1,7 @@
+"""The JSON API (/api/v1): the same services as the pages, answering RFC 9457 problem details."""
+
+from flask import Blueprint
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+from app.api import devices, me, openapi  # noqa: E402,F401  (routes register on bp)

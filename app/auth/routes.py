@@ -1,0 +1,129 @@
+"""Signing in and out, setting a password from an invitation, and the account page."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+
+from app.access import public
+from app.auth.forms import ChangePasswordForm, SetPasswordForm, SignInForm
+from app.extensions import db
+from app.problems import problem
+from app.services import accounts
+from app.services.errors import NotFound, ValidationFailed
+from app.web import client_ip
+
+bp = Blueprint("auth", __name__)
+
+
+def safe_next(target: str | None) -> str:
+    """Only ever go back to a path on this site (no open redirect)."""
+    if not target:
+        return url_for("main.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return url_for("main.home")
+    return target
+
+
+def unauthorised():
+    if request.path.startswith("/api/"):
+        return problem(401, "Sign in required", "Sign in, or send a personal API token.", "unauthorised")
+    if g.get("session_expired"):
+        flash("You were signed out. Please sign in again.", "info")
+    else:
+        flash("Please sign in to continue.", "info")
+    return redirect(url_for("auth.sign_in", next=request.full_path.rstrip("?")))
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+@public
+def sign_in():
+    form = SignInForm()
+    next_url = safe_next(request.args.get("next"))
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(next_url)
+    if form.validate_on_submit():
+        config = current_app.config
+        result = accounts.sign_in(
+            db.session,
+            email=form.email.data,
+            password=form.password.data,
+            ip=client_ip(),
+            user_agent=request.user_agent.string or "",
+            max_failures=config["LOGIN_MAX_FAILURES"],
+            window=timedelta(minutes=config["LOGIN_WINDOW_MINUTES"]),
+        )
+        db.session.commit()
+        if result.user is not None:
+            session.clear()  # a new session at sign-in: nothing from before carries over
+            session["sid"] = result.session_id
+            session["seen"] = time.time()
+            login_user(result.user)
+            return redirect(next_url)
+        if result.throttled:
+            form.password.errors.append(
+                f"Too many attempts. Wait {config['LOGIN_WINDOW_MINUTES']} minutes and try again, or ask the office to reset your password."
+            )
+        else:
+            form.password.errors.append("That email and password do not match an active account.")
+        return render_template("auth/sign_in.html", form=form), 429 if result.throttled else 200
+    return render_template("auth/sign_in.html", form=form)
+
+
+@bp.post("/sign-out")
+@login_required
+def sign_out():
+    accounts.sign_out(db.session, current_user, session.get("sid"))
+    db.session.commit()
+    logout_user()
+    session.clear()
+    flash("You have signed out.", "info")
+    return redirect(url_for("auth.sign_in"))
+
+
+@bp.route("/set-password/<token>", methods=["GET", "POST"])
+@public
+def set_password(token: str):
+    form = SetPasswordForm()
+    if accounts.find_password_token(db.session, token) is None:
+        return render_template("auth/link_expired.html"), 404
+    if form.validate_on_submit():
+        try:
+            accounts.set_password_with_token(db.session, token, form.password.data)
+        except (ValidationFailed, NotFound) as error:
+            db.session.rollback()
+            form.password.errors.append(error.message)
+            return render_template("auth/set_password.html", form=form), 422
+        db.session.commit()
+        flash("Your password is set. Sign in with it now.", "success")
+        return redirect(url_for("auth.sign_in"))
+    return render_template("auth/set_password.html", form=form)
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            accounts.change_password(
+                db.session,
+                current_user,
+                current=form.current_password.data,
+                new=form.new_password.data,
+                keep_session_id=session.get("sid"),
+            )
+        except ValidationFailed as error:
+            db.session.rollback()
+            for field, messages in error.field_errors.items():
+                getattr(form, field).errors.extend(messages)
+            return render_template("auth/account.html", form=form), 422
+        db.session.commit()
+        flash("Password changed. Your other signed-in browsers have been signed out.", "success")
+        return redirect(url_for("auth.account"))
+    return render_template("auth/account.html", form=form)

@@ -1,0 +1,97 @@
+"""Command-line tasks: first admin, demo school, audit chain verification."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+
+from app.clock import utcnow
+from app.database import write_intent
+from app.extensions import db
+from app.models import Role
+
+
+def _published_heads_file() -> Path:
+    return Path(current_app.instance_path) / "audit-heads.jsonl"
+
+
+def last_published_head() -> tuple[int, str] | None:
+    path = _published_heads_file()
+    if not path.exists():
+        return None
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    if not lines:
+        return None
+    head = json.loads(lines[-1])
+    return int(head["seq"]), head["hash"]
+
+
+def register_cli(app: Flask) -> None:
+    @app.cli.command("create-admin")
+    @click.option("--email", prompt=True)
+    @click.option("--name", prompt="Name (as colleagues know you)")
+    @click.password_option()
+    def create_admin(email: str, name: str, password: str) -> None:
+        """Create the first admin account."""
+        from app.services.accounts import create_user
+        from app.services.errors import ValidationFailed
+
+        with write_intent():
+            try:
+                create_user(db.session, None, email=email, display_name=name, roles={Role.ADMIN}, password=password)
+            except ValidationFailed as error:
+                db.session.rollback()
+                for field, messages in error.field_errors.items():
+                    click.echo(f"{field}: {' '.join(messages)}", err=True)
+                raise SystemExit(1) from error
+            db.session.commit()
+        click.echo(f"Admin {email} created. Sign in at {app.config['BASE_URL']}/sign-in")
+
+    @app.cli.command("demo")
+    def demo() -> None:
+        """Create the demo school (once) and print its sign-ins."""
+        from app.demo import demo_password, demo_sign_ins, seed_demo_school
+
+        password = demo_password(Path(app.instance_path))
+        with write_intent():
+            created = seed_demo_school(db.session, password)
+            db.session.commit()
+        click.echo("Demo school " + ("created." if created else "already there."))
+        click.echo(f"Sign in at {app.config['BASE_URL']}/sign-in with password: {password}")
+        for email, name in demo_sign_ins():
+            click.echo(f"  {email:32} {name}")
+
+    audit = click.Group("audit", help="The tamper-evident audit log.")
+    app.cli.add_command(audit)
+
+    @audit.command("verify")
+    def verify() -> None:
+        """Recompute every link of the chain and check the last published head."""
+        from app.services.audit import verify_chain
+
+        report = verify_chain(db.session, last_published_head())
+        if report.ok:
+            click.echo(f"Audit chain verified: {report.verified_count} events, head {report.last_seq} {report.last_hash}")
+            return
+        click.echo(f"Audit chain BROKEN at event {report.broken_at_seq}: {report.problem}", err=True)
+        raise SystemExit(1)
+
+    @audit.command("publish-head")
+    def publish_head() -> None:
+        """Append today's head (count and hash) to instance/audit-heads.jsonl, outside the database."""
+        from app.services.audit import verify_chain
+
+        report = verify_chain(db.session, last_published_head())
+        if not report.ok:
+            click.echo(f"Not publishing: chain broken at event {report.broken_at_seq}: {report.problem}", err=True)
+            raise SystemExit(1)
+        if report.last_seq is None:
+            click.echo("No events yet; nothing to publish.")
+            return
+        line = json.dumps({"seq": report.last_seq, "hash": report.last_hash, "published_at": utcnow().isoformat()})
+        with _published_heads_file().open("a") as handle:
+            handle.write(line + "\n")
+        click.echo(f"Published head {report.last_seq} {report.last_hash}")

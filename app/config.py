@@ -1,0 +1,63 @@
+"""Settings read from the environment, with safe defaults for a single school on SQLite."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+
+
+def _flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _secret_key(instance_path: Path) -> str:
+    """Return SECRET_KEY from the environment, or one generated once into the instance folder."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key_file = instance_path / "secret_key"
+    if not key_file.exists():
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(64))
+    return key_file.read_text().strip()
+
+
+def settings_from_environment(instance_path: Path) -> dict:
+    """Build the Flask config mapping from LANYARD_* environment variables."""
+    environment = os.environ.get("LANYARD_ENV", "production")
+    development = environment in {"development", "testing"}
+    database_url = os.environ.get("LANYARD_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if not database_url:
+        database_url = f"sqlite:///{instance_path / 'lanyard.db'}"
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgres://") :]
+    elif database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+    return {
+        "LANYARD_ENV": environment,
+        "SECRET_KEY": _secret_key(instance_path),
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "BASE_URL": os.environ.get("LANYARD_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "SCHOOL_NAME": os.environ.get("LANYARD_SCHOOL_NAME", "Lanyard School"),
+        "SESSION_COOKIE_SECURE": _flag("LANYARD_SECURE_COOKIES", not development),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_NAME": "lanyard_session",
+        "REMEMBER_COOKIE_DURATION": timedelta(seconds=0),
+        "SESSION_IDLE_MINUTES": int(os.environ.get("LANYARD_SESSION_IDLE_MINUTES", "30")),
+        "SESSION_ABSOLUTE_HOURS": int(os.environ.get("LANYARD_SESSION_ABSOLUTE_HOURS", "12")),
+        "LOGIN_MAX_FAILURES": int(os.environ.get("LANYARD_LOGIN_MAX_FAILURES", "5")),
+        "LOGIN_WINDOW_MINUTES": int(os.environ.get("LANYARD_LOGIN_WINDOW_MINUTES", "15")),
+        "HSTS": _flag("LANYARD_HSTS", not development),
+        "WTF_CSRF_TIME_LIMIT": None,
+        "WTF_CSRF_SSL_STRICT": False,
+        "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        "JSON_SORT_KEYS": False,
+    }

@@ -1,0 +1,126 @@
+"""Home, notices, privacy notice, my data, and the PWA files (manifest, service worker, offline page)."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, Response, current_app, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from app.access import public
+from app.assets import SHELL_FILES, asset_url, asset_version
+from app.devices.forms import ConfirmForm
+from app.extensions import db
+from app.navigation import register_nav
+from app.services import devices, notifications
+from app.services.audit import record_audit_event
+from app.services.personal_data import export_person
+
+bp = Blueprint("main", __name__)
+register_nav("Home", "main.home", order=0)
+
+
+@bp.get("/")
+@login_required
+def home():
+    return render_template(
+        "main/home.html",
+        devices=devices.devices_of(db.session, current_user),
+        notices=notifications.notices_for(db.session, current_user, limit=5),
+    )
+
+
+@bp.get("/notices")
+@login_required
+def notices():
+    return render_template(
+        "main/notices.html", notices=notifications.notices_for(db.session, current_user), confirm=ConfirmForm()
+    )
+
+
+@bp.post("/notices/read")
+@login_required
+def mark_notices_read():
+    if ConfirmForm().validate_on_submit():
+        count = notifications.mark_all_read(db.session, current_user)
+        if count:
+            record_audit_event(db.session, current_user, "notices.read", "user", current_user.id, {"count": count})
+        db.session.commit()
+    return redirect(url_for("main.notices"))
+
+
+@bp.get("/privacy")
+@public
+def privacy():
+    return render_template("main/privacy.html")
+
+
+@bp.get("/my-data")
+@login_required
+def my_data():
+    return render_template("main/my_data.html")
+
+
+@bp.get("/my-data/download")
+@login_required
+def my_data_download():
+    body = json.dumps(export_person(db.session, current_user), indent=2, ensure_ascii=False)
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={"Content-Disposition": 'attachment; filename="lanyard-my-data.json"'},
+    )
+
+
+@bp.get("/offline")
+@public
+def offline():
+    response = current_app.make_response(render_template("main/offline.html"))
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@bp.get("/manifest.webmanifest")
+@public
+def manifest():
+    body = {
+        "name": f"Lanyard · {current_app.config['SCHOOL_NAME']}",
+        "short_name": "Lanyard",
+        "description": "Staff phones, classroom device permission and school equipment.",
+        "start_url": "/",
+        "scope": "/",
+        "display": "standalone",
+        "background_color": "#ffffff",
+        "theme_color": "#1d4f91",
+        "lang": "en-GB",
+        "icons": [
+            {"src": asset_url("icons/icon-192.png"), "sizes": "192x192", "type": "image/png", "purpose": "any"},
+            {"src": asset_url("icons/icon-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "any"},
+            {"src": asset_url("icons/icon-maskable-512.png"), "sizes": "512x512", "type": "image/png", "purpose": "maskable"},
+        ],
+    }
+    response = current_app.response_class(json.dumps(body), mimetype="application/manifest+json")
+    response.headers["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@bp.get("/sw.js")
+@public
+def service_worker():
+    """The worker is served from the root so its scope is the whole app."""
+    with open(f"{current_app.static_folder}/js/sw.js", encoding="utf-8") as handle:
+        source = handle.read()
+    shell = [url_for("main.offline")] + [asset_url(name) for name in SHELL_FILES if name != "manifest.webmanifest"]
+    source = source.replace("__VERSION__", asset_version()).replace("__SHELL__", json.dumps(shell))
+    response = current_app.response_class(source, mimetype="text/javascript")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["Service-Worker-Allowed"] = "/"
+    return response
+
+
+@bp.get("/healthz")
+@public
+def healthz():
+    db.session.execute(db.text("SELECT 1"))
+    return {"status": "ok"}
+

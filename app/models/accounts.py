@@ -1,0 +1,116 @@
+"""People, their roles, their signed-in sessions and sign-in attempts."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from app.clock import utcnow
+from app.database import UTCDateTime
+from app.extensions import db
+
+
+class Role(enum.StrEnum):
+    STAFF = "staff"
+    APPROVER = "approver"
+    OFFICE = "office"
+    ADMIN = "admin"
+
+    @property
+    def label(self) -> str:
+        return {"staff": "Staff", "approver": "Approver", "office": "Office", "admin": "Admin"}[self.value]
+
+
+class User(db.Model):
+    __tablename__ = "users"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    email: so.Mapped[str] = so.mapped_column(sa.String(254), unique=True)
+    display_name: so.Mapped[str] = so.mapped_column(sa.String(120))
+    password_hash: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    is_active_account: so.Mapped[bool] = so.mapped_column(sa.Boolean, default=True)
+    deactivated_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    role_rows: so.Mapped[list[UserRole]] = so.relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    @property
+    def roles(self) -> set[Role]:
+        return {Role(row.role) for row in self.role_rows}
+
+    def has_role(self, *roles: Role) -> bool:
+        return bool(self.roles.intersection(roles))
+
+    # Flask-Login protocol
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_active(self) -> bool:
+        return self.is_active_account
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    def __repr__(self) -> str:
+        return f"<User {self.id}>"
+
+
+class UserRole(db.Model):
+    __tablename__ = "user_roles"
+    __table_args__ = (
+        sa.CheckConstraint("role IN ('staff', 'approver', 'office', 'admin')", name="known_role"),
+    )
+
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    role: so.Mapped[str] = so.mapped_column(sa.String(20), primary_key=True)
+
+    user: so.Mapped[User] = so.relationship(back_populates="role_rows")
+
+
+class UserSession(db.Model):
+    """A signed-in browser. Ending the row ends the session at once, wherever the cookie is."""
+
+    __tablename__ = "user_sessions"
+
+    id: so.Mapped[str] = so.mapped_column(sa.String(64), primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"), index=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    ended_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    ip: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    user_agent: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+
+
+class PasswordToken(db.Model):
+    """A one-time link to set a password (invitation or reset); only its hash is stored."""
+
+    __tablename__ = "password_tokens"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"), index=True)
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    expires_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+
+
+class LoginAttempt(db.Model):
+    """Sign-in attempts keyed on account + IP, in the database so every worker sees the same count."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (sa.Index("ix_login_attempts_key_time", "throttle_key", "attempted_at"),)
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    throttle_key: so.Mapped[str] = so.mapped_column(sa.String(64))
+    attempted_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    succeeded: so.Mapped[bool] = so.mapped_column(sa.Boolean, default=False)

@@ -1,0 +1,36 @@
+"""The append-only, hash-chained audit log (DESIGN.md section 6)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from app.database import UTCDateTime
+from app.extensions import db
+
+
+class AuditEvent(db.Model):
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        sa.Index("ix_audit_events_actor_seq", "actor_id", "seq"),
+        sa.Index("ix_audit_events_subject", "subject_type", "subject_id"),
+        sa.Index("ix_audit_events_action_seq", "action", "seq"),
+        sa.Index("ix_audit_events_occurred_at", "occurred_at"),
+    )
+
+    # The chain position: assigned under the append lock, so a second writer can never reuse it.
+    seq: so.Mapped[int] = so.mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False)
+    occurred_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    actor_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    action: so.Mapped[str] = so.mapped_column(sa.String(60))
+    subject_type: so.Mapped[str] = so.mapped_column(sa.String(40), default="")
+    subject_id: so.Mapped[str] = so.mapped_column(sa.String(40), default="")
+    details: so.Mapped[str] = so.mapped_column(sa.Text, default="{}")
+    ip: so.Mapped[str] = so.mapped_column(sa.String(64), default="")
+    user_agent: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
+    prev_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
+    hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+
+    actor = so.relationship("User", lazy="joined")

@@ -1,0 +1,115 @@
+"""Personal phones and recording devices that staff register, and the IMEIs that identify them."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from app.clock import utcnow
+from app.database import UTCDateTime
+from app.extensions import db
+from app.models.accounts import User
+
+
+class DeviceKind(enum.StrEnum):
+    SMARTPHONE = "smartphone"
+    SMARTWATCH = "smartwatch"
+    TABLET = "tablet"
+    CAMERA = "camera"
+    OTHER_RECORDING = "other_recording"
+
+    @property
+    def label(self) -> str:
+        return {
+            "smartphone": "Smartphone",
+            "smartwatch": "Smartwatch",
+            "tablet": "Tablet",
+            "camera": "Camera",
+            "other_recording": "Other recording device",
+        }[self.value]
+
+
+class DeviceStatus(enum.StrEnum):
+    ACTIVE = "active"
+    LOST = "lost"
+    STOLEN = "stolen"
+    RETIRED = "retired"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+class PersonalDevice(db.Model):
+    __tablename__ = "personal_devices"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "kind IN ('smartphone', 'smartwatch', 'tablet', 'camera', 'other_recording')", name="known_kind"
+        ),
+        sa.CheckConstraint("status IN ('active', 'lost', 'stolen', 'retired')", name="known_status"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    owner_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"), index=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(20))
+    make: so.Mapped[str] = so.mapped_column(sa.String(60))
+    model: so.Mapped[str] = so.mapped_column(sa.String(60))
+    description: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    serial: so.Mapped[str] = so.mapped_column(sa.String(60), default="")
+    status: so.Mapped[str] = so.mapped_column(sa.String(10), default=DeviceStatus.ACTIVE.value)
+    reported_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    crime_reference: so.Mapped[str] = so.mapped_column(sa.String(60), default="")
+    loss_notes: so.Mapped[str] = so.mapped_column(sa.String(500), default="")
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    owner: so.Mapped[User] = so.relationship(lazy="joined")
+    imeis: so.Mapped[list[RegisteredImei]] = so.relationship(
+        back_populates="device",
+        cascade="all, delete-orphan",
+        order_by="RegisteredImei.slot",
+        lazy="selectin",
+    )
+
+    @property
+    def imei1(self) -> str | None:
+        return next((row.imei for row in self.imeis if row.slot == 1), None)
+
+    @property
+    def imei2(self) -> str | None:
+        return next((row.imei for row in self.imeis if row.slot == 2), None)
+
+    @property
+    def kind_label(self) -> str:
+        return DeviceKind(self.kind).label
+
+    @property
+    def status_label(self) -> str:
+        return DeviceStatus(self.status).label
+
+    @property
+    def name(self) -> str:
+        return f"{self.make} {self.model}".strip()
+
+    @property
+    def is_current(self) -> bool:
+        return self.status != DeviceStatus.RETIRED.value
+
+
+class RegisteredImei(db.Model):
+    """One IMEI, one row: the primary key makes an IMEI unique across the whole register."""
+
+    __tablename__ = "registered_imeis"
+    __table_args__ = (
+        sa.CheckConstraint("slot IN (1, 2)", name="known_slot"),
+        sa.UniqueConstraint("device_id", "slot", name="uq_registered_imeis_device_slot"),
+    )
+
+    imei: so.Mapped[str] = so.mapped_column(sa.String(15), primary_key=True)
+    device_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("personal_devices.id"), index=True)
+    slot: so.Mapped[int] = so.mapped_column(sa.SmallInteger)
+
+    device: so.Mapped[PersonalDevice] = so.relationship(back_populates="imeis")

@@ -1,0 +1,1 @@
+"""Domain rules as plain functions: they add and flush, never commit, and record their audit events."""

@@ -1,0 +1,249 @@
+"""Accounts: creating and inviting staff, roles, signing in and out, ending sessions, leavers."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from app.clock import utcnow
+from app.models import LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
+from app.services import passwords
+from app.services.audit import record_audit_event
+from app.services.errors import Conflict, NotFound, ValidationFailed
+
+INVITE_LIFETIME = timedelta(days=7)
+
+
+def normalise_email(email: str) -> str:
+    return (email or "").strip().lower()
+
+
+def find_user_by_email(session, email: str) -> User | None:
+    return session.scalar(sa.select(User).where(User.email == normalise_email(email)))
+
+
+def create_user(session, actor: User | None, *, email: str, display_name: str, roles: set[Role], password: str | None = None) -> User:
+    """Add a member of staff. Everyone holds the staff role; others are added to it."""
+    email = normalise_email(email)
+    errors: dict[str, list[str]] = {}
+    if "@" not in email or len(email) > 254:
+        errors["email"] = ["Enter an email address, like name@school.org.uk."]
+    elif find_user_by_email(session, email) is not None:
+        errors["email"] = ["Someone already has an account with this email address."]
+    if not display_name.strip():
+        errors["display_name"] = ["Enter the name colleagues know them by, like Mrs A Patel."]
+    if password is not None and (problem := passwords.password_problem(password)):
+        errors["password"] = [problem]
+    if errors:
+        raise ValidationFailed("Some details need correcting.", errors)
+    user = User(email=email, display_name=display_name.strip())
+    if password is not None:
+        user.password_hash = passwords.hash_password(password)
+    user.role_rows = [UserRole(role=role.value) for role in sorted(roles | {Role.STAFF})]
+    session.add(user)
+    session.flush()
+    record_audit_event(
+        session, actor, "user.created", "user", user.id, {"roles": sorted(r.value for r in user.roles)}
+    )
+    return user
+
+
+def issue_password_token(session, actor: User | None, user: User, purpose: str = "invite") -> str:
+    """Make a one-time set-password link token; only its hash is kept."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        PasswordToken(
+            user_id=user.id,
+            token_hash=hashlib.sha256(token.encode()).hexdigest(),
+            expires_at=utcnow() + INVITE_LIFETIME,
+        )
+    )
+    record_audit_event(session, actor, f"user.{purpose}_issued", "user", user.id)
+    return token
+
+
+def find_password_token(session, token: str) -> PasswordToken | None:
+    row = session.scalar(
+        sa.select(PasswordToken).where(PasswordToken.token_hash == hashlib.sha256((token or "").encode()).hexdigest())
+    )
+    if row is None or row.used_at is not None or row.expires_at <= utcnow():
+        return None
+    return row
+
+
+def set_password_with_token(session, token: str, password: str) -> User:
+    row = find_password_token(session, token)
+    if row is None:
+        raise NotFound("This link has expired or has already been used. Ask the school's admin for a new one.")
+    user = session.get(User, row.user_id)
+    if user is None or not user.is_active_account:
+        raise NotFound("This account is not active.")
+    if problem := passwords.password_problem(password):
+        raise ValidationFailed(problem, {"password": [problem]})
+    row.used_at = utcnow()
+    user.password_hash = passwords.hash_password(password)
+    end_all_sessions(session, user)
+    record_audit_event(session, user, "user.password_set", "user", user.id)
+    return user
+
+
+def set_roles(session, actor: User, user: User, roles: set[Role]) -> None:
+    """Replace a person's roles (staff is always kept). An admin cannot remove their own admin role."""
+    roles = roles | {Role.STAFF}
+    if user.id == actor.id and Role.ADMIN in user.roles and Role.ADMIN not in roles:
+        raise Conflict("You cannot remove your own admin role; ask another admin.")
+    before = sorted(r.value for r in user.roles)
+    after = sorted(r.value for r in roles)
+    if before == after:
+        return
+    user.role_rows = [row for row in user.role_rows if Role(row.role) in roles]
+    for role in roles - user.roles:
+        user.role_rows.append(UserRole(role=role.value))
+    session.flush()
+    record_audit_event(session, actor, "user.roles_changed", "user", user.id, {"from": before, "to": after})
+
+
+def update_profile(session, actor: User, user: User, *, display_name: str) -> None:
+    if not display_name.strip():
+        raise ValidationFailed("Enter a name.", {"display_name": ["Enter the name colleagues know them by."]})
+    if display_name.strip() != user.display_name:
+        user.display_name = display_name.strip()
+        record_audit_event(session, actor, "user.updated", "user", user.id, {"fields": ["display_name"]})
+
+
+def deactivate_user(session, actor: User, user: User) -> None:
+    """A leaver: never deleted (the audit log points at them); every session ends at once."""
+    if user.id == actor.id:
+        raise Conflict("You cannot deactivate your own account.")
+    if not user.is_active_account:
+        return
+    user.is_active_account = False
+    user.deactivated_at = utcnow()
+    ended = end_all_sessions(session, user)
+    record_audit_event(session, actor, "user.deactivated", "user", user.id, {"sessions_ended": ended})
+
+
+def reactivate_user(session, actor: User, user: User) -> None:
+    if user.is_active_account:
+        return
+    user.is_active_account = True
+    user.deactivated_at = None
+    record_audit_event(session, actor, "user.reactivated", "user", user.id)
+
+
+def end_all_sessions(session, user: User) -> int:
+    result = session.execute(
+        sa.update(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
+        .values(ended_at=utcnow())
+    )
+    return result.rowcount or 0
+
+
+# Signing in ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    user: User | None
+    session_id: str | None = None
+    throttled: bool = False
+
+
+def throttle_key(email: str, ip: str) -> str:
+    return hashlib.sha256(f"{normalise_email(email)}|{ip}".encode()).hexdigest()
+
+
+def _recent_failures(session, key: str, window: timedelta) -> int:
+    since = utcnow() - window
+    last_success = session.scalar(
+        sa.select(sa.func.max(LoginAttempt.attempted_at)).where(
+            LoginAttempt.throttle_key == key, LoginAttempt.succeeded.is_(True)
+        )
+    )
+    query = sa.select(sa.func.count()).where(
+        LoginAttempt.throttle_key == key, LoginAttempt.succeeded.is_(False), LoginAttempt.attempted_at > since
+    )
+    if last_success is not None:
+        query = query.where(LoginAttempt.attempted_at > last_success)
+    return session.scalar(query) or 0
+
+
+def sign_in(session, *, email: str, password: str, ip: str, user_agent: str, max_failures: int, window: timedelta) -> SignInResult:
+    """Check a password, keyed throttling on account + IP; record the attempt and audit it."""
+    key = throttle_key(email, ip)
+    user = find_user_by_email(session, email)
+    if _recent_failures(session, key, window) >= max_failures:
+        record_audit_event(session, user, "auth.sign_in_throttled", "user", user.id if user else "", {"email_domain": normalise_email(email).rpartition("@")[2]})
+        return SignInResult(None, throttled=True)
+    ok = passwords.check_password(user.password_hash if user else None, password)
+    if not ok or user is None or not user.is_active_account:
+        session.add(LoginAttempt(throttle_key=key, succeeded=False))
+        record_audit_event(
+            session,
+            user,
+            "auth.sign_in_failed",
+            "user",
+            user.id if user else "",
+            {"reason": "deactivated" if ok and user and not user.is_active_account else "bad_credentials"},
+        )
+        return SignInResult(None)
+    session.add(LoginAttempt(throttle_key=key, succeeded=True))
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    session_id = secrets.token_urlsafe(32)
+    session.add(UserSession(id=session_id, user_id=user.id, ip=ip[:64], user_agent=user_agent[:255]))
+    record_audit_event(session, user, "auth.signed_in", "user", user.id)
+    return SignInResult(user, session_id)
+
+
+def sign_out(session, user: User, session_id: str | None) -> None:
+    if session_id:
+        row = session.get(UserSession, session_id)
+        if row is not None and row.ended_at is None:
+            row.ended_at = utcnow()
+    record_audit_event(session, user, "auth.signed_out", "user", user.id)
+
+
+def live_session_user(session, user_id: int, session_id: str | None, absolute: timedelta) -> User | None:
+    """Return the user if this browser's session is still live: not ended, not too old, account active."""
+    if not session_id:
+        return None
+    row = session.get(UserSession, session_id)
+    if row is None or row.user_id != user_id or row.ended_at is not None:
+        return None
+    if row.created_at + absolute <= utcnow():
+        return None
+    user = session.get(User, user_id)
+    if user is None or not user.is_active_account:
+        return None
+    return user
+
+
+def change_password(session, user: User, *, current: str, new: str, keep_session_id: str | None) -> None:
+    if not passwords.check_password(user.password_hash, current):
+        raise ValidationFailed("Your current password is not right.", {"current_password": ["That is not your current password."]})
+    if problem := passwords.password_problem(new):
+        raise ValidationFailed(problem, {"new_password": [problem]})
+    user.password_hash = passwords.hash_password(new)
+    session.execute(
+        sa.update(UserSession)
+        .where(UserSession.user_id == user.id, UserSession.ended_at.is_(None), UserSession.id != (keep_session_id or ""))
+        .values(ended_at=utcnow())
+    )
+    record_audit_event(session, user, "user.password_changed", "user", user.id)
+
+
+def users_with_role(session, role: Role) -> list[User]:
+    return list(
+        session.scalars(
+            sa.select(User)
+            .join(UserRole)
+            .where(UserRole.role == role.value, User.is_active_account.is_(True))
+            .order_by(User.display_name)
+        )
+    )

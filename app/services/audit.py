@@ -1,0 +1,197 @@
+"""Record and verify the hash-chained audit log (DESIGN.md section 6).
+
+Each event's hash is SHA-256 of the previous hash followed by the canonical JSON of the event, so
+altering, inserting or removing a row breaks every link after it. Appends are serialised (BEGIN
+IMMEDIATE on SQLite, an advisory lock on PostgreSQL) so that two writers never fork the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from app.clock import utcnow
+from app.database import lock_for_append, wants_write_lock
+from app.models import AuditEvent, User
+
+GENESIS_HASH = "0" * 64
+AUDIT_APPEND_LOCK = 7_001_001
+_LONG_DIGIT_RUN = re.compile(r"\d{14,}")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a change came from; set once per request by the web layer."""
+
+    ip: str = ""
+    user_agent: str = ""
+
+
+_origin: ContextVar[Origin] = ContextVar("lanyard_audit_origin", default=Origin())
+
+
+@contextmanager
+def origin_of_changes(origin: Origin) -> Iterator[None]:
+    token = _origin.set(origin)
+    try:
+        yield
+    finally:
+        _origin.reset(token)
+
+
+def set_origin(origin: Origin) -> object:
+    return _origin.set(origin)
+
+
+def reset_origin(token: object) -> None:
+    _origin.reset(token)  # type: ignore[arg-type]
+
+
+def canonical_details(details: dict | None) -> str:
+    text = json.dumps(details or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    if _LONG_DIGIT_RUN.search(text):
+        raise ValueError("audit details must not hold a full IMEI or other long number; keep the last 4 digits")
+    return text
+
+
+def _timestamp(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def event_hash(prev_hash: str, *, seq, occurred_at, actor_id, action, subject_type, subject_id, details, ip, user_agent) -> str:
+    payload = json.dumps(
+        {
+            "seq": seq,
+            "occurred_at": _timestamp(occurred_at),
+            "actor_id": actor_id,
+            "action": action,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "details": json.loads(details),
+            "ip": ip,
+            "user_agent": user_agent,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
+
+
+def record_audit_event(
+    session,
+    actor: User | None,
+    action: str,
+    subject_type: str = "",
+    subject_id: object = "",
+    details: dict | None = None,
+) -> AuditEvent:
+    """Append one event to the chain inside the caller's transaction."""
+    if session.get_bind().dialect.name == "sqlite" and not wants_write_lock():
+        raise RuntimeError("audit events must be appended inside a write transaction (BEGIN IMMEDIATE)")
+    lock_for_append(session, AUDIT_APPEND_LOCK)
+    session.flush()
+    head = session.execute(
+        sa.select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
+    origin = _origin.get()
+    fields = dict(
+        seq=seq,
+        occurred_at=utcnow(),
+        actor_id=actor.id if actor is not None else None,
+        action=action,
+        subject_type=subject_type,
+        subject_id=str(subject_id) if subject_id is not None else "",
+        details=canonical_details(details),
+        ip=origin.ip[:64],
+        user_agent=origin.user_agent[:255],
+    )
+    event = AuditEvent(prev_hash=prev_hash, hash=event_hash(prev_hash, **fields), **fields)
+    session.add(event)
+    session.flush()
+    return event
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    verified_count: int
+    last_seq: int | None
+    last_hash: str
+    last_occurred_at: datetime | None
+    broken_at_seq: int | None = None
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at_seq is None and not self.problem
+
+
+def verify_chain(session, published_head: tuple[int, str] | None = None) -> ChainReport:
+    """Walk the chain in order and report the first broken link, if any.
+
+    ``published_head`` is a (seq, hash) published outside the table: the chain must still contain it,
+    which catches the newest events being deleted (something no chain can see by itself).
+    """
+    prev_hash = GENESIS_HASH
+    expected_seq = None
+    count = 0
+    last = None
+    head_seen = published_head is None
+    rows = session.execute(
+        sa.select(
+            AuditEvent.seq,
+            AuditEvent.occurred_at,
+            AuditEvent.actor_id,
+            AuditEvent.action,
+            AuditEvent.subject_type,
+            AuditEvent.subject_id,
+            AuditEvent.details,
+            AuditEvent.ip,
+            AuditEvent.user_agent,
+            AuditEvent.prev_hash,
+            AuditEvent.hash,
+        )
+        .order_by(AuditEvent.seq)
+        .execution_options(yield_per=5000)
+    )
+    for row in rows:
+        if expected_seq is None:
+            expected_seq = row.seq
+            if row.seq != 1:
+                return ChainReport(count, None, prev_hash, None, row.seq, "the chain does not start at event 1")
+        if row.seq != expected_seq:
+            return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None, expected_seq, f"event {expected_seq} is missing")
+        recomputed = event_hash(
+            prev_hash,
+            seq=row.seq,
+            occurred_at=row.occurred_at,
+            actor_id=row.actor_id,
+            action=row.action,
+            subject_type=row.subject_type,
+            subject_id=row.subject_id,
+            details=row.details,
+            ip=row.ip,
+            user_agent=row.user_agent,
+        )
+        if row.prev_hash != prev_hash or row.hash != recomputed:
+            return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None, row.seq, f"event {row.seq} has been altered")
+        if published_head is not None and row.seq == published_head[0]:
+            if row.hash != published_head[1]:
+                return ChainReport(count, row.seq, row.hash, row.occurred_at, row.seq, "the published head does not match")
+            head_seen = True
+        prev_hash = row.hash
+        expected_seq = row.seq + 1
+        count += 1
+        last = row
+    if not head_seen:
+        return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None, published_head[0], f"events up to {published_head[0]} were published but are gone")
+    return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None)

@@ -1,0 +1,48 @@
+"""Errors the domain raises; the web and API layers turn them into messages and problem details."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A rule refused the change. ``field_errors`` maps form fields to messages."""
+
+    status = 400
+    slug = "invalid-request"
+    title = "The request could not be carried out"
+    # True when the refusal itself must be kept (e.g. the audited attempt), so the caller commits.
+    keep_changes = False
+
+    def __init__(self, message: str, field_errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field_errors = field_errors or {}
+
+
+class ValidationFailed(DomainError):
+    status = 422
+    slug = "validation-failed"
+    title = "Some details need correcting"
+
+
+class NotFound(DomainError):
+    status = 404
+    slug = "not-found"
+    title = "Not found"
+
+
+class Forbidden(DomainError):
+    status = 403
+    slug = "forbidden"
+    title = "Not allowed"
+
+
+class Conflict(DomainError):
+    status = 409
+    slug = "conflict"
+    title = "Already changed"
+
+
+class DuplicateImei(ValidationFailed):
+    """Refused without naming the owner; the audited attempt is committed."""
+
+    keep_changes = True

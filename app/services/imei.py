@@ -1,0 +1,55 @@
+"""Read an IMEI the way people type it, and insist on a real 15-digit IMEI (DESIGN.md section 2, 11)."""
+
+from __future__ import annotations
+
+import re
+
+from stdnum import imei as stdnum_imei
+from stdnum import luhn
+from stdnum.exceptions import ValidationError
+
+FIND_IT = "Dial *#06# on the phone to show its IMEI, or look in Settings > About."
+_SEPARATORS = re.compile(r"[\s\-/.]")
+
+
+class ImeiError(ValueError):
+    pass
+
+
+def normalise_imei(typed: str) -> str:
+    """Return the 15-digit IMEI for what was typed, or raise ImeiError with a message a person can act on.
+
+    Spaces, dashes, slashes and dots are ignored. A 16-digit IMEISV is accepted and its IMEI derived.
+    stdnum accepts 14 digits with no check digit; Lanyard does not, because the check digit is what
+    catches a mistyped number.
+    """
+    compact = _SEPARATORS.sub("", typed or "")
+    if not compact:
+        raise ImeiError(f"Enter the IMEI. {FIND_IT}")
+    if not compact.isdigit():
+        raise ImeiError(f"An IMEI has digits only; this has letters or other characters. {FIND_IT}")
+    if len(compact) == 14:
+        raise ImeiError(f"That is 14 digits; an IMEI has 15 (the last is a check digit). {FIND_IT}")
+    if len(compact) not in (15, 16):
+        raise ImeiError(f"That is {len(compact)} digits; an IMEI has 15. {FIND_IT}")
+    try:
+        stdnum_imei.validate(compact)
+    except ValidationError as error:
+        if len(compact) == 15:
+            raise ImeiError(f"That IMEI's last digit does not match the rest, so a digit is probably mistyped. {FIND_IT}") from error
+        raise ImeiError(f"That is not a valid IMEI or IMEISV. {FIND_IT}") from error
+    if len(compact) == 16:
+        body = compact[:14]
+        return body + luhn.calc_check_digit(body)
+    return compact
+
+
+def last_four(imei: str | None) -> str:
+    return imei[-4:] if imei else ""
+
+
+def masked(imei: str | None) -> str:
+    """•••• •••• •••• 5186 style: enough to recognise a phone, not enough to identify one."""
+    if not imei:
+        return ""
+    return "•" * 11 + imei[-4:]

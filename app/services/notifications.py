@@ -1,0 +1,62 @@
+"""The one notification service: every notice is written in-app; delivery channels plug in here.
+
+A channel (Web Push, later) registers a function that is called with the notices written in the
+same transaction; it must only queue work (an outbox row), never send before the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import sqlalchemy as sa
+
+from app.clock import utcnow
+from app.models import Notification, User
+
+Channel = Callable[[object, list[Notification], dict], None]
+_channels: list[Channel] = []
+
+
+def register_channel(channel: Channel) -> None:
+    if channel not in _channels:
+        _channels.append(channel)
+
+
+def notify(session, recipients: Iterable[User], *, kind: str, title: str, body: str = "", url: str = "", extra: dict | None = None) -> list[Notification]:
+    """Write one in-app notice per recipient and hand them to every delivery channel."""
+    seen: set[int] = set()
+    notices = []
+    for user in recipients:
+        if user.id in seen or not user.is_active_account:
+            continue
+        seen.add(user.id)
+        notice = Notification(user_id=user.id, kind=kind, title=title[:120], body=body[:500], url=url[:255])
+        session.add(notice)
+        notices.append(notice)
+    session.flush()
+    for channel in _channels:
+        channel(session, notices, extra or {})
+    return notices
+
+
+def notices_for(session, user: User, limit: int = 50) -> list[Notification]:
+    return list(
+        session.scalars(
+            sa.select(Notification).where(Notification.user_id == user.id).order_by(Notification.id.desc()).limit(limit)
+        )
+    )
+
+
+def unread_count(session, user: User) -> int:
+    return session.scalar(
+        sa.select(sa.func.count()).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    ) or 0
+
+
+def mark_all_read(session, user: User) -> int:
+    result = session.execute(
+        sa.update(Notification)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+    )
+    return result.rowcount or 0

@@ -1,0 +1,39 @@
+"""argon2id password hashing, with a rehash when the parameters change."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+MIN_LENGTH = 8
+MAX_LENGTH = 128
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# A real hash to verify against when the account does not exist, so timing does not reveal it.
+_DUMMY_HASH = _hasher.hash("lanyard-no-such-account")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(stored_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def needs_rehash(stored_hash: str) -> bool:
+    return _hasher.check_needs_rehash(stored_hash)
+
+
+def password_problem(password: str) -> str | None:
+    """Return what is wrong with a new password, or None."""
+    if len(password) < MIN_LENGTH:
+        return f"Use at least {MIN_LENGTH} characters; a short sentence is easy to remember."
+    if len(password) > MAX_LENGTH:
+        return f"Use at most {MAX_LENGTH} characters."
+    if not password.strip():
+        return "A password cannot be only spaces."
+    return None

@@ -37,7 +37,7 @@ def pytest_addoption(parser):
 def pytest_generate_tests(metafunc):
     if "backend" in metafunc.fixturenames:
         backends = [name.strip() for name in metafunc.config.getoption("--databases").split(",") if name.strip()]
-        if metafunc.definition.get_closest_marker("sqlite_only"):
+        if "tests/browser" in str(metafunc.definition.path) or metafunc.definition.get_closest_marker("sqlite_only"):
             backends = [b for b in backends if b == "sqlite"] or ["sqlite"]
         metafunc.parametrize("backend", backends, scope="session")
 

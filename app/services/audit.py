@@ -35,7 +35,8 @@ class Origin:
     user_agent: str = ""
 
 
-_origin: ContextVar[Origin] = ContextVar("lanyard_audit_origin", default=Origin())
+_NO_ORIGIN = Origin()
+_origin: ContextVar[Origin | None] = ContextVar("lanyard_audit_origin", default=None)
 
 
 @contextmanager
@@ -103,7 +104,7 @@ def record_audit_event(
         sa.select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()
     seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
-    origin = _origin.get()
+    origin = _origin.get() or _NO_ORIGIN
     fields = dict(
         seq=seq,
         occurred_at=utcnow(),

@@ -4,13 +4,17 @@ from app.models.accounts import LoginAttempt, PasswordToken, Role, User, UserRol
 from app.models.audit import AuditEvent
 from app.models.devices import DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei
 from app.models.notifications import Notification
+from app.models.passkeys import Passkey
+from app.models.tokens import ApiToken
 
 __all__ = [
+    "ApiToken",
     "AuditEvent",
     "DeviceKind",
     "DeviceStatus",
     "LoginAttempt",
     "Notification",
+    "Passkey",
     "PasswordToken",
     "PersonalDevice",
     "RegisteredImei",

@@ -69,12 +69,13 @@ def _register_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from app.admin.routes import bp as admin_bp
     from app.api import bp as api_bp
+    from app.audit_log.routes import bp as audit_log_bp
     from app.auth import passkey_routes  # noqa: F401  (adds the passkey routes to the auth blueprint)
     from app.auth.routes import bp as auth_bp
     from app.devices.routes import bp as devices_bp
     from app.main.routes import bp as main_bp
 
-    for blueprint in (main_bp, auth_bp, devices_bp, admin_bp, api_bp):
+    for blueprint in (main_bp, auth_bp, devices_bp, admin_bp, audit_log_bp, api_bp):
         app.register_blueprint(blueprint)
 
 

@@ -1,7 +1,7 @@
 """Typed SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
 
 from app.models.accounts import LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
-from app.models.audit import AuditEvent
+from app.models.audit import AuditEvent, AuditLink, AuditVerification
 from app.models.devices import DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei
 from app.models.notifications import Notification
 from app.models.passkeys import Passkey
@@ -10,6 +10,8 @@ from app.models.tokens import ApiToken
 __all__ = [
     "ApiToken",
     "AuditEvent",
+    "AuditLink",
+    "AuditVerification",
     "DeviceKind",
     "DeviceStatus",
     "LoginAttempt",

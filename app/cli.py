@@ -17,6 +17,8 @@ def heads_file() -> Path:
 
 
 def register_cli(app: Flask) -> None:
+    register_backup_cli(app)
+
     @app.cli.command("create-admin")
     @click.option("--email", prompt=True)
     @click.option("--name", prompt="Name (as colleagues know you)")
@@ -81,3 +83,47 @@ def register_cli(app: Flask) -> None:
             raise SystemExit(1)
         publish_head(heads_file(), report)
         click.echo(f"Published head {report.last_seq} {report.last_hash}")
+
+
+def register_backup_cli(app: Flask) -> None:
+    @app.cli.command("backup")
+    @click.option("--to", "target", type=click.Path(path_type=Path), help="file to write (default: instance/backups/)")
+    def backup(target: Path | None) -> None:
+        """Copy a consistent snapshot of the SQLite database while the app runs."""
+        from app.clock import utcnow
+        from app.services.backup import back_up
+
+        if target is None:
+            target = Path(app.instance_path) / "backups" / f"lanyard-{utcnow():%Y%m%d-%H%M%S}.db"
+        try:
+            result = back_up(app.config["SQLALCHEMY_DATABASE_URI"], target, heads_file())
+        except (ValueError, FileExistsError) as error:
+            click.echo(str(error), err=True)
+            raise SystemExit(1) from error
+        click.echo(f"Backed up to {result.path} ({sum(result.table_counts.values())} rows in {len(result.table_counts)} tables)")
+
+    @app.cli.command("restore")
+    @click.argument("backup_file", type=click.Path(path_type=Path, exists=True))
+    @click.option("--yes", is_flag=True, help="confirm: the current database is replaced")
+    def restore(backup_file: Path, yes: bool) -> None:
+        """Replace the SQLite database with a backup (stop the app first), then verify the audit chain."""
+        from app.services.audit import verify_chain
+        from app.services.audit_log import last_published_head
+        from app.services.backup import restore as restore_backup
+
+        if not yes:
+            click.echo("This replaces the current database. Stop Lanyard, then run again with --yes.", err=True)
+            raise SystemExit(1)
+        db.session.remove()
+        db.engine.dispose()
+        try:
+            result = restore_backup(backup_file, app.config["SQLALCHEMY_DATABASE_URI"], heads_file())
+        except (ValueError, FileNotFoundError) as error:
+            click.echo(str(error), err=True)
+            raise SystemExit(1) from error
+        report = verify_chain(db.session, last_published_head(heads_file()))
+        click.echo(f"Restored {sum(result.table_counts.values())} rows in {len(result.table_counts)} tables from {backup_file}")
+        if not report.ok:
+            click.echo(f"Audit chain BROKEN at event {report.broken_at_seq}: {report.problem}", err=True)
+            raise SystemExit(1)
+        click.echo(f"Audit chain verified: {report.verified_count} events")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -11,11 +12,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app. ``config`` overrides what the environment gives (tests pass their own)."""
+    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("LANYARD_INSTANCE_PATH") or ROOT / "instance"
     app = Flask(
         __name__,
         static_folder=str(ROOT / "static"),
         template_folder=str(ROOT / "templates"),
-        instance_path=str(Path(config["INSTANCE_PATH"]) if config and "INSTANCE_PATH" in config else ROOT / "instance"),
+        instance_path=str(Path(instance_path).resolve()),
         instance_relative_config=False,
     )
     from app.config import settings_from_environment

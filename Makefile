@@ -29,7 +29,7 @@ run: install
 
 ## make test: the whole suite, on SQLite and PostgreSQL, browser journeys included
 test: install-dev
-	$(BIN)/ruff check app tests
+	$(BIN)/ruff check app tests benchmarks
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-dev

@@ -1,21 +1,39 @@
 """Typed SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
 
 from app.models.accounts import LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
+from app.models.areas import Area, AreaRule
 from app.models.audit import AuditEvent
 from app.models.devices import DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei
 from app.models.notifications import Notification
+from app.models.permissions import (
+    PermissionRequest,
+    RequestReason,
+    RequestStatus,
+    StandingPermission,
+    standing_permission_areas,
+)
+from app.models.settings import ApproverStatus, SchoolSetting
 
 __all__ = [
+    "ApproverStatus",
+    "Area",
+    "AreaRule",
     "AuditEvent",
     "DeviceKind",
     "DeviceStatus",
     "LoginAttempt",
     "Notification",
     "PasswordToken",
+    "PermissionRequest",
     "PersonalDevice",
     "RegisteredImei",
+    "RequestReason",
+    "RequestStatus",
     "Role",
+    "SchoolSetting",
+    "StandingPermission",
     "User",
     "UserRole",
     "UserSession",
+    "standing_permission_areas",
 ]

@@ -35,8 +35,10 @@ def create_app(config: dict | None = None) -> Flask:
     register_error_handlers(app)
 
     from app.cli import register_cli
+    from app.scheduler import init_scheduler
 
     register_cli(app)
+    init_scheduler(app)
     return app
 
 
@@ -64,8 +66,9 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.routes import bp as auth_bp
     from app.devices.routes import bp as devices_bp
     from app.main.routes import bp as main_bp
+    from app.permissions.routes import bp as permissions_bp
 
-    for blueprint in (main_bp, auth_bp, devices_bp, admin_bp, api_bp):
+    for blueprint in (main_bp, auth_bp, devices_bp, admin_bp, permissions_bp, api_bp):
         app.register_blueprint(blueprint)
 
 

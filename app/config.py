@@ -60,4 +60,7 @@ def settings_from_environment(instance_path: Path) -> dict:
         "WTF_CSRF_SSL_STRICT": False,
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         "JSON_SORT_KEYS": False,
+        # The embedded scheduler thread (timed jobs: expiry, escalation); off under tests.
+        "LANYARD_SCHEDULER": _flag("LANYARD_SCHEDULER", True),
+        "LANYARD_SCHEDULER_SECONDS": int(os.environ.get("LANYARD_SCHEDULER_SECONDS", "30")),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import sqlalchemy as sa
+from flask import has_app_context
 
 from app.database import write_intent
 from app.extensions import db
@@ -49,3 +50,31 @@ def audit_actions(subject_type: str | None = None, subject_id: object = None) ->
 def fresh(request: PermissionRequest) -> PermissionRequest:
     db.session.rollback()
     return db.session.get(PermissionRequest, request.id)
+
+
+class Browser:
+    """A test client whose every request runs in its own app context, as a real request does.
+
+    The ``app`` fixture keeps one app context open for the whole test, and Flask reuses it for test
+    client requests, so ``g`` (and the signed-in user Flask-Login caches there) would leak from one
+    client to the next. Two people in one test need this.
+    """
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.client = app.test_client()
+
+    def _call(self, method: str, *args, **kwargs):
+        if has_app_context():  # (a thread of its own has none)
+            db.session.rollback()  # the test's own reads must not hold SQLite's lock
+        with self.app.app_context():
+            return getattr(self.client, method)(*args, **kwargs)
+
+    def get(self, *args, **kwargs):
+        return self._call("get", *args, **kwargs)
+
+    def post(self, *args, **kwargs):
+        return self._call("post", *args, **kwargs)
+
+    def patch(self, *args, **kwargs):
+        return self._call("patch", *args, **kwargs)

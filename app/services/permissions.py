@@ -415,16 +415,16 @@ def request_permission(
 
 
 def _locked(session, request_id: int) -> PermissionRequest:
-    """The request, re-read and locked for this transaction (PostgreSQL row lock; SQLite holds BEGIN IMMEDIATE)."""
-    request = session.scalars(
-        sa.select(PermissionRequest)
-        .where(PermissionRequest.id == request_id)
-        .with_for_update(of=PermissionRequest)
-        .execution_options(populate_existing=True)
-    ).unique().one_or_none()
-    if request is None:
+    """The request, locked for this transaction and then re-read (PostgreSQL row lock; SQLite holds BEGIN IMMEDIATE).
+
+    The lock is taken on the bare row first: PostgreSQL re-checks a locked row that changed while it
+    waited, but not the rows joined to it, so a joined load in the same statement could see the new
+    ``decided_by_id`` with the old (empty) ``decided_by``. The fresh read after the lock sees both.
+    """
+    locked = session.scalar(sa.select(PermissionRequest.id).where(PermissionRequest.id == request_id).with_for_update())
+    if locked is None:
         raise NotFound("There is no such request.")
-    return request
+    return session.get(PermissionRequest, request_id, populate_existing=True)
 
 
 def already_settled(request: PermissionRequest) -> str:
@@ -552,20 +552,34 @@ class JobReport:
     escalated: int
 
 
+def _lock_and_load(session, condition) -> list[PermissionRequest]:
+    """Lock the rows matching ``condition`` (skipping rows another transaction holds), then read them fresh."""
+    ids = list(
+        session.scalars(
+            sa.select(PermissionRequest.id).where(condition).order_by(PermissionRequest.id).with_for_update(skip_locked=True)
+        )
+    )
+    if not ids:
+        return []
+    return list(
+        session.scalars(
+            sa.select(PermissionRequest)
+            .where(PermissionRequest.id.in_(ids))
+            .order_by(PermissionRequest.id)
+            .execution_options(populate_existing=True)
+        ).unique()
+    )
+
+
 def expire_due(session, now: datetime) -> int:
     """End approved permissions whose time is up, and pending requests nobody decided in time."""
-    due = session.scalars(
-        sa.select(PermissionRequest)
-        .where(
-            sa.or_(
-                sa.and_(PermissionRequest.status == RequestStatus.APPROVED.value, PermissionRequest.approved_until <= now),
-                sa.and_(PermissionRequest.status == RequestStatus.PENDING.value, PermissionRequest.wanted_until <= now),
-            )
-        )
-        .order_by(PermissionRequest.id)
-        .with_for_update(of=PermissionRequest, skip_locked=True)
-        .execution_options(populate_existing=True)
-    ).unique().all()
+    due = _lock_and_load(
+        session,
+        sa.or_(
+            sa.and_(PermissionRequest.status == RequestStatus.APPROVED.value, PermissionRequest.approved_until <= now),
+            sa.and_(PermissionRequest.status == RequestStatus.PENDING.value, PermissionRequest.wanted_until <= now),
+        ),
+    )
     for request in due:
         was = request.status
         request.status = RequestStatus.EXPIRED.value
@@ -590,18 +604,15 @@ def expire_due(session, now: datetime) -> int:
 def escalate_due(session, now: datetime) -> int:
     """Send requests still pending after the escalation minutes to the delegates (once each)."""
     cutoff = now - timedelta(minutes=escalation_minutes(session))
-    due = session.scalars(
-        sa.select(PermissionRequest)
-        .where(
+    due = _lock_and_load(
+        session,
+        sa.and_(
             PermissionRequest.status == RequestStatus.PENDING.value,
             PermissionRequest.escalated_at.is_(None),
             PermissionRequest.created_at <= cutoff,
             PermissionRequest.wanted_until > now,
-        )
-        .order_by(PermissionRequest.id)
-        .with_for_update(of=PermissionRequest, skip_locked=True)
-        .execution_options(populate_existing=True)
-    ).unique().all()
+        ),
+    )
     for request in due:
         request.escalated_at = now
         recipients = escalation_recipients(session, request.requester)

@@ -1,14 +1,14 @@
 from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, RadioField, SelectField, StringField
+from wtforms import DateField, IntegerField, RadioField, SelectChoice, SelectField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from app.admin.forms import MultiCheckboxField
 from app.models import AreaRule, RequestReason
 from app.services.permissions import Duration
 
-RULE_CHOICES = [(rule.value, f"{rule.label}: {rule.explanation}") for rule in AreaRule]
-REASON_CHOICES = [(reason.value, reason.label) for reason in RequestReason]
-DURATION_CHOICES = [(duration.value, duration.label) for duration in Duration]
+RULE_CHOICES = [SelectChoice(rule.value, f"{rule.label}: {rule.explanation}") for rule in AreaRule]
+REASON_CHOICES = [SelectChoice(reason.value, reason.label) for reason in RequestReason]
+DURATION_CHOICES = [SelectChoice(duration.value, duration.label) for duration in Duration]
 
 
 class AreaForm(FlaskForm):

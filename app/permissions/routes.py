@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from wtforms import SelectChoice
 
 from app.access import roles_required
 from app.clock import local_today, utcnow
@@ -121,12 +122,12 @@ def area_posters():
 def _request_form(area: Area) -> RequestForm:
     form = RequestForm()
     options = permissions.device_options(db.session, current_user)
-    form.device.choices = [(o.key, o.label) for o in options]
-    form.device_hints = {o.key: o.hint for o in options}
     if area.rule == AreaRule.SCHOOL_DEVICES_ONLY.value:
-        form.device.choices = [(o.key, o.label) for o in options if o.school_device]
-    if request.method == "GET" and len(form.device.choices) == 1:
-        form.device.data = form.device.choices[0][0]
+        options = [o for o in options if o.school_device]
+    form.device.choices = [SelectChoice(o.key, o.label) for o in options]
+    form.device_hints = {o.key: o.hint for o in options}
+    if request.method == "GET" and len(options) == 1:
+        form.device.data = options[0].key
     return form
 
 
@@ -295,12 +296,12 @@ def now():
 def _standing_form() -> StandingPermissionForm:
     form = StandingPermissionForm()
     people = db.session.scalars(db.select(User).where(User.is_active_account.is_(True)).order_by(User.display_name)).all()
-    form.person.choices = [(0, "Choose…")] + [(p.id, p.display_name) for p in people if p.id != current_user.id]
+    form.person.choices = [SelectChoice(0, "Choose…")] + [SelectChoice(p.id, p.display_name) for p in people if p.id != current_user.id]
     devices = db.session.scalars(
         db.select(PersonalDevice).join(PersonalDevice.owner).where(PersonalDevice.status == "active").order_by(User.display_name)
     ).all()
-    form.device.choices = [(0, "Any of their devices")] + [(d.id, f"{d.owner.display_name}: {d.name}") for d in devices]
-    form.areas.choices = [(a.id, a.name) for a in areas.list_areas(db.session) if a.rule != AreaRule.CLOSED.value]
+    form.device.choices = [SelectChoice(0, "Any of their devices")] + [SelectChoice(d.id, f"{d.owner.display_name}: {d.name}") for d in devices]
+    form.areas.choices = [SelectChoice(a.id, a.name) for a in areas.list_areas(db.session) if a.rule != AreaRule.CLOSED.value]
     return form
 
 
@@ -361,7 +362,7 @@ def standing_end(standing_id: int):
 
 def _cover_form() -> CoverForm:
     form = CoverForm()
-    form.delegates.choices = [(u.id, u.display_name) for u in users_with_role(db.session, Role.APPROVER)]
+    form.delegates.choices = [SelectChoice(u.id, u.display_name) for u in users_with_role(db.session, Role.APPROVER)]
     return form
 
 

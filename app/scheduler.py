@@ -71,27 +71,27 @@ def _loop(app: Flask, stop: threading.Event) -> None:
                 db.session.remove()
 
 
-def start_scheduler(app: Flask) -> threading.Event | None:
-    """Start this process's scheduler thread once. Returns the event that stops it."""
-    global _started_in_pid
-    with _start_lock:
-        if _started_in_pid == os.getpid():
-            return None
-        _started_in_pid = os.getpid()
+def start_scheduler(app: Flask) -> threading.Event:
+    """Start a scheduler thread for ``app``. Returns the event that stops it."""
     stop = threading.Event()
     thread = threading.Thread(target=_loop, args=(app, stop), name="lanyard-scheduler", daemon=True)
     thread.start()
-    app.extensions["lanyard_scheduler"] = stop
     return stop
 
 
 def init_scheduler(app: Flask) -> None:
-    """Start the thread on the first request when LANYARD_SCHEDULER is on (never under tests)."""
+    """Start the thread on this process's first request when LANYARD_SCHEDULER is on (never under tests)."""
     if not app.config.get("LANYARD_SCHEDULER") or app.testing:
         return
 
-    def _ensure_started() -> None:
-        if _started_in_pid != os.getpid():
-            start_scheduler(app)
+    def start_scheduler_once() -> None:
+        global _started_in_pid
+        if _started_in_pid == os.getpid():
+            return
+        with _start_lock:
+            if _started_in_pid == os.getpid():
+                return
+            _started_in_pid = os.getpid()
+            app.extensions["lanyard_scheduler"] = start_scheduler(app)
 
-    app.before_request(_ensure_started)
+    app.before_request(start_scheduler_once)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 from flask import has_app_context
+from flask.testing import FlaskClient
 
 from app.database import write_intent
 from app.extensions import db
@@ -55,14 +56,13 @@ def fresh(request: PermissionRequest) -> PermissionRequest:
 class Browser:
     """A test client whose every request runs in its own app context, as a real request does.
 
-    The ``app`` fixture keeps one app context open for the whole test, and Flask reuses it for test
-    client requests, so ``g`` (and the signed-in user Flask-Login caches there) would leak from one
-    client to the next. Two people in one test need this.
+    Like the suite's ``IsolatedClient``, but also usable from a thread of its own (where there is no
+    test app context to roll back), as the race tests need.
     """
 
     def __init__(self, app) -> None:
         self.app = app
-        self.client = app.test_client()
+        self.client = FlaskClient(app, app.response_class, use_cookies=True)
 
     def _call(self, method: str, *args, **kwargs):
         if has_app_context():  # (a thread of its own has none)

@@ -16,7 +16,7 @@
 
   var FINAL = { denied: true, withdrawn: true, expired: true, ended: true };
   var FIRST_DELAY = 1000;
-  var MAX_WAITING_DELAY = 10000;
+  var MAX_WAITING_DELAY = 5000;
   var APPROVED_DELAY = 30000;
   var delay = FIRST_DELAY;
   var timer = null;

@@ -44,9 +44,11 @@ def create_app(config: dict | None = None) -> Flask:
 
     from app.cli import register_cli
     from app.logging_setup import configure_logging
+    from app.scheduler import init_scheduler
 
     register_cli(app)
     configure_logging(json_logs=app.config["JSON_LOGS"])
+    init_scheduler(app)
     return app
 
 
@@ -76,8 +78,9 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.routes import bp as auth_bp
     from app.devices.routes import bp as devices_bp
     from app.main.routes import bp as main_bp
+    from app.permissions.routes import bp as permissions_bp
 
-    for blueprint in (main_bp, auth_bp, devices_bp, admin_bp, audit_log_bp, api_bp):
+    for blueprint in (main_bp, auth_bp, devices_bp, admin_bp, audit_log_bp, permissions_bp, api_bp):
         app.register_blueprint(blueprint)
 
 

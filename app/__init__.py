@@ -37,6 +37,12 @@ def create_app(config: dict | None = None) -> Flask:
     from app.cli import register_cli
 
     register_cli(app)
+
+    from app.push import init_push
+
+    if config and config.get("TESTING") and "PUSH_WORKER" not in config:
+        app.config["PUSH_WORKER"] = False  # tests drive the sender themselves
+    init_push(app)
     return app
 
 
@@ -64,8 +70,9 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.routes import bp as auth_bp
     from app.devices.routes import bp as devices_bp
     from app.main.routes import bp as main_bp
+    from app.push.routes import bp as push_bp
 
-    for blueprint in (main_bp, auth_bp, devices_bp, admin_bp, api_bp):
+    for blueprint in (main_bp, auth_bp, devices_bp, admin_bp, push_bp, api_bp):
         app.register_blueprint(blueprint)
 
 

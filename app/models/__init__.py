@@ -4,8 +4,10 @@ from app.models.accounts import LoginAttempt, PasswordToken, Role, User, UserRol
 from app.models.audit import AuditEvent
 from app.models.devices import DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei
 from app.models.notifications import Notification
+from app.models.push import ActionToken, PushOutbox, PushSubscription
 
 __all__ = [
+    "ActionToken",
     "AuditEvent",
     "DeviceKind",
     "DeviceStatus",
@@ -13,6 +15,8 @@ __all__ = [
     "Notification",
     "PasswordToken",
     "PersonalDevice",
+    "PushOutbox",
+    "PushSubscription",
     "RegisteredImei",
     "Role",
     "User",

@@ -126,7 +126,7 @@ def subscribe(session, actor: User, *, endpoint: str, p256dh: str, auth: str, us
     """Record (or refresh) this browser's subscription for the actor; return it and whether it is new."""
     if errors := validate_subscription(endpoint, p256dh, auth, allowed_hosts):
         raise ValidationFailed("The browser's subscription is not usable.", errors)
-    existing = session.scalar(sa.select(PushSubscription).where(PushSubscription.endpoint == endpoint).with_for_update())
+    existing = session.scalar(sa.select(PushSubscription).where(PushSubscription.endpoint == endpoint))
     host = urlsplit(endpoint).hostname or ""
     if existing is None:
         subscription = PushSubscription(

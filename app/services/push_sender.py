@@ -29,9 +29,9 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.clock import utcnow
-from app.database import write_intent
-from app.models import PushOutbox
-from app.services.audit import record_audit_event
+from app.database import lock_for_append, write_intent
+from app.models import PushOutbox, PushSubscription
+from app.services.audit import AUDIT_APPEND_LOCK, record_audit_event
 from app.services.push import QUEUED_FLAG
 from app.services.push_keys import vapid_key
 
@@ -229,16 +229,44 @@ def _give_up(session, row: PushOutbox, now: datetime, reason: str) -> None:
 
 
 def record_results(session, settings: SenderSettings, results: list[SendResult], report: DrainReport) -> None:
-    """Write what happened to each message in one short write transaction."""
+    """Write what happened to each message in one short write transaction.
+
+    Locks are taken in one order everywhere: the audit lock first (only when an audit event may be
+    written, as requests do), then subscriptions by id (FOR NO KEY UPDATE, so requests queueing new
+    messages for them are not blocked), then messages by id. Two senders recording at once, or a
+    sender and a request, cannot deadlock.
+    """
     session.rollback()
+    results = sorted(results, key=lambda result: result.message_id)
+    report.outcomes.extend(results)
     with write_intent():
         now = utcnow()
+        if any(result.outcome != "sent" for result in results):
+            lock_for_append(session, AUDIT_APPEND_LOCK)
+        subscription_ids = session.scalars(
+            sa.select(PushOutbox.subscription_id).where(PushOutbox.id.in_([r.message_id for r in results]))
+        ).all()
+        subscriptions = {
+            s.id: s
+            for s in session.scalars(
+                sa.select(PushSubscription)
+                .where(PushSubscription.id.in_(set(subscription_ids)))
+                .order_by(PushSubscription.id)
+                .with_for_update(key_share=True)
+            )
+        }
+        rows = {
+            row.id: row
+            for row in session.scalars(
+                sa.select(PushOutbox).where(PushOutbox.id.in_([r.message_id for r in results])).order_by(PushOutbox.id).with_for_update()
+            )
+        }
+        gone: dict[int, SendResult] = {}
         for result in results:
-            report.outcomes.append(result)
-            row = session.get(PushOutbox, result.message_id)
+            row = rows.get(result.message_id)
             if row is None:  # unsubscribed while it was being sent
                 continue
-            subscription = row.subscription
+            subscription = subscriptions[row.subscription_id]
             row.last_error = result.error[:255]
             if result.outcome == "sent":
                 row.sent_at = now
@@ -247,11 +275,7 @@ def record_results(session, settings: SenderSettings, results: list[SendResult],
                 subscription.failure_count = 0
                 report.sent += 1
             elif result.outcome == "gone":
-                record_audit_event(
-                    session, None, "push.subscription_expired", "push_subscription", subscription.id,
-                    {"status": result.status, "user_id": subscription.user_id},
-                )
-                session.delete(subscription)
+                gone[subscription.id] = result
                 report.gone += 1
             elif result.outcome == "rejected":
                 subscription.failure_count += 1
@@ -269,7 +293,14 @@ def record_results(session, settings: SenderSettings, results: list[SendResult],
                         delay = max(delay, min(timedelta(seconds=result.retry_after), MAX_BACKOFF))
                     row.next_attempt_at = now + delay
                     report.retried += 1
-            session.flush()
+        session.flush()
+        for subscription_id, result in sorted(gone.items()):
+            subscription = subscriptions[subscription_id]
+            record_audit_event(
+                session, None, "push.subscription_expired", "push_subscription", subscription.id,
+                {"status": result.status, "user_id": subscription.user_id},
+            )
+            session.delete(subscription)
         session.commit()
 
 

@@ -35,7 +35,8 @@ class Origin:
     user_agent: str = ""
 
 
-_origin: ContextVar[Origin] = ContextVar("lanyard_audit_origin", default=Origin())  # noqa: B039 (frozen, immutable)
+_NO_ORIGIN = Origin()
+_origin: ContextVar[Origin | None] = ContextVar("lanyard_audit_origin", default=None)
 
 
 @contextmanager
@@ -103,7 +104,7 @@ def record_audit_event(
         sa.select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()
     seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
-    origin = _origin.get()
+    origin = _origin.get() or _NO_ORIGIN
     fields = dict(
         seq=seq,
         occurred_at=utcnow(),
@@ -163,35 +164,38 @@ def verify_chain(session, published_head: tuple[int, str] | None = None) -> Chai
         .order_by(AuditEvent.seq)
         .execution_options(yield_per=5000)
     )
-    for row in rows:
-        if expected_seq is None:
-            expected_seq = row.seq
-            if row.seq != 1:
-                return ChainReport(count, None, prev_hash, None, row.seq, "the chain does not start at event 1")
-        if row.seq != expected_seq:
-            return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None, expected_seq, f"event {expected_seq} is missing")
-        recomputed = event_hash(
-            prev_hash,
-            seq=row.seq,
-            occurred_at=row.occurred_at,
-            actor_id=row.actor_id,
-            action=row.action,
-            subject_type=row.subject_type,
-            subject_id=row.subject_id,
-            details=row.details,
-            ip=row.ip,
-            user_agent=row.user_agent,
-        )
-        if row.prev_hash != prev_hash or row.hash != recomputed:
-            return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None, row.seq, f"event {row.seq} has been altered")
-        if published_head is not None and row.seq == published_head[0]:
-            if row.hash != published_head[1]:
-                return ChainReport(count, row.seq, row.hash, row.occurred_at, row.seq, "the published head does not match")
-            head_seen = True
-        prev_hash = row.hash
-        expected_seq = row.seq + 1
-        count += 1
-        last = row
+    try:
+        for row in rows:
+            if expected_seq is None:
+                expected_seq = row.seq
+                if row.seq != 1:
+                    return ChainReport(count, None, prev_hash, None, row.seq, "the chain does not start at event 1")
+            if row.seq != expected_seq:
+                return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None, expected_seq, f"event {expected_seq} is missing")
+            recomputed = event_hash(
+                prev_hash,
+                seq=row.seq,
+                occurred_at=row.occurred_at,
+                actor_id=row.actor_id,
+                action=row.action,
+                subject_type=row.subject_type,
+                subject_id=row.subject_id,
+                details=row.details,
+                ip=row.ip,
+                user_agent=row.user_agent,
+            )
+            if row.prev_hash != prev_hash or row.hash != recomputed:
+                return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None, row.seq, f"event {row.seq} has been altered")
+            if published_head is not None and row.seq == published_head[0]:
+                if row.hash != published_head[1]:
+                    return ChainReport(count, row.seq, row.hash, row.occurred_at, row.seq, "the published head does not match")
+                head_seen = True
+            prev_hash = row.hash
+            expected_seq = row.seq + 1
+            count += 1
+            last = row
+    finally:
+        rows.close()
     if not head_seen:
         return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None, published_head[0], f"events up to {published_head[0]} were published but are gone")
     return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from flask import g
 
 from app.database import write_intent
 from app.extensions import db
@@ -11,24 +10,6 @@ from app.services import push
 from app.services.push_keys import application_server_key
 from app.services.push_sender import SenderSettings, drain_until_idle
 from tests.push_service import BrowserSubscription, PushService
-
-
-@pytest.fixture(autouse=True)
-def fresh_request_globals(app):
-    """Start each test-client request with no per-request globals left from the previous one.
-
-    The shared ``app`` fixture keeps one app context open for the whole test, and Flask reuses an
-    open app context for requests, so ``g`` (Flask-Login's cached ``_login_user``, Flask-WTF's cached
-    ``csrf_token``) would otherwise leak from one request into the next: a cookie-less request would
-    still see the last signed-in person, and a token fetched after sign-in would be the stale one.
-    """
-
-    def forget_previous_request() -> None:
-        for name in ("_login_user", "csrf_token"):
-            g.pop(name, None)
-
-    app.before_request_funcs.setdefault(None, []).insert(0, forget_previous_request)
-    return app
 
 
 @pytest.fixture

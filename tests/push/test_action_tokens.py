@@ -22,7 +22,7 @@ LIFETIME = timedelta(minutes=60)
 
 
 @pytest.fixture
-def decisions():
+def decisions(app):
     """A stand-in for the permissions feature: it records each decision it is asked to make."""
     made: list[tuple[int, int, str]] = []
 

@@ -24,6 +24,12 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
 
+    if app.config["PROXY_FIX_HOPS"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_FIX_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
     _register_extensions(app)
     _register_blueprints(app)
     _register_templates(app)
@@ -35,8 +41,10 @@ def create_app(config: dict | None = None) -> Flask:
     register_error_handlers(app)
 
     from app.cli import register_cli
+    from app.logging_setup import configure_logging
 
     register_cli(app)
+    configure_logging(json_logs=app.config["JSON_LOGS"])
 
     from app.push import init_push
 

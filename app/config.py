@@ -21,10 +21,19 @@ def _secret_key(instance_path: Path) -> str:
         return os.environ["SECRET_KEY"]
     instance_path.mkdir(parents=True, exist_ok=True)
     key_file = instance_path / "secret_key"
+    # Write to a private temporary file and link it into place: with several workers starting at
+    # once, exactly one key wins and nobody ever reads a half-written file.
     if not key_file.exists():
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        candidate = instance_path / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(64))
+        try:
+            os.link(candidate, key_file)
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink()
     return key_file.read_text().strip()
 
 
@@ -67,13 +76,14 @@ def settings_from_environment(instance_path: Path) -> dict:
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_CSRF_SSL_STRICT": False,
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
-        "JSON_SORT_KEYS": False,
+        "JSON_LOGS": _flag("LANYARD_JSON_LOGS", not development),
+        "PROXY_FIX_HOPS": int(os.environ.get("LANYARD_PROXY_HOPS", "0")),
         # Web Push (DESIGN.md section 4). The contact is the mailto: a push service can write to about
         # misbehaving traffic; set it to the school office (LANYARD_PUSH_CONTACT).
         "PUSH_CONTACT": os.environ.get("LANYARD_PUSH_CONTACT", f"mailto:office@{_mail_domain()}"),
-        # The embedded sender thread: on unless testing. Web processes that leave sending to a separate
-        # `flask push-worker` process set LANYARD_PUSH_WORKER=0.
-        "PUSH_WORKER": _flag("LANYARD_PUSH_WORKER", environment != "testing"),
+        # The embedded sender thread: on in development (`flask run`); in production the sender is its
+        # own process (`flask push-worker`), so gunicorn's web workers leave it off unless told otherwise.
+        "PUSH_WORKER": _flag("LANYARD_PUSH_WORKER", environment == "development"),
         "PUSH_TIMEOUT_SECONDS": float(os.environ.get("LANYARD_PUSH_TIMEOUT_SECONDS", "10")),
         "PUSH_MAX_ATTEMPTS": int(os.environ.get("LANYARD_PUSH_MAX_ATTEMPTS", "8")),
         "PUSH_BACKOFF_SECONDS": float(os.environ.get("LANYARD_PUSH_BACKOFF_SECONDS", "5")),

@@ -70,6 +70,7 @@ def _test_config(url: str, instance: Path) -> dict:
         "SESSION_COOKIE_SECURE": False,
         "HSTS": True,
         "SERVER_NAME": None,
+        "JSON_LOGS": False,
     }
 
 

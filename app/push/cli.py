@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import threading
 
 import click
 from flask import current_app
@@ -11,8 +12,15 @@ from flask.cli import with_appcontext
 
 @click.command("push-worker")
 @click.option("--once", is_flag=True, help="Send everything due now, then exit.")
+@click.option(
+    "--poll",
+    type=float,
+    default=None,
+    help="Seconds between looks at the outbox. Default: 0.05 on SQLite; on PostgreSQL commits wake the "
+    "worker (LISTEN/NOTIFY), so it looks every 2 s only to catch retries.",
+)
 @with_appcontext
-def push_worker(once: bool) -> None:
+def push_worker(once: bool, poll: float | None) -> None:
     """Drain the Web Push outbox until stopped (SIGTERM or Ctrl-C)."""
     from concurrent.futures import ThreadPoolExecutor
 
@@ -26,9 +34,12 @@ def push_worker(once: bool) -> None:
             report = drain_until_idle(db.session, settings, pool)
         click.echo(f"Sent {report.sent}, retrying {report.retried}, gone {report.gone}, dropped {report.dead}.")
         return
-    worker = PushWorker(app)
+    postgres = db.engine.dialect.name == "postgresql"
+    worker_poll = poll if poll is not None else (2.0 if postgres else 0.05)
+    worker = PushWorker(app, threading.Event(), listen=postgres, poll_seconds=worker_poll)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
-    click.echo(f"Push worker sending as {worker.settings.contact}; polling every {worker.settings.poll_seconds:g}s.")
+    woken = "woken by LISTEN/NOTIFY, " if postgres else ""
+    click.echo(f"Push worker sending as {worker.settings.contact}; {woken}looking every {worker_poll:g}s.")
     try:
         worker.run()
     except KeyboardInterrupt:

@@ -27,6 +27,9 @@ from app.services.audit import record_audit_event
 from app.services.errors import NotFound, ValidationFailed
 
 QUEUED_FLAG = "lanyard_push_queued"
+# PostgreSQL NOTIFY channel: delivered at commit (and dropped on rollback), it wakes `flask push-worker`
+# processes at once; in-process senders are woken by the after-commit hook in push_sender.
+NOTIFY_CHANNEL = "lanyard_push"
 URGENCIES = ("very-low", "low", "normal", "high")
 DEFAULT_PUSH_HOSTS = (
     "fcm.googleapis.com",
@@ -240,3 +243,5 @@ def queue_push_messages(session, notices: list[Notification], extra: dict) -> No
     if queued:
         session.flush()
         session.info[QUEUED_FLAG] = True
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})

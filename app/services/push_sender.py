@@ -32,7 +32,7 @@ from app.clock import utcnow
 from app.database import lock_for_append, write_intent
 from app.models import PushOutbox, PushSubscription
 from app.services.audit import AUDIT_APPEND_LOCK, record_audit_event
-from app.services.push import QUEUED_FLAG
+from app.services.push import NOTIFY_CHANNEL, QUEUED_FLAG
 from app.services.push_keys import vapid_key
 
 log = logging.getLogger(__name__)
@@ -337,13 +337,38 @@ def drain_until_idle(session, settings: SenderSettings, pool: ThreadPoolExecutor
         total.outcomes.extend(report.outcomes)
 
 
-class PushWorker:
-    """A sender loop: wakes on a commit that queued messages, on the next due retry, or every poll."""
+class _PostgresListener:
+    """LISTEN on the outbox channel, so a separate worker process hears of new messages at commit."""
 
-    def __init__(self, app: Flask, wake: threading.Event | None = None) -> None:
+    def __init__(self, engine) -> None:
+        import psycopg
+
+        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self.connection = psycopg.connect(url, autocommit=True)
+        self.connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
+
+    def wait(self, timeout: float) -> None:
+        for _notice in self.connection.notifies(timeout=timeout, stop_after=1):
+            break
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+class PushWorker:
+    """A sender loop: wakes on a commit that queued messages, on the next due retry, or every poll.
+
+    In the process that commits, the after-commit hook sets ``wake``. A separate `flask push-worker`
+    process hears commits through PostgreSQL LISTEN/NOTIFY; on SQLite it polls (a cheap indexed read)
+    every ``poll_seconds``.
+    """
+
+    def __init__(self, app: Flask, wake: threading.Event | None = None, *, listen: bool = False, poll_seconds: float | None = None) -> None:
         self.app = app
         self.settings = SenderSettings.from_app(app)
+        self.poll_seconds = self.settings.poll_seconds if poll_seconds is None else poll_seconds
         self.wake = wake or wake_event
+        self.listen = listen
         self.stop_event = threading.Event()
 
     def stop(self) -> None:
@@ -354,20 +379,28 @@ class PushWorker:
         from app.extensions import db
 
         with self.app.app_context(), ThreadPoolExecutor(self.settings.send_threads, thread_name_prefix="push-send") as pool:
-            while not self.stop_event.is_set():
-                self.wake.clear()
-                try:
-                    report = drain_once(db.session, self.settings, pool)
-                    if report.claimed:
-                        continue
-                    due_in = next_due_in(db.session)
-                except sa.exc.SQLAlchemyError:
-                    log.exception("push sender: database error; trying again shortly")
-                    db.session.rollback()
-                    due_in = None
-                timeout = self.settings.poll_seconds if due_in is None else min(self.settings.poll_seconds, due_in)
-                self.wake.wait(timeout)
-            db.session.remove()
+            listener = _PostgresListener(db.engine) if self.listen and db.engine.dialect.name == "postgresql" else None
+            try:
+                while not self.stop_event.is_set():
+                    self.wake.clear()
+                    try:
+                        report = drain_once(db.session, self.settings, pool)
+                        if report.claimed:
+                            continue
+                        due_in = next_due_in(db.session)
+                    except sa.exc.SQLAlchemyError:
+                        log.exception("push sender: database error; trying again shortly")
+                        db.session.rollback()
+                        due_in = None
+                    timeout = self.poll_seconds if due_in is None else min(self.poll_seconds, due_in)
+                    if listener is not None:
+                        listener.wait(min(timeout, 1.0))  # and look at stop_event every second
+                    else:
+                        self.wake.wait(timeout)
+            finally:
+                if listener is not None:
+                    listener.close()
+                db.session.remove()
 
 
 _embedded: dict[int, tuple[threading.Thread, PushWorker]] = {}

@@ -225,3 +225,24 @@ def test_the_embedded_worker_wakes_when_a_commit_queues_a_push(push_app, push_se
         worker.stop()
         thread.join(5)
     assert not thread.is_alive()
+
+
+def test_a_separate_worker_process_is_woken_by_the_commit(push_app, push_service, backend):
+    """`flask push-worker` in its own process: LISTEN/NOTIFY on PostgreSQL, a short poll on SQLite."""
+    push_app.config["PUSH_POLL_SECONDS"] = 30
+    user = make_user(Role.STAFF)
+    subscribe_browser(push_service, user)
+    worker = PushWorker(push_app, threading.Event(), listen=True, poll_seconds=30 if backend == "postgresql" else 0.05)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.3)  # let it reach its wait (LISTEN is in place)
+        started = time.monotonic()
+        _notify([user], title="From another process")
+        [delivery] = push_service.wait_for(1, timeout=5)
+        assert delivery.message["title"] == "From another process"
+        assert delivery.received_at - started < 2
+    finally:
+        worker.stop()
+        thread.join(35)
+    assert not thread.is_alive()

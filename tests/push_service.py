@@ -16,6 +16,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -65,7 +66,7 @@ class Delivery:
     headers: dict[str, str]  # names lower-cased
     claims: dict
     message: dict
-    received_at: float
+    received_at: float  # time.monotonic() when the request arrived, before verifying and decrypting
 
 
 @dataclass
@@ -77,6 +78,11 @@ class PushService:
     requests_seen: int = 0
     hang_seconds: float = 5.0
     default_delay: float = 0.0
+    # Called with each verified, decrypted Delivery as it arrives (the benchmark times arrivals with it).
+    on_delivery: Callable[[Delivery], None] | None = None
+    # Answer 201 as soon as a message arrives and check it afterwards (the benchmark: the sender is not
+    # held up by this test service's own Python crypto; a message that fails the checks is a refusal).
+    answer_first: bool = False
 
     def __post_init__(self) -> None:
         self._subscriptions: dict[str, BrowserSubscription] = {}
@@ -175,6 +181,7 @@ class PushService:
         request.wfile.write(body)
 
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
+        arrived_at = time.monotonic()
         length = int(request.headers.get("Content-Length", "0"))
         body = request.rfile.read(length)
         endpoint = self.origin + request.path
@@ -197,6 +204,8 @@ class PushService:
         if answer != 201:
             self._answer(request, int(answer))
             return
+        if self.answer_first:
+            self._answer(request, 201)
         try:
             claims = self._verify_vapid(request.headers.get("Authorization", ""), endpoint)
             if request.headers.get("Content-Encoding") != "aes128gcm":
@@ -210,9 +219,14 @@ class PushService:
         except Exception as error:  # any failure to verify or decrypt is a refusal the test sees
             with self._lock:
                 self.refusals.append(str(error))
-            self._answer(request, 403, str(error).encode())
+            if not self.answer_first:
+                self._answer(request, 403, str(error).encode())
             return
+        delivery = Delivery(endpoint, {k.lower(): v for k, v in request.headers.items()}, claims, message, arrived_at)
         with self.arrived:
-            self.deliveries.append(Delivery(endpoint, {k.lower(): v for k, v in request.headers.items()}, claims, message, time.monotonic()))
+            self.deliveries.append(delivery)
             self.arrived.notify_all()
-        self._answer(request, 201)
+        if not self.answer_first:
+            self._answer(request, 201)
+        if self.on_delivery is not None:
+            self.on_delivery(delivery)

@@ -16,7 +16,7 @@ from flask.cli import with_appcontext
     "--poll",
     type=float,
     default=None,
-    help="Seconds between looks at the outbox. Default: 0.05 on SQLite; on PostgreSQL commits wake the "
+    help="Seconds between looks at the outbox. Default: 0.02 on SQLite (a cheap indexed read); on PostgreSQL commits wake the "
     "worker (LISTEN/NOTIFY), so it looks every 2 s only to catch retries.",
 )
 @with_appcontext
@@ -35,7 +35,7 @@ def push_worker(once: bool, poll: float | None) -> None:
         click.echo(f"Sent {report.sent}, retrying {report.retried}, gone {report.gone}, dropped {report.dead}.")
         return
     postgres = db.engine.dialect.name == "postgresql"
-    worker_poll = poll if poll is not None else (2.0 if postgres else 0.05)
+    worker_poll = poll if poll is not None else (2.0 if postgres else 0.02)
     worker = PushWorker(app, threading.Event(), listen=postgres, poll_seconds=worker_poll)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     woken = "woken by LISTEN/NOTIFY, " if postgres else ""

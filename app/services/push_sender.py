@@ -384,10 +384,12 @@ class PushWorker:
                 while not self.stop_event.is_set():
                     self.wake.clear()
                     try:
-                        report = drain_once(db.session, self.settings, pool)
-                        if report.claimed:
-                            continue
+                        # A read first: claiming takes the write lock, which an idle look must not.
                         due_in = next_due_in(db.session)
+                        if due_in is not None and due_in <= 0:
+                            if drain_once(db.session, self.settings, pool).claimed:
+                                continue
+                            due_in = 0.01  # due but taken by another sender a moment ago
                     except sa.exc.SQLAlchemyError:
                         log.exception("push sender: database error; trying again shortly")
                         db.session.rollback()

@@ -232,7 +232,7 @@ def test_a_separate_worker_process_is_woken_by_the_commit(push_app, push_service
     push_app.config["PUSH_POLL_SECONDS"] = 30
     user = make_user(Role.STAFF)
     subscribe_browser(push_service, user)
-    worker = PushWorker(push_app, threading.Event(), listen=True, poll_seconds=30 if backend == "postgresql" else 0.05)
+    worker = PushWorker(push_app, threading.Event(), listen=True, poll_seconds=30 if backend == "postgresql" else 0.02)
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     try:

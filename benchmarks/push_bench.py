@@ -212,7 +212,7 @@ def main() -> int:
                     continue
                 answered = time.monotonic()
                 if response.status_code != scenario.expected_status:
-                    errors.append(f"client {n}: HTTP {response.status_code}")
+                    errors.append(f"client {n}: HTTP {response.status_code} {response.text[:120]}")
                     continue
                 for _ in range(args.recipients):
                     if not expected[n].acquire(timeout=30):

@@ -376,29 +376,50 @@ class PushWorker:
         self.wake.set()
 
     def run(self) -> None:
+        """Pipeline the work: claim what is due while earlier sends are still in flight, and record
+        results as they finish, so one hanging push service never holds up everyone else's messages."""
         from app.extensions import db
 
+        capacity = self.settings.send_threads * 4
+        inflight: set[Future] = set()
         with self.app.app_context(), ThreadPoolExecutor(self.settings.send_threads, thread_name_prefix="push-send") as pool:
             listener = _PostgresListener(db.engine) if self.listen and db.engine.dialect.name == "postgresql" else None
             try:
                 while not self.stop_event.is_set():
                     self.wake.clear()
                     try:
+                        finished = {future for future in inflight if future.done()}
+                        if finished:
+                            inflight -= finished
+                            record_results(db.session, self.settings, [f.result() for f in finished], DrainReport())
                         # A read first: claiming takes the write lock, which an idle look must not.
                         due_in = next_due_in(db.session)
                         if due_in is not None and due_in <= 0:
-                            if drain_once(db.session, self.settings, pool).claimed:
-                                continue
-                            due_in = 0.01  # due but taken by another sender a moment ago
+                            if len(inflight) < capacity:
+                                claimed = claim_due(db.session, self.settings, limit=capacity - len(inflight))
+                                for message in claimed:
+                                    future = pool.submit(send_message, message, self.settings)
+                                    future.add_done_callback(lambda _future: self.wake.set())
+                                    inflight.add(future)
+                                if claimed:
+                                    continue
+                                due_in = 0.01  # due but taken by another sender a moment ago
+                            else:
+                                due_in = None  # full: a finishing send wakes the loop
                     except sa.exc.SQLAlchemyError:
                         log.exception("push sender: database error; trying again shortly")
                         db.session.rollback()
                         due_in = None
                     timeout = self.poll_seconds if due_in is None else min(self.poll_seconds, due_in)
-                    if listener is not None:
+                    if listener is not None and not inflight:
                         listener.wait(min(timeout, 1.0))  # and look at stop_event every second
+                    elif listener is not None:
+                        self.wake.wait(min(timeout, 0.05))
                     else:
                         self.wake.wait(timeout)
+                if inflight:
+                    wait(inflight)
+                    record_results(db.session, self.settings, [f.result() for f in inflight], DrainReport())
             finally:
                 if listener is not None:
                     listener.close()

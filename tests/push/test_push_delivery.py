@@ -246,3 +246,29 @@ def test_a_separate_worker_process_is_woken_by_the_commit(push_app, push_service
         worker.stop()
         thread.join(35)
     assert not thread.is_alive()
+
+
+def test_a_hanging_push_service_does_not_hold_up_other_messages(push_app, push_service):
+    push_app.config.update(PUSH_TIMEOUT_SECONDS=3, PUSH_POLL_SECONDS=30)
+    stuck, waiting = make_user(Role.STAFF), make_user(Role.STAFF)
+    stuck_browser, _ = subscribe_browser(push_service, stuck)
+    subscribe_browser(push_service, waiting)
+    push_service.script(stuck_browser.endpoint, ["hang"])
+    worker = PushWorker(push_app, threading.Event())
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    try:
+        _notify([stuck], title="Stuck")
+        time.sleep(0.3)  # the first send is now hanging
+        started = time.monotonic()
+        worker.wake.set()
+        _notify([waiting], title="Not held up")
+        worker.wake.set()
+        [delivery] = push_service.wait_for(1, timeout=2)
+        assert delivery.message["title"] == "Not held up" and delivery.received_at - started < 1
+    finally:
+        worker.stop()
+        thread.join(10)
+    db.session.expire_all()
+    stuck_row = db.session.scalar(sa.select(PushOutbox).where(PushOutbox.sent_at.is_(None)))
+    assert stuck_row.attempts == 1 and stuck_row.last_error  # timed out, recorded, waiting for its retry

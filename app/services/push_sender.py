@@ -140,30 +140,35 @@ def next_due_in(session) -> float | None:
 
 def claim_due(session, settings: SenderSettings, limit: int | None = None) -> list[ClaimedMessage]:
     """Take due messages for this sender in one short transaction, so no other sender takes them."""
-    session.rollback()
-    with write_intent():
-        now = utcnow()
-        query = sa.select(PushOutbox).where(_due_filter(now)).order_by(PushOutbox.id).limit(limit or settings.batch_size)
-        if session.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        rows = list(session.scalars(query))
-        claimed = []
-        for row in rows:
-            row.attempts += 1
-            row.next_attempt_at = now + settings.lease
-            subscription = row.subscription
-            claimed.append(
-                ClaimedMessage(
-                    id=row.id,
-                    subscription_id=subscription.id,
-                    subscription_info=subscription.info(),
-                    payload=row.payload,
-                    urgency=row.urgency,
-                    ttl=row.ttl,
-                    topic=row.topic,
-                )
+    return settle_and_claim(session, settings, [], DrainReport(), limit or settings.batch_size)
+
+
+def _claim(session, settings: SenderSettings, limit: int) -> list[ClaimedMessage]:
+    """Lease up to ``limit`` due messages to this sender (call inside a write transaction)."""
+    if limit <= 0:
+        return []
+    now = utcnow()
+    query = sa.select(PushOutbox).where(_due_filter(now)).order_by(PushOutbox.id).limit(limit)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list(session.scalars(query))
+    claimed = []
+    for row in rows:
+        row.attempts += 1
+        row.next_attempt_at = now + settings.lease
+        subscription = row.subscription
+        claimed.append(
+            ClaimedMessage(
+                id=row.id,
+                subscription_id=subscription.id,
+                subscription_info=subscription.info(),
+                payload=row.payload,
+                urgency=row.urgency,
+                ttl=row.ttl,
+                topic=row.topic,
             )
-        session.commit()
+        )
+    session.flush()
     return claimed
 
 
@@ -229,79 +234,97 @@ def _give_up(session, row: PushOutbox, now: datetime, reason: str) -> None:
 
 
 def record_results(session, settings: SenderSettings, results: list[SendResult], report: DrainReport) -> None:
-    """Write what happened to each message in one short write transaction.
+    """Write what happened to each message in one short write transaction."""
+    settle_and_claim(session, settings, results, report, 0)
+
+
+def settle_and_claim(session, settings: SenderSettings, results: list[SendResult], report: DrainReport, limit: int) -> list[ClaimedMessage]:
+    """Record finished sends and claim up to ``limit`` due messages, in one write transaction.
+
+    On SQLite every write transaction queues for the one write lock, so a sender that records and
+    claims together waits for it half as often.
+    """
+    session.rollback()
+    with write_intent():
+        if results:
+            _record(session, settings, results, report)
+        claimed = _claim(session, settings, limit)
+        session.commit()
+    return claimed
+
+
+def _record(session, settings: SenderSettings, results: list[SendResult], report: DrainReport) -> None:
+    """Write what happened to each message.
 
     Locks are taken in one order everywhere: the audit lock first (only when an audit event may be
     written, as requests do), then subscriptions by id (FOR NO KEY UPDATE, so requests queueing new
     messages for them are not blocked), then messages by id. Two senders recording at once, or a
     sender and a request, cannot deadlock.
     """
-    session.rollback()
     results = sorted(results, key=lambda result: result.message_id)
     report.outcomes.extend(results)
-    with write_intent():
-        now = utcnow()
-        if any(result.outcome != "sent" for result in results):
-            lock_for_append(session, AUDIT_APPEND_LOCK)
-        subscription_ids = session.scalars(
-            sa.select(PushOutbox.subscription_id).where(PushOutbox.id.in_([r.message_id for r in results]))
-        ).all()
-        subscriptions = {
-            s.id: s
-            for s in session.scalars(
-                sa.select(PushSubscription)
-                .where(PushSubscription.id.in_(set(subscription_ids)))
-                .order_by(PushSubscription.id)
-                .with_for_update(key_share=True)
-            )
-        }
-        rows = {
-            row.id: row
-            for row in session.scalars(
-                sa.select(PushOutbox).where(PushOutbox.id.in_([r.message_id for r in results])).order_by(PushOutbox.id).with_for_update()
-            )
-        }
-        gone: dict[int, SendResult] = {}
-        for result in results:
-            row = rows.get(result.message_id)
-            if row is None:  # unsubscribed while it was being sent
-                continue
-            subscription = subscriptions[row.subscription_id]
-            row.last_error = result.error[:255]
-            if result.outcome == "sent":
-                row.sent_at = now
-                row.payload = _strip_action_tokens(row.payload)
-                subscription.last_success_at = now
-                subscription.failure_count = 0
-                report.sent += 1
-            elif result.outcome == "gone":
-                gone[subscription.id] = result
-                report.gone += 1
-            elif result.outcome == "rejected":
-                subscription.failure_count += 1
-                _give_up(session, row, now, result.error)
+    now = utcnow()
+    if any(result.outcome != "sent" for result in results):
+        lock_for_append(session, AUDIT_APPEND_LOCK)
+    subscription_ids = session.scalars(
+        sa.select(PushOutbox.subscription_id).where(PushOutbox.id.in_([r.message_id for r in results]))
+    ).all()
+    subscriptions = {
+        s.id: s
+        for s in session.scalars(
+            sa.select(PushSubscription)
+            .where(PushSubscription.id.in_(set(subscription_ids)))
+            .order_by(PushSubscription.id)
+            .with_for_update(key_share=True)
+        )
+    }
+    rows = {
+        row.id: row
+        for row in session.scalars(
+            sa.select(PushOutbox).where(PushOutbox.id.in_([r.message_id for r in results])).order_by(PushOutbox.id).with_for_update()
+        )
+    }
+    gone: dict[int, SendResult] = {}
+    for result in results:
+        row = rows.get(result.message_id)
+        if row is None:  # unsubscribed while it was being sent
+            continue
+        subscription = subscriptions[row.subscription_id]
+        row.last_error = result.error[:255]
+        if result.outcome == "sent":
+            row.sent_at = now
+            row.payload = _strip_action_tokens(row.payload)
+            subscription.last_success_at = now
+            subscription.failure_count = 0
+            report.sent += 1
+        elif result.outcome == "gone":
+            gone[subscription.id] = result
+            report.gone += 1
+        elif result.outcome == "rejected":
+            subscription.failure_count += 1
+            _give_up(session, row, now, result.error)
+            report.dead += 1
+        else:
+            subscription.failure_count += 1
+            expired = row.created_at + timedelta(seconds=row.ttl) <= now
+            if row.attempts >= settings.max_attempts or expired:
+                _give_up(session, row, now, "too many attempts" if not expired else "its time to live ran out")
                 report.dead += 1
             else:
-                subscription.failure_count += 1
-                expired = row.created_at + timedelta(seconds=row.ttl) <= now
-                if row.attempts >= settings.max_attempts or expired:
-                    _give_up(session, row, now, "too many attempts" if not expired else "its time to live ran out")
-                    report.dead += 1
-                else:
-                    delay = backoff(settings, row.attempts)
-                    if result.retry_after is not None:
-                        delay = max(delay, min(timedelta(seconds=result.retry_after), MAX_BACKOFF))
-                    row.next_attempt_at = now + delay
-                    report.retried += 1
-        session.flush()
-        for subscription_id, result in sorted(gone.items()):
-            subscription = subscriptions[subscription_id]
-            record_audit_event(
-                session, None, "push.subscription_expired", "push_subscription", subscription.id,
-                {"status": result.status, "user_id": subscription.user_id},
-            )
-            session.delete(subscription)
-        session.commit()
+                delay = backoff(settings, row.attempts)
+                if result.retry_after is not None:
+                    delay = max(delay, min(timedelta(seconds=result.retry_after), MAX_BACKOFF))
+                row.next_attempt_at = now + delay
+                report.retried += 1
+    session.flush()
+    for subscription_id, result in sorted(gone.items()):
+        subscription = subscriptions[subscription_id]
+        record_audit_event(
+            session, None, "push.subscription_expired", "push_subscription", subscription.id,
+            {"status": result.status, "user_id": subscription.user_id},
+        )
+        session.delete(subscription)
+    session.flush()
 
 
 def drain_once(session, settings: SenderSettings, pool: ThreadPoolExecutor | None = None) -> DrainReport:
@@ -389,23 +412,23 @@ class PushWorker:
                     self.wake.clear()
                     try:
                         finished = {future for future in inflight if future.done()}
-                        if finished:
-                            inflight -= finished
-                            record_results(db.session, self.settings, [f.result() for f in finished], DrainReport())
                         # A read first: claiming takes the write lock, which an idle look must not.
                         due_in = next_due_in(db.session)
+                        room = capacity - len(inflight) + len(finished) if due_in is not None and due_in <= 0 else 0
+                        if finished or room > 0:
+                            results = [future.result() for future in finished]
+                            claimed = settle_and_claim(db.session, self.settings, results, DrainReport(), room)
+                            inflight -= finished  # only once recorded: a failed write retries them
+                            for message in claimed:
+                                future = pool.submit(send_message, message, self.settings)
+                                future.add_done_callback(lambda _future: self.wake.set())
+                                inflight.add(future)
+                            if claimed:
+                                continue
                         if due_in is not None and due_in <= 0:
-                            if len(inflight) < capacity:
-                                claimed = claim_due(db.session, self.settings, limit=capacity - len(inflight))
-                                for message in claimed:
-                                    future = pool.submit(send_message, message, self.settings)
-                                    future.add_done_callback(lambda _future: self.wake.set())
-                                    inflight.add(future)
-                                if claimed:
-                                    continue
-                                due_in = 0.01  # due but taken by another sender a moment ago
-                            else:
-                                due_in = None  # full: a finishing send wakes the loop
+                            # Due but taken by another sender a moment ago, or we are full (a finishing
+                            # send wakes the loop).
+                            due_in = 0.01 if room > 0 else None
                     except sa.exc.SQLAlchemyError:
                         log.exception("push sender: database error; trying again shortly")
                         db.session.rollback()

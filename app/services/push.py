@@ -21,10 +21,11 @@ import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import current_app, has_app_context
 
-from app.models import Notification, PushOutbox, PushSubscription, Role, User
+from app.models import ActionToken, Notification, PushOutbox, PushSubscription, Role, User
 from app.services.action_tokens import has_action_handler, issue_action_tokens
 from app.services.audit import record_audit_event
 from app.services.errors import NotFound, ValidationFailed
+from app.services.personal_data import register_section
 
 QUEUED_FLAG = "lanyard_push_queued"
 # PostgreSQL NOTIFY channel: delivered at commit (and dropped on rollback), it wakes `flask push-worker`
@@ -245,3 +246,32 @@ def queue_push_messages(session, notices: list[Notification], extra: dict) -> No
         session.info[QUEUED_FLAG] = True
         if session.get_bind().dialect.name == "postgresql":
             session.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
+
+
+@register_section
+def _push_data(session, user: User) -> tuple[str, object]:
+    """For "My data": the browsers that get this person's pushes and the action buttons sent to them."""
+    tokens = session.scalars(sa.select(ActionToken).where(ActionToken.approver_id == user.id).order_by(ActionToken.id))
+    return "push", {
+        "browsers": [
+            {
+                "push_service": urlsplit(s.endpoint).hostname or "",
+                "user_agent": s.user_agent,
+                "created_at": s.created_at.isoformat(),
+                "last_success_at": s.last_success_at.isoformat() if s.last_success_at else None,
+                "failure_count": s.failure_count,
+            }
+            for s in subscriptions_of(session, user)
+        ],
+        "action_buttons": [
+            {
+                "subject_type": t.subject_type,
+                "subject_id": t.subject_id,
+                "action": t.action,
+                "created_at": t.created_at.isoformat(),
+                "expires_at": t.expires_at.isoformat(),
+                "used_at": t.used_at.isoformat() if t.used_at else None,
+            }
+            for t in tokens
+        ],
+    }

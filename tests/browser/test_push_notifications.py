@@ -205,3 +205,45 @@ def test_tapping_a_notification_opens_its_page(live_server, new_phone, local_pus
     worker.evaluate(CLICK, ["notice-1", ""])
     page.wait_for_url(f"{live_server.url}/devices", timeout=20_000)
     expect(page.get_by_role("heading", name="My devices")).to_be_visible()
+
+
+IPHONE_SAFARI = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.4 Mobile/15E148 Safari/604.1"
+)
+# Safari in a tab (not added to the Home Screen) has no Push API at all.
+NO_PUSH_API = "delete window.PushManager; delete window.Notification;"
+
+
+def test_on_an_iphone_the_page_says_to_add_lanyard_to_the_home_screen(live_server, new_phone):
+    with live_server.app_context():
+        email = make_user(Role.APPROVER).email
+    context = new_phone(user_agent=IPHONE_SAFARI)
+    context.add_init_script(NO_PUSH_API)
+    page = context.new_page()
+    page.goto("/sign-in")
+    sign_in_page(page, email, PASSWORD)
+    page.goto("/notifications")
+    expect(page.locator("#push-state")).to_have_text("On iPhone and iPad, add Lanyard to your Home Screen first, then open it from there.")
+    expect(page.get_by_text("Add to Home Screen")).to_be_visible()
+    expect(page.get_by_role("button", name="Turn on notifications")).to_be_hidden()
+
+
+def test_a_push_service_that_never_answers_does_not_leave_the_page_waiting(live_server, new_phone):
+    with live_server.app_context():
+        email = make_user(Role.STAFF).email
+    context = new_phone()
+    context.grant_permissions(["notifications"], origin=live_server.url)
+    # subscribe() that never settles, as seen on some browsers; the page gives up after its timeout.
+    context.add_init_script(
+        "PushManager.prototype.subscribe = () => new Promise(() => {});"
+        "PushManager.prototype.getSubscription = () => Promise.resolve(null);"
+        "window.LANYARD_PUSH_TIMEOUT_MS = 300;"
+    )
+    page = context.new_page()
+    page.goto("/sign-in")
+    sign_in_page(page, email, PASSWORD)
+    page.goto("/notifications")
+    page.get_by_role("button", name="Turn on notifications").click()
+    expect(page.locator("#push-state")).to_have_text("The browser's push service did not answer. Check the connection and try again.")
+    expect(page.get_by_role("button", name="Turn on notifications")).to_be_enabled()

@@ -153,3 +153,27 @@ def test_every_push_route_is_described_in_openapi(client):
     assert set(paths["/push-subscriptions/{subscription_id}"]) == {"delete"}
     assert paths["/push-actions"]["post"]["security"] == []
     assert paths["/push-subscriptions/key"]["get"]["security"] == []
+
+
+def test_my_data_lists_my_browsers_without_their_secrets(push_service, client):
+    user = make_user(Role.STAFF)
+    browser, _ = subscribe_browser(push_service, user)
+    sign_in(client, user)
+    export = client.get("/api/v1/me/export").get_json()
+    assert export["push"]["browsers"][0]["push_service"] == "127.0.0.1"
+    assert browser.endpoint not in str(export) and browser.auth not in str(export)
+
+
+def test_flask_push_worker_once_sends_what_is_due(push_app, push_service):
+    from app.database import write_intent
+    from app.services.notifications import notify
+
+    user = make_user(Role.STAFF)
+    subscribe_browser(push_service, user)
+    with write_intent():
+        notify(db.session, [user], kind="test.notice", title="From the command line")
+        db.session.commit()
+    result = push_app.test_cli_runner().invoke(args=["push-worker", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "Sent 1," in result.output
+    assert [m["title"] for m in push_service.messages()] == ["From the command line"]

@@ -1,76 +1,79 @@
-"""Scan to approver notified: from the POST that creates a notice to the encrypted push arriving.
+"""Scan to approver notified: from the POST that creates a notice to its encrypted push arriving.
 
-Runs the real app under gunicorn (gunicorn.conf.py: gthread workers) on a fresh SQLite file, a push
-sender (by default `flask push-worker` as its own process, as in production; `--worker embedded` uses
-the thread inside each web worker instead), and a local push service on 127.0.0.1 that verifies each
-message's VAPID signature and decrypts it (tests/push_service.py). CLIENTS people, each signed in on
-their own session, keep one request in flight each (50 in flight by default); a request's latency is
-from just before its POST to the arrival of its message at every recipient's push endpoint.
+The real app runs under gunicorn (gunicorn.conf.py) on a scratch SQLite database, with a push sender:
+by default `flask push-worker` as its own process, as in production (`--worker embedded` uses the
+thread inside each web worker instead). A local push service on 127.0.0.1 (tests/push_service.py)
+stands in for FCM/Mozilla: it verifies every message's VAPID signature and decrypts it with the
+recipient's browser keys. CLIENTS people, each signed in on their own session, keep one request in
+flight each (50 by default); a request's latency runs from just before its POST to the arrival of its
+message at every recipient's endpoint.
 
-The request is a scenario (``--scenario``). Until the permission-request API lands, the default is
-``duplicate-imei``: a real endpoint (POST /api/v1/devices with an IMEI already registered) that audits
-the attempt and notifies the office on duty, through the same notify() -> outbox -> sender path a
-permission request to approvers takes. To measure the permission request itself, add a scenario that
-builds its POST (path and JSON per client) and the text that identifies its push: see ``SCENARIOS``.
+The request is a scenario (``--scenario``). Until the permission-request API lands, the default,
+``duplicate-imei``, is a real endpoint (POST /api/v1/devices with an IMEI already in the register) that
+audits the attempt and notifies the office, through the same notify() -> outbox -> sender path that a
+permission request to approvers takes. To measure the permission request itself, add a ``Scenario``
+whose ``request`` builds that POST and whose ``marker`` is text that starts its push's body.
 
-    .venv/bin/python benchmarks/push_bench.py [--clients 50] [--requests 20] [--recipients 2]
+    .venv/bin/python -m benchmarks.push_bench [--clients 50] [--requests 1000] [--recipients 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
+import asyncio
 import re
-import resource
 import secrets
-import statistics
 import subprocess
-import sys
-import tempfile
-import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-import requests
+import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from benchmarks.common import (
+    PYTHON,
+    ROOT,
+    Figure,
+    LoadResult,
+    environment,
+    flask,
+    gunicorn,
+    print_table,
+    scratch_database,
+    signed_in_session,
+)
+from tests.push_service import Delivery, PushService
 
-from tests.push_service import Delivery, PushService  # noqa: E402
-
-CSRF_META = re.compile(r'name="csrf-token" content="([^"]+)"')
-PASSWORD = "correct horse battery"  # noqa: S105 (the benchmark's throwaway people)
+PASSWORD = "benchmark password"  # noqa: S105 (the benchmark's throwaway people)
+CONTACT = "mailto:office@bench.invalid"
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """How one client makes a notifying request, and how its push is recognised."""
+    """One client's notifying request, and how its push is recognised among the others."""
 
     name: str
-    path: str
     expected_status: int
 
-    def body(self, context: dict, client: int) -> dict:
+    def request(self, session: aiohttp.ClientSession, csrf: str, context: dict):
         raise NotImplementedError
 
-    def marker(self, client: int) -> str:
-        """Text at the start of the decrypted message's body that names this client's request."""
-        return f"Bench-{client:03d} "
+    def client_of(self, delivery: Delivery) -> int | None:
+        """Which client's request a decrypted push belongs to (the body names the person)."""
+        match = re.match(r"Bench-(\d{3}) ", delivery.message.get("body", ""))
+        return int(match.group(1)) if match else None
 
 
 class DuplicateImei(Scenario):
-    def body(self, context: dict, client: int) -> dict:
-        return {"kind": "smartphone", "make": "Bench", "model": "Phone", "imei1": context["taken_imei"]}
+    def request(self, session, csrf, context):
+        body = {"kind": "smartphone", "make": "Bench", "model": "Phone", "imei1": context["taken_imei"]}
+        return session.post("/api/v1/devices", json=body, headers={"X-CSRFToken": csrf})
 
 
-SCENARIOS = {"duplicate-imei": DuplicateImei("duplicate-imei", "/api/v1/devices", 422)}
+SCENARIOS = {"duplicate-imei": DuplicateImei("duplicate-imei", 422)}
 
 
-def prepare_school(database_url: str, instance: Path, clients: int, recipients: int, service: PushService) -> dict:
-    """Migrate a fresh database and add the people, a registered phone and the recipients' browsers."""
-    from flask_migrate import upgrade
+def seed(database_url: str, instance, clients: int, recipients: int, service: PushService) -> dict:
+    """The people, a phone already in the register, and one subscribed browser per recipient."""
     from stdnum import luhn
 
     from app import create_app
@@ -80,191 +83,113 @@ def prepare_school(database_url: str, instance: Path, clients: int, recipients: 
     from app.services import accounts, devices, push
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "INSTANCE_PATH": str(instance), "PUSH_WORKER": False})
-    with app.app_context():
-        upgrade()
+    with app.app_context(), write_intent():
         body = "35" + str(secrets.randbelow(10**12)).zfill(12)
         taken = body + luhn.calc_check_digit(body)
-        with write_intent():
-            owner = accounts.create_user(db.session, None, email="owner@bench.test", display_name="Phone Owner", roles=set(), password=PASSWORD)
-            devices.register_device(db.session, owner, devices.DeviceDetails(kind="smartphone", make="Apple", model="iPhone 13", imei1=taken))
-            for n in range(recipients):
-                person = accounts.create_user(db.session, None, email=f"office{n}@bench.test", display_name=f"Office {n}", roles={Role.OFFICE, Role.APPROVER}, password=PASSWORD)
-                browser = service.new_subscription()
-                push.subscribe(db.session, person, endpoint=browser.endpoint, p256dh=browser.p256dh, auth=browser.auth, user_agent="Bench browser", allowed_hosts=("127.0.0.1",))
-            for n in range(clients):
-                accounts.create_user(db.session, None, email=f"bench{n}@bench.test", display_name=f"Bench-{n:03d}", roles=set(), password=PASSWORD)
-            db.session.commit()
+        owner = accounts.create_user(db.session, None, email="owner@bench.test", display_name="Phone Owner", roles=set(), password=PASSWORD)
+        devices.register_device(db.session, owner, devices.DeviceDetails(kind="smartphone", make="Apple", model="iPhone 13", imei1=taken))
+        for n in range(recipients):
+            person = accounts.create_user(db.session, None, email=f"office{n}@bench.test", display_name=f"Office {n}", roles={Role.OFFICE, Role.APPROVER}, password=PASSWORD)
+            browser = service.new_subscription()
+            push.subscribe(db.session, person, endpoint=browser.endpoint, p256dh=browser.p256dh, auth=browser.auth, user_agent="Bench browser", allowed_hosts=("127.0.0.1",))
+        for n in range(clients):
+            accounts.create_user(db.session, None, email=f"bench{n}@bench.test", display_name=f"Bench-{n:03d}", roles=set(), password=PASSWORD)
+        db.session.commit()
+        db.session.remove()
         db.engine.dispose()
     return {"taken_imei": taken}
 
 
-def _csrf(session: requests.Session, url: str) -> str:
-    match = CSRF_META.search(session.get(url, timeout=10).text)
-    if not match:
-        raise RuntimeError(f"no CSRF token on {url}")
-    return match.group(1)
+async def measure_notified(base_url: str, service: PushService, scenario: Scenario, context: dict, clients: int, total: int, recipients: int) -> tuple[LoadResult, LoadResult]:
+    loop = asyncio.get_running_loop()
+    arrivals = {n: asyncio.Queue() for n in range(clients)}
+
+    def on_delivery(delivery: Delivery) -> None:
+        client = scenario.client_of(delivery)
+        if client is not None:
+            loop.call_soon_threadsafe(arrivals[client].put_nowait, delivery.received_at)
+
+    service.on_delivery = on_delivery
+    sessions = [await signed_in_session(base_url, f"bench{n}@bench.test", PASSWORD) for n in range(clients)]
+    notified, answered = LoadResult(), LoadResult()
+    counter = iter(range(total + clients))  # one warm-up request per client, not measured
+
+    async def client(n: int) -> None:
+        session, csrf = sessions[n]
+        warm = True
+        for _ in counter:
+            started = time.monotonic()
+            try:
+                response = await scenario.request(session, csrf, context)
+                await response.read()
+                status = response.status
+            except aiohttp.ClientError:
+                status = 0
+            replied = time.monotonic()
+            notified.statuses[status] = notified.statuses.get(status, 0) + 1
+            if status != scenario.expected_status:
+                notified.errors += 1
+                continue
+            try:
+                times = [await asyncio.wait_for(arrivals[n].get(), 30) for _ in range(recipients)]
+            except TimeoutError:
+                notified.errors += 1
+                notified.statuses[-1] = notified.statuses.get(-1, 0) + 1  # answered, but no push within 30 s
+                continue
+            if not warm:
+                notified.latencies_ms.append((max(times) - started) * 1000)
+                answered.latencies_ms.append((replied - started) * 1000)
+            warm = False
+
+    began = time.monotonic()
+    try:
+        await asyncio.gather(*(client(n) for n in range(clients)))
+    finally:
+        for session, _csrf in sessions:
+            await session.close()
+    notified.seconds = answered.seconds = time.monotonic() - began
+    return notified, answered
 
 
-def sign_in(base: str, client: int) -> tuple[requests.Session, str]:
-    session = requests.Session()
-    token = _csrf(session, f"{base}/sign-in")
-    response = session.post(f"{base}/sign-in", data={"email": f"bench{client}@bench.test", "password": PASSWORD, "csrf_token": token}, allow_redirects=False, timeout=30)
-    if response.status_code != 302:
-        raise RuntimeError(f"sign-in failed for client {client}: {response.status_code}")
-    return session, _csrf(session, f"{base}/")
+def measure(clients: int = 50, requests: int = 1000, recipients: int = 2, worker: str = "process", scenario: str = "duplicate-imei") -> list[Figure]:
+    chosen = SCENARIOS[scenario]
+    with scratch_database("sqlite") as (url, instance):
+        from app.services.push_keys import application_server_key
 
-
-def wait_until_up(base: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+        service = PushService(expected_sub=CONTACT, expected_key=application_server_key(instance), answer_first=True)
+        env = environment(url, instance, LANYARD_PUSH_CONTACT=CONTACT, LANYARD_PUSH_WORKER="1" if worker == "embedded" else "0", LANYARD_LOGIN_MAX_FAILURES="1000")
+        sender = None
         try:
-            if requests.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("gunicorn did not come up")
+            flask(env, "db", "upgrade", "heads")
+            context = seed(url, instance, clients, recipients, service)
+            if worker == "process":
+                sender = subprocess.Popen([PYTHON, "-m", "flask", "push-worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+            with gunicorn(env) as base_url:
+                notified, answered = asyncio.run(measure_notified(base_url, service, chosen, context, clients, requests, recipients))
+        finally:
+            if sender is not None:
+                sender.terminate()
+                sender.wait(10)
+            service.close()
+    label = f"[sqlite, {clients} in flight, sender: {worker}] {chosen.name}"
+    figures = notified.figures(f"{label} POST to push arrived", budget_p95=100.0)
+    figures += [f for f in answered.figures(f"{label} POST answered", budget_p95=None) if f.unit == "ms"]
+    figures.append(Figure(f"{label} push service refusals (VAPID/encryption)", len(service.refusals), "count", 0))
+    if notified.errors:
+        figures[4].note = "statuses " + ", ".join(f"{'no push' if k == -1 else k}: {v}" for k, v in sorted(notified.statuses.items()))
+    return figures
 
 
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
-def main() -> int:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--clients", type=int, default=50, help="requests in flight (one per signed-in person)")
-    parser.add_argument("--requests", type=int, default=20, help="measured requests per client")
+    parser.add_argument("--clients", type=int, default=50, help="requests in flight (one signed-in person each)")
+    parser.add_argument("--requests", type=int, default=1000, help="measured requests in all")
     parser.add_argument("--recipients", type=int, default=2, help="people notified by each request, one browser each")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="duplicate-imei")
     parser.add_argument("--worker", choices=["process", "embedded"], default="process")
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, database)")
-    args = parser.parse_args()
-    scenario = SCENARIOS[args.scenario]
-
-    work = Path(tempfile.mkdtemp(prefix="lanyard-push-bench-"))
-    instance = work / "instance"
-    instance.mkdir()
-    database_url = f"sqlite:///{work / 'lanyard.db'}"
-    contact = "mailto:office@bench.invalid"
-    from app.services.push_keys import application_server_key
-
-    service = PushService(expected_sub=contact, expected_key=application_server_key(instance), answer_first=True)
-    context = prepare_school(database_url, instance, args.clients, args.recipients, service)
-
-    factory = f"app:create_app({{'INSTANCE_PATH': {str(instance)!r}}})"
-    env = {
-        **os.environ,
-        "LANYARD_DATABASE_URL": database_url,
-        "SECRET_KEY": secrets.token_urlsafe(32),
-        "LANYARD_SECURE_COOKIES": "0",
-        "LANYARD_HSTS": "0",
-        "LANYARD_PUSH_CONTACT": contact,
-        "LANYARD_PUSH_WORKER": "1" if args.worker == "embedded" else "0",
-        "LANYARD_BIND": f"127.0.0.1:{args.port}",
-        "LANYARD_PROXY_HOPS": "0",
-        "LANYARD_LOGIN_MAX_FAILURES": "1000",
-    }
-    bin_dir = Path(sys.executable).parent
-    processes = []
-    logs = []
-    try:
-        log = (work / "gunicorn.log").open("w")
-        logs.append(log)
-        processes.append(subprocess.Popen([str(bin_dir / "gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), factory], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))  # noqa: S603
-        if args.worker == "process":
-            log = (work / "push-worker.log").open("w")
-            logs.append(log)
-            processes.append(subprocess.Popen([str(bin_dir / "flask"), "--app", factory, "push-worker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))  # noqa: S603
-        base = f"http://127.0.0.1:{args.port}"
-        wait_until_up(base)
-
-        sessions = [sign_in(base, n) for n in range(args.clients)]
-        expected = {n: threading.Semaphore(0) for n in range(args.clients)}
-        arrivals: dict[int, list[float]] = {n: [] for n in range(args.clients)}
-        lock = threading.Lock()
-
-        def on_delivery(delivery: Delivery) -> None:
-            match = re.match(r"Bench-(\d{3}) ", delivery.message.get("body", ""))
-            if match:
-                client = int(match.group(1))
-                with lock:
-                    arrivals[client].append(delivery.received_at)
-                expected[client].release()
-
-        service.on_delivery = on_delivery
-        latencies: list[float] = []
-        response_times: list[float] = []
-        errors: list[str] = []
-        start_gate = threading.Barrier(args.clients)
-
-        def run_client(n: int) -> None:
-            session, token = sessions[n]
-            start_gate.wait()
-            for i in range(args.requests + 1):  # the first is a warm-up, not measured
-                started = time.monotonic()
-                try:
-                    response = session.post(f"{base}{scenario.path}", json=scenario.body(context, n), headers={"X-CSRFToken": token}, timeout=30)
-                except requests.RequestException as error:
-                    errors.append(f"client {n}: {type(error).__name__}")
-                    continue
-                answered = time.monotonic()
-                if response.status_code != scenario.expected_status:
-                    errors.append(f"client {n}: HTTP {response.status_code} {response.text[:120]}")
-                    continue
-                for _ in range(args.recipients):
-                    if not expected[n].acquire(timeout=30):
-                        errors.append(f"client {n}: a push did not arrive")
-                        break
-                with lock:
-                    last = max(arrivals[n][-args.recipients:])
-                if i:
-                    latencies.append(last - started)
-                    response_times.append(answered - started)
-
-        threads = [threading.Thread(target=run_client, args=(n,)) for n in range(args.clients)]
-        began = time.monotonic()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.monotonic() - began
-
-        def ms(values: list[float], pct: float) -> str:
-            return f"{percentile(values, pct) * 1000:7.1f} ms"
-
-        print(f"scenario {scenario.name}: {args.clients} in flight, {len(latencies)} measured requests, "
-              f"{args.recipients} recipients each, sender: {args.worker}, SQLite, gunicorn.conf.py")
-        if latencies:
-            print(f"  POST to encrypted push arrived  p50 {ms(latencies, 50)}  p95 {ms(latencies, 95)}  p99 {ms(latencies, 99)}  max {max(latencies) * 1000:.1f} ms  mean {statistics.mean(latencies) * 1000:.1f} ms")
-            print(f"  POST answered                   p50 {ms(response_times, 50)}  p95 {ms(response_times, 95)}  p99 {ms(response_times, 99)}")
-            print(f"  throughput {len(latencies) / elapsed:.0f} requests/s ({len(latencies) * args.recipients / elapsed:.0f} pushes/s)")
-        print(f"  errors {len(errors)}; push service refusals (bad VAPID or encryption) {len(service.refusals)}")
-        for problem in (errors + service.refusals)[:5]:
-            print("   ", problem)
-        cpu_self = resource.getrusage(resource.RUSAGE_SELF)
-        print(f"  CPU: this benchmark process (clients + push service crypto) {cpu_self.ru_utime + cpu_self.ru_stime:.1f} s over {elapsed:.1f} s on {os.cpu_count()} cores")
-        if args.keep:
-            print(f"  kept {work}")
-        result = {"p50_ms": percentile(latencies, 50) * 1000, "p95_ms": percentile(latencies, 95) * 1000, "p99_ms": percentile(latencies, 99) * 1000} if latencies else {}
-        print(json.dumps({"scenario": scenario.name, "worker": args.worker, **result, "errors": len(errors) + len(service.refusals)}))
-        return 0 if not errors and not service.refusals else 1
-    finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        for log in logs:
-            log.close()
-        service.close()
-        cpu_children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        print(f"  CPU: gunicorn and the push worker {cpu_children.ru_utime + cpu_children.ru_stime:.1f} s")
+    arguments = parser.parse_args()
+    print_table(measure(arguments.clients, arguments.requests, arguments.recipients, arguments.worker, arguments.scenario))
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -360,6 +361,26 @@ def drain_until_idle(session, settings: SenderSettings, pool: ThreadPoolExecutor
         total.outcomes.extend(report.outcomes)
 
 
+SETTLED_KEPT_FOR = timedelta(days=7)
+
+
+def purge_settled(session, kept_for: timedelta = SETTLED_KEPT_FOR) -> int:
+    """Delete messages delivered or dropped more than ``kept_for`` ago, with one audit event saying so.
+
+    The outbox is a queue, not a record: the in-app notice and the audit log keep what happened.
+    """
+    session.rollback()
+    with write_intent():
+        lock_for_append(session, AUDIT_APPEND_LOCK)
+        cutoff = utcnow() - kept_for
+        settled = sa.or_(PushOutbox.sent_at < cutoff, PushOutbox.dead_at < cutoff)
+        count = session.execute(sa.delete(PushOutbox).where(settled).execution_options(synchronize_session=False)).rowcount or 0
+        if count:
+            record_audit_event(session, None, "push.outbox_purged", "push_outbox", "", {"count": count, "kept_days": kept_for.days})
+        session.commit()
+    return count
+
+
 class _PostgresListener:
     """LISTEN on the outbox channel, so a separate worker process hears of new messages at commit."""
 
@@ -405,12 +426,16 @@ class PushWorker:
 
         capacity = self.settings.send_threads * 4
         inflight: set[Future] = set()
+        next_purge = time.monotonic() + 60
         with self.app.app_context(), ThreadPoolExecutor(self.settings.send_threads, thread_name_prefix="push-send") as pool:
             listener = _PostgresListener(db.engine) if self.listen and db.engine.dialect.name == "postgresql" else None
             try:
                 while not self.stop_event.is_set():
                     self.wake.clear()
                     try:
+                        if time.monotonic() >= next_purge:
+                            next_purge = time.monotonic() + 3600
+                            purge_settled(db.session)
                         finished = {future for future in inflight if future.done()}
                         # A read first: claiming takes the write lock, which an idle look must not.
                         due_in = next_due_in(db.session)

@@ -272,3 +272,18 @@ def test_a_hanging_push_service_does_not_hold_up_other_messages(push_app, push_s
     db.session.expire_all()
     stuck_row = db.session.scalar(sa.select(PushOutbox).where(PushOutbox.sent_at.is_(None)))
     assert stuck_row.attempts == 1 and stuck_row.last_error  # timed out, recorded, waiting for its retry
+
+
+def test_settled_messages_are_purged_after_a_week_and_the_purge_is_audited(push_service, sender_settings, frozen_clock):
+    user = make_user(Role.STAFF)
+    subscribe_browser(push_service, user)
+    _notify([user], title="Old")
+    drain(sender_settings)
+    _notify([user], title="Pending")
+    assert push_sender.purge_settled(db.session) == 0
+    frozen_clock.advance(days=8)
+    assert push_sender.purge_settled(db.session) == 1
+    remaining = db.session.scalars(sa.select(PushOutbox)).all()
+    assert len(remaining) == 1 and remaining[0].sent_at is None  # the undelivered one stays
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "push.outbox_purged"))
+    assert event is not None and '"count":1' in event.details

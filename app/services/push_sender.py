@@ -39,6 +39,7 @@ from app.services.push_keys import vapid_key
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
+RECORD_WITHIN = 0.25  # seconds a finished send may wait to be recorded together with the next claim
 PERMANENT_FAILURES = {400, 403, 413}
 GONE = {404, 410}
 
@@ -424,9 +425,10 @@ class PushWorker:
         results as they finish, so one hanging push service never holds up everyone else's messages."""
         from app.extensions import db
 
-        capacity = self.settings.send_threads * 4
+        capacity = self.settings.send_threads * 16
         inflight: set[Future] = set()
         next_purge = time.monotonic() + 60
+        unrecorded_since: float | None = None
         with self.app.app_context(), ThreadPoolExecutor(self.settings.send_threads, thread_name_prefix="push-send") as pool:
             listener = _PostgresListener(db.engine) if self.listen and db.engine.dialect.name == "postgresql" else None
             try:
@@ -437,13 +439,19 @@ class PushWorker:
                             next_purge = time.monotonic() + 3600
                             purge_settled(db.session)
                         finished = {future for future in inflight if future.done()}
+                        if finished and unrecorded_since is None:
+                            unrecorded_since = time.monotonic()
                         # A read first: claiming takes the write lock, which an idle look must not.
                         due_in = next_due_in(db.session)
                         room = capacity - len(inflight) + len(finished) if due_in is not None and due_in <= 0 else 0
-                        if finished or room > 0:
+                        # Results wait (briefly) for the next claim, so that one write transaction does both:
+                        # on SQLite each write transaction queues for the single write lock.
+                        record_due = unrecorded_since is not None and time.monotonic() - unrecorded_since >= RECORD_WITHIN
+                        if room > 0 or record_due:
                             results = [future.result() for future in finished]
                             claimed = settle_and_claim(db.session, self.settings, results, DrainReport(), room)
                             inflight -= finished  # only once recorded: a failed write retries them
+                            unrecorded_since = None
                             for message in claimed:
                                 future = pool.submit(send_message, message, self.settings)
                                 future.add_done_callback(lambda _future: self.wake.set())
@@ -454,6 +462,9 @@ class PushWorker:
                             # Due but taken by another sender a moment ago, or we are full (a finishing
                             # send wakes the loop).
                             due_in = 0.01 if room > 0 else None
+                        if unrecorded_since is not None:
+                            until_record = max(0.0, RECORD_WITHIN - (time.monotonic() - unrecorded_since))
+                            due_in = until_record if due_in is None else min(due_in, until_record)
                     except sa.exc.SQLAlchemyError:
                         log.exception("push sender: database error; trying again shortly")
                         db.session.rollback()

@@ -44,9 +44,11 @@ def create_app(config: dict | None = None) -> Flask:
 
     from app.cli import register_cli
     from app.logging_setup import configure_logging
+    from app.scheduler import init_scheduler
 
     register_cli(app)
     configure_logging(json_logs=app.config["JSON_LOGS"])
+    init_scheduler(app)
 
     from app.push import init_push
 
@@ -75,6 +77,7 @@ def _register_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.admin import settings as _admin_settings  # noqa: F401  (adds the settings page to the admin blueprint)
     from app.admin.routes import bp as admin_bp
     from app.api import bp as api_bp
     from app.audit_log.routes import bp as audit_log_bp
@@ -82,10 +85,23 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth.routes import bp as auth_bp
     from app.devices.routes import bp as devices_bp
     from app.main.routes import bp as main_bp
+    from app.permissions.routes import bp as permissions_bp
     from app.push.routes import bp as push_bp
 
-    for blueprint in (main_bp, auth_bp, devices_bp, admin_bp, audit_log_bp, push_bp, api_bp):
+    for blueprint in (main_bp, auth_bp, devices_bp, admin_bp, audit_log_bp, permissions_bp, push_bp, api_bp):
         app.register_blueprint(blueprint)
+
+
+def school_name() -> str:
+    """The name set on the settings page, else the server's configured one (read once per request)."""
+    from flask import current_app, g
+
+    from app.extensions import db
+    from app.services.settings import get_setting
+
+    if "school_name" not in g:
+        g.school_name = (get_setting(db.session, "school.name") or "").strip() or current_app.config["SCHOOL_NAME"]
+    return g.school_name
 
 
 def _register_templates(app: Flask) -> None:
@@ -98,4 +114,4 @@ def _register_templates(app: Flask) -> None:
     app.jinja_env.filters["time"] = clock.format_time
     app.jinja_env.filters["masked_imei"] = masked
     app.jinja_env.globals["asset_url"] = asset_url
-    app.jinja_env.globals["school_name"] = lambda: app.config["SCHOOL_NAME"]
+    app.jinja_env.globals["school_name"] = school_name

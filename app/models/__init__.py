@@ -1,16 +1,29 @@
 """Typed SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
 
 from app.models.accounts import LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
-from app.models.audit import AuditEvent, AuditLink, AuditVerification
+from app.models.areas import Area, AreaRule
+from app.models.audit import AuditCheckpoint, AuditEvent, AuditLink, AuditVerification
 from app.models.devices import DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei
 from app.models.notifications import Notification
 from app.models.passkeys import Passkey
+from app.models.permissions import (
+    PermissionRequest,
+    RequestReason,
+    RequestStatus,
+    StandingPermission,
+    standing_permission_areas,
+)
 from app.models.push import ActionToken, PushOutbox, PushSubscription
+from app.models.settings import ApproverStatus, SchoolSetting
 from app.models.tokens import ApiToken
 
 __all__ = [
     "ActionToken",
     "ApiToken",
+    "ApproverStatus",
+    "Area",
+    "AreaRule",
+    "AuditCheckpoint",
     "AuditEvent",
     "AuditLink",
     "AuditVerification",
@@ -20,12 +33,18 @@ __all__ = [
     "Notification",
     "Passkey",
     "PasswordToken",
+    "PermissionRequest",
     "PersonalDevice",
     "PushOutbox",
     "PushSubscription",
     "RegisteredImei",
+    "RequestReason",
+    "RequestStatus",
     "Role",
+    "SchoolSetting",
+    "StandingPermission",
     "User",
     "UserRole",
     "UserSession",
+    "standing_permission_areas",
 ]

@@ -62,6 +62,8 @@ def register_actionable_kind(kind: str, subject_type: str, id_key: str, roles: t
 
 # A new permission request is the one the head approves from the lock screen (DESIGN.md J3).
 register_actionable_kind("permission.requested", "permission_request", "request_id")
+# An escalated request goes to the delegates, who can decide it from the notification too.
+register_actionable_kind("permission.escalated", "permission_request", "request_id")
 
 
 def _b64url_decode(value: str) -> bytes:

@@ -1,7 +1,7 @@
 """Web Push: subscriptions, the outbox of messages to send, and one-time action tokens.
 
 Revision ID: 0004_push
-Revises: 0006_audit
+Revises: 0007_retention
 Create Date: 2026-11-25 20:57:05.665770
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0004_push'
-down_revision = '0006_audit'
+down_revision = '0007_retention'
 branch_labels = None
 depends_on = None
 

@@ -14,6 +14,7 @@ def init_push(app: Flask) -> None:
     itself: `flask db upgrade` and other commands build the app too and must not start sending, and a
     gunicorn worker forked after a preloaded factory needs its own thread.
     """
+    from app.push import permission_actions  # noqa: F401  (registers the permission_request handler)
     from app.push.cli import push_worker
     from app.services.notifications import register_channel
     from app.services.push import queue_push_messages

@@ -44,6 +44,11 @@ def unregister_action_handler(subject_type: str) -> None:
     _handlers.pop(subject_type, None)
 
 
+def action_handler_for(subject_type: str) -> ActionHandler | None:
+    """The handler registered for ``subject_type`` (tests swap it and put it back)."""
+    return _handlers.get(subject_type)
+
+
 def has_action_handler(subject_type: str) -> bool:
     return subject_type in _handlers
 

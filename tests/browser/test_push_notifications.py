@@ -80,9 +80,10 @@ def approvals(live_server):
         decided.append((approver.id, request_id, action))
         return {"message": "Approved until 14:20" if action == "approve" else "Denied"}
 
+    real_handler = action_tokens.action_handler_for("permission_request")
     action_tokens.register_action_handler("permission_request", decide)
     yield decided
-    action_tokens.unregister_action_handler("permission_request")
+    action_tokens.register_action_handler("permission_request", real_handler)
 
 
 def _wait(predicate, timeout: float = 20.0):

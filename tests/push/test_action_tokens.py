@@ -198,6 +198,7 @@ def test_a_handler_conflict_is_a_problem_with_its_message(decisions, client):
 
 
 def test_a_permission_request_push_carries_tokens_for_approvers_only(decisions, push_service, sender_settings, client):
+    real_handler = action_tokens.action_handler_for("permission_request")
     action_tokens.register_action_handler("permission_request", lambda s, a, i, act: decisions.append((a.id, i, act)))
     try:
         head = make_user(Role.APPROVER)
@@ -227,4 +228,35 @@ def test_a_permission_request_push_carries_tokens_for_approvers_only(decisions, 
 
         assert all(head_push.message["actions"]["approve"] not in p for p in db.session.scalars(sa.select(PushOutbox.payload)))
     finally:
-        action_tokens.unregister_action_handler("permission_request")
+        action_tokens.register_action_handler("permission_request", real_handler)
+
+
+def test_the_head_approves_a_real_request_from_the_push(push_service, sender_settings, client):
+    """J3 through the permissions service: the push's Approve token decides the request, once."""
+    from app.models import PermissionRequest
+    from tests.factories import make_device
+    from tests.permission_factories import ask, make_area
+
+    admin = make_user(Role.ADMIN)
+    head = make_user(Role.APPROVER, name="Mrs A Adeyemi")
+    deputy = make_user(Role.APPROVER, name="Mr D Okafor")
+    teacher = make_user(Role.STAFF, name="Mr B Clarke")
+    subscribe_browser(push_service, head)
+    subscribe_browser(push_service, deputy)
+    request = ask(teacher, make_area(admin, "Year 3"), make_device(teacher, make="Apple", model="iPhone 13"))
+
+    drain(sender_settings)
+    pushes = {d.message["title"]: d for d in push_service.deliveries}
+    assert len(push_service.deliveries) == 2 and len(pushes) == 1
+    [title] = pushes
+    assert title.startswith("Mr B Clarke: Apple iPhone 13 into Year 3 until ")
+    by_approver = {d.endpoint: d.message for d in push_service.deliveries}
+    head_message, deputy_message = (m for m in by_approver.values())
+    assert head_message["request_id"] == request.id and head_message["url"] == f"/approvals/{request.id}"
+
+    first = client.post("/api/v1/push-actions", json={"token": head_message["actions"]["approve"], "action": "approve"})
+    assert first.status_code == 200 and first.get_json()["message"].startswith("Approved until ")
+    second = client.post("/api/v1/push-actions", json={"token": deputy_message["actions"]["deny"], "action": "deny"})
+    assert second.status_code == 409 and "already approved this" in second.get_json()["detail"]
+    decided = db.session.get(PermissionRequest, request.id)
+    assert decided.status == "approved" and decided.decided_by_id in {head.id, deputy.id}

@@ -8,11 +8,12 @@ recipient's browser keys. CLIENTS people, each signed in on their own session, k
 flight each (50 by default); a request's latency runs from just before its POST to the arrival of its
 message at every recipient's endpoint.
 
-The request is a scenario (``--scenario``). Until the permission-request API lands, the default,
-``duplicate-imei``, is a real endpoint (POST /api/v1/devices with an IMEI already in the register) that
-audits the attempt and notifies the office, through the same notify() -> outbox -> sender path that a
-permission request to approvers takes. To measure the permission request itself, add a ``Scenario``
-whose ``request`` builds that POST and whose ``marker`` is text that starts its push's body.
+The request is a scenario (``--scenario``). The default, ``permission-request``, is the scan at the
+classroom door: POST /api/v1/permission-requests, which notifies the approvers on duty, whose pushes
+carry one-time Approve/Deny tokens (urgency high). ``duplicate-imei`` (POST /api/v1/devices with an
+IMEI already in the register, which notifies the office) takes the same notify() -> outbox -> sender
+path without the tokens. Another request is another ``Scenario``: how to POST it, and how to tell
+which client's request a decrypted push belongs to.
 
     .venv/bin/python -m benchmarks.push_bench [--clients 50] [--requests 1000] [--recipients 2]
 """
@@ -69,7 +70,21 @@ class DuplicateImei(Scenario):
         return session.post("/api/v1/devices", json=body, headers={"X-CSRFToken": csrf})
 
 
-SCENARIOS = {"duplicate-imei": DuplicateImei("duplicate-imei", 422)}
+class PermissionRequest(Scenario):
+    def request(self, session, csrf, context):
+        client = context["client_of_session"][id(session)]
+        body = {"area_id": context["area_id"], "device": context["devices"][client], "reason": "urgent_call", "duration": "one_hour"}
+        return session.post("/api/v1/permission-requests", json=body, headers={"X-CSRFToken": csrf})
+
+    def client_of(self, delivery: Delivery) -> int | None:
+        match = re.match(r"Bench-(\d{3}): ", delivery.message.get("title", ""))
+        return int(match.group(1)) if match and delivery.message.get("actions") else None
+
+
+SCENARIOS = {
+    "permission-request": PermissionRequest("permission-request", 201),
+    "duplicate-imei": DuplicateImei("duplicate-imei", 422),
+}
 
 
 def seed(database_url: str, instance, clients: int, recipients: int, service: PushService) -> dict:
@@ -80,7 +95,7 @@ def seed(database_url: str, instance, clients: int, recipients: int, service: Pu
     from app.database import write_intent
     from app.extensions import db
     from app.models import Role
-    from app.services import accounts, devices, push
+    from app.services import accounts, areas, devices, push
 
     app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "INSTANCE_PATH": str(instance), "PUSH_WORKER": False})
     with app.app_context(), write_intent():
@@ -92,12 +107,18 @@ def seed(database_url: str, instance, clients: int, recipients: int, service: Pu
             person = accounts.create_user(db.session, None, email=f"office{n}@bench.test", display_name=f"Office {n}", roles={Role.OFFICE, Role.APPROVER}, password=PASSWORD)
             browser = service.new_subscription()
             push.subscribe(db.session, person, endpoint=browser.endpoint, p256dh=browser.p256dh, auth=browser.auth, user_agent="Bench browser", allowed_hosts=("127.0.0.1",))
+        admin = accounts.create_user(db.session, None, email="admin@bench.test", display_name="Admin", roles={Role.ADMIN}, password=PASSWORD)
+        area_id = areas.create_area(db.session, admin, name="Year 3", rule="ask").id
+        phones = []
         for n in range(clients):
-            accounts.create_user(db.session, None, email=f"bench{n}@bench.test", display_name=f"Bench-{n:03d}", roles=set(), password=PASSWORD)
+            person = accounts.create_user(db.session, None, email=f"bench{n}@bench.test", display_name=f"Bench-{n:03d}", roles=set(), password=PASSWORD)
+            body = "35" + str(secrets.randbelow(10**12)).zfill(12)
+            phone = devices.register_device(db.session, person, devices.DeviceDetails(kind="smartphone", make="Bench", model=f"Phone {n}", imei1=body + luhn.calc_check_digit(body)))
+            phones.append(f"personal-{phone.id}")
         db.session.commit()
         db.session.remove()
         db.engine.dispose()
-    return {"taken_imei": taken}
+    return {"taken_imei": taken, "area_id": area_id, "devices": phones}
 
 
 async def measure_notified(base_url: str, service: PushService, scenario: Scenario, context: dict, clients: int, total: int, recipients: int) -> tuple[LoadResult, LoadResult]:
@@ -111,6 +132,7 @@ async def measure_notified(base_url: str, service: PushService, scenario: Scenar
 
     service.on_delivery = on_delivery
     sessions = [await signed_in_session(base_url, f"bench{n}@bench.test", PASSWORD) for n in range(clients)]
+    context = {**context, "client_of_session": {id(session): n for n, (session, _csrf) in enumerate(sessions)}}
     notified, answered = LoadResult(), LoadResult()
     counter = iter(range(total + clients))  # one warm-up request per client, not measured
 
@@ -151,7 +173,7 @@ async def measure_notified(base_url: str, service: PushService, scenario: Scenar
     return notified, answered
 
 
-def measure(clients: int = 50, requests: int = 1000, recipients: int = 2, worker: str = "process", scenario: str = "duplicate-imei") -> list[Figure]:
+def measure(clients: int = 50, requests: int = 1000, recipients: int = 2, worker: str = "process", scenario: str = "permission-request") -> list[Figure]:
     chosen = SCENARIOS[scenario]
     with scratch_database("sqlite") as (url, instance):
         from app.services.push_keys import application_server_key
@@ -185,7 +207,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50, help="requests in flight (one signed-in person each)")
     parser.add_argument("--requests", type=int, default=1000, help="measured requests in all")
     parser.add_argument("--recipients", type=int, default=2, help="people notified by each request, one browser each")
-    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="duplicate-imei")
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="permission-request")
     parser.add_argument("--worker", choices=["process", "embedded"], default="process")
     arguments = parser.parse_args()
     print_table(measure(arguments.clients, arguments.requests, arguments.recipients, arguments.worker, arguments.scenario))

@@ -24,6 +24,7 @@ from app.clock import SCHOOL_ZONE, format_time, to_local, utcnow
 from app.models import (
     Area,
     AreaRule,
+    DeviceKind,
     DeviceStatus,
     PermissionRequest,
     PersonalDevice,
@@ -114,19 +115,20 @@ def register_device_option_provider(provider: DeviceOptionProvider) -> DeviceOpt
 @register_device_option_provider
 def personal_device_options(session, user: User) -> list[DeviceOption]:
     """The person's own active devices."""
-    rows = session.scalars(
-        sa.select(PersonalDevice)
+    # Plain columns: the form needs no IMEIs or owner, and this runs on every request at the door.
+    rows = session.execute(
+        sa.select(PersonalDevice.id, PersonalDevice.make, PersonalDevice.model, PersonalDevice.kind, PersonalDevice.description)
         .where(PersonalDevice.owner_id == user.id, PersonalDevice.status == DeviceStatus.ACTIVE.value)
         .order_by(PersonalDevice.created_at, PersonalDevice.id)
     )
     return [
         DeviceOption(
-            key=f"personal-{device.id}",
-            label=device.name,
-            hint=f"your {device.kind_label.lower()}" + (f", {device.description}" if device.description else ""),
-            personal_device_id=device.id,
+            key=f"personal-{row.id}",
+            label=f"{row.make} {row.model}".strip(),
+            hint=f"your {DeviceKind(row.kind).label.lower()}" + (f", {row.description}" if row.description else ""),
+            personal_device_id=row.id,
         )
-        for device in rows
+        for row in rows
     ]
 
 
@@ -220,8 +222,8 @@ def delegates(session) -> list[User]:
 
 def new_request_recipients(session, requester: User) -> list[User]:
     """Approvers on duty; if all are away, the delegates; failing both, every approver (someone must hear)."""
-    for group in (approvers_on_duty(session), delegates(session), users_with_role(session, Role.APPROVER)):
-        recipients = [user for user in group if user.id != requester.id]
+    for group in (approvers_on_duty, delegates, lambda s: users_with_role(s, Role.APPROVER)):
+        recipients = [user for user in group(session) if user.id != requester.id]
         if recipients:
             return recipients
     return []
@@ -229,8 +231,8 @@ def new_request_recipients(session, requester: User) -> list[User]:
 
 def escalation_recipients(session, requester: User) -> list[User]:
     """The delegates; with none named, every approver, away or not."""
-    for group in (delegates(session), users_with_role(session, Role.APPROVER)):
-        recipients = [user for user in group if user.id != requester.id]
+    for group in (delegates, lambda s: users_with_role(s, Role.APPROVER)):
+        recipients = [user for user in group(session) if user.id != requester.id]
         if recipients:
             return recipients
     return []

@@ -75,6 +75,13 @@ def test_ask_at_the_door_and_the_head_approves_then_denies_with_a_note(live_serv
     expect(staff_phone.get_by_role("button", name="Withdraw")).to_be_hidden()
     _no_sideways_scroll(staff_phone)
 
+    # The Now board shows who has which device where, until when.
+    head_phone.goto("/now")
+    row = head_phone.get_by_role("row").filter(has_text="Mr B Clarke")
+    expect(row).to_contain_text("Year 3 classroom")
+    expect(row).to_contain_text(format_time(approved.approved_until))
+    _no_sideways_scroll(head_phone)
+
     # Leaving the room ends it.
     staff_phone.get_by_role("button", name="I've left the room").click()
     expect(staff_phone.locator("#status-text")).to_contain_text("you left the room")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -11,11 +12,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app. ``config`` overrides what the environment gives (tests pass their own)."""
+    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("LANYARD_INSTANCE_PATH") or ROOT / "instance"
     app = Flask(
         __name__,
         static_folder=str(ROOT / "static"),
         template_folder=str(ROOT / "templates"),
-        instance_path=str(Path(config["INSTANCE_PATH"]) if config and "INSTANCE_PATH" in config else ROOT / "instance"),
+        instance_path=str(Path(instance_path).resolve()),
         instance_relative_config=False,
     )
     from app.config import settings_from_environment
@@ -71,12 +73,14 @@ def _register_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from app.admin.routes import bp as admin_bp
     from app.api import bp as api_bp
+    from app.audit_log.routes import bp as audit_log_bp
+    from app.auth import passkey_routes  # noqa: F401  (adds the passkey routes to the auth blueprint)
     from app.auth.routes import bp as auth_bp
     from app.devices.routes import bp as devices_bp
     from app.main.routes import bp as main_bp
     from app.permissions.routes import bp as permissions_bp
 
-    for blueprint in (main_bp, auth_bp, devices_bp, admin_bp, permissions_bp, api_bp):
+    for blueprint in (main_bp, auth_bp, devices_bp, admin_bp, audit_log_bp, permissions_bp, api_bp):
         app.register_blueprint(blueprint)
 
 

@@ -66,6 +66,7 @@ def settings_from_environment(instance_path: Path) -> dict:
         "LOGIN_WINDOW_MINUTES": int(os.environ.get("LANYARD_LOGIN_WINDOW_MINUTES", "15")),
         "HSTS": _flag("LANYARD_HSTS", not development),
         "WTF_CSRF_TIME_LIMIT": None,
+        "WTF_CSRF_CHECK_DEFAULT": False,  # checked in app.web._begin_request, except for API tokens
         "WTF_CSRF_SSL_STRICT": False,
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         "JSON_LOGS": _flag("LANYARD_JSON_LOGS", not development),

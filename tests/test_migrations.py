@@ -32,7 +32,7 @@ def test_downgrade_to_empty_and_upgrade_again(app):
     with db.engine.connect() as connection:
         tables = set(sa.inspect(connection).get_table_names()) - {"alembic_version"}
     assert tables == set()
-    upgrade()
+    upgrade(revision="heads")
     with db.engine.connect() as connection:
         assert "audit_events" in sa.inspect(connection).get_table_names()
 

@@ -43,7 +43,7 @@ def test_the_offline_page_may_be_cached_but_personal_pages_may_not(client):
 
 
 def test_every_page_links_the_manifest_and_the_one_script(client):
-    page = client.get("/sign-in").get_data(as_text=True)
+    page = client.get("/privacy").get_data(as_text=True)
     assert 'rel="manifest"' in page
     assert page.count("<script") == 1
     assert 'name="viewport"' in page

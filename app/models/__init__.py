@@ -2,9 +2,10 @@
 
 from app.models.accounts import LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
 from app.models.areas import Area, AreaRule
-from app.models.audit import AuditEvent
+from app.models.audit import AuditEvent, AuditLink, AuditVerification
 from app.models.devices import DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei
 from app.models.notifications import Notification
+from app.models.passkeys import Passkey
 from app.models.permissions import (
     PermissionRequest,
     RequestReason,
@@ -13,16 +14,21 @@ from app.models.permissions import (
     standing_permission_areas,
 )
 from app.models.settings import ApproverStatus, SchoolSetting
+from app.models.tokens import ApiToken
 
 __all__ = [
+    "ApiToken",
     "ApproverStatus",
     "Area",
     "AreaRule",
     "AuditEvent",
+    "AuditLink",
+    "AuditVerification",
     "DeviceKind",
     "DeviceStatus",
     "LoginAttempt",
     "Notification",
+    "Passkey",
     "PasswordToken",
     "PermissionRequest",
     "PersonalDevice",

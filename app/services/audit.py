@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from app.clock import utcnow
 from app.database import lock_for_append, wants_write_lock
-from app.models import AuditEvent, User
+from app.models import AuditEvent, AuditLink, User
 
 GENESIS_HASH = "0" * 64
 AUDIT_APPEND_LOCK = 7_001_001
@@ -94,8 +94,13 @@ def record_audit_event(
     subject_type: str = "",
     subject_id: object = "",
     details: dict | None = None,
+    related: dict[str, object] | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain inside the caller's transaction."""
+    """Append one event to the chain inside the caller's transaction.
+
+    ``related`` names what else the event is about (e.g. ``{"area": 3, "personal_device": 5}``) so
+    the audit log can be filtered by it; the actor and the subject are linked automatically.
+    """
     if session.get_bind().dialect.name == "sqlite" and not wants_write_lock():
         raise RuntimeError("audit events must be appended inside a write transaction (BEGIN IMMEDIATE)")
     lock_for_append(session, AUDIT_APPEND_LOCK)
@@ -118,6 +123,13 @@ def record_audit_event(
     )
     event = AuditEvent(prev_hash=prev_hash, hash=event_hash(prev_hash, **fields), **fields)
     session.add(event)
+    links = {("user", str(event.actor_id))} if event.actor_id is not None else set()
+    if subject_type and event.subject_id:
+        links.add((subject_type, event.subject_id))
+    for kind, ref in (related or {}).items():
+        if ref is not None and ref != "":
+            links.add((kind, str(ref)))
+    session.add_all(AuditLink(seq=seq, kind=kind[:20], ref=ref[:40]) for kind, ref in sorted(links))
     session.flush()
     return event
 

@@ -99,16 +99,16 @@ def new_phone(chromium, live_server):
     contexts = []
 
     def make(**options):
-        context = chromium.new_context(
-            viewport=PHONE,
-            device_scale_factor=2,
-            is_mobile=True,
-            has_touch=True,
-            base_url=live_server.url,
-            locale="en-GB",
-            timezone_id="Europe/London",
-            **options,
-        )
+        settings = {
+            "viewport": PHONE,
+            "device_scale_factor": 2,
+            "is_mobile": True,
+            "has_touch": True,
+            "base_url": live_server.url,
+            "locale": "en-GB",
+            "timezone_id": "Europe/London",
+        }
+        context = chromium.new_context(**{**settings, **options})
         context.set_default_timeout(10_000)
         contexts.append(context)
         return context
@@ -130,5 +130,5 @@ def sign_in_page(page, email: str, password: str) -> None:
         page.goto("/sign-in")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_load_state()

@@ -340,7 +340,13 @@ def _refuse_by_rule(session, requester: User, area: Area, option: DeviceOption |
     else:
         return
     record_audit_event(
-        session, requester, "permission.refused_by_rule", "area", area.id, {"rule": area.rule, "device": option.key if option else None}
+        session,
+        requester,
+        "permission.refused_by_rule",
+        "area",
+        area.id,
+        {"rule": area.rule, "device": option.key if option else None},
+        related={"personal_device": option.personal_device_id, "asset": option.asset_id} if option else None,
     )
     raise AreaRuleRefusal(message, {field: [message]})
 
@@ -397,9 +403,12 @@ def request_permission(
             "permission_request",
             request.id,
             {**details, "standing_permission_id": standing.id, "approved_until": request.approved_until.isoformat()},
+            related=audit_links(request),
         )
         return request
-    record_audit_event(session, requester, "permission.requested", "permission_request", request.id, details)
+    record_audit_event(
+        session, requester, "permission.requested", "permission_request", request.id, details, related=audit_links(request)
+    )
     recipients = new_request_recipients(session, requester)
     notify(
         session,
@@ -411,6 +420,16 @@ def request_permission(
         extra={"request_id": request.id, "kind": "permission.requested", "actions": ["approve", "deny"]},
     )
     return request
+
+
+def audit_links(request: PermissionRequest) -> dict[str, object]:
+    """What a request's audit events are about, so the audit log finds them by person, device, asset or area."""
+    return {
+        "user": request.requester_id,
+        "area": request.area_id,
+        "personal_device": request.personal_device_id,
+        "asset": request.asset_id,
+    }
 
 
 # Deciding -------------------------------------------------------------------------------------------
@@ -502,7 +521,9 @@ def decide(
         body = f"By {actor.display_name}." + (f" Note: {note}" if note else "")
     session.flush()
     session.expire(request, ["decided_by"])
-    record_audit_event(session, actor, f"permission.{request.status}", "permission_request", request.id, details)
+    record_audit_event(
+        session, actor, f"permission.{request.status}", "permission_request", request.id, details, related=audit_links(request)
+    )
     notify(
         session,
         [request.requester],
@@ -524,7 +545,9 @@ def withdraw(session, actor: User, request_id: int) -> PermissionRequest:
     request.status = RequestStatus.WITHDRAWN.value
     request.ended_at = utcnow()
     session.flush()
-    record_audit_event(session, actor, "permission.withdrawn", "permission_request", request.id, {"area_id": request.area_id})
+    record_audit_event(
+        session, actor, "permission.withdrawn", "permission_request", request.id, {"area_id": request.area_id}, related=audit_links(request)
+    )
     return request
 
 
@@ -540,7 +563,13 @@ def end_permission(session, actor: User, request_id: int) -> PermissionRequest:
     request.ended_at = utcnow()
     session.flush()
     record_audit_event(
-        session, actor, "permission.ended", "permission_request", request.id, {"area_id": request.area_id, "early": True}
+        session,
+        actor,
+        "permission.ended",
+        "permission_request",
+        request.id,
+        {"area_id": request.area_id, "early": True},
+        related=audit_links(request),
     )
     return request
 
@@ -587,7 +616,15 @@ def expire_due(session, now: datetime) -> int:
         request.status = RequestStatus.EXPIRED.value
         request.ended_at = request.approved_until if was == RequestStatus.APPROVED.value else request.wanted_until
         session.flush()
-        record_audit_event(session, None, "permission.expired", "permission_request", request.id, {"was": was, "area_id": request.area_id})
+        record_audit_event(
+            session,
+            None,
+            "permission.expired",
+            "permission_request",
+            request.id,
+            {"was": was, "area_id": request.area_id},
+            related=audit_links(request),
+        )
         if was == RequestStatus.APPROVED.value:
             title = f"Time's up: {request.device_label} in {request.area.name} ended at {format_time(request.ended_at)}"
         else:
@@ -626,6 +663,7 @@ def escalate_due(session, now: datetime) -> int:
             "permission_request",
             request.id,
             {"notified_user_ids": [u.id for u in recipients], "waited_minutes": int((now - request.created_at).total_seconds() // 60)},
+            related=audit_links(request),
         )
         notify(
             session,
@@ -725,6 +763,7 @@ def grant_standing_permission(
             "starts_on": starts_on.isoformat(),
             "ends_on": ends_on.isoformat(),
         },
+        related={"user": person.id, "personal_device": standing.personal_device_id, "area": areas[0].id if len(areas) == 1 else None},
     )
     notify(
         session,
@@ -755,7 +794,15 @@ def end_standing_permission(session, actor: User, standing_id: int) -> StandingP
     standing.ended_at = utcnow()
     standing.ended_by_id = actor.id
     session.flush()
-    record_audit_event(session, actor, "standing_permission.ended", "standing_permission", standing.id, {"person_id": standing.person_id})
+    record_audit_event(
+        session,
+        actor,
+        "standing_permission.ended",
+        "standing_permission",
+        standing.id,
+        {"person_id": standing.person_id},
+        related={"user": standing.person_id, "personal_device": standing.personal_device_id},
+    )
     return standing
 
 

@@ -14,15 +14,15 @@ from werkzeug.exceptions import NotFound
 from app.database import write_intent
 from app.demo import DEMO_DOMAIN, seed_demo_school
 from app.extensions import db
-from app.models import PersonalDevice, User
-from app.services import accounts
+from app.models import Area, PersonalDevice, User
+from app.services import accounts, permissions
 from tests.browser.conftest import sign_in_page
 
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 PASSWORD = "demo password for a11y"
 
-# Who visits which pages; {device}, {person} and {token} come from the demo school.
+# Who visits which pages; {device}, {person}, {token}, {area}, {poster} and {request} come from the demo school.
 PAGES: dict[str | None, list[str]] = {
     None: ["/sign-in", "/privacy", "/offline", "/set-password/{token}", "/no-such-page"],
     "bclarke": [
@@ -38,9 +38,23 @@ PAGES: dict[str | None, list[str]] = {
         "/account/tokens",
         "/account/passkeys",
         "/admin/staff",
+        "/a/{poster}",
+        "/a/an-old-poster-token",
+        "/requests",
+        "/requests/{request}",
     ],
+    "head": ["/approvals", "/approvals/{request}", "/now", "/standing", "/cover"],
     "office": ["/office/devices", "/office/devices/{device}", "/audit"],
-    "admin": ["/admin/staff", "/admin/staff/invite", "/admin/staff/{person}"],
+    "admin": [
+        "/admin/staff",
+        "/admin/staff/invite",
+        "/admin/staff/{person}",
+        "/admin/areas",
+        "/admin/areas/new",
+        "/admin/areas/{area}",
+        "/admin/areas/{area}/poster",
+        "/admin/areas/posters",
+    ],
 }
 # GET endpoints that are not pages a person reads.
 NOT_PAGES = {
@@ -65,7 +79,9 @@ def test_every_page_is_in_the_accessibility_list(live_server):
     for paths in PAGES.values():
         for path in paths:
             try:
-                endpoint, _args = adapter.match(_fill(path, {"device": 1, "person": 1, "token": "x"}), method="GET")
+                endpoint, _args = adapter.match(
+                    _fill(path, {"device": 1, "person": 1, "token": "x", "area": 1, "poster": "x", "request": 1}), method="GET"
+                )
             except NotFound:
                 assert path == "/no-such-page", f"{path} is in the list but the app has no such page"
             else:
@@ -84,8 +100,12 @@ def _seed(live_server) -> dict:
         person = db.session.scalar(sa.select(User).where(User.email == f"bclarke@{DEMO_DOMAIN}"))
         device = db.session.scalar(sa.select(PersonalDevice).where(PersonalDevice.owner_id == person.id))
         token = accounts.issue_password_token(db.session, None, person)
+        area = db.session.scalar(sa.select(Area).where(Area.name == "Year 3 classroom"))
+        asked = permissions.request_permission(
+            db.session, person, area, device_key=f"personal-{device.id}", reason="urgent_call", duration="one_hour"
+        )
         db.session.commit()
-        return {"device": device.id, "person": person.id, "token": token}
+        return {"device": device.id, "person": person.id, "token": token, "area": area.id, "poster": area.poster_token, "request": asked.id}
 
 
 def _violations(page) -> list[str]:

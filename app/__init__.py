@@ -71,6 +71,7 @@ def _register_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.admin import settings as _admin_settings  # noqa: F401  (adds the settings page to the admin blueprint)
     from app.admin.routes import bp as admin_bp
     from app.api import bp as api_bp
     from app.audit_log.routes import bp as audit_log_bp
@@ -84,6 +85,18 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
 
 
+def school_name() -> str:
+    """The name set on the settings page, else the server's configured one (read once per request)."""
+    from flask import current_app, g
+
+    from app.extensions import db
+    from app.services.settings import get_setting
+
+    if "school_name" not in g:
+        g.school_name = (get_setting(db.session, "school.name") or "").strip() or current_app.config["SCHOOL_NAME"]
+    return g.school_name
+
+
 def _register_templates(app: Flask) -> None:
     from app import clock
     from app.assets import asset_url
@@ -94,4 +107,4 @@ def _register_templates(app: Flask) -> None:
     app.jinja_env.filters["time"] = clock.format_time
     app.jinja_env.filters["masked_imei"] = masked
     app.jinja_env.globals["asset_url"] = asset_url
-    app.jinja_env.globals["school_name"] = lambda: app.config["SCHOOL_NAME"]
+    app.jinja_env.globals["school_name"] = school_name

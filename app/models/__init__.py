@@ -2,7 +2,7 @@
 
 from app.models.accounts import LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
 from app.models.areas import Area, AreaRule
-from app.models.audit import AuditEvent, AuditLink, AuditVerification
+from app.models.audit import AuditCheckpoint, AuditEvent, AuditLink, AuditVerification
 from app.models.devices import DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei
 from app.models.notifications import Notification
 from app.models.passkeys import Passkey
@@ -21,6 +21,7 @@ __all__ = [
     "ApproverStatus",
     "Area",
     "AreaRule",
+    "AuditCheckpoint",
     "AuditEvent",
     "AuditLink",
     "AuditVerification",

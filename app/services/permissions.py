@@ -101,6 +101,16 @@ DeviceOptionProvider = Callable[[object, User], Iterable[DeviceOption]]
 _device_option_providers: list[DeviceOptionProvider] = []
 
 
+def request_links(request: PermissionRequest) -> dict[str, object]:
+    """What a request's audit events are about, for the audit log's person, device, asset and area filters."""
+    return {
+        "area": request.area_id,
+        "user": request.requester_id,
+        "personal_device": request.personal_device_id,
+        "asset": request.asset_id,
+    }
+
+
 def register_device_option_provider(provider: DeviceOptionProvider) -> DeviceOptionProvider:
     """Let a feature offer more devices on the request form: ``provider(session, user)`` returns options.
 
@@ -403,12 +413,10 @@ def request_permission(
             "permission_request",
             request.id,
             {**details, "standing_permission_id": standing.id, "approved_until": request.approved_until.isoformat()},
-            related=audit_links(request),
+            related=request_links(request),
         )
         return request
-    record_audit_event(
-        session, requester, "permission.requested", "permission_request", request.id, details, related=audit_links(request)
-    )
+    record_audit_event(session, requester, "permission.requested", "permission_request", request.id, details, related=request_links(request))
     recipients = new_request_recipients(session, requester)
     notify(
         session,
@@ -420,16 +428,6 @@ def request_permission(
         extra={"request_id": request.id, "kind": "permission.requested", "actions": ["approve", "deny"]},
     )
     return request
-
-
-def audit_links(request: PermissionRequest) -> dict[str, object]:
-    """What a request's audit events are about, so the audit log finds them by person, device, asset or area."""
-    return {
-        "user": request.requester_id,
-        "area": request.area_id,
-        "personal_device": request.personal_device_id,
-        "asset": request.asset_id,
-    }
 
 
 # Deciding -------------------------------------------------------------------------------------------
@@ -521,9 +519,7 @@ def decide(
         body = f"By {actor.display_name}." + (f" Note: {note}" if note else "")
     session.flush()
     session.expire(request, ["decided_by"])
-    record_audit_event(
-        session, actor, f"permission.{request.status}", "permission_request", request.id, details, related=audit_links(request)
-    )
+    record_audit_event(session, actor, f"permission.{request.status}", "permission_request", request.id, details, related=request_links(request))
     notify(
         session,
         [request.requester],
@@ -545,9 +541,7 @@ def withdraw(session, actor: User, request_id: int) -> PermissionRequest:
     request.status = RequestStatus.WITHDRAWN.value
     request.ended_at = utcnow()
     session.flush()
-    record_audit_event(
-        session, actor, "permission.withdrawn", "permission_request", request.id, {"area_id": request.area_id}, related=audit_links(request)
-    )
+    record_audit_event(session, actor, "permission.withdrawn", "permission_request", request.id, {"area_id": request.area_id}, related=request_links(request))
     return request
 
 
@@ -563,13 +557,8 @@ def end_permission(session, actor: User, request_id: int) -> PermissionRequest:
     request.ended_at = utcnow()
     session.flush()
     record_audit_event(
-        session,
-        actor,
-        "permission.ended",
-        "permission_request",
-        request.id,
-        {"area_id": request.area_id, "early": True},
-        related=audit_links(request),
+        session, actor, "permission.ended", "permission_request", request.id, {"area_id": request.area_id, "early": True},
+        related=request_links(request),
     )
     return request
 
@@ -617,13 +606,8 @@ def expire_due(session, now: datetime) -> int:
         request.ended_at = request.approved_until if was == RequestStatus.APPROVED.value else request.wanted_until
         session.flush()
         record_audit_event(
-            session,
-            None,
-            "permission.expired",
-            "permission_request",
-            request.id,
-            {"was": was, "area_id": request.area_id},
-            related=audit_links(request),
+            session, None, "permission.expired", "permission_request", request.id, {"was": was, "area_id": request.area_id},
+            related=request_links(request),
         )
         if was == RequestStatus.APPROVED.value:
             title = f"Time's up: {request.device_label} in {request.area.name} ended at {format_time(request.ended_at)}"
@@ -663,7 +647,7 @@ def escalate_due(session, now: datetime) -> int:
             "permission_request",
             request.id,
             {"notified_user_ids": [u.id for u in recipients], "waited_minutes": int((now - request.created_at).total_seconds() // 60)},
-            related=audit_links(request),
+            related=request_links(request),
         )
         notify(
             session,

@@ -25,7 +25,7 @@ tests/browser/node_modules/.installed: tests/browser/package.json
 
 ## make run: install, migrate, create the demo school, print its sign-ins and serve on 127.0.0.1:5000
 run: install
-	LANYARD_ENV=development $(BIN)/flask db upgrade heads
+	LANYARD_ENV=development $(BIN)/flask db upgrade
 	LANYARD_ENV=development $(BIN)/flask demo
 	LANYARD_ENV=development $(BIN)/flask run --host 127.0.0.1 --port 5000
 

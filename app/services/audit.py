@@ -35,7 +35,7 @@ class Origin:
     user_agent: str = ""
 
 
-_origin: ContextVar[Origin] = ContextVar("lanyard_audit_origin", default=Origin())
+_origin: ContextVar[Origin] = ContextVar("lanyard_audit_origin", default=Origin())  # noqa: B039 (Origin is frozen)
 
 
 @contextmanager

@@ -63,9 +63,10 @@ def _register_blueprints(app: Flask) -> None:
     from app.api import bp as api_bp
     from app.auth.routes import bp as auth_bp
     from app.devices.routes import bp as devices_bp
+    from app.equipment.routes import bp as equipment_bp
     from app.main.routes import bp as main_bp
 
-    for blueprint in (main_bp, auth_bp, devices_bp, admin_bp, api_bp):
+    for blueprint in (main_bp, auth_bp, devices_bp, equipment_bp, admin_bp, api_bp):
         app.register_blueprint(blueprint)
 
 

@@ -33,6 +33,7 @@ DUPLICATE_IMEI = (
 )
 # Statuses an office member may set by hand; "on loan" follows from check-out and "retired" from retiring.
 SETTABLE_STATUSES = (AssetStatus.AVAILABLE, AssetStatus.IN_REPAIR, AssetStatus.LOST)
+RACED = "That tag or IMEI was registered a moment ago by someone else. Check it and try again."
 LIMITS = {"name": 120, "make": 60, "model": 60, "serial": 60, "home_location": 80, "notes": 1000}
 
 
@@ -144,10 +145,13 @@ def refuse_duplicate_imei(session, actor: User, imei: str) -> None:
     raise DuplicateImei(DUPLICATE_IMEI, {"imei": [DUPLICATE_IMEI]})
 
 
-def _flush_or_conflict(session, message: str, field_name: str) -> None:
-    """The unique keys are the real guard; a race that slips past the checks lands here."""
+def _in_savepoint(session, change: Callable[[], None], message: str, field_name: str) -> None:
+    """Apply ``change`` and flush inside a savepoint: the unique keys are the real guard, and a race that
+    slips past the checks lands here as a Conflict. (begin_nested() flushes what is already pending, so
+    the change itself must happen inside it.)"""
     try:
         with session.begin_nested():
+            change()
             session.flush()
     except IntegrityError as error:
         raise Conflict(message, {field_name: [message]}) from error
@@ -177,8 +181,7 @@ def create_asset(session, actor: User, details: AssetDetails, *, via: str = "for
     )
     if clean.imei:
         asset.imei_row = RegisteredImei(imei=clean.imei, slot=1)
-    session.add(asset)
-    _flush_or_conflict(session, "That tag or IMEI was registered a moment ago by someone else.", "tag")
+    _in_savepoint(session, lambda: session.add(asset), RACED, "tag")
     record_audit_event(
         session,
         actor,
@@ -206,22 +209,25 @@ def update_asset(session, actor: User, asset: SchoolAsset, details: AssetDetails
         raise ValidationFailed("Some details need correcting.", errors)
     if clean.imei and clean.imei != asset.imei and imei_taken(session, clean.imei, asset.id):
         refuse_duplicate_imei(session, actor, clean.imei)
-    changed = []
-    for name in ("tag", "name", "kind", "make", "model", "serial", "recording_capable", "home_location", "notes"):
-        if getattr(asset, name) != getattr(clean, name):
-            setattr(asset, name, getattr(clean, name))
-            changed.append(name)
-    if clean.status and clean.status != asset.status:
-        asset.status = clean.status
-        changed.append("status")
-    if clean.imei != asset.imei:
-        if asset.imei_row is not None:
-            asset.imei_row = None
-            session.flush()
-        if clean.imei:
-            asset.imei_row = RegisteredImei(imei=clean.imei, slot=1)
-        changed.append("imei")
-    _flush_or_conflict(session, "That tag or IMEI was registered a moment ago by someone else.", "tag")
+    changed: list[str] = []
+
+    def change() -> None:
+        for name in ("tag", "name", "kind", "make", "model", "serial", "recording_capable", "home_location", "notes"):
+            if getattr(asset, name) != getattr(clean, name):
+                setattr(asset, name, getattr(clean, name))
+                changed.append(name)
+        if clean.status and clean.status != asset.status:
+            asset.status = clean.status
+            changed.append("status")
+        if clean.imei != asset.imei:
+            if asset.imei_row is not None:
+                asset.imei_row = None
+                session.flush()
+            if clean.imei:
+                asset.imei_row = RegisteredImei(imei=clean.imei, slot=1)
+            changed.append("imei")
+
+    _in_savepoint(session, change, RACED, "tag")
     if changed:
         asset.updated_at = utcnow()
         record_audit_event(session, actor, "asset.updated", "school_asset", asset.id, {"fields": sorted(changed)})

@@ -85,10 +85,11 @@ def check_out(
         purpose=purpose.strip(),
         condition_out=condition.strip(),
     )
-    session.add(loan)
-    asset.status = AssetStatus.ON_LOAN.value
     try:
+        # begin_nested() flushes what is pending first, so the new rows are added inside the savepoint.
         with session.begin_nested():
+            session.add(loan)
+            asset.status = AssetStatus.ON_LOAN.value
             session.flush()
     except IntegrityError as error:
         # The partial unique index on open loans: another check-out won a race the lock did not see.

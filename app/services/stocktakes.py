@@ -116,9 +116,9 @@ def record_scan(session, actor: User, stocktake_id: int, typed_tag: str, conditi
         scanned_by_id=actor.id,
         scanned_at=utcnow(),
     )
-    session.add(scan)
     try:
-        with session.begin_nested():
+        with session.begin_nested():  # it flushes what is pending first, so the scan is added inside it
+            session.add(scan)
             session.flush()
     except IntegrityError:
         # Two phones scanned the same label at once: the unique key kept one; answer with it.

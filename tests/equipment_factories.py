@@ -42,7 +42,19 @@ def lend(office: User, asset: SchoolAsset, borrower: User, due_on: date | None =
     return loan
 
 
-def api_headers(client) -> dict:
+def page_csrf_token(client, path: str = "/") -> str:
+    """The CSRF token of a page, as a browser would read it from the meta tag.
+
+    The ``app`` fixture keeps one app context for the whole test, so ``g`` outlives each request and
+    Flask-WTF would hand back the token it cached there before sign-in cleared the session; drop it first.
+    """
+    from flask import g
+
     from tests.conftest import csrf_token
 
-    return {"X-CSRFToken": csrf_token(client, "/"), "Accept": "application/json"}
+    g.pop("csrf_token", None)
+    return csrf_token(client, path)
+
+
+def api_headers(client) -> dict:
+    return {"X-CSRFToken": page_csrf_token(client), "Accept": "application/json"}

@@ -2,14 +2,14 @@
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, DateField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional
 
 from app.models import AssetKind, AssetStatus
 from app.services.assets import SETTABLE_STATUSES, AssetDetails
 
-KIND_CHOICES = [(kind.value, kind.label) for kind in AssetKind]
-STATUS_CHOICES = [(status.value, status.label) for status in SETTABLE_STATUSES]
+KIND_CHOICES = [SelectChoice(kind.value, kind.label) for kind in AssetKind]
+STATUS_CHOICES = [SelectChoice(status.value, status.label) for status in SETTABLE_STATUSES]
 
 
 class AssetForm(FlaskForm):

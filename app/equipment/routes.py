@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user, login_required
+from wtforms import SelectChoice
 
 from app.access import roles_required
 from app.clock import local_today
@@ -232,7 +233,7 @@ def scan():
 def check_out(asset_id: int):
     asset = assets.get_asset(db.session, asset_id)
     form = CheckOutForm()
-    form.borrower_id.choices = [(0, "Choose a person")] + [(u.id, u.display_name) for u in loans.borrowers(db.session)]
+    form.borrower_id.choices = [SelectChoice(0, "Choose a person")] + [SelectChoice(u.id, u.display_name) for u in loans.borrowers(db.session)]
     if form.validate_on_submit():
         try:
             loan = loans.check_out(
@@ -390,11 +391,15 @@ def export_loans():
 # Stock-takes ----------------------------------------------------------------------------------------
 
 
+def _location_choices() -> list[SelectChoice]:
+    return [SelectChoice("", "Every location")] + [SelectChoice(loc, loc) for loc in assets.home_locations(db.session)]
+
+
 @bp.get("/equipment/stocktakes")
 @roles_required(Role.OFFICE)
 def stocktake_list():
     form = StartStockTakeForm()
-    form.location.choices = [("", "Every location")] + [(loc, loc) for loc in assets.home_locations(db.session)]
+    form.location.choices = _location_choices()
     return render_template(
         "equipment/stocktakes.html",
         form=form,
@@ -407,7 +412,7 @@ def stocktake_list():
 @roles_required(Role.OFFICE)
 def start_stocktake():
     form = StartStockTakeForm()
-    form.location.choices = [("", "Every location")] + [(loc, loc) for loc in assets.home_locations(db.session)]
+    form.location.choices = _location_choices()
     if not form.validate_on_submit():
         return redirect(url_for("equipment.stocktake_list"))
     try:

@@ -192,10 +192,12 @@ def list_loans():
     scope = request.args.get("scope", "all" if office else "mine")
     overdue = request.args.get("overdue") == "true"
     today = local_today()
+    limit = min(max(request.args.get("limit", loans.PAGE_SIZE, type=int) or loans.PAGE_SIZE, 1), 500)
+    offset = max(request.args.get("offset", 0, type=int) or 0, 0)
     if scope == "all":
         if not office:
             raise Forbidden("Only the office can list everyone's loans.")
-        found = loans.open_loans(db.session, overdue_only=overdue, today=today)
+        found = loans.open_loans(db.session, overdue_only=overdue, today=today, limit=limit, offset=offset)
     else:
         found = loans.loans_of(db.session, current_user, include_returned=request.args.get("returned") == "true")
         if overdue:
@@ -364,6 +366,8 @@ register_paths(
                     {"name": "overdue", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]}},
                     {"name": "scope", "in": "query", "schema": {"type": "string", "enum": ["mine", "all"]}},
                     {"name": "returned", "in": "query", "description": "with scope=mine: include returned loans", "schema": {"type": "string", "enum": ["true", "false"]}},
+                    {"name": "limit", "in": "query", "description": "with scope=all (default 100)", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                 ],
             ),
         },

@@ -84,7 +84,7 @@ def index():
         statuses=list(AssetStatus),
         locations=assets.home_locations(db.session),
         open_stocktake=stocktakes.open_stocktake(db.session),
-        overdue_count=len(loans.overdue_loans(db.session, limit=1000)),
+        overdue_count=loans.overdue_count(db.session),
     )
 
 
@@ -286,21 +286,33 @@ def check_in(asset_id: int):
     return render_template("equipment/check_in.html", form=form, asset=asset, loan=open_loan, problem=problem)
 
 
+def _loans_page(overdue_only: bool):
+    today = local_today()
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    found = loans.open_loans(
+        db.session, overdue_only=overdue_only, today=today, limit=loans.PAGE_SIZE + 1, offset=(page - 1) * loans.PAGE_SIZE
+    )
+    return render_template(
+        "equipment/loans.html",
+        loans=found[: loans.PAGE_SIZE],
+        has_next=len(found) > loans.PAGE_SIZE,
+        page=page,
+        today=today,
+        overdue_only=overdue_only,
+        endpoint=request.endpoint,
+    )
+
+
 @bp.get("/equipment/loans")
 @roles_required(Role.OFFICE)
 def loan_list():
-    return render_template(
-        "equipment/loans.html", loans=loans.open_loans(db.session), today=local_today(), overdue_only=False
-    )
+    return _loans_page(overdue_only=False)
 
 
 @bp.get("/equipment/overdue")
 @roles_required(Role.OFFICE)
 def overdue():
-    today = local_today()
-    return render_template(
-        "equipment/loans.html", loans=loans.overdue_loans(db.session, today), today=today, overdue_only=True
-    )
+    return _loans_page(overdue_only=True)
 
 
 @bp.get("/my-loans")

@@ -3,6 +3,7 @@
 from app.models.accounts import LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
 from app.models.assets import (
     AssetKind,
+    AssetSearchTerm,
     AssetStatus,
     Loan,
     SchoolAsset,
@@ -17,6 +18,7 @@ from app.models.notifications import Notification
 
 __all__ = [
     "AssetKind",
+    "AssetSearchTerm",
     "AssetStatus",
     "Loan",
     "SchoolAsset",

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from app.clock import utcnow
 from app.models import (
     AssetKind,
+    AssetSearchTerm,
     AssetStatus,
     AuditEvent,
     Loan,
@@ -27,6 +28,8 @@ from app.services.errors import Conflict, DuplicateImei, Forbidden, NotFound, Va
 from app.services.imei import ImeiError, last_four, normalise_imei
 
 TAG_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,39}$")
+_WORD = re.compile(r"[^\W_]+")
+MAX_SEARCH_WORDS = 5
 DUPLICATE_IMEI = (
     "This IMEI is already registered in Lanyard, so it cannot be given to this asset. Check the number "
     "against the phone's *#06# screen; the attempt has been recorded."
@@ -182,6 +185,7 @@ def create_asset(session, actor: User, details: AssetDetails, *, via: str = "for
     if clean.imei:
         asset.imei_row = RegisteredImei(imei=clean.imei, slot=1)
     _in_savepoint(session, lambda: session.add(asset), RACED, "tag")
+    index_search_terms(session, asset)
     record_audit_event(
         session,
         actor,
@@ -228,6 +232,8 @@ def update_asset(session, actor: User, asset: SchoolAsset, details: AssetDetails
             changed.append("imei")
 
     _in_savepoint(session, change, RACED, "tag")
+    if set(changed) & set(SEARCHED_FIELDS):
+        index_search_terms(session, asset)
     if changed:
         asset.updated_at = utcnow()
         record_audit_event(session, actor, "asset.updated", "school_asset", asset.id, {"fields": sorted(changed)})
@@ -278,6 +284,37 @@ def lock_asset(session, asset_id: int) -> SchoolAsset:
     return asset
 
 
+SEARCHED_FIELDS = ("tag", "name", "make", "model", "serial", "home_location")
+
+
+def search_words(text: str) -> list[str]:
+    """The lower-case words of a text: "Canon EOS-250D" gives canon, eos, 250d."""
+    return [word[:80] for word in _WORD.findall((text or "").lower())]
+
+
+def terms_for(tag: str, name: str, make: str, model: str, serial: str, home_location: str) -> set[str]:
+    """What a search can find an asset by: the start of any of these words, and the whole tag."""
+    terms = {tag.lower()[:80]}
+    for text in (tag, name, make, model, serial, home_location):
+        terms.update(search_words(text))
+    return {term for term in terms if term}
+
+
+def index_search_terms(session, asset: SchoolAsset) -> None:
+    session.execute(sa.delete(AssetSearchTerm).where(AssetSearchTerm.asset_id == asset.id))
+    terms = terms_for(asset.tag, asset.name, asset.make, asset.model, asset.serial, asset.home_location)
+    session.execute(sa.insert(AssetSearchTerm), [{"asset_id": asset.id, "term": term} for term in sorted(terms)])
+
+
+def _starts_with(session, column, prefix: str):
+    """``column`` starts with ``prefix``, in a form each database answers from an index."""
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite's LIKE ignores case and so cannot use a plain index; a range on the binary order can.
+        return sa.and_(column >= prefix, column < prefix + "\U0010ffff")
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return column.like(escaped + "%", escape="\\")
+
+
 def search_assets(
     session,
     text: str = "",
@@ -289,20 +326,26 @@ def search_assets(
     limit: int = 50,
     offset: int = 0,
 ) -> list[SchoolAsset]:
-    """Find assets by tag, name, make, model or serial, with filters; ordered by tag."""
-    query = sa.select(SchoolAsset)
-    text = text.strip()
+    """Find assets whose tag starts with the text, or with a word starting with each word typed (in the
+    tag, name, make, model, serial or home), or whose IMEI holds the digits typed; ordered by tag."""
+    text = text.strip()[:100]
+    tag = normalise_tag(text)
+    if "-" in tag and TAG_PATTERN.match(tag):
+        # Typed like a tag (CAM-0...): the tag index answers alone; words only if no tag starts so.
+        found = _run_search(session, _starts_with(session, SchoolAsset.tag, tag), kind, status, location, include_retired, limit, offset)
+        if found or offset:
+            return found
+    condition = None
     if text:
-        like = f"%{text.lower()}%"
-        conditions = [
-            SchoolAsset.tag.like(f"{normalise_tag(text)}%"),
-            sa.func.lower(SchoolAsset.name).like(like),
-            sa.func.lower(SchoolAsset.make).like(like),
-            sa.func.lower(SchoolAsset.model).like(like),
-            sa.func.lower(SchoolAsset.serial).like(like),
-        ]
+        conditions = [_starts_with(session, SchoolAsset.tag, tag)] if tag else []
+        words = search_words(text)[:MAX_SEARCH_WORDS]
+        if words:
+            matching = [
+                sa.select(AssetSearchTerm.asset_id).where(_starts_with(session, AssetSearchTerm.term, word)) for word in words
+            ]
+            conditions.append(SchoolAsset.id.in_(sa.intersect(*matching) if len(matching) > 1 else matching[0]))
         digits = "".join(ch for ch in text if ch.isdigit())
-        if len(digits) >= 4 and digits == text.replace(" ", ""):
+        if len(digits) >= 4 and digits == text.replace(" ", "").replace("-", ""):
             conditions.append(
                 SchoolAsset.id.in_(
                     sa.select(RegisteredImei.asset_id).where(
@@ -310,7 +353,14 @@ def search_assets(
                     )
                 )
             )
-        query = query.where(sa.or_(*conditions))
+        condition = sa.or_(*conditions)
+    return _run_search(session, condition, kind, status, location, include_retired, limit, offset)
+
+
+def _run_search(session, condition, kind: str, status: str, location: str, include_retired: bool, limit: int, offset: int):
+    query = sa.select(SchoolAsset)
+    if condition is not None:
+        query = query.where(condition)
     if kind:
         query = query.where(SchoolAsset.kind == kind)
     if status:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from sqlalchemy.exc import IntegrityError
 
 from app.clock import format_date, local_today, to_local, utcnow
@@ -148,7 +149,7 @@ def visible_loan(session, viewer: User, loan_id: int) -> Loan:
 
 def loans_of(session, borrower: User, *, include_returned: bool = True, limit: int = 200) -> list[Loan]:
     """A person's loans, open ones first, newest first."""
-    query = sa.select(Loan).where(Loan.borrower_id == borrower.id)
+    query = sa.select(Loan).options(*LIST_OPTIONS).where(Loan.borrower_id == borrower.id)
     if not include_returned:
         query = query.where(Loan.returned_at.is_(None))
     return list(
@@ -156,16 +157,35 @@ def loans_of(session, borrower: User, *, include_returned: bool = True, limit: i
     )
 
 
-def open_loans(session, *, overdue_only: bool = False, today: date | None = None, limit: int = 500) -> list[Loan]:
+# Lists show tags, names and people: skip the IMEI and role rows each of those would otherwise bring along.
+# The office staff who issue and receive loans are few, so they come in one extra query, not a join per row.
+LIST_OPTIONS = (
+    so.joinedload(Loan.asset).lazyload(SchoolAsset.imei_row),
+    so.joinedload(Loan.borrower).lazyload(User.role_rows),
+    so.selectinload(Loan.issued_by).lazyload(User.role_rows),
+    so.selectinload(Loan.received_by).lazyload(User.role_rows),
+)
+PAGE_SIZE = 100
+
+
+def open_loans(
+    session, *, overdue_only: bool = False, today: date | None = None, limit: int = PAGE_SIZE, offset: int = 0
+) -> list[Loan]:
     """Loans not yet returned, soonest due first; with ``overdue_only`` those due before today (school date)."""
-    query = sa.select(Loan).where(Loan.returned_at.is_(None))
+    query = sa.select(Loan).options(*LIST_OPTIONS).where(Loan.returned_at.is_(None))
     if overdue_only:
         query = query.where(Loan.due_on < (today or local_today()))
-    return list(session.scalars(query.order_by(Loan.due_on, Loan.id).limit(limit)))
+    return list(session.scalars(query.order_by(Loan.due_on, Loan.id).limit(limit).offset(offset)))
 
 
-def overdue_loans(session, today: date | None = None, limit: int = 500) -> list[Loan]:
-    return open_loans(session, overdue_only=True, today=today, limit=limit)
+def overdue_loans(session, today: date | None = None, limit: int = PAGE_SIZE, offset: int = 0) -> list[Loan]:
+    return open_loans(session, overdue_only=True, today=today, limit=limit, offset=offset)
+
+
+def overdue_count(session, today: date | None = None) -> int:
+    return session.scalar(
+        sa.select(sa.func.count()).select_from(Loan).where(Loan.returned_at.is_(None), Loan.due_on < (today or local_today()))
+    ) or 0
 
 
 def days_overdue(loan: Loan, today: date | None = None) -> int:
@@ -246,26 +266,25 @@ def send_loan_reminders(session, now: datetime | None = None) -> ReminderReport:
             asset.id,
             {"loan_id": loan.id, "borrower_id": loan.borrower_id, "on": today.isoformat(), "overdue": loan.due_on < today},
         )
-    overdue = open_loans(session, overdue_only=True, today=today, limit=10_000)
+    count = overdue_count(session, today)
     summary_sent = False
-    if overdue and not _summary_sent_on(session, today):
-        names = "; ".join(f"{loan.asset.tag} with {loan.borrower.display_name}" for loan in overdue[:5])
-        more = f" and {len(overdue) - 5} more" if len(overdue) > 5 else ""
+    if count and not _summary_sent_on(session, today):
+        first = open_loans(session, overdue_only=True, today=today, limit=50)
+        names = "; ".join(f"{loan.asset.tag} with {loan.borrower.display_name}" for loan in first[:5])
+        more = f" and {count - 5} more" if count > 5 else ""
         notify(
             session,
             users_with_role(session, Role.OFFICE),
             kind="loan.overdue_summary",
-            title=f"{len(overdue)} loan{'s are' if len(overdue) != 1 else ' is'} overdue",
+            title=f"{count} loan{'s are' if count != 1 else ' is'} overdue",
             body=names + more,
             url="/equipment/overdue",
-            extra={"kind": "loan.overdue_summary", "loan_id": None, "loan_ids": [loan.id for loan in overdue[:50]]},
+            extra={"kind": "loan.overdue_summary", "loan_id": None, "loan_ids": [loan.id for loan in first]},
         )
-        record_audit_event(
-            session, None, "loan.overdue_summary_sent", "", "", {"on": today.isoformat(), "overdue": len(overdue)}
-        )
+        record_audit_event(session, None, "loan.overdue_summary_sent", "", "", {"on": today.isoformat(), "overdue": count})
         summary_sent = True
     session.flush()
-    return ReminderReport(today, len(due), summary_sent, len(overdue))
+    return ReminderReport(today, len(due), summary_sent, count)
 
 
 def loan_json(loan: Loan, today: date | None = None) -> dict:

@@ -3,6 +3,7 @@
 registered_imeis now holds the IMEIs of work mobiles too, so its primary key keeps an IMEI unique
 across personal devices and school assets: each row has exactly one holder (device or asset).
 At most one open loan per asset is a partial unique index on loans(asset_id) WHERE returned_at IS NULL.
+asset_search_terms holds each asset's words so that search uses an index at 50,000 assets.
 This revision touches no table of the permissions feature (the lead relinks it after 0002 at merge).
 
 Revision ID: 0003_equipment
@@ -47,6 +48,15 @@ def upgrade():
     with op.batch_alter_table('school_assets', schema=None) as batch_op:
         batch_op.create_index('ix_school_assets_location_tag', ['home_location', 'tag'], unique=False)
         batch_op.create_index('ix_school_assets_status_tag', ['status', 'tag'], unique=False)
+
+    op.create_table('asset_search_terms',
+    sa.Column('asset_id', sa.Integer(), nullable=False),
+    sa.Column('term', sa.String(length=80), nullable=False),
+    sa.ForeignKeyConstraint(['asset_id'], ['school_assets.id'], name=op.f('fk_asset_search_terms_asset_id_school_assets')),
+    sa.PrimaryKeyConstraint('asset_id', 'term', name=op.f('pk_asset_search_terms'))
+    )
+    with op.batch_alter_table('asset_search_terms', schema=None) as batch_op:
+        batch_op.create_index('ix_asset_search_terms_term', ['term', 'asset_id'], unique=False, postgresql_ops={'term': 'text_pattern_ops'})
 
     op.create_table('loans',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -170,6 +180,10 @@ def downgrade():
         batch_op.drop_index('ix_loans_asset_out')
 
     op.drop_table('loans')
+    with op.batch_alter_table('asset_search_terms', schema=None) as batch_op:
+        batch_op.drop_index('ix_asset_search_terms_term', postgresql_ops={'term': 'text_pattern_ops'})
+
+    op.drop_table('asset_search_terms')
     with op.batch_alter_table('school_assets', schema=None) as batch_op:
         batch_op.drop_index('ix_school_assets_status_tag')
         batch_op.drop_index('ix_school_assets_location_tag')

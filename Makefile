@@ -13,8 +13,13 @@ $(BIN)/activate:
 install: $(BIN)/activate
 	$(BIN)/pip install --quiet -r requirements.txt
 
-install-dev: $(BIN)/activate
+install-dev: $(BIN)/activate tests/browser/node_modules/.installed
 	$(BIN)/pip install --quiet -r requirements-dev.txt
+
+# axe-core for the accessibility tests, from npm (no lock file: it would record the registry's host)
+tests/browser/node_modules/.installed: tests/browser/package.json
+	npm install --prefix tests/browser --no-package-lock --no-audit --no-fund --silent
+	touch $@
 
 ## make run: install, migrate, create the demo school, print its sign-ins and serve on 127.0.0.1:5000
 run: install

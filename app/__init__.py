@@ -24,6 +24,12 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
 
+    if app.config["PROXY_FIX_HOPS"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_FIX_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
+
     _register_extensions(app)
     _register_blueprints(app)
     _register_templates(app)
@@ -35,8 +41,10 @@ def create_app(config: dict | None = None) -> Flask:
     register_error_handlers(app)
 
     from app.cli import register_cli
+    from app.logging_setup import configure_logging
 
     register_cli(app)
+    configure_logging(json_logs=app.config["JSON_LOGS"])
     return app
 
 
@@ -61,12 +69,14 @@ def _register_extensions(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from app.admin.routes import bp as admin_bp
     from app.api import bp as api_bp
+    from app.audit_log.routes import bp as audit_log_bp
+    from app.auth import passkey_routes  # noqa: F401  (adds the passkey routes to the auth blueprint)
     from app.auth.routes import bp as auth_bp
     from app.devices.routes import bp as devices_bp
     from app.equipment.routes import bp as equipment_bp
     from app.main.routes import bp as main_bp
 
-    for blueprint in (main_bp, auth_bp, devices_bp, equipment_bp, admin_bp, api_bp):
+    for blueprint in (main_bp, auth_bp, devices_bp, equipment_bp, admin_bp, audit_log_bp, api_bp):
         app.register_blueprint(blueprint)
 
 

@@ -2,34 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 
-from app.clock import utcnow
 from app.database import write_intent
 from app.extensions import db
 from app.models import Role
 
 
-def _published_heads_file() -> Path:
+def heads_file() -> Path:
     return Path(current_app.instance_path) / "audit-heads.jsonl"
 
 
-def last_published_head() -> tuple[int, str] | None:
-    path = _published_heads_file()
-    if not path.exists():
-        return None
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    if not lines:
-        return None
-    head = json.loads(lines[-1])
-    return int(head["seq"]), head["hash"]
-
-
 def register_cli(app: Flask) -> None:
+    register_backup_cli(app)
+
     @app.cli.command("create-admin")
     @click.option("--email", prompt=True)
     @click.option("--name", prompt="Name (as colleagues know you)")
@@ -70,9 +59,11 @@ def register_cli(app: Flask) -> None:
     @audit.command("verify")
     def verify() -> None:
         """Recompute every link of the chain and check the last published head."""
-        from app.services.audit import verify_chain
+        from app.services.audit_log import last_published_head, verify_and_record
 
-        report = verify_chain(db.session, last_published_head())
+        with write_intent():
+            report = verify_and_record(db.session, None, last_published_head(heads_file()))
+            db.session.commit()
         if report.ok:
             click.echo(f"Audit chain verified: {report.verified_count} events, head {report.last_seq} {report.last_hash}")
             return
@@ -82,16 +73,57 @@ def register_cli(app: Flask) -> None:
     @audit.command("publish-head")
     def publish_head() -> None:
         """Append today's head (count and hash) to instance/audit-heads.jsonl, outside the database."""
-        from app.services.audit import verify_chain
+        from app.services.audit_log import last_published_head, publish_head, verify_and_record
 
-        report = verify_chain(db.session, last_published_head())
+        with write_intent():
+            report = verify_and_record(db.session, None, last_published_head(heads_file()))
+            db.session.commit()
         if not report.ok:
             click.echo(f"Not publishing: chain broken at event {report.broken_at_seq}: {report.problem}", err=True)
             raise SystemExit(1)
-        if report.last_seq is None:
-            click.echo("No events yet; nothing to publish.")
-            return
-        line = json.dumps({"seq": report.last_seq, "hash": report.last_hash, "published_at": utcnow().isoformat()})
-        with _published_heads_file().open("a") as handle:
-            handle.write(line + "\n")
+        publish_head(heads_file(), report)
         click.echo(f"Published head {report.last_seq} {report.last_hash}")
+
+
+def register_backup_cli(app: Flask) -> None:
+    @app.cli.command("backup")
+    @click.option("--to", "target", type=click.Path(path_type=Path), help="file to write (default: instance/backups/)")
+    def backup(target: Path | None) -> None:
+        """Copy a consistent snapshot of the SQLite database while the app runs."""
+        from app.clock import utcnow
+        from app.services.backup import back_up
+
+        if target is None:
+            target = Path(app.instance_path) / "backups" / f"lanyard-{utcnow():%Y%m%d-%H%M%S}.db"
+        try:
+            result = back_up(app.config["SQLALCHEMY_DATABASE_URI"], target, heads_file())
+        except (ValueError, FileExistsError) as error:
+            click.echo(str(error), err=True)
+            raise SystemExit(1) from error
+        click.echo(f"Backed up to {result.path} ({sum(result.table_counts.values())} rows in {len(result.table_counts)} tables)")
+
+    @app.cli.command("restore")
+    @click.argument("backup_file", type=click.Path(path_type=Path, exists=True))
+    @click.option("--yes", is_flag=True, help="confirm: the current database is replaced")
+    def restore(backup_file: Path, yes: bool) -> None:
+        """Replace the SQLite database with a backup (stop the app first), then verify the audit chain."""
+        from app.services.audit import verify_chain
+        from app.services.audit_log import last_published_head
+        from app.services.backup import restore as restore_backup
+
+        if not yes:
+            click.echo("This replaces the current database. Stop Lanyard, then run again with --yes.", err=True)
+            raise SystemExit(1)
+        db.session.remove()
+        db.engine.dispose()
+        try:
+            result = restore_backup(backup_file, app.config["SQLALCHEMY_DATABASE_URI"], heads_file())
+        except (ValueError, FileNotFoundError) as error:
+            click.echo(str(error), err=True)
+            raise SystemExit(1) from error
+        report = verify_chain(db.session, last_published_head(heads_file()))
+        click.echo(f"Restored {sum(result.table_counts.values())} rows in {len(result.table_counts)} tables from {backup_file}")
+        if not report.ok:
+            click.echo(f"Audit chain BROKEN at event {report.broken_at_seq}: {report.problem}", err=True)
+            raise SystemExit(1)
+        click.echo(f"Audit chain verified: {report.verified_count} events")

@@ -21,10 +21,19 @@ def _secret_key(instance_path: Path) -> str:
         return os.environ["SECRET_KEY"]
     instance_path.mkdir(parents=True, exist_ok=True)
     key_file = instance_path / "secret_key"
+    # Write to a private temporary file and link it into place: with several workers starting at
+    # once, exactly one key wins and nobody ever reads a half-written file.
     if not key_file.exists():
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        candidate = instance_path / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(64))
+        try:
+            os.link(candidate, key_file)
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink()
     return key_file.read_text().strip()
 
 
@@ -57,7 +66,9 @@ def settings_from_environment(instance_path: Path) -> dict:
         "LOGIN_WINDOW_MINUTES": int(os.environ.get("LANYARD_LOGIN_WINDOW_MINUTES", "15")),
         "HSTS": _flag("LANYARD_HSTS", not development),
         "WTF_CSRF_TIME_LIMIT": None,
+        "WTF_CSRF_CHECK_DEFAULT": False,  # checked in app.web._begin_request, except for API tokens
         "WTF_CSRF_SSL_STRICT": False,
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
-        "JSON_SORT_KEYS": False,
+        "JSON_LOGS": _flag("LANYARD_JSON_LOGS", not development),
+        "PROXY_FIX_HOPS": int(os.environ.get("LANYARD_PROXY_HOPS", "0")),
     }

@@ -9,8 +9,9 @@ from flask import Flask, current_app, g, request, session
 from flask_login import current_user
 
 from app.database import reset_write_intent, set_write_intent
-from app.extensions import db, login_manager
+from app.extensions import csrf, db, login_manager
 from app.services.accounts import live_session_user
+from app.services.api_tokens import user_for_token
 from app.services.audit import Origin, reset_origin, set_origin
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -64,9 +65,37 @@ def load_user(user_id: str):
     return user
 
 
+def bearer_token() -> str | None:
+    """A personal API token, accepted on the JSON API only."""
+    header = request.headers.get("Authorization", "")
+    if request.path.startswith("/api/") and header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return None
+
+
+@login_manager.request_loader
+def load_user_from_token(_request):
+    secret = bearer_token()
+    if not secret:
+        return None
+    found = user_for_token(db.session, secret)
+    if found is None:
+        return None
+    user, token = found
+    g.api_token_id = token.id
+    db.session.commit()  # the token's audited use stands whatever the request does next
+    return user
+
+
 def _begin_request() -> None:
-    g.write_intent_token = set_write_intent(request.method not in SAFE_METHODS)
+    token_call = bearer_token() is not None
+    # A token call may record its use (an audit append), so it takes the write lock from the start.
+    g.write_intent_token = set_write_intent(token_call or request.method not in SAFE_METHODS)
     g.origin_token = set_origin(Origin(ip=client_ip(), user_agent=request.user_agent.string or ""))
+    if not token_call:
+        # Cookie sessions need the CSRF token on every change; a bearer token cannot be sent by
+        # another site's form, so token calls are not asked for one.
+        csrf.protect(apply_exemptions=True)
 
 
 def _end_request(_error=None) -> None:

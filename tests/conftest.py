@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from flask.testing import FlaskClient
 from flask_migrate import upgrade
 
 from app import clock, create_app
@@ -37,7 +38,7 @@ def pytest_addoption(parser):
 def pytest_generate_tests(metafunc):
     if "backend" in metafunc.fixturenames:
         backends = [name.strip() for name in metafunc.config.getoption("--databases").split(",") if name.strip()]
-        if metafunc.definition.get_closest_marker("sqlite_only"):
+        if "tests/browser" in str(metafunc.definition.path) or metafunc.definition.get_closest_marker("sqlite_only"):
             backends = [b for b in backends if b == "sqlite"] or ["sqlite"]
         metafunc.parametrize("backend", backends, scope="session")
 
@@ -54,7 +55,7 @@ def _pg_execute(sql: str) -> None:
 def _migrated(url: str, instance: Path) -> None:
     app = create_app(_test_config(url, instance))
     with app.app_context():
-        upgrade()
+        upgrade(revision="heads")  # several feature branches may each add a head until they are chained
         db.engine.dispose()
 
 
@@ -69,6 +70,7 @@ def _test_config(url: str, instance: Path) -> dict:
         "SESSION_COOKIE_SECURE": False,
         "HSTS": True,
         "SERVER_NAME": None,
+        "JSON_LOGS": False,
     }
 
 
@@ -111,11 +113,27 @@ def database_url(template_database, tmp_path):
     _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+class IsolatedClient(FlaskClient):
+    """Each request runs in its own app context, as in production: its own `g` and database session.
+
+    The test's own session is rolled back around every request, so what the test reads afterwards is
+    what the request committed, never a shared identity map that would hide transaction bugs.
+    """
+
+    def open(self, *args, **kwargs):
+        db.session.rollback()
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        db.session.rollback()
+        return response
+
+
 @pytest.fixture
 def app(database_url, tmp_path):
     instance = tmp_path / "instance"
     instance.mkdir(exist_ok=True)
     application = create_app(_test_config(database_url, instance))
+    application.test_client_class = IsolatedClient
     with application.app_context():
         yield application
         db.session.remove()

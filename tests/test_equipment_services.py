@@ -46,7 +46,7 @@ def test_check_out_records_the_loan_and_marks_the_asset(app, office, teacher):
     assert asset.status == "on_loan"
     assert loan.borrower_id == teacher.id and loan.issued_by_id == office.id and loan.returned_at is None
     event = _actions("loan.checked_out")[-1]
-    assert event.subject_type == "school_asset" and event.subject_id == str(asset.id)
+    assert event.subject_type == "asset" and event.subject_id == str(asset.id)
     assert json.loads(event.details)["loan_id"] == loan.id
     assert loans.assets_on_loan_to(db.session, teacher) == [asset]
 

@@ -1,14 +1,14 @@
 from flask_wtf import FlaskForm
-from wtforms import EmailField, SelectMultipleField, StringField
+from wtforms import EmailField, SelectChoice, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.models import Role
 
 ROLE_CHOICES = [
-    (Role.APPROVER.value, "Approver: decides classroom device requests"),
-    (Role.OFFICE.value, "Office: school equipment and the device register"),
-    (Role.ADMIN.value, "Admin: people, areas and settings"),
+    SelectChoice(Role.APPROVER.value, "Approver: decides classroom device requests"),
+    SelectChoice(Role.OFFICE.value, "Office: school equipment and the device register"),
+    SelectChoice(Role.ADMIN.value, "Admin: people, areas and settings"),
 ]
 
 

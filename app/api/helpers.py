@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import request
 
 from app.services.errors import ValidationFailed
+
+_FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
 def json_body(allowed: set[str]) -> dict:
@@ -16,7 +20,11 @@ def json_body(allowed: set[str]) -> dict:
         raise ValidationFailed("The body must be a JSON object.", {"body": ["Expected a JSON object."]})
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise ValidationFailed("Unknown fields were sent.", {name: ["Unknown field."] for name in unknown})
+        # Name a field back only when it looks like a field name: problem details never echo raw input.
+        named = {name: ["Unknown field."] for name in unknown if _FIELD_NAME.fullmatch(name)}
+        if len(named) < len(unknown):
+            named["body"] = ["Fields that are not part of this resource were sent."]
+        raise ValidationFailed("Unknown fields were sent.", named)
     return data
 
 

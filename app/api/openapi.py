@@ -50,9 +50,10 @@ def openapi_document() -> dict:
             },
             "securitySchemes": {
                 "session": {"type": "apiKey", "in": "cookie", "name": current_app.config["SESSION_COOKIE_NAME"]},
+                "token": {"type": "http", "scheme": "bearer", "description": "A personal API token from Account > API tokens"},
             },
         },
-        "security": [{"session": []}],
+        "security": [{"token": []}, {"session": []}],
     }
 
 

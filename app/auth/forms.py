@@ -19,3 +19,7 @@ class ChangePasswordForm(FlaskForm):
 
 class ProfileForm(FlaskForm):
     display_name = StringField("Your name as colleagues know you", validators=[DataRequired("Enter your name."), Length(max=120)])
+
+
+class TokenForm(FlaskForm):
+    name = StringField("What is it for?", validators=[DataRequired("Name the token, like 'MIS sync'."), Length(max=80)])

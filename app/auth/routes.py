@@ -10,10 +10,10 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from flask_login import current_user, login_required, login_user, logout_user
 
 from app.access import public
-from app.auth.forms import ChangePasswordForm, SetPasswordForm, SignInForm
+from app.auth.forms import ChangePasswordForm, SetPasswordForm, SignInForm, TokenForm
 from app.extensions import db
 from app.problems import problem
-from app.services import accounts
+from app.services import accounts, api_tokens
 from app.services.errors import NotFound, ValidationFailed
 from app.web import client_ip
 
@@ -127,3 +127,29 @@ def account():
         flash("Password changed. Your other signed-in browsers have been signed out.", "success")
         return redirect(url_for("auth.account"))
     return render_template("auth/account.html", form=form)
+
+
+@bp.route("/account/tokens", methods=["GET", "POST"])
+@login_required
+def tokens():
+    form = TokenForm()
+    if form.validate_on_submit():
+        try:
+            token, secret = api_tokens.create_token(db.session, current_user, form.name.data)
+        except ValidationFailed as error:
+            db.session.rollback()
+            form.name.errors = list(form.name.errors) + error.field_errors.get("name", [error.message])
+            return render_template("auth/tokens.html", form=form, tokens=api_tokens.tokens_of(db.session, current_user)), 422
+        db.session.commit()
+        return render_template("auth/token_created.html", token=token, secret=secret)
+    status = 422 if form.errors else 200
+    return render_template("auth/tokens.html", form=form, tokens=api_tokens.tokens_of(db.session, current_user)), status
+
+
+@bp.post("/account/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_token(token_id: int):
+    token = api_tokens.revoke_token(db.session, current_user, token_id)
+    db.session.commit()
+    flash(f"Token \u201c{token.name}\u201d revoked. Scripts using it stop working now.", "success")
+    return redirect(url_for("auth.tokens"))

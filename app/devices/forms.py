@@ -1,11 +1,11 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, Optional
 
 from app.models import DeviceKind
 from app.services.devices import DeviceDetails
 
-KIND_CHOICES = [(kind.value, kind.label) for kind in DeviceKind]
+KIND_CHOICES = [SelectChoice(kind.value, kind.label) for kind in DeviceKind]
 
 
 class DeviceForm(FlaskForm):
@@ -40,7 +40,7 @@ class DeviceForm(FlaskForm):
 class ReportLostForm(FlaskForm):
     what_happened = RadioField(
         "What happened?",
-        choices=[("lost", "I have lost it"), ("stolen", "It has been stolen")],
+        choices=[SelectChoice("lost", "I have lost it"), SelectChoice("stolen", "It has been stolen")],
         default="lost",
     )
     crime_reference = StringField("Police crime reference (if you have one)", validators=[Optional(), Length(max=60)], description="Report a theft to the police on 101 and note the reference here.")
@@ -50,6 +50,3 @@ class ReportLostForm(FlaskForm):
 class ConfirmForm(FlaskForm):
     """A form with only the CSRF token, for one-button actions."""
 
-
-class FoundForm(FlaskForm):
-    confirm = BooleanField("I have the device back", default=True)

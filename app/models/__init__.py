@@ -12,11 +12,14 @@ from app.models.assets import (
     StockTakeResult,
     StockTakeScan,
 )
-from app.models.audit import AuditEvent
+from app.models.audit import AuditEvent, AuditLink, AuditVerification
 from app.models.devices import DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei
 from app.models.notifications import Notification
+from app.models.passkeys import Passkey
+from app.models.tokens import ApiToken
 
 __all__ = [
+    "ApiToken",
     "AssetKind",
     "AssetSearchTerm",
     "AssetStatus",
@@ -27,10 +30,13 @@ __all__ = [
     "StockTakeResult",
     "StockTakeScan",
     "AuditEvent",
+    "AuditLink",
+    "AuditVerification",
     "DeviceKind",
     "DeviceStatus",
     "LoginAttempt",
     "Notification",
+    "Passkey",
     "PasswordToken",
     "PersonalDevice",
     "RegisteredImei",

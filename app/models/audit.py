@@ -34,3 +34,33 @@ class AuditEvent(db.Model):
     hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
 
     actor = so.relationship("User", lazy="joined")
+
+
+class AuditLink(db.Model):
+    """What an event is about besides its subject (the person, device, asset or area), for fast filters.
+
+    Written with the event and append-only like it; not part of the hash (it is an index, and verify
+    checks each link against its event's own details where they overlap).
+    """
+
+    __tablename__ = "audit_links"
+    __table_args__ = (sa.Index("ix_audit_links_kind_ref_seq", "kind", "ref", "seq"),)
+
+    # No foreign key: the links are an index over the events, which stay the evidence.
+    seq: so.Mapped[int] = so.mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(20), primary_key=True)
+    ref: so.Mapped[str] = so.mapped_column(sa.String(40), primary_key=True)
+
+
+class AuditVerification(db.Model):
+    """The result of each chain verification, shown on the audit page without re-walking a million rows."""
+
+    __tablename__ = "audit_verifications"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    checked_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    verified_count: so.Mapped[int] = so.mapped_column(sa.BigInteger)
+    last_seq: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
+    last_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
+    broken_at_seq: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
+    problem: so.Mapped[str] = so.mapped_column(sa.String(200), default="")

@@ -195,10 +195,15 @@ def sign_in(session, *, email: str, password: str, ip: str, user_agent: str, max
     session.add(LoginAttempt(throttle_key=key, succeeded=True))
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
+    return SignInResult(user, start_session(session, user, ip=ip, user_agent=user_agent, method="password"))
+
+
+def start_session(session, user: User, *, ip: str, user_agent: str, method: str) -> str:
+    """Open a new server-side session for a person who has just proved who they are."""
     session_id = secrets.token_urlsafe(32)
     session.add(UserSession(id=session_id, user_id=user.id, ip=ip[:64], user_agent=user_agent[:255]))
-    record_audit_event(session, user, "auth.signed_in", "user", user.id)
-    return SignInResult(user, session_id)
+    record_audit_event(session, user, "auth.signed_in", "user", user.id, {"method": method})
+    return session_id
 
 
 def sign_out(session, user: User, session_id: str | None) -> None:

@@ -190,7 +190,7 @@ def create_asset(session, actor: User, details: AssetDetails, *, via: str = "for
         session,
         actor,
         "asset.created",
-        "school_asset",
+        "asset",
         asset.id,
         {"tag": asset.tag, "kind": asset.kind, "via": via, "imei_last4": last_four(clean.imei)},
     )
@@ -236,7 +236,7 @@ def update_asset(session, actor: User, asset: SchoolAsset, details: AssetDetails
         index_search_terms(session, asset)
     if changed:
         asset.updated_at = utcnow()
-        record_audit_event(session, actor, "asset.updated", "school_asset", asset.id, {"fields": sorted(changed)})
+        record_audit_event(session, actor, "asset.updated", "asset", asset.id, {"fields": sorted(changed)})
     return changed
 
 
@@ -253,7 +253,7 @@ def retire_asset(session, actor: User, asset: SchoolAsset, reason: str = "") -> 
     asset.status = AssetStatus.RETIRED.value
     asset.retired_at = utcnow()
     record_audit_event(
-        session, actor, "asset.retired", "school_asset", asset.id, {"previous_status": previous, "reason": reason.strip()}
+        session, actor, "asset.retired", "asset", asset.id, {"previous_status": previous, "reason": reason.strip()}
     )
 
 
@@ -462,7 +462,7 @@ def asset_history(session, asset: SchoolAsset, limit: int = 200) -> list[History
     events = session.scalars(
         sa.select(AuditEvent)
         .where(
-            AuditEvent.subject_type == "school_asset",
+            AuditEvent.subject_type == "asset",
             AuditEvent.subject_id == str(asset.id),
             AuditEvent.action.in_(list(EDIT_ACTIONS)),
         )

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from app.clock import utcnow
 from app.database import lock_for_append, wants_write_lock
-from app.models import AuditEvent, User
+from app.models import AuditEvent, AuditLink, User
 
 GENESIS_HASH = "0" * 64
 AUDIT_APPEND_LOCK = 7_001_001
@@ -35,7 +35,8 @@ class Origin:
     user_agent: str = ""
 
 
-_origin: ContextVar[Origin] = ContextVar("lanyard_audit_origin", default=Origin())  # noqa: B039 (Origin is frozen)
+_NO_ORIGIN = Origin()
+_origin: ContextVar[Origin | None] = ContextVar("lanyard_audit_origin", default=None)
 
 
 @contextmanager
@@ -93,8 +94,13 @@ def record_audit_event(
     subject_type: str = "",
     subject_id: object = "",
     details: dict | None = None,
+    related: dict[str, object] | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain inside the caller's transaction."""
+    """Append one event to the chain inside the caller's transaction.
+
+    ``related`` names what else the event is about (e.g. ``{"area": 3, "personal_device": 5}``) so
+    the audit log can be filtered by it; the actor and the subject are linked automatically.
+    """
     if session.get_bind().dialect.name == "sqlite" and not wants_write_lock():
         raise RuntimeError("audit events must be appended inside a write transaction (BEGIN IMMEDIATE)")
     lock_for_append(session, AUDIT_APPEND_LOCK)
@@ -103,7 +109,7 @@ def record_audit_event(
         sa.select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
     ).first()
     seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
-    origin = _origin.get()
+    origin = _origin.get() or _NO_ORIGIN
     fields = dict(
         seq=seq,
         occurred_at=utcnow(),
@@ -117,6 +123,13 @@ def record_audit_event(
     )
     event = AuditEvent(prev_hash=prev_hash, hash=event_hash(prev_hash, **fields), **fields)
     session.add(event)
+    links = {("user", str(event.actor_id))} if event.actor_id is not None else set()
+    if subject_type and event.subject_id:
+        links.add((subject_type, event.subject_id))
+    for kind, ref in (related or {}).items():
+        if ref is not None and ref != "":
+            links.add((kind, str(ref)))
+    session.add_all(AuditLink(seq=seq, kind=kind[:20], ref=ref[:40]) for kind, ref in sorted(links))
     session.flush()
     return event
 
@@ -163,35 +176,38 @@ def verify_chain(session, published_head: tuple[int, str] | None = None) -> Chai
         .order_by(AuditEvent.seq)
         .execution_options(yield_per=5000)
     )
-    for row in rows:
-        if expected_seq is None:
-            expected_seq = row.seq
-            if row.seq != 1:
-                return ChainReport(count, None, prev_hash, None, row.seq, "the chain does not start at event 1")
-        if row.seq != expected_seq:
-            return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None, expected_seq, f"event {expected_seq} is missing")
-        recomputed = event_hash(
-            prev_hash,
-            seq=row.seq,
-            occurred_at=row.occurred_at,
-            actor_id=row.actor_id,
-            action=row.action,
-            subject_type=row.subject_type,
-            subject_id=row.subject_id,
-            details=row.details,
-            ip=row.ip,
-            user_agent=row.user_agent,
-        )
-        if row.prev_hash != prev_hash or row.hash != recomputed:
-            return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None, row.seq, f"event {row.seq} has been altered")
-        if published_head is not None and row.seq == published_head[0]:
-            if row.hash != published_head[1]:
-                return ChainReport(count, row.seq, row.hash, row.occurred_at, row.seq, "the published head does not match")
-            head_seen = True
-        prev_hash = row.hash
-        expected_seq = row.seq + 1
-        count += 1
-        last = row
+    try:
+        for row in rows:
+            if expected_seq is None:
+                expected_seq = row.seq
+                if row.seq != 1:
+                    return ChainReport(count, None, prev_hash, None, row.seq, "the chain does not start at event 1")
+            if row.seq != expected_seq:
+                return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None, expected_seq, f"event {expected_seq} is missing")
+            recomputed = event_hash(
+                prev_hash,
+                seq=row.seq,
+                occurred_at=row.occurred_at,
+                actor_id=row.actor_id,
+                action=row.action,
+                subject_type=row.subject_type,
+                subject_id=row.subject_id,
+                details=row.details,
+                ip=row.ip,
+                user_agent=row.user_agent,
+            )
+            if row.prev_hash != prev_hash or row.hash != recomputed:
+                return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None, row.seq, f"event {row.seq} has been altered")
+            if published_head is not None and row.seq == published_head[0]:
+                if row.hash != published_head[1]:
+                    return ChainReport(count, row.seq, row.hash, row.occurred_at, row.seq, "the published head does not match")
+                head_seen = True
+            prev_hash = row.hash
+            expected_seq = row.seq + 1
+            count += 1
+            last = row
+    finally:
+        rows.close()
     if not head_seen:
         return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None, published_head[0], f"events up to {published_head[0]} were published but are gone")
     return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None)

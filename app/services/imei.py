@@ -26,7 +26,7 @@ def normalise_imei(typed: str) -> str:
     compact = _SEPARATORS.sub("", typed or "")
     if not compact:
         raise ImeiError(f"Enter the IMEI. {FIND_IT}")
-    if not compact.isdigit():
+    if not (compact.isascii() and compact.isdigit()):
         raise ImeiError(f"An IMEI has digits only; this has letters or other characters. {FIND_IT}")
     if len(compact) == 14:
         raise ImeiError(f"That is 14 digits; an IMEI has 15 (the last is a check digit). {FIND_IT}")

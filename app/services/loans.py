@@ -99,9 +99,10 @@ def check_out(
         session,
         actor,
         "loan.checked_out",
-        "school_asset",
+        "asset",
         asset.id,
         {"loan_id": loan.id, "tag": asset.tag, "borrower_id": borrower.id, "due_on": due_on.isoformat()},
+        related={"user": borrower.id},
     )
     return loan
 
@@ -125,9 +126,10 @@ def check_in(session, actor: User, asset_id: int, *, condition: str = "", damage
         session,
         actor,
         "loan.checked_in",
-        "school_asset",
+        "asset",
         asset.id,
         {"loan_id": loan.id, "tag": asset.tag, "damaged": loan.damaged, "late": loan.due_on < local_today()},
+        related={"user": loan.borrower_id},
     )
     return loan
 
@@ -262,9 +264,10 @@ def send_loan_reminders(session, now: datetime | None = None) -> ReminderReport:
             session,
             None,
             "loan.reminder_sent",
-            "school_asset",
+            "asset",
             asset.id,
             {"loan_id": loan.id, "borrower_id": loan.borrower_id, "on": today.isoformat(), "overdue": loan.due_on < today},
+            related={"user": loan.borrower_id},
         )
     count = overdue_count(session, today)
     summary_sent = False

@@ -128,7 +128,13 @@ def record_scan(session, actor: User, stocktake_id: int, typed_tag: str, conditi
         return ScanResult(existing, False, is_expected(take, existing.asset))
     scan.asset = asset
     record_audit_event(
-        session, actor, "stocktake.scanned", "stocktake", take.id, {"tag": tag, "asset_id": asset.id if asset else None}
+        session,
+        actor,
+        "stocktake.scanned",
+        "stocktake",
+        take.id,
+        {"tag": tag, "asset_id": asset.id if asset else None},
+        related={"asset": asset.id if asset else None},
     )
     return ScanResult(scan, True, is_expected(take, asset))
 

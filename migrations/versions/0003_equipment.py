@@ -4,7 +4,7 @@ registered_imeis now holds the IMEIs of work mobiles too, so its primary key kee
 across personal devices and school assets: each row has exactly one holder (device or asset).
 At most one open loan per asset is a partial unique index on loans(asset_id) WHERE returned_at IS NULL.
 asset_search_terms holds each asset's words so that search uses an index at 50,000 assets.
-This revision touches no table of the permissions feature (the lead relinks it after 0002 at merge).
+It touches no table of the permissions feature; the lead relinks it into the chain at merge.
 
 Revision ID: 0003_equipment
 Revises: 0001_foundation

@@ -21,20 +21,25 @@
     return fetch("/api/v1" + path, Object.assign({}, options, { headers: headers, credentials: "same-origin" }));
   };
 
+  var updateRequested = false;
+
   function offerUpdate(worker) {
     var banner = document.getElementById("update-banner");
     var button = document.getElementById("update-reload");
     if (!banner || !button) return;
     banner.hidden = false;
     button.addEventListener("click", function () {
+      updateRequested = true;
       worker.postMessage({ type: "SKIP_WAITING" });
     });
   }
 
   if ("serviceWorker" in navigator) {
     var reloading = false;
+    // Reload only when the person asked for the new version: the first install also changes the
+    // controller (clients.claim) and must not throw away what they are typing.
     navigator.serviceWorker.addEventListener("controllerchange", function () {
-      if (reloading) return;
+      if (reloading || !updateRequested) return;
       reloading = true;
       window.location.reload();
     });

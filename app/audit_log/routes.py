@@ -1,0 +1,95 @@
+"""The audit log viewer (J5): filters, pages, CSV export and the chain's status."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_login import current_user
+
+from app.access import roles_required
+from app.devices.forms import ConfirmForm
+from app.extensions import db
+from app.models import Role
+from app.navigation import register_nav
+from app.services import audit_log
+
+bp = Blueprint("audit_log", __name__, url_prefix="/audit")
+READERS = (Role.APPROVER, Role.OFFICE, Role.ADMIN)
+register_nav("Audit log", "audit_log.index", READERS, order=90)
+
+
+def heads_path() -> Path:
+    return Path(current_app.instance_path) / "audit-heads.jsonl"
+
+
+def int_arg(name: str) -> int | None:
+    value = request.args.get(name, "").strip()
+    return int(value) if value.isdigit() and len(value) < 12 else None
+
+
+def _date_arg(name: str) -> date | None:
+    try:
+        return date.fromisoformat(request.args.get(name, "").strip())
+    except ValueError:
+        return None
+
+
+def filters_from_request() -> tuple[audit_log.AuditFilters, dict]:
+    """Read the filter form; what was typed is echoed back to the form as typed."""
+    typed = {key: request.args.get(key, "")[:100] for key in ("person", "device", "asset", "area", "action", "since", "until")}
+    people = audit_log.people_matching(db.session, typed["person"]) if typed["person"].strip() else None
+    filters = audit_log.AuditFilters(
+        people=people,
+        device=int_arg("device"),
+        asset=int_arg("asset"),
+        area=int_arg("area"),
+        action=typed["action"].strip(),
+        since=_date_arg("since"),
+        until=_date_arg("until"),
+    )
+    return filters, typed
+
+
+@bp.get("")
+@roles_required(*READERS)
+def index():
+    filters, typed = filters_from_request()
+    events, next_cursor = audit_log.page_of_events(db.session, filters, before=int_arg("before"))
+    query = {key: value for key, value in typed.items() if value}
+    return render_template(
+        "audit_log/index.html",
+        events=events,
+        next_url=url_for("audit_log.index", before=next_cursor, **query) if next_cursor else None,
+        export_url=url_for("audit_log.export", **query),
+        typed=typed,
+        verification=audit_log.latest_verification(db.session),
+        heads=audit_log.published_heads(heads_path())[-1:],
+        confirm=ConfirmForm(),
+    )
+
+
+@bp.post("/verify")
+@roles_required(*READERS)
+def verify():
+    if ConfirmForm().validate_on_submit():
+        report = audit_log.verify_and_record(db.session, current_user, audit_log.last_published_head(heads_path()))
+        db.session.commit()
+        if report.ok:
+            flash(f"Verified: all {report.verified_count} events are intact.", "success")
+        else:
+            flash(f"The chain is broken at event {report.broken_at_seq}: {report.problem}.", "error")
+    return redirect(url_for("audit_log.index"))
+
+
+@bp.get("/export.csv")
+@roles_required(*READERS)
+def export():
+    filters, _typed = filters_from_request()
+    lines = audit_log.export_rows(db.session, filters)
+    return Response(
+        stream_with_context(lines),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="lanyard-audit-log.csv"'},
+    )

@@ -1,0 +1,103 @@
+"""Passkey registration (account page) and passkey sign-in; JSON steps driven by static/js/passkeys.js."""
+
+from __future__ import annotations
+
+import time
+
+from flask import current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user
+
+from app.access import public
+from app.auth.routes import bp, safe_next
+from app.extensions import db
+from app.problems import problem
+from app.services import accounts, passkeys
+from app.services.errors import ValidationFailed
+from app.web import client_ip
+
+REGISTER_CHALLENGE = "passkey_register_challenge"
+SIGN_IN_CHALLENGE = "passkey_sign_in_challenge"
+
+
+def _relying_party() -> passkeys.RelyingParty:
+    return passkeys.RelyingParty.from_base_url(current_app.config["BASE_URL"], f"Lanyard · {current_app.config['SCHOOL_NAME']}")
+
+
+def _options_response(options_json: str):
+    return current_app.response_class(options_json, mimetype="application/json")
+
+
+def _failed(error: ValidationFailed):
+    db.session.commit() if error.keep_changes else db.session.rollback()
+    return problem(error.status, error.title, error.message, error.slug)
+
+
+@bp.get("/account/passkeys")
+@login_required
+def passkey_list():
+    return render_template("auth/passkeys.html", passkeys=passkeys.passkeys_of(db.session, current_user))
+
+
+@bp.post("/account/passkeys/options")
+@login_required
+def passkey_registration_options():
+    options, challenge = passkeys.registration_options(db.session, _relying_party(), current_user)
+    session[REGISTER_CHALLENGE] = challenge.hex()
+    return _options_response(options)
+
+
+@bp.post("/account/passkeys")
+@login_required
+def passkey_register():
+    challenge = session.pop(REGISTER_CHALLENGE, None)
+    if not challenge:
+        return problem(400, "Start again", "The passkey request had expired; press the button again.", "passkey-expired")
+    data = request.get_json(silent=True) or {}
+    try:
+        passkeys.register_passkey(
+            db.session, _relying_party(), current_user, data.get("credential") or {}, bytes.fromhex(challenge), str(data.get("name", ""))
+        )
+    except ValidationFailed as error:
+        return _failed(error)
+    db.session.commit()
+    flash("Passkey added. Next time, sign in with it.", "success")
+    return jsonify({"redirect": url_for("auth.passkey_list")})
+
+
+@bp.post("/account/passkeys/<int:passkey_id>/remove")
+@login_required
+def passkey_remove(passkey_id: int):
+    passkeys.remove_passkey(db.session, current_user, passkey_id)
+    db.session.commit()
+    flash("Passkey removed.", "success")
+    return redirect(url_for("auth.passkey_list"))
+
+
+@bp.post("/sign-in/passkey/options")
+@public
+def passkey_sign_in_options():
+    options, challenge = passkeys.authentication_options(_relying_party())
+    session[SIGN_IN_CHALLENGE] = challenge.hex()
+    return _options_response(options)
+
+
+@bp.post("/sign-in/passkey")
+@public
+def passkey_sign_in():
+    challenge = session.pop(SIGN_IN_CHALLENGE, None)
+    if not challenge:
+        return problem(400, "Start again", "The sign-in request had expired; press the button again.", "passkey-expired")
+    data = request.get_json(silent=True) or {}
+    try:
+        user = passkeys.authenticate(db.session, _relying_party(), data.get("credential") or {}, bytes.fromhex(challenge))
+    except ValidationFailed as error:
+        return _failed(error)
+    session_id = accounts.start_session(
+        db.session, user, ip=client_ip(), user_agent=request.user_agent.string or "", method="passkey"
+    )
+    db.session.commit()
+    session.clear()
+    session["sid"] = session_id
+    session["seen"] = time.time()
+    login_user(user)
+    return jsonify({"redirect": safe_next(data.get("next") if isinstance(data.get("next"), str) else None)})

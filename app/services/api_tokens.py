@@ -1,0 +1,71 @@
+"""Personal API tokens for scripts and MIS sync: they act with the person's own roles."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from app.clock import utcnow
+from app.models import ApiToken, User
+from app.services.audit import record_audit_event
+from app.services.errors import NotFound, ValidationFailed
+
+TOKEN_PREFIX = "lny_"  # noqa: S105  (a marker, not a secret)
+USE_AUDIT_INTERVAL = timedelta(hours=1)
+MAX_ACTIVE_TOKENS = 10
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session, owner: User, name: str) -> tuple[ApiToken, str]:
+    """Make a token; the secret is returned once and only its hash is kept."""
+    name = (name or "").strip()
+    if not name or len(name) > 80:
+        raise ValidationFailed("Name the token.", {"name": ["Give it a name up to 80 characters, like 'MIS sync'."]})
+    active = session.scalar(
+        sa.select(sa.func.count()).where(ApiToken.user_id == owner.id, ApiToken.revoked_at.is_(None))
+    )
+    if active >= MAX_ACTIVE_TOKENS:
+        raise ValidationFailed("Too many tokens.", {"name": [f"You can have {MAX_ACTIVE_TOKENS} tokens; revoke one first."]})
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=owner.id, name=name, token_hash=_hash(secret), prefix=secret[:10])
+    session.add(token)
+    session.flush()
+    record_audit_event(session, owner, "api_token.created", "api_token", token.id, {"name": name})
+    return token, secret
+
+
+def tokens_of(session, owner: User) -> list[ApiToken]:
+    return list(session.scalars(sa.select(ApiToken).where(ApiToken.user_id == owner.id).order_by(ApiToken.id.desc())))
+
+
+def revoke_token(session, owner: User, token_id: int) -> ApiToken:
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != owner.id:
+        raise NotFound("There is no such token.")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        record_audit_event(session, owner, "api_token.revoked", "api_token", token.id)
+    return token
+
+
+def user_for_token(session, secret: str) -> tuple[User, ApiToken] | None:
+    """The active person behind a bearer token, or None. Use is audited at most hourly per token."""
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    token = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _hash(secret)))
+    if token is None or token.revoked_at is not None:
+        return None
+    user = session.get(User, token.user_id)
+    if user is None or not user.is_active_account:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at >= USE_AUDIT_INTERVAL:
+        token.last_used_at = now
+        record_audit_event(session, user, "api_token.used", "api_token", token.id)
+    return user, token

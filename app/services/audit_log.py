@@ -1,0 +1,180 @@
+"""Reading the audit log (J5): filters, cursor pages, CSV export and the recorded chain status."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+import sqlalchemy as sa
+
+from app.clock import SCHOOL_ZONE, utcnow
+from app.models import AuditEvent, AuditLink, AuditVerification, User
+from app.services.audit import ChainReport, record_audit_event, verify_chain
+from app.services.csv_safe import csv_lines
+
+PAGE_SIZE = 50
+LINK_KINDS = {"person": "user", "device": "personal_device", "asset": "asset", "area": "area"}
+
+
+@dataclass
+class AuditFilters:
+    people: list[int] | None = None
+    device: int | None = None
+    asset: int | None = None
+    area: int | None = None
+    action: str = ""
+    since: date | None = None
+    until: date | None = None
+    links: list[tuple[str, list[str]]] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.people is not None:
+            self.links.append(("user", [str(p) for p in self.people] or ["none"]))
+        for name in ("device", "asset", "area"):
+            value = getattr(self, name)
+            if value is not None:
+                self.links.append((LINK_KINDS[name], [str(value)]))
+
+
+def people_matching(session, text: str, limit: int = 20) -> list[int]:
+    """Ids of people whose name or email contains the text (the audit page's person filter)."""
+    like = f"%{text.strip().lower()}%"
+    return list(
+        session.scalars(
+            sa.select(User.id).where(sa.or_(sa.func.lower(User.display_name).like(like), User.email.like(like))).limit(limit)
+        )
+    )
+
+
+def _local_midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0, 0), tzinfo=SCHOOL_ZONE)
+
+
+def _filtered(filters: AuditFilters) -> sa.Select:
+    """Events matching the filters, newest first.
+
+    The first link filter drives the query through the (kind, ref, seq) index, so a page costs the
+    same whether the log holds a thousand events or a million.
+    """
+    links = filters.links
+    if links:
+        driver = sa.orm.aliased(AuditLink)
+        query = (
+            sa.select(AuditEvent)
+            .join(driver, driver.seq == AuditEvent.seq)
+            .where(driver.kind == links[0][0], driver.ref.in_(links[0][1]))
+            .order_by(driver.seq.desc())
+        )
+        seq_column = driver.seq
+        for kind, refs in links[1:]:
+            extra = sa.orm.aliased(AuditLink)
+            query = query.where(
+                sa.exists().where(extra.seq == AuditEvent.seq, extra.kind == kind, extra.ref.in_(refs))
+            )
+    else:
+        query = sa.select(AuditEvent).order_by(AuditEvent.seq.desc())
+        seq_column = AuditEvent.seq
+    if filters.action:
+        query = query.where(AuditEvent.action.like(filters.action.replace("%", "").replace("_", r"\_") + "%", escape="\\"))
+    if filters.since:
+        query = query.where(AuditEvent.occurred_at >= _local_midnight(filters.since))
+    if filters.until:
+        query = query.where(AuditEvent.occurred_at < _local_midnight(filters.until + timedelta(days=1)))
+    return query, seq_column
+
+
+def page_of_events(session, filters: AuditFilters, before: int | None = None, size: int = PAGE_SIZE) -> tuple[list[AuditEvent], int | None]:
+    """One page, newest first; the cursor for the next page is the last seq shown."""
+    query, seq_column = _filtered(filters)
+    if before is not None:
+        query = query.where(seq_column < before)
+    events = list(session.scalars(query.limit(size + 1)))
+    more = len(events) > size
+    events = events[:size]
+    return events, (events[-1].seq if more and events else None)
+
+
+CSV_HEADER = ["seq", "occurred_at_utc", "actor_id", "actor", "action", "subject_type", "subject_id", "details", "ip", "user_agent", "hash"]
+
+
+def export_rows(session, filters: AuditFilters) -> Iterator[str]:
+    """The filtered log as CSV lines, oldest first, streamed in batches."""
+    query, _seq = _filtered(filters)
+    query = query.order_by(None).order_by(AuditEvent.seq).execution_options(yield_per=2000)
+    names = dict(session.execute(sa.select(User.id, User.display_name)).all())
+
+    def rows():
+        result = session.execute(query.with_only_columns(
+            AuditEvent.seq, AuditEvent.occurred_at, AuditEvent.actor_id, AuditEvent.action, AuditEvent.subject_type,
+            AuditEvent.subject_id, AuditEvent.details, AuditEvent.ip, AuditEvent.user_agent, AuditEvent.hash,
+        ))
+        try:
+            for row in result:
+                yield [
+                    row.seq, row.occurred_at.isoformat(), row.actor_id or "", names.get(row.actor_id, ""), row.action,
+                    row.subject_type, row.subject_id, row.details, row.ip, row.user_agent, row.hash,
+                ]
+        finally:
+            result.close()
+
+    return csv_lines(CSV_HEADER, rows())
+
+
+def describe(event: AuditEvent) -> dict:
+    return {
+        "seq": event.seq,
+        "occurred_at": event.occurred_at.isoformat(),
+        "actor": {"id": event.actor_id, "name": event.actor.display_name} if event.actor else None,
+        "action": event.action,
+        "subject_type": event.subject_type,
+        "subject_id": event.subject_id,
+        "details": json.loads(event.details),
+        "ip": event.ip,
+        "hash": event.hash,
+    }
+
+
+def published_heads(path) -> list[dict]:
+    """The heads published outside the database (instance/audit-heads.jsonl), oldest first."""
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def last_published_head(path) -> tuple[int, str] | None:
+    heads = published_heads(path)
+    return (int(heads[-1]["seq"]), heads[-1]["hash"]) if heads else None
+
+
+def publish_head(path, report: ChainReport) -> dict:
+    """Append the verified head to the file kept outside the database (and in the backups)."""
+    entry = {"seq": report.last_seq, "hash": report.last_hash, "published_at": utcnow().isoformat()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        handle.write(json.dumps(entry) + "\n")
+    return entry
+
+
+def latest_verification(session) -> AuditVerification | None:
+    return session.scalar(sa.select(AuditVerification).order_by(AuditVerification.id.desc()).limit(1))
+
+
+def verify_and_record(session, actor: User | None, published_head: tuple[int, str] | None) -> ChainReport:
+    """Walk the chain, keep the result for the audit page, and audit that it was checked."""
+    report = verify_chain(session, published_head)
+    session.add(
+        AuditVerification(
+            checked_at=utcnow(),
+            verified_count=report.verified_count,
+            last_seq=report.last_seq,
+            last_hash=report.last_hash,
+            broken_at_seq=report.broken_at_seq,
+            problem=report.problem[:200],
+        )
+    )
+    record_audit_event(
+        session, actor, "audit.verified", "audit", "", {"ok": report.ok, "verified_count": report.verified_count, "broken_at": report.broken_at_seq}
+    )
+    return report

@@ -1,0 +1,25 @@
+"""Production settings for `gunicorn -c gunicorn.conf.py wsgi:app`.
+
+Workers are processes with a few threads each; SQLite (WAL, BEGIN IMMEDIATE) and PostgreSQL both
+handle that. Background jobs (push sender, scheduler) run as their own processes in production
+(`flask push-worker`, `flask permissions run-jobs` from cron), so the web workers do not start them.
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get("LANYARD_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("LANYARD_WORKERS", str(min(4, multiprocessing.cpu_count() * 2))))
+threads = int(os.environ.get("LANYARD_THREADS", "4"))
+worker_class = "gthread"
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+max_requests = 2000
+max_requests_jitter = 200
+preload_app = False
+# Path only (%(U)s), never the query string: a search by IMEI must not land in a log file.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+accesslog = "-"
+errorlog = "-"
+raw_env = [f"LANYARD_PROXY_HOPS={os.environ.get('LANYARD_PROXY_HOPS', '1')}"]

@@ -1,0 +1,134 @@
+"""axe-core (WCAG 2.2 AA) on every page, light and dark, at 360 px and at desktop width.
+
+The page list is checked against the app's own URL map, so a new page without an entry here fails.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from werkzeug.exceptions import NotFound
+
+from app.database import write_intent
+from app.demo import DEMO_DOMAIN, seed_demo_school
+from app.extensions import db
+from app.models import PersonalDevice, User
+from app.services import accounts
+from tests.browser.conftest import sign_in_page
+
+AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+PASSWORD = "demo password for a11y"
+
+# Who visits which pages; {device}, {person} and {token} come from the demo school.
+PAGES: dict[str | None, list[str]] = {
+    None: ["/sign-in", "/privacy", "/offline", "/set-password/{token}", "/no-such-page"],
+    "bclarke": [
+        "/",
+        "/devices",
+        "/devices/new",
+        "/devices/{device}",
+        "/devices/{device}/edit",
+        "/devices/{device}/report-lost",
+        "/notices",
+        "/my-data",
+        "/account",
+        "/account/tokens",
+        "/account/passkeys",
+        "/admin/staff",
+    ],
+    "office": ["/office/devices", "/office/devices/{device}", "/audit"],
+    "admin": ["/admin/staff", "/admin/staff/invite", "/admin/staff/{person}"],
+}
+# GET endpoints that are not pages a person reads.
+NOT_PAGES = {
+    "static": "files",
+    "main.manifest": "JSON manifest",
+    "main.service_worker": "script",
+    "main.healthz": "health check",
+    "main.my_data_download": "JSON download",
+    "audit_log.export": "CSV download",
+    "devices.lost": "checked in the J1 journey (needs a lost device)",
+}
+
+
+def _fill(path: str, ids: dict) -> str:
+    return path.format(**ids)
+
+
+def test_every_page_is_in_the_accessibility_list(live_server):
+    app = live_server.app
+    adapter = app.url_map.bind("localhost")
+    covered = set()
+    for paths in PAGES.values():
+        for path in paths:
+            try:
+                endpoint, _args = adapter.match(_fill(path, {"device": 1, "person": 1, "token": "x"}), method="GET")
+            except NotFound:
+                assert path == "/no-such-page", f"{path} is in the list but the app has no such page"
+            else:
+                covered.add(endpoint)
+    pages = {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if "GET" in rule.methods and not rule.rule.startswith("/api/") and rule.endpoint not in NOT_PAGES
+    }
+    assert pages - covered == set(), "pages without an accessibility check"
+
+
+def _seed(live_server) -> dict:
+    with live_server.app_context(), write_intent():
+        seed_demo_school(db.session, PASSWORD)
+        person = db.session.scalar(sa.select(User).where(User.email == f"bclarke@{DEMO_DOMAIN}"))
+        device = db.session.scalar(sa.select(PersonalDevice).where(PersonalDevice.owner_id == person.id))
+        token = accounts.issue_password_token(db.session, None, person)
+        db.session.commit()
+        return {"device": device.id, "person": person.id, "token": token}
+
+
+def _violations(page) -> list[str]:
+    # Evaluated through the DevTools protocol, so the page's strict CSP stays on while axe runs.
+    page.evaluate(AXE.read_text())
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})", WCAG_TAGS
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}" for v in result["violations"]
+    ]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("width", [360, 1280])
+def test_no_wcag_violations(live_server, chromium, scheme, width):
+    assert AXE.exists(), "axe-core is missing: run make install-dev (npm install --prefix tests/browser)"
+    ids = _seed(live_server)
+    problems: list[str] = []
+    for who, paths in PAGES.items():
+        context = chromium.new_context(
+            viewport={"width": width, "height": 800}, color_scheme=scheme, base_url=live_server.url, locale="en-GB"
+        )
+        page = context.new_page()
+        if who:
+            sign_in_page(page, f"{who}@{DEMO_DOMAIN}", PASSWORD)
+        for path in paths:
+            page.goto(_fill(path, ids))
+            problems += [f"{path} as {who or 'visitor'}: {v}" for v in _violations(page)]
+        if who == "bclarke":
+            page.goto("/devices/new")
+            page.get_by_role("button", name="Register device").click()
+            problems += [f"/devices/new with errors: {v}" for v in _violations(page)]
+        context.close()
+    assert problems == []
+
+
+def test_the_checker_does_find_a_violation(live_server, chromium):
+    """Guard against a silent axe: a page with an unlabelled control must fail."""
+    context = chromium.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.goto("/privacy")
+    page.evaluate("document.querySelector('main').appendChild(document.createElement('input'))")
+    found = _violations(page)
+    context.close()
+    assert any(v.startswith("label") for v in found), found

@@ -1,0 +1,198 @@
+"""Accounts and sessions (DESIGN.md section 10): argon2id, throttling, session rules, invitations, leavers."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+
+from app.extensions import db
+from app.models import AuditEvent, LoginAttempt, Role, User, UserSession
+from app.services import passwords
+from tests.conftest import csrf_token
+from tests.factories import PASSWORD, make_user, sign_in
+
+
+def _actions() -> list[str]:
+    return list(db.session.scalars(sa.select(AuditEvent.action).order_by(AuditEvent.seq)))
+
+
+def _try_sign_in(client, email, password, ip="10.0.0.1"):
+    token = csrf_token(client, "/sign-in")
+    return client.post(
+        "/sign-in", data={"email": email, "password": password, "csrf_token": token}, environ_base={"REMOTE_ADDR": ip}
+    )
+
+
+def test_passwords_are_stored_with_argon2id(app):
+    user = make_user()
+    assert user.password_hash.startswith("$argon2id$")
+    assert passwords.check_password(user.password_hash, PASSWORD)
+    assert not passwords.check_password(user.password_hash, "wrong password")
+
+
+def test_a_hash_made_with_old_parameters_is_replaced_at_sign_in(client):
+    user = make_user()
+    weak = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1).hash(PASSWORD)
+    db.session.execute(sa.update(User).where(User.id == user.id).values(password_hash=weak))
+    db.session.commit()
+    sign_in(client, user)
+    assert db.session.get(User, user.id).password_hash != weak
+    assert not passwords.needs_rehash(db.session.get(User, user.id).password_hash)
+
+
+def test_sign_in_and_out_are_audited_and_failures_too(client):
+    user = make_user()
+    assert _try_sign_in(client, user.email, "not the password").status_code == 200
+    sign_in(client, user)
+    client.post("/sign-out", data={"csrf_token": csrf_token(client, "/")})
+    assert _actions()[-3:] == ["auth.sign_in_failed", "auth.signed_in", "auth.signed_out"]
+    assert client.get("/devices").status_code == 302
+
+
+def test_the_failure_message_does_not_say_whether_the_account_exists(client):
+    user = make_user()
+    wrong_password = _try_sign_in(client, user.email, "wrong password").get_data(as_text=True)
+    no_account = _try_sign_in(client, "nobody@school.test", "wrong password").get_data(as_text=True)
+    message = "That email and password do not match an active account."
+    assert message in wrong_password and message in no_account
+
+
+def test_sign_in_gets_a_new_session(client):
+    user = make_user()
+    csrf_token(client, "/sign-in")
+    with client.session_transaction() as before:
+        before["planted"] = "by an attacker"
+    sign_in(client, user)
+    with client.session_transaction() as after:
+        assert "planted" not in after
+        assert after["sid"]
+
+
+def test_throttling_is_keyed_on_account_and_ip_and_stored_in_the_database(client):
+    user = make_user()
+    for _ in range(5):
+        _try_sign_in(client, user.email, "wrong", ip="10.0.0.1")
+    throttled = _try_sign_in(client, user.email, PASSWORD, ip="10.0.0.1")
+    assert throttled.status_code == 429
+    assert "Too many attempts" in throttled.get_data(as_text=True)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(LoginAttempt)) == 5
+    # Another phone behind the same school Wi-Fi IP, with its own account, is not locked out.
+    colleague = make_user()
+    assert _try_sign_in(client, colleague.email, PASSWORD, ip="10.0.0.1").status_code == 302
+    assert "auth.sign_in_throttled" in _actions()
+
+
+def test_throttling_ends_after_the_window(client, frozen_clock):
+    user = make_user()
+    for _ in range(5):
+        _try_sign_in(client, user.email, "wrong")
+    assert _try_sign_in(client, user.email, PASSWORD).status_code == 429
+    frozen_clock.advance(minutes=16)
+    assert _try_sign_in(client, user.email, PASSWORD).status_code == 302
+
+
+def test_idle_session_ends(client, app):
+    user = make_user()
+    sign_in(client, user)
+    assert client.get("/devices").status_code == 200
+    with client.session_transaction() as cookie:
+        cookie["seen"] = time.time() - (app.config["SESSION_IDLE_MINUTES"] * 60 + 1)
+    assert client.get("/devices").status_code == 302
+
+
+def test_absolute_session_timeout(client, frozen_clock):
+    user = make_user()
+    sign_in(client, user)
+    frozen_clock.advance(hours=11, minutes=59)
+    assert client.get("/devices").status_code == 200
+    frozen_clock.advance(minutes=2)
+    assert client.get("/devices").status_code == 302
+
+
+def test_sign_out_ends_the_session_even_for_a_copied_cookie(client, app):
+    user = make_user()
+    sign_in(client, user)
+    stolen = client.get_cookie(app.config["SESSION_COOKIE_NAME"]).value
+    client.post("/sign-out", data={"csrf_token": csrf_token(client, "/")})
+    replay = app.test_client()
+    replay.set_cookie(app.config["SESSION_COOKIE_NAME"], stolen)
+    assert replay.get("/devices").status_code == 302
+
+
+def test_deactivating_a_leaver_ends_their_open_sessions_at_once(app):
+    admin, leaver = make_user(Role.ADMIN), make_user()
+    leaver_phone, admin_phone = app.test_client(), app.test_client()
+    sign_in(leaver_phone, leaver)
+    assert leaver_phone.get("/devices").status_code == 200
+    sign_in(admin_phone, admin)
+    admin_phone.post(f"/admin/staff/{leaver.id}/deactivate", data={"csrf_token": csrf_token(admin_phone, "/admin/staff")})
+    assert leaver_phone.get("/devices").status_code == 302
+    assert _try_sign_in(app.test_client(), leaver.email, PASSWORD).status_code == 200
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(UserSession).where(UserSession.ended_at.is_(None), UserSession.user_id == leaver.id)) == 0
+    assert "user.deactivated" in _actions()
+
+
+def test_an_admin_invites_staff_with_a_one_time_link(client):
+    admin = make_user(Role.ADMIN)
+    sign_in(client, admin)
+    token = csrf_token(client, "/admin/staff/invite")
+    page = client.post(
+        "/admin/staff/invite",
+        data={"display_name": "Mrs New Teacher", "email": "New.Teacher@School.test", "roles": ["approver"], "csrf_token": token},
+    ).get_data(as_text=True)
+    link = re.search(r'value="(https://lanyard\.test/set-password/[^"]+)"', page).group(1)
+    newcomer = db.session.scalar(sa.select(User).where(User.email == "new.teacher@school.test"))
+    assert newcomer.roles == {Role.STAFF, Role.APPROVER}
+    assert newcomer.password_hash is None
+
+    path = link.removeprefix("https://lanyard.test")
+    fresh = client.application.test_client()
+    short = fresh.post(path, data={"password": "short", "csrf_token": csrf_token(fresh, path)})
+    assert "8" in short.get_data(as_text=True)
+    done = fresh.post(path, data={"password": "a long enough secret", "csrf_token": csrf_token(fresh, path)})
+    assert done.status_code == 302
+    assert fresh.get(path).status_code == 404, "the link works once"
+    sign_in(fresh, newcomer, "a long enough secret")
+    assert {"user.created", "user.invite_issued", "user.password_set"} <= set(_actions())
+
+
+def test_invitation_links_are_built_from_the_configured_base_url_not_the_host_header(app):
+    from app.admin.routes import _set_password_link
+
+    with app.test_request_context("/admin/staff/invite", headers={"Host": "evil.example"}):
+        link = _set_password_link("token123")
+    assert link == "https://lanyard.test/set-password/token123"
+
+
+def test_an_admin_changes_roles_and_cannot_remove_their_own_admin(client):
+    admin, teacher = make_user(Role.ADMIN), make_user()
+    sign_in(client, admin)
+    token = csrf_token(client, f"/admin/staff/{teacher.id}")
+    client.post(f"/admin/staff/{teacher.id}", data={"display_name": teacher.display_name, "roles": ["office"], "csrf_token": token})
+    assert db.session.get(User, teacher.id).roles == {Role.STAFF, Role.OFFICE}
+    response = client.post(f"/admin/staff/{admin.id}", data={"display_name": admin.display_name, "roles": [], "csrf_token": token})
+    assert response.status_code == 422
+    assert Role.ADMIN in db.session.get(User, admin.id).roles
+
+
+def test_changing_password_signs_out_other_browsers(app):
+    user = make_user()
+    laptop, phone = app.test_client(), app.test_client()
+    sign_in(laptop, user)
+    sign_in(phone, user)
+    token = csrf_token(phone, "/account")
+    response = phone.post("/account", data={"current_password": PASSWORD, "new_password": "brand new secret", "csrf_token": token})
+    assert response.status_code == 302
+    assert phone.get("/devices").status_code == 200
+    assert laptop.get("/devices").status_code == 302
+
+
+def test_cookies_are_httponly_samesite_lax_and_secure_outside_development(app):
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+    assert app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+    from app.config import settings_from_environment
+
+    assert settings_from_environment(__import__("pathlib").Path(app.instance_path))["SESSION_COOKIE_SECURE"] is True

@@ -1,0 +1,139 @@
+"""J5: the audit log viewer, its filters and cursor pages, the CSV export and the chain status."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+import sqlalchemy as sa
+
+from app.database import write_intent
+from app.extensions import db
+from app.models import AuditVerification, Role
+from app.services.audit import record_audit_event
+from tests.conftest import csrf_token
+from tests.factories import make_device, make_user, sign_in
+
+XSS = '<img src=x onerror="alert(1)">'
+
+
+@pytest.fixture
+def office_client(client):
+    office = make_user(Role.OFFICE, name="Ms O Brennan")
+    sign_in(client, office)
+    return client
+
+
+def test_staff_cannot_read_the_audit_log(client):
+    sign_in(client, make_user())
+    assert client.get("/audit").status_code == 403
+    assert client.get("/audit/export.csv").status_code == 403
+    assert client.get("/api/v1/audit-events").status_code == 403
+
+
+@pytest.mark.parametrize("role", [Role.APPROVER, Role.OFFICE, Role.ADMIN])
+def test_approvers_office_and_admin_read_it(client, role):
+    sign_in(client, make_user(role))
+    assert client.get("/audit").status_code == 200
+
+
+def test_filter_by_person_device_and_action(office_client):
+    clarke, davies = make_user(name="Mr B Clarke"), make_user(name="Miss C Davies")
+    clarke_phone = make_device(clarke)
+    make_device(davies)
+    by_person = office_client.get("/api/v1/audit-events?person=clarke").get_json()["items"]
+    assert by_person and all((e["actor"] or {}).get("name") == "Mr B Clarke" or e["subject_id"] == str(clarke.id) for e in by_person)
+    by_device = office_client.get(f"/api/v1/audit-events?device={clarke_phone.id}").get_json()["items"]
+    assert [e["action"] for e in by_device] == ["device.registered"]
+    by_action = office_client.get("/api/v1/audit-events?action=user.").get_json()["items"]
+    assert {e["action"] for e in by_action} == {"user.created"}
+    combined = office_client.get(f"/api/v1/audit-events?person=davies&device={clarke_phone.id}").get_json()["items"]
+    assert combined == []
+
+
+def test_filter_by_dates_in_the_school_time_zone(office_client, frozen_clock):
+    frozen_clock.set(frozen_clock.now.replace(month=7, day=1, hour=23, minute=30))  # 00:30 on 2 July in London
+    make_user(name="Summer Person")
+    frozen_clock.advance(days=3)
+    make_user(name="Later Person")
+    items = office_client.get("/api/v1/audit-events?since=2026-07-02&until=2026-07-02&action=user.").get_json()["items"]
+    assert len(items) == 1
+    assert office_client.get("/api/v1/audit-events?since=2026-07-03&until=2026-07-04&action=user.").get_json()["items"] == []
+
+
+def test_cursor_pages_walk_back_without_repeats(office_client):
+    owner = make_user()
+    with write_intent():
+        for n in range(120):
+            record_audit_event(db.session, owner, "test.event", "thing", n)
+        db.session.commit()
+    seen, before = [], None
+    while True:
+        page = office_client.get("/api/v1/audit-events?action=test." + (f"&before={before}" if before else "")).get_json()
+        seen += [e["seq"] for e in page["items"]]
+        before = page["next_before"]
+        if before is None:
+            break
+    assert len(seen) == 120 and len(set(seen)) == 120 and seen == sorted(seen, reverse=True)
+    html = office_client.get("/audit?action=test.").get_data(as_text=True)
+    assert "Older events" in html
+
+
+def test_markup_in_names_and_details_is_shown_inert(office_client):
+    villain = make_user(name=XSS)
+    with write_intent():
+        record_audit_event(db.session, villain, "test.event", "thing", 1, {"note": XSS})
+        db.session.commit()
+    page = office_client.get("/audit").get_data(as_text=True)
+    assert XSS not in page
+    assert "&lt;img src=x onerror=" in page
+
+
+def test_csv_export_streams_every_match_and_guards_against_formulas(office_client):
+    attacker = make_user(name="=HYPERLINK(\"http://evil\")")
+    with write_intent():
+        record_audit_event(db.session, attacker, "test.event", "thing", 1, {"note": "+SUM(A1)"})
+        db.session.commit()
+    response = office_client.get("/audit/export.csv")
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"].startswith("attachment")
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    assert rows[0][:3] == ["seq", "occurred_at_utc", "actor_id"]
+    attacker_rows = [r for r in rows if r[4] == "test.event"]
+    assert attacker_rows[0][3].startswith("'=HYPERLINK")
+    assert [int(r[0]) for r in rows[1:]] == sorted(int(r[0]) for r in rows[1:])
+
+
+def test_verify_now_records_the_result_and_the_page_shows_it(office_client):
+    make_device(make_user())
+    office_client.post("/audit/verify", data={"csrf_token": csrf_token(office_client, "/audit")})
+    latest = db.session.scalar(sa.select(AuditVerification).order_by(AuditVerification.id.desc()))
+    assert latest.broken_at_seq is None and latest.verified_count > 0
+    page = office_client.get("/audit").get_data(as_text=True)
+    assert "Verified" in page and f"up to event {latest.last_seq}" in page
+    api = office_client.get("/api/v1/audit-events/verify").get_json()
+    assert api["latest"]["ok"] is True
+
+
+def test_a_broken_chain_is_shown_with_the_first_broken_link(office_client):
+    make_device(make_user())
+    if db.engine.dialect.name == "sqlite":
+        db.session.execute(sa.text("DROP TRIGGER audit_events_no_update"))
+        db.session.execute(sa.text("UPDATE audit_events SET action = 'forged' WHERE seq = 2"))
+    else:
+        db.session.execute(sa.text("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_change"))
+        db.session.execute(sa.text("UPDATE audit_events SET action = 'forged' WHERE seq = 2"))
+        db.session.execute(sa.text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_change"))
+    db.session.commit()
+    result = office_client.post("/api/v1/audit-events/verify", headers={"X-CSRFToken": csrf_token(office_client, "/audit")}).get_json()
+    assert result["latest"]["ok"] is False and result["latest"]["broken_at_seq"] == 2
+    assert "Broken" in office_client.get("/audit").get_data(as_text=True)
+
+
+def test_links_are_append_only_too(app):
+    make_user()
+    with pytest.raises(sa.exc.DatabaseError, match="append-only"):
+        db.session.execute(sa.text("DELETE FROM audit_links"))
+        db.session.flush()
+    db.session.rollback()

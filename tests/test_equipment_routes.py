@@ -296,6 +296,8 @@ def test_find_by_typed_tag_goes_where_the_label_goes(app, office_client):
 def test_label_sheet_has_21_labels_with_qr_codes_of_the_configured_base_url(app, office_client, office):
     made = [make_asset(office, tag=f"LBL-{n:02d}", name=f"Camera {n}") for n in range(23)]
     query = "&".join(f"asset={a.id}" for a in made)
+    # The signed-in cookie, sent to a forged Host: the links must still come from BASE_URL.
+    office_client.set_cookie("lanyard_session", office_client.get_cookie("lanyard_session").value, domain="evil.example")
     response = office_client.get(f"/equipment/labels?{query}", headers={"Host": "evil.example"})
     page = response.get_data(as_text=True)
     assert response.status_code == 200

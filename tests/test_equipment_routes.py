@@ -302,7 +302,7 @@ def test_label_sheet_has_21_labels_with_qr_codes_of_the_configured_base_url(app,
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert page.count('class="label-sheet"') == 2
-    assert page.count('class="label"') == 23
+    assert page.count('class="qr-label"') == 23
     assert page.count("<svg class=\"qr\"") == 23
     expected = qr_svg("https://lanyard.test/t/LBL-00")
     assert f'd="{expected.path}"' in page and "evil.example" not in page
@@ -310,7 +310,7 @@ def test_label_sheet_has_21_labels_with_qr_codes_of_the_configured_base_url(app,
         assert label_url("LBL-00") == "https://lanyard.test/t/LBL-00"
     assert "style=" not in page and "<script>" not in page
     skipped = office_client.get(f"/equipment/labels?asset={made[0].id}&skip=20").get_data(as_text=True)
-    assert skipped.count('class="label label-blank"') == 20 and skipped.count('class="label"') == 1
+    assert skipped.count('class="qr-label qr-label-blank"') == 20 and skipped.count('class="qr-label"') == 1
 
 
 # CSV ----------------------------------------------------------------------------------------------------

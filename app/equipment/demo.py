@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 from app import clock
@@ -22,10 +24,37 @@ DEMO_ASSETS = (
 )
 
 
+@contextmanager
+def _days_ago(days: int) -> Iterator[None]:
+    """Run demo steps as if some days ago, through the same services (and audit events) as real use."""
+    real_now = clock.utcnow()
+    previous_source = clock._source
+    clock.set_source(lambda: real_now - timedelta(days=days))
+    try:
+        yield
+    finally:
+        clock.set_source(previous_source)
+
+
 @demo_seeder(30)
 def seed_equipment(session, people) -> None:
     office = people["office"]
     made = {}
+    with _days_ago(30):
+        _add_assets(session, office, made)
+    with _days_ago(10):
+        loans.check_out(
+            session, office, made["IPAD-002"].id, borrower_id=people["cdavies"].id,
+            due_on=clock.local_today() + timedelta(days=7), purpose="Reading assessment videos", condition="Good",
+        )
+    today = clock.local_today()
+    loans.check_out(
+        session, office, made["CAM-001"].id, borrower_id=people["bclarke"].id, due_on=today + timedelta(days=3),
+        purpose="Year 3 science photos", condition="Good; charger and strap included",
+    )
+
+
+def _add_assets(session, office, made: dict) -> None:
     for tag, name, kind, make, model, imei_seed, location in DEMO_ASSETS:
         made[tag] = assets.create_asset(
             session,
@@ -42,20 +71,3 @@ def seed_equipment(session, people) -> None:
             ),
             via="demo",
         )
-    today = clock.local_today()
-    loans.check_out(
-        session, office, made["CAM-001"].id, borrower_id=people["bclarke"].id, due_on=today + timedelta(days=3),
-        purpose="Year 3 science photos", condition="Good; charger and strap included",
-    )
-    # The overdue loan is lent "ten days ago" by moving the clock back for that one check-out, so it
-    # goes through the same service (and audit event) as every other loan.
-    real_now = clock.utcnow()
-    previous_source = clock._source
-    clock.set_source(lambda: real_now - timedelta(days=10))
-    try:
-        loans.check_out(
-            session, office, made["IPAD-002"].id, borrower_id=people["cdavies"].id,
-            due_on=clock.local_today() + timedelta(days=7), purpose="Reading assessment videos", condition="Good",
-        )
-    finally:
-        clock.set_source(previous_source)

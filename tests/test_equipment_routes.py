@@ -222,6 +222,7 @@ def test_check_out_form_keeps_input_and_refuses_a_second_loan(app, office_client
     assert good.status_code == 302
     again = office_client.post(f"/equipment/{asset.id}/check-out", data={"csrf_token": token, "borrower_id": str(office.id), "due_on": due})
     assert again.status_code == 409 and "already on loan to Mr Teacher" in again.get_data(as_text=True)
+    assert "CO-1 is on loan to Mr Teacher. Check it in" in office_client.get(f"/equipment/{asset.id}/check-out").get_data(as_text=True)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Loan)) == 1
 
 

@@ -483,3 +483,15 @@ def test_demo_school_has_equipment_with_one_overdue_loan(app):
     assert [loan.borrower_id for loan in overdue] == [people["cdavies"].id]
     assert db.session.scalar(sa.select(sa.func.count()).select_from(RegisteredImei).where(RegisteredImei.asset_id.is_not(None))) == 2
     assert verify_chain(db.session).ok
+
+
+def test_the_reminders_command_is_safe_to_run_twice(app, office, teacher, frozen_clock):
+    asset = make_asset(office, tag="CLI-1")
+    lend(office, asset, teacher, due_on=date(2026, 11, 25))
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["equipment", "reminders"])
+    second = runner.invoke(args=["equipment", "reminders"])
+    assert first.exit_code == 0 and "reminded 1 borrower(s)" in first.output
+    assert second.exit_code == 0 and "reminded 0 borrower(s)" in second.output
+    db.session.rollback()
+    assert len(_actions("loan.reminder_sent")) == 1

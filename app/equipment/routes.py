@@ -257,7 +257,12 @@ def check_out(asset_id: int):
         return redirect(url_for("equipment.show", asset_id=asset.id))
     if form.errors.get("due_on"):
         form.due_on.errors = ["Enter the date it is due back, like 27/11/2026."]
-    return render_template("equipment/check_out.html", form=form, asset=asset), 422 if form.errors else 200
+    problem = None
+    if (current := loans.open_loan_for(db.session, asset.id)) is not None:
+        problem = f"{asset.tag} is on loan to {current.borrower.display_name}. Check it in before lending it again."
+    elif asset.status in loans.NOT_LENDABLE:
+        problem = f"{asset.tag} {loans.NOT_LENDABLE[asset.status]}, so it cannot be lent."
+    return render_template("equipment/check_out.html", form=form, asset=asset, problem=problem), 422 if form.errors else 200
 
 
 @bp.route("/equipment/<int:asset_id>/check-in", methods=["GET", "POST"])

@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi.py
+# Two processes: each test still gets its own database; override with make test PYTEST_ARGS=...
+PYTEST_ARGS ?= -n 2
 
 .PHONY: run test install install-dev lint bench clean
 
@@ -29,7 +31,7 @@ run: install
 
 ## make test: the whole suite, on SQLite and PostgreSQL, browser journeys included
 test: install-dev
-	$(BIN)/ruff check app tests
+	$(BIN)/ruff check app tests benchmarks
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install-dev

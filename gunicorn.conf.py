@@ -22,4 +22,9 @@ preload_app = False
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 accesslog = "-"
 errorlog = "-"
-raw_env = [f"LANYARD_PROXY_HOPS={os.environ.get('LANYARD_PROXY_HOPS', '1')}"]
+raw_env = [
+    f"LANYARD_PROXY_HOPS={os.environ.get('LANYARD_PROXY_HOPS', '1')}",
+    # Timed jobs come from cron (`flask permissions run-jobs`); LANYARD_SCHEDULER=1 runs them in the
+    # workers instead (safe with many workers: each tick takes a database lock and the jobs are idempotent).
+    f"LANYARD_SCHEDULER={os.environ.get('LANYARD_SCHEDULER', '0')}",
+]

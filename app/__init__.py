@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -11,11 +12,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app. ``config`` overrides what the environment gives (tests pass their own)."""
+    instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("LANYARD_INSTANCE_PATH") or ROOT / "instance"
     app = Flask(
         __name__,
         static_folder=str(ROOT / "static"),
         template_folder=str(ROOT / "templates"),
-        instance_path=str(Path(config["INSTANCE_PATH"]) if config and "INSTANCE_PATH" in config else ROOT / "instance"),
+        instance_path=str(Path(instance_path).resolve()),
         instance_relative_config=False,
     )
     from app.config import settings_from_environment
@@ -42,9 +44,11 @@ def create_app(config: dict | None = None) -> Flask:
 
     from app.cli import register_cli
     from app.logging_setup import configure_logging
+    from app.scheduler import init_scheduler
 
     register_cli(app)
     configure_logging(json_logs=app.config["JSON_LOGS"])
+    init_scheduler(app)
     return app
 
 
@@ -67,6 +71,7 @@ def _register_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from app.admin import settings as _admin_settings  # noqa: F401  (adds the settings page to the admin blueprint)
     from app.admin.routes import bp as admin_bp
     from app.api import bp as api_bp
     from app.audit_log.routes import bp as audit_log_bp
@@ -75,9 +80,22 @@ def _register_blueprints(app: Flask) -> None:
     from app.devices.routes import bp as devices_bp
     from app.equipment.routes import bp as equipment_bp
     from app.main.routes import bp as main_bp
+    from app.permissions.routes import bp as permissions_bp
 
-    for blueprint in (main_bp, auth_bp, devices_bp, equipment_bp, admin_bp, audit_log_bp, api_bp):
+    for blueprint in (main_bp, auth_bp, devices_bp, equipment_bp, admin_bp, audit_log_bp, permissions_bp, api_bp):
         app.register_blueprint(blueprint)
+
+
+def school_name() -> str:
+    """The name set on the settings page, else the server's configured one (read once per request)."""
+    from flask import current_app, g
+
+    from app.extensions import db
+    from app.services.settings import get_setting
+
+    if "school_name" not in g:
+        g.school_name = (get_setting(db.session, "school.name") or "").strip() or current_app.config["SCHOOL_NAME"]
+    return g.school_name
 
 
 def _register_templates(app: Flask) -> None:
@@ -90,4 +108,4 @@ def _register_templates(app: Flask) -> None:
     app.jinja_env.filters["time"] = clock.format_time
     app.jinja_env.filters["masked_imei"] = masked
     app.jinja_env.globals["asset_url"] = asset_url
-    app.jinja_env.globals["school_name"] = lambda: app.config["SCHOOL_NAME"]
+    app.jinja_env.globals["school_name"] = school_name

@@ -19,6 +19,26 @@ def heads_file() -> Path:
 def register_cli(app: Flask) -> None:
     register_backup_cli(app)
 
+    retention = click.Group("retention", help="Erase what is past its retention period.")
+    app.cli.add_command(retention)
+
+    @retention.command("run")
+    def retention_run() -> None:
+        """Apply the retention settings now (the embedded scheduler also does this daily)."""
+        from app.clock import utcnow
+        from app.services.retention import run_retention
+
+        with write_intent():
+            report = run_retention(db.session, utcnow())
+            db.session.commit()
+        if report.held:
+            click.echo("A case hold is set: nothing was erased.")
+            return
+        click.echo(
+            f"Erased {report.permission_requests} permission requests, {report.leaver_devices} leavers' devices "
+            f"(with {report.leaver_requests} of their requests), {report.audit_events} audit events."
+        )
+
     @app.cli.command("create-admin")
     @click.option("--email", prompt=True)
     @click.option("--name", prompt="Name (as colleagues know you)")

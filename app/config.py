@@ -71,4 +71,7 @@ def settings_from_environment(instance_path: Path) -> dict:
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         "JSON_LOGS": _flag("LANYARD_JSON_LOGS", not development),
         "PROXY_FIX_HOPS": int(os.environ.get("LANYARD_PROXY_HOPS", "0")),
+        # The embedded scheduler thread (timed jobs: expiry, escalation); never under tests.
+        "LANYARD_SCHEDULER": _flag("LANYARD_SCHEDULER", True),
+        "LANYARD_SCHEDULER_SECONDS": int(os.environ.get("LANYARD_SCHEDULER_SECONDS", "30")),
     }

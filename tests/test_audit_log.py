@@ -137,3 +137,22 @@ def test_links_are_append_only_too(app):
         db.session.execute(sa.text("DELETE FROM audit_links"))
         db.session.flush()
     db.session.rollback()
+
+
+def test_permission_events_are_found_by_area_and_by_requester(office_client):
+    from app.models import Area
+    from app.services import areas, permissions
+
+    admin, teacher = make_user(Role.ADMIN), make_user(name="Mr B Clarke")
+    phone = make_device(teacher)
+    with write_intent():
+        hall = areas.create_area(db.session, admin, name="Hall", rule="ask")
+        request = permissions.request_permission(
+            db.session, teacher, hall, device_key=f"personal-{phone.id}", reason="urgent_call", duration="one_hour"
+        )
+        db.session.commit()
+    area_id = db.session.scalar(sa.select(Area.id).where(Area.name == "Hall"))
+    by_area = {e["action"] for e in office_client.get(f"/api/v1/audit-events?area={area_id}").get_json()["items"]}
+    assert {"area.created", "permission.requested"} <= by_area
+    by_device = office_client.get(f"/api/v1/audit-events?device={phone.id}&action=permission.").get_json()["items"]
+    assert [e["subject_id"] for e in by_device] == [str(request.id)]

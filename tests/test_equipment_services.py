@@ -495,3 +495,25 @@ def test_the_reminders_command_is_safe_to_run_twice(app, office, teacher, frozen
     assert second.exit_code == 0 and "reminded 0 borrower(s)" in second.output
     db.session.rollback()
     assert len(_actions("loan.reminder_sent")) == 1
+
+
+def test_a_school_asset_on_loan_is_offered_and_accepted_where_personal_devices_are_not(app, office, teacher):
+    from app.models import AreaRule
+    from app.services import permissions
+    from tests.permission_factories import committed, make_area
+
+    admin = make_user(Role.ADMIN, name="Mr Admin")
+    area = make_area(admin, name="EYFS changing area", rule=AreaRule.SCHOOL_DEVICES_ONLY.value)
+    camera = make_asset(office, tag="EYFS-CAM", name="EYFS camera")
+    other = make_asset(office, tag="OTHER-CAM", name="Not lent")
+    assert [o.key for o in permissions.device_options(db.session, teacher) if o.school_device] == []
+    lend(office, camera, teacher)
+    options = {o.key: o for o in permissions.device_options(db.session, teacher) if o.school_device}
+    assert list(options) == [f"asset-{camera.id}"] and f"asset-{other.id}" not in options
+    assert options[f"asset-{camera.id}"].label == "EYFS camera (EYFS-CAM)"
+    request = committed(
+        permissions.request_permission, teacher, area, device_key=f"asset-{camera.id}", reason="learning_evidence", duration="one_hour"
+    )
+    assert request.asset_id == camera.id
+    history = assets.asset_history(db.session, db.session.get(SchoolAsset, camera.id))
+    assert any(e.kind == "permission" and "into EYFS changing area" in e.text for e in history)

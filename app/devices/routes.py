@@ -26,10 +26,11 @@ def _apply_errors(form, error: ValidationFailed) -> None:
 @bp.get("/devices")
 @login_required
 def mine():
+    everything = devices.devices_of(db.session, current_user, include_retired=True)
     return render_template(
         "devices/mine.html",
-        devices=devices.devices_of(db.session, current_user),
-        retired=[d for d in devices.devices_of(db.session, current_user, include_retired=True) if not d.is_current],
+        devices=[d for d in everything if d.is_current],
+        retired=[d for d in everything if not d.is_current],
     )
 
 

@@ -1,6 +1,7 @@
 """Typed SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
 
 from app.models.accounts import LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
+from app.models.areas import Area, AreaRule
 from app.models.assets import (
     AssetKind,
     AssetSearchTerm,
@@ -12,14 +13,26 @@ from app.models.assets import (
     StockTakeResult,
     StockTakeScan,
 )
-from app.models.audit import AuditEvent, AuditLink, AuditVerification
+from app.models.audit import AuditCheckpoint, AuditEvent, AuditLink, AuditVerification
 from app.models.devices import DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei
 from app.models.notifications import Notification
 from app.models.passkeys import Passkey
+from app.models.permissions import (
+    PermissionRequest,
+    RequestReason,
+    RequestStatus,
+    StandingPermission,
+    standing_permission_areas,
+)
+from app.models.settings import ApproverStatus, SchoolSetting
 from app.models.tokens import ApiToken
 
 __all__ = [
     "ApiToken",
+    "ApproverStatus",
+    "Area",
+    "AreaRule",
+    "AuditCheckpoint",
     "AssetKind",
     "AssetSearchTerm",
     "AssetStatus",
@@ -38,10 +51,16 @@ __all__ = [
     "Notification",
     "Passkey",
     "PasswordToken",
+    "PermissionRequest",
     "PersonalDevice",
     "RegisteredImei",
+    "RequestReason",
+    "RequestStatus",
     "Role",
+    "SchoolSetting",
+    "StandingPermission",
     "User",
     "UserRole",
     "UserSession",
+    "standing_permission_areas",
 ]

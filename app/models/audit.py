@@ -64,3 +64,19 @@ class AuditVerification(db.Model):
     last_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
     broken_at_seq: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)
     problem: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+
+
+class AuditCheckpoint(db.Model):
+    """Where retention cut the oldest events: the chain now starts after ``up_to_seq`` from ``hash``.
+
+    The database lets events be deleted only up to the newest checkpoint, and refuses any change to
+    the checkpoints themselves.
+    """
+
+    __tablename__ = "audit_checkpoints"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    up_to_seq: so.Mapped[int] = so.mapped_column(sa.BigInteger, unique=True)
+    hash: so.Mapped[str] = so.mapped_column(sa.String(64))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    events_removed: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)

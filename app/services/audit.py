@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from app.clock import utcnow
 from app.database import lock_for_append, wants_write_lock
-from app.models import AuditEvent, AuditLink, User
+from app.models import AuditCheckpoint, AuditEvent, AuditLink, User
 
 GENESIS_HASH = "0" * 64
 AUDIT_APPEND_LOCK = 7_001_001
@@ -154,7 +154,10 @@ def verify_chain(session, published_head: tuple[int, str] | None = None) -> Chai
     ``published_head`` is a (seq, hash) published outside the table: the chain must still contain it,
     which catches the newest events being deleted (something no chain can see by itself).
     """
-    prev_hash = GENESIS_HASH
+    checkpoint = session.execute(
+        sa.select(AuditCheckpoint.up_to_seq, AuditCheckpoint.hash).order_by(AuditCheckpoint.up_to_seq.desc()).limit(1)
+    ).first()
+    prev_hash, first_seq = (checkpoint.hash, checkpoint.up_to_seq + 1) if checkpoint else (GENESIS_HASH, 1)
     expected_seq = None
     count = 0
     last = None
@@ -180,8 +183,8 @@ def verify_chain(session, published_head: tuple[int, str] | None = None) -> Chai
         for row in rows:
             if expected_seq is None:
                 expected_seq = row.seq
-                if row.seq != 1:
-                    return ChainReport(count, None, prev_hash, None, row.seq, "the chain does not start at event 1")
+                if row.seq != first_seq:
+                    return ChainReport(count, None, prev_hash, None, row.seq, f"the chain does not start at event {first_seq}")
             if row.seq != expected_seq:
                 return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None, expected_seq, f"event {expected_seq} is missing")
             recomputed = event_hash(
@@ -208,6 +211,8 @@ def verify_chain(session, published_head: tuple[int, str] | None = None) -> Chai
             last = row
     finally:
         rows.close()
+    if not head_seen and checkpoint is not None and published_head[0] <= checkpoint.up_to_seq:
+        head_seen = True  # that head was cut by retention, behind a recorded checkpoint
     if not head_seen:
         return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None, published_head[0], f"events up to {published_head[0]} were published but are gone")
     return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None)

@@ -14,8 +14,8 @@ from werkzeug.exceptions import NotFound
 from app.database import write_intent
 from app.demo import DEMO_DOMAIN, seed_demo_school
 from app.extensions import db
-from app.models import PersonalDevice, SchoolAsset, User
-from app.services import accounts, stocktakes
+from app.models import Area, PersonalDevice, SchoolAsset, User
+from app.services import accounts, permissions, stocktakes
 from tests.browser.conftest import sign_in_page
 
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
@@ -25,6 +25,7 @@ PASSWORD = "demo password for a11y"
 # Who visits which pages; {device}, {person} and {token} come from the demo school.
 PAGES: dict[str | None, list[str]] = {
     None: ["/sign-in", "/privacy", "/offline", "/set-password/{token}", "/no-such-page"],
+    "head": ["/approvals", "/approvals/{request}", "/now", "/standing", "/cover"],
     "bclarke": [
         "/",
         "/devices",
@@ -38,6 +39,10 @@ PAGES: dict[str | None, list[str]] = {
         "/account/tokens",
         "/account/passkeys",
         "/admin/staff",
+        "/a/{poster}",
+        "/a/out-of-date-poster",
+        "/requests",
+        "/requests/{request}",
         "/my-loans",
         "/t/CAM-001",
     ],
@@ -62,7 +67,16 @@ PAGES: dict[str | None, list[str]] = {
         "/equipment/stocktakes/{stocktake}",
         "/t/CAM-001",
     ],
-    "admin": ["/admin/staff", "/admin/staff/invite", "/admin/staff/{person}"],
+    "admin": [
+        "/admin/staff",
+        "/admin/staff/invite",
+        "/admin/staff/{person}",
+        "/admin/areas",
+        "/admin/areas/new",
+        "/admin/areas/{area}",
+        "/admin/areas/{area}/poster",
+        "/admin/areas/posters",
+    ],
 }
 # GET endpoints that are not pages a person reads.
 NOT_PAGES = {
@@ -81,6 +95,9 @@ NOT_PAGES = {
 }
 
 
+SAMPLE_IDS = {"device": 1, "person": 1, "token": "x", "area": 1, "poster": "x", "request": 1, "asset": 1, "loaned": 1, "stocktake": 1, "closed_stocktake": 2}
+
+
 def _fill(path: str, ids: dict) -> str:
     return path.format(**ids)
 
@@ -92,10 +109,7 @@ def test_every_page_is_in_the_accessibility_list(live_server):
     for paths in PAGES.values():
         for path in paths:
             try:
-                endpoint, _args = adapter.match(
-                    _fill(path, {"device": 1, "person": 1, "token": "x", "asset": 1, "loaned": 1, "stocktake": 1, "closed_stocktake": 2}),
-                    method="GET",
-                )
+                endpoint, _args = adapter.match(_fill(path, SAMPLE_IDS), method="GET")
             except NotFound:
                 assert path == "/no-such-page", f"{path} is in the list but the app has no such page"
             else:
@@ -114,6 +128,10 @@ def _seed(live_server) -> dict:
         person = db.session.scalar(sa.select(User).where(User.email == f"bclarke@{DEMO_DOMAIN}"))
         device = db.session.scalar(sa.select(PersonalDevice).where(PersonalDevice.owner_id == person.id))
         token = accounts.issue_password_token(db.session, None, person)
+        area = db.session.scalar(sa.select(Area).where(Area.name == "Year 3 classroom"))
+        request = permissions.request_permission(
+            db.session, person, area, device_key=f"personal-{device.id}", reason="urgent_call", duration="one_hour"
+        )
         office = db.session.scalar(sa.select(User).where(User.email == f"office@{DEMO_DOMAIN}"))
         closed = stocktakes.start_stocktake(db.session, office, "iPad trolley")
         stocktakes.record_scan(db.session, office, closed.id, "IPAD-001")
@@ -125,6 +143,9 @@ def _seed(live_server) -> dict:
             "device": device.id,
             "person": person.id,
             "token": token,
+            "area": area.id,
+            "poster": area.poster_token,
+            "request": request.id,
             "asset": db.session.scalar(sa.select(SchoolAsset.id).where(SchoolAsset.tag == "CAM-002")),
             "loaned": db.session.scalar(sa.select(SchoolAsset.id).where(SchoolAsset.tag == "CAM-001")),
             "stocktake": open_take.id,

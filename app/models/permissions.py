@@ -1,0 +1,148 @@
+"""Permission to take a device into a pupil area: requests at the door and standing permissions."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from app.clock import utcnow
+from app.database import UTCDateTime
+from app.extensions import db
+from app.models.accounts import User
+from app.models.areas import Area
+from app.models.devices import PersonalDevice
+
+
+class RequestStatus(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DENIED = "denied"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+    ENDED = "ended"
+
+    @property
+    def label(self) -> str:
+        return {
+            "pending": "Waiting for a decision",
+            "approved": "Approved",
+            "denied": "Denied",
+            "withdrawn": "Withdrawn",
+            "expired": "Expired",
+            "ended": "Ended",
+        }[self.value]
+
+
+class RequestReason(enum.StrEnum):
+    MEDICAL = "medical"
+    URGENT_CALL = "urgent_call"
+    LEARNING_EVIDENCE = "learning_evidence"
+    LESSON_ACTIVITY = "lesson_activity"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        return {
+            "medical": "Medical need",
+            "urgent_call": "Expecting an urgent call",
+            "learning_evidence": "Photos or video for learning evidence",
+            "lesson_activity": "Lesson activity",
+            "other": "Other",
+        }[self.value]
+
+
+class PermissionRequest(db.Model):
+    __tablename__ = "permission_requests"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('pending', 'approved', 'denied', 'withdrawn', 'expired', 'ended')", name="known_status"
+        ),
+        sa.CheckConstraint(
+            "reason IN ('medical', 'urgent_call', 'learning_evidence', 'lesson_activity', 'other')", name="known_reason"
+        ),
+        sa.CheckConstraint("personal_device_id IS NOT NULL OR asset_id IS NOT NULL", name="names_a_device"),
+        sa.Index("ix_permission_requests_status_created", "status", "created_at"),
+        sa.Index("ix_permission_requests_requester_created", "requester_id", "created_at"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    requester_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
+    area_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("areas.id"), index=True)
+    personal_device_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("personal_devices.id"), index=True)
+    # A school asset on loan to the requester (offered by the equipment feature's device option provider).
+    asset_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("school_assets.id"), index=True)
+    device_label: so.Mapped[str] = so.mapped_column(sa.String(120), default="")
+    reason: so.Mapped[str] = so.mapped_column(sa.String(20))
+    reason_other: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
+    wanted_until: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
+    status: so.Mapped[str] = so.mapped_column(sa.String(10), default=RequestStatus.PENDING.value)
+    decided_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    decided_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    decision_note: so.Mapped[str] = so.mapped_column(sa.String(300), default="")
+    approved_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    standing_permission_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("standing_permissions.id", name="fk_permission_requests_standing_permission"))
+    ended_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    escalated_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+
+    requester: so.Mapped[User] = so.relationship(foreign_keys=[requester_id], lazy="joined")
+    decided_by: so.Mapped[User | None] = so.relationship(foreign_keys=[decided_by_id], lazy="joined")
+    area: so.Mapped[Area] = so.relationship(lazy="joined")
+    personal_device: so.Mapped[PersonalDevice | None] = so.relationship(lazy="joined")
+    standing_permission: so.Mapped[StandingPermission | None] = so.relationship(lazy="joined")
+
+    @property
+    def status_label(self) -> str:
+        return RequestStatus(self.status).label
+
+    @property
+    def reason_label(self) -> str:
+        if self.reason == RequestReason.OTHER.value and self.reason_other:
+            return self.reason_other
+        return RequestReason(self.reason).label
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (RequestStatus.PENDING.value, RequestStatus.APPROVED.value)
+
+
+standing_permission_areas = sa.Table(
+    "standing_permission_areas",
+    db.metadata,
+    sa.Column(
+        "standing_permission_id",
+        sa.ForeignKey("standing_permissions.id", name="fk_standing_permission_areas_standing_permission"),
+        primary_key=True,
+    ),
+    sa.Column("area_id", sa.ForeignKey("areas.id"), primary_key=True),
+)
+
+
+class StandingPermission(db.Model):
+    """Granted ahead by an approver: requests it covers are approved at once, without asking each time."""
+
+    __tablename__ = "standing_permissions"
+    __table_args__ = (
+        sa.CheckConstraint("ends_on >= starts_on", name="dates_in_order"),
+        sa.Index("ix_standing_permissions_person_dates", "person_id", "ends_on"),
+    )
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    person_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
+    personal_device_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("personal_devices.id"))
+    starts_on: so.Mapped[date] = so.mapped_column(sa.Date)
+    ends_on: so.Mapped[date] = so.mapped_column(sa.Date)
+    reason: so.Mapped[str] = so.mapped_column(sa.String(200))
+    granted_by_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
+    created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    ended_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    ended_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+
+    person: so.Mapped[User] = so.relationship(foreign_keys=[person_id], lazy="joined")
+    granted_by: so.Mapped[User] = so.relationship(foreign_keys=[granted_by_id], lazy="joined")
+    personal_device: so.Mapped[PersonalDevice | None] = so.relationship(lazy="joined")
+    # No areas means every area whose rule allows the device.
+    areas: so.Mapped[list[Area]] = so.relationship(secondary=standing_permission_areas, lazy="selectin", order_by="Area.name")

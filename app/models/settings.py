@@ -1,0 +1,35 @@
+"""School-wide settings as key/value rows (JSON values), and each approver's away flag.
+
+One table for every feature's settings, so the admin settings page can list and change them in one
+place. Keys are namespaced by feature: ``permissions.escalation_minutes``, ``permissions.delegate_ids``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from app.clock import utcnow
+from app.database import UTCDateTime
+from app.extensions import db
+
+
+class SchoolSetting(db.Model):
+    __tablename__ = "school_settings"
+
+    key: so.Mapped[str] = so.mapped_column(sa.String(80), primary_key=True)
+    value: so.Mapped[str] = so.mapped_column(sa.Text, default="null")  # JSON
+    updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    updated_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+
+
+class ApproverStatus(db.Model):
+    """An approver's cover state: while away, new requests go to the others on duty (or the delegates)."""
+
+    __tablename__ = "approver_statuses"
+
+    user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"), primary_key=True)
+    away: so.Mapped[bool] = so.mapped_column(sa.Boolean, default=False)
+    changed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

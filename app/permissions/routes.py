@@ -1,0 +1,428 @@
+"""Classroom permission pages: areas and posters (admin), asking at the door (J2), deciding (J3), cover, Now."""
+
+from __future__ import annotations
+
+import click
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from wtforms import SelectChoice
+
+from app.access import roles_required
+from app.clock import local_today, utcnow
+from app.devices.forms import ConfirmForm
+from app.extensions import db
+from app.models import Area, AreaRule, PersonalDevice, Role, User
+from app.navigation import register_nav
+from app.permissions import demo  # noqa: F401  (registers the demo seeder)
+from app.permissions.forms import AreaForm, CoverForm, DecisionForm, RequestForm, StandingPermissionForm
+from app.scheduler import register_timed_job, run_timed_jobs
+from app.services import areas, permissions
+from app.services.accounts import users_with_role
+from app.services.errors import Conflict, DomainError, Forbidden, ValidationFailed
+
+bp = Blueprint("permissions", __name__)
+register_nav("My requests", "permissions.my_requests", (Role.STAFF,), order=15)
+register_nav("Approvals", "permissions.inbox", (Role.APPROVER,), order=20)
+register_nav("Now", "permissions.now", (Role.APPROVER, Role.OFFICE), order=25)
+register_nav("Standing", "permissions.standing", (Role.APPROVER,), order=30)
+register_nav("Cover", "permissions.cover", (Role.APPROVER,), order=35)
+register_nav("Areas", "permissions.areas", (Role.ADMIN,), order=70)
+register_timed_job("permissions", permissions.run_jobs)
+
+
+def _apply_errors(form, error: ValidationFailed, fallback: str) -> None:
+    for field, messages in error.field_errors.items():
+        target = getattr(form, field, None) or getattr(form, fallback)
+        target.errors = list(target.errors) + messages
+
+
+def _rollback_or_keep(error: DomainError) -> None:
+    if error.keep_changes:
+        db.session.commit()
+    else:
+        db.session.rollback()
+
+
+# Areas and posters (admin) ------------------------------------------------------------------------
+
+
+@bp.get("/admin/areas", endpoint="areas")
+@roles_required(Role.ADMIN)
+def area_list():
+    return render_template("permissions/areas.html", areas=areas.list_areas(db.session))
+
+
+@bp.route("/admin/areas/new", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def area_new():
+    form = AreaForm()
+    if form.validate_on_submit():
+        try:
+            area = areas.create_area(db.session, current_user, name=form.name.data or "", rule=form.rule.data or "")
+        except ValidationFailed as error:
+            db.session.rollback()
+            _apply_errors(form, error, "name")
+            return render_template("permissions/area_form.html", form=form, area=None), 422
+        db.session.commit()
+        flash(f"{area.name} is added. Print its poster and put it up by the door.", "success")
+        return redirect(url_for("permissions.area_edit", area_id=area.id))
+    return render_template("permissions/area_form.html", form=form, area=None), 422 if form.errors else 200
+
+
+@bp.route("/admin/areas/<int:area_id>", methods=["GET", "POST"])
+@roles_required(Role.ADMIN)
+def area_edit(area_id: int):
+    area = areas.get_area(db.session, area_id)
+    form = AreaForm(obj=None if request.method == "POST" else area)
+    if form.validate_on_submit():
+        try:
+            areas.update_area(db.session, current_user, area, name=form.name.data or "", rule=form.rule.data or "")
+        except ValidationFailed as error:
+            db.session.rollback()
+            _apply_errors(form, error, "name")
+            return render_template("permissions/area_form.html", form=form, area=area, confirm=ConfirmForm()), 422
+        db.session.commit()
+        flash("Changes saved.", "success")
+        return redirect(url_for("permissions.area_edit", area_id=area.id))
+    status = 422 if form.errors else 200
+    return render_template("permissions/area_form.html", form=form, area=area, confirm=ConfirmForm()), status
+
+
+@bp.post("/admin/areas/<int:area_id>/rotate")
+@roles_required(Role.ADMIN)
+def area_rotate(area_id: int):
+    area = areas.get_area(db.session, area_id)
+    if ConfirmForm().validate_on_submit():
+        areas.rotate_poster(db.session, current_user, area)
+        db.session.commit()
+        flash(f"{area.name} has a new poster code. Old posters no longer work: print the new one now.", "success")
+    return redirect(url_for("permissions.area_edit", area_id=area.id))
+
+
+def _poster(area: Area) -> dict:
+    url = areas.poster_url(current_app.config["BASE_URL"], area)
+    return {"area": area, "url": url, "qr": areas.qr_svg(url, f"QR code to ask permission for {area.name}")}
+
+
+@bp.get("/admin/areas/<int:area_id>/poster")
+@roles_required(Role.ADMIN)
+def area_poster(area_id: int):
+    return render_template("permissions/posters.html", posters=[_poster(areas.get_area(db.session, area_id))])
+
+
+@bp.get("/admin/areas/posters")
+@roles_required(Role.ADMIN)
+def area_posters():
+    return render_template("permissions/posters.html", posters=[_poster(a) for a in areas.list_areas(db.session)])
+
+
+# Asking at the door (J2) --------------------------------------------------------------------------
+
+
+def _request_form(area: Area) -> RequestForm:
+    form = RequestForm()
+    options = permissions.device_options(db.session, current_user)
+    if area.rule == AreaRule.SCHOOL_DEVICES_ONLY.value:
+        options = [o for o in options if o.school_device]
+    form.device.choices = [SelectChoice(o.key, o.label) for o in options]
+    form.device_hints = {o.key: o.hint for o in options}
+    if request.method == "GET" and len(options) == 1:
+        form.device.data = options[0].key
+    return form
+
+
+def _door_page(area: Area, form: RequestForm, status: int = 200):
+    return render_template("permissions/ask.html", area=area, form=form), status
+
+
+@bp.get("/a/<token>")
+@login_required
+def ask(token: str):
+    """The poster's QR lands here. Reading it changes nothing."""
+    area = areas.area_for_token(db.session, token)
+    if area is None:
+        return render_template("permissions/poster_out_of_date.html"), 404
+    return _door_page(area, _request_form(area))
+
+
+@bp.post("/a/<token>")
+@login_required
+def ask_submit(token: str):
+    area = areas.area_for_token(db.session, token)
+    if area is None:
+        return render_template("permissions/poster_out_of_date.html"), 404
+    form = _request_form(area)
+    if not form.validate_on_submit():
+        return _door_page(area, form, 422)
+    try:
+        asked = permissions.request_permission(
+            db.session,
+            current_user,
+            area,
+            device_key=form.device.data or "",
+            reason=form.reason.data or "",
+            reason_other=form.reason_other.data or "",
+            duration=form.duration.data or "",
+            until=form.until.data or "",
+        )
+    except ValidationFailed as error:
+        _rollback_or_keep(error)
+        _apply_errors(form, error, "device")
+        form.refusal = error.message if isinstance(error, permissions.AreaRuleRefusal) else ""
+        return _door_page(area, form, 422)
+    db.session.commit()
+    return redirect(url_for("permissions.request_status", request_id=asked.id))
+
+
+@bp.get("/requests")
+@login_required
+def my_requests():
+    return render_template(
+        "permissions/my_requests.html",
+        requests=permissions.requests_of(db.session, current_user),
+        standing=[s for s in permissions.standing_permissions_of(db.session, current_user) if s.ended_at is None and s.ends_on >= local_today()],
+    )
+
+
+@bp.get("/requests/<int:request_id>")
+@login_required
+def request_status(request_id: int):
+    asked = permissions.own_request(db.session, current_user, request_id)
+    return render_template(
+        "permissions/status.html", asked=asked, status_text=permissions.describe_status(asked), confirm=ConfirmForm()
+    )
+
+
+def _requester_action(request_id: int, action, done: str):
+    permissions.own_request(db.session, current_user, request_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            action(db.session, current_user, request_id)
+        except Conflict as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            flash(done, "success")
+    return redirect(url_for("permissions.request_status", request_id=request_id))
+
+
+@bp.post("/requests/<int:request_id>/end")
+@login_required
+def request_end(request_id: int):
+    return _requester_action(request_id, permissions.end_permission, "Thank you: your permission has ended.")
+
+
+@bp.post("/requests/<int:request_id>/withdraw")
+@login_required
+def request_withdraw(request_id: int):
+    return _requester_action(request_id, permissions.withdraw, "Your request is withdrawn.")
+
+
+# Deciding (J3) ------------------------------------------------------------------------------------
+
+
+def _decision_form(request_id: int) -> DecisionForm:
+    return DecisionForm(prefix=f"r{request_id}")
+
+
+def _inbox_page(forms: dict[int, DecisionForm] | None = None, status: int = 200):
+    pending = permissions.pending_requests(db.session)
+    forms = forms or {}
+    return render_template(
+        "permissions/inbox.html",
+        pending=pending,
+        forms={r.id: forms.get(r.id) or _decision_form(r.id) for r in pending},
+        away=permissions.is_away(db.session, current_user),
+    ), status
+
+
+@bp.get("/approvals")
+@roles_required(Role.APPROVER)
+def inbox():
+    return _inbox_page()
+
+
+@bp.get("/approvals/<int:request_id>")
+@roles_required(Role.APPROVER)
+def approval(request_id: int):
+    """One request with one-tap Approve and Deny: where a notification's tap lands (iOS shows no actions)."""
+    asked = permissions.visible_request(db.session, current_user, request_id)
+    return render_template("permissions/approval.html", asked=asked, form=_decision_form(asked.id))
+
+
+@bp.post("/approvals/<int:request_id>/decision")
+@roles_required(Role.APPROVER)
+def decision(request_id: int):
+    asked = permissions.visible_request(db.session, current_user, request_id)
+    form = _decision_form(request_id)
+    back_to_one = request.form.get("back") == "one"
+
+    def again(status: int):
+        if back_to_one:
+            return render_template("permissions/approval.html", asked=asked, form=form), status
+        return _inbox_page({request_id: form}, status)
+
+    if not form.validate_on_submit():
+        return again(422)
+    try:
+        until = permissions.parse_until(form.until.data, utcnow()) if (form.until.data or "").strip() else None
+        decided = permissions.decide(
+            db.session, current_user, request_id, form.decision.data or "", note=form.note.data or "", until=until
+        )
+    except ValidationFailed as error:
+        db.session.rollback()
+        _apply_errors(form, error, "decision")
+        return again(422)
+    except (Conflict, Forbidden) as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("permissions.inbox"))
+    db.session.commit()
+    verb = "Approved" if decided.status == "approved" else "Denied"
+    flash(f"{verb}: {decided.requester.display_name}, {decided.device_label} in {decided.area.name}.", "success")
+    return redirect(url_for("permissions.inbox"))
+
+
+@bp.get("/now")
+@roles_required(Role.APPROVER, Role.OFFICE)
+def now():
+    return render_template("permissions/now.html", active=permissions.active_permissions(db.session, utcnow()), now=utcnow())
+
+
+# Standing permissions -----------------------------------------------------------------------------
+
+
+def _standing_form() -> StandingPermissionForm:
+    form = StandingPermissionForm()
+    people = db.session.scalars(db.select(User).where(User.is_active_account.is_(True)).order_by(User.display_name)).all()
+    form.person.choices = [SelectChoice(0, "Choose…")] + [SelectChoice(p.id, p.display_name) for p in people if p.id != current_user.id]
+    devices = db.session.scalars(
+        db.select(PersonalDevice).join(PersonalDevice.owner).where(PersonalDevice.status == "active").order_by(User.display_name)
+    ).all()
+    form.device.choices = [SelectChoice(0, "Any of their devices")] + [SelectChoice(d.id, f"{d.owner.display_name}: {d.name}") for d in devices]
+    form.areas.choices = [SelectChoice(a.id, a.name) for a in areas.list_areas(db.session) if a.rule != AreaRule.CLOSED.value]
+    return form
+
+
+def _standing_page(form: StandingPermissionForm, status: int = 200):
+    return render_template(
+        "permissions/standing.html",
+        form=form,
+        standing=permissions.standing_permissions(db.session),
+        confirm=ConfirmForm(),
+    ), status
+
+
+@bp.route("/standing", methods=["GET", "POST"])
+@roles_required(Role.APPROVER)
+def standing():
+    form = _standing_form()
+    if request.method == "GET":
+        form.starts_on.data = form.starts_on.data or local_today()
+    if form.validate_on_submit():
+        try:
+            granted = permissions.grant_standing_permission(
+                db.session,
+                current_user,
+                person_id=form.person.data,
+                personal_device_id=form.device.data or None,
+                area_ids=form.areas.data or [],
+                starts_on=form.starts_on.data,
+                ends_on=form.ends_on.data,
+                reason=form.reason.data or "",
+            )
+        except ValidationFailed as error:
+            db.session.rollback()
+            _apply_errors(form, error, "person")
+            return _standing_page(form, 422)
+        db.session.commit()
+        flash(f"Standing permission granted to {granted.person.display_name}.", "success")
+        return redirect(url_for("permissions.standing"))
+    return _standing_page(form, 422 if form.errors else 200)
+
+
+@bp.post("/standing/<int:standing_id>/end")
+@roles_required(Role.APPROVER)
+def standing_end(standing_id: int):
+    if ConfirmForm().validate_on_submit():
+        try:
+            ended = permissions.end_standing_permission(db.session, current_user, standing_id)
+        except Conflict as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            flash(f"Standing permission for {ended.person.display_name} ended.", "success")
+    return redirect(url_for("permissions.standing"))
+
+
+# Cover: away and delegates ------------------------------------------------------------------------
+
+
+def _cover_form() -> CoverForm:
+    form = CoverForm()
+    form.delegates.choices = [SelectChoice(u.id, u.display_name) for u in users_with_role(db.session, Role.APPROVER)]
+    return form
+
+
+def _cover_page(form: CoverForm, status: int = 200):
+    return render_template(
+        "permissions/cover.html",
+        form=form,
+        away=permissions.is_away(db.session, current_user),
+        on_duty=permissions.approvers_on_duty(db.session),
+        confirm=ConfirmForm(),
+    ), status
+
+
+@bp.get("/cover")
+@roles_required(Role.APPROVER, Role.ADMIN)
+def cover():
+    form = _cover_form()
+    form.delegates.data = [u.id for u in permissions.delegates(db.session)]
+    form.escalation_minutes.data = permissions.escalation_minutes(db.session)
+    return _cover_page(form)
+
+
+@bp.post("/cover")
+@roles_required(Role.APPROVER, Role.ADMIN)
+def cover_save():
+    form = _cover_form()
+    if not form.validate_on_submit():
+        return _cover_page(form, 422)
+    try:
+        permissions.set_delegates(db.session, current_user, form.delegates.data or [])
+        permissions.set_escalation_minutes(db.session, current_user, form.escalation_minutes.data)
+    except ValidationFailed as error:
+        db.session.rollback()
+        _apply_errors(form, error, "delegates")
+        return _cover_page(form, 422)
+    db.session.commit()
+    flash("Cover settings saved.", "success")
+    return redirect(url_for("permissions.cover"))
+
+
+@bp.post("/cover/away")
+@roles_required(Role.APPROVER)
+def cover_away():
+    if ConfirmForm().validate_on_submit():
+        away = request.form.get("away") == "1"
+        permissions.set_away(db.session, current_user, away)
+        db.session.commit()
+        flash("You are marked away: new requests go to the others." if away else "You are back on duty.", "success")
+    return redirect(url_for("permissions.inbox" if request.form.get("back") == "inbox" else "permissions.cover"))
+
+
+# Timed jobs for cron --------------------------------------------------------------------------------
+
+
+@bp.cli.command("run-jobs")
+def run_jobs_command() -> None:
+    """Expire permissions that are over and escalate requests waiting too long (idempotent; for cron)."""
+    results = run_timed_jobs(db.session, names=["permissions"])
+    if results is None:
+        click.echo("Another process is running the timed jobs; nothing done.")
+        return
+    report = results["permissions"]
+    click.echo(f"Expired {report.expired}, escalated {report.escalated}.")

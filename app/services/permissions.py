@@ -1,0 +1,903 @@
+"""Permission to take a device into a pupil area (J2, J3): asking, deciding, cover, expiry and escalation.
+
+Rules kept here, whatever the caller (page, API, scheduler, push action):
+- the area's rule first: ``closed`` refuses every device, ``school-devices-only`` refuses personal ones;
+- a standing permission that covers the request approves it at once;
+- exactly one decision per request: the row is locked (``with_for_update``; SQLite's BEGIN IMMEDIATE)
+  and its status checked, and the loser gets ``Conflict`` naming who decided;
+- nobody decides their own request;
+- new requests go to approvers on duty (not away); if every approver is away, to the delegates; a
+  request still pending after the escalation minutes is sent to the delegates too.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+import sqlalchemy as sa
+
+from app.clock import SCHOOL_ZONE, format_time, to_local, utcnow
+from app.models import (
+    Area,
+    AreaRule,
+    DeviceStatus,
+    PermissionRequest,
+    PersonalDevice,
+    RequestReason,
+    RequestStatus,
+    Role,
+    StandingPermission,
+    User,
+)
+from app.models.settings import ApproverStatus
+from app.services.accounts import users_with_role
+from app.services.audit import record_audit_event
+from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.services.notifications import notify
+from app.services.personal_data import register_section
+from app.services.settings import define_setting, get_setting, set_setting
+
+ESCALATION_MINUTES = define_setting("permissions.escalation_minutes", 5, "Minutes before an undecided request goes to the delegates")
+DELEGATE_IDS = define_setting("permissions.delegate_ids", [], "Delegates: approvers who cover when others are away")
+# When lessons end, in school time: "end of lesson" is the next of these. A typical primary day.
+LESSON_ENDS = define_setting(
+    "permissions.lesson_ends", ["09:50", "10:45", "12:00", "14:00", "15:15"], "When lessons end (HH:MM, school time)"
+)
+# "Rest of the day" runs until here (after-school clubs included).
+DAY_ENDS = define_setting("permissions.day_ends", "18:00", "When the school day ends for 'rest of the day' (HH:MM)")
+
+MAX_NOTE = 300
+MAX_OTHER_REASON = 200
+_HH_MM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+class Duration(enum.StrEnum):
+    END_OF_LESSON = "end_of_lesson"
+    ONE_HOUR = "one_hour"
+    REST_OF_DAY = "rest_of_day"
+    UNTIL = "until"
+
+    @property
+    def label(self) -> str:
+        return {
+            "end_of_lesson": "Until the end of this lesson",
+            "one_hour": "For 1 hour",
+            "rest_of_day": "For the rest of the day",
+            "until": "Until a time I choose",
+        }[self.value]
+
+
+class AreaRuleRefusal(ValidationFailed):
+    """The area's rule refuses this device; the refused attempt is audited and kept."""
+
+    keep_changes = True
+    title = "Not allowed in this area"
+
+
+# Device options: what a person may ask to take in. Other features add their own (school assets on loan).
+
+
+@dataclass(frozen=True)
+class DeviceOption:
+    """One choice on the request form. ``key`` is what the form posts: ``personal-12``, ``asset-5``.
+
+    ``label`` names the device (kept on the request); ``hint`` says whose it is on the form.
+    """
+
+    key: str
+    label: str
+    hint: str = ""
+    personal_device_id: int | None = None
+    asset_id: int | None = None
+    school_device: bool = False
+
+
+DeviceOptionProvider = Callable[[object, User], Iterable[DeviceOption]]
+_device_option_providers: list[DeviceOptionProvider] = []
+
+
+def request_links(request: PermissionRequest) -> dict[str, object]:
+    """What a request's audit events are about, for the audit log's person, device, asset and area filters."""
+    return {
+        "area": request.area_id,
+        "user": request.requester_id,
+        "personal_device": request.personal_device_id,
+        "asset": request.asset_id,
+    }
+
+
+def register_device_option_provider(provider: DeviceOptionProvider) -> DeviceOptionProvider:
+    """Let a feature offer more devices on the request form: ``provider(session, user)`` returns options.
+
+    School-device options must set ``asset_id`` and ``school_device=True``; keys must be unique.
+    Usable as a decorator.
+    """
+    if provider not in _device_option_providers:
+        _device_option_providers.append(provider)
+    return provider
+
+
+@register_device_option_provider
+def personal_device_options(session, user: User) -> list[DeviceOption]:
+    """The person's own active devices."""
+    rows = session.scalars(
+        sa.select(PersonalDevice)
+        .where(PersonalDevice.owner_id == user.id, PersonalDevice.status == DeviceStatus.ACTIVE.value)
+        .order_by(PersonalDevice.created_at, PersonalDevice.id)
+    )
+    return [
+        DeviceOption(
+            key=f"personal-{device.id}",
+            label=device.name,
+            hint=f"your {device.kind_label.lower()}" + (f", {device.description}" if device.description else ""),
+            personal_device_id=device.id,
+        )
+        for device in rows
+    ]
+
+
+def device_options(session, user: User) -> list[DeviceOption]:
+    options: list[DeviceOption] = []
+    for provider in _device_option_providers:
+        options.extend(provider(session, user))
+    return options
+
+
+# Times ----------------------------------------------------------------------------------------------
+
+
+def _local_at(day: date, hh_mm: str) -> datetime:
+    hours, minutes = (int(part) for part in hh_mm.split(":"))
+    return datetime.combine(day, time(hours, minutes), tzinfo=SCHOOL_ZONE)
+
+
+def _end_of_local_day(day: date) -> datetime:
+    return datetime.combine(day, time(23, 59), tzinfo=SCHOOL_ZONE)
+
+
+def parse_until(text: str, now: datetime, field: str = "until") -> datetime:
+    """Read a time as typed (``14:20``, today in school time) or an ISO 8601 date-time with its offset."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationFailed("Choose a time.", {field: ["Enter a time, like 14:20."]})
+    if match := _HH_MM.match(text):
+        value = _local_at(to_local(now).date(), f"{match.group(1)}:{match.group(2)}")
+    else:
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError as error:
+            raise ValidationFailed("That time is not clear.", {field: ["Enter a time like 14:20."]}) from error
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=SCHOOL_ZONE)
+    if value <= now:
+        raise ValidationFailed("That time has passed.", {field: ["That time has already passed; choose a later time."]})
+    return value
+
+
+def end_time_for(session, duration: str, now: datetime, until: str = "") -> datetime:
+    """When a permission asked for with ``duration`` ends.
+
+    End of lesson is the next lesson end in the school-day timetable (setting ``permissions.lesson_ends``);
+    after the last lesson it is one hour. Rest of the day runs to ``permissions.day_ends`` (18:00), or
+    to 23:59 when that has passed.
+    """
+    local_now = to_local(now)
+    today = local_now.date()
+    if duration == Duration.ONE_HOUR.value:
+        return now + timedelta(hours=1)
+    if duration == Duration.END_OF_LESSON.value:
+        for hh_mm in sorted(get_setting(session, LESSON_ENDS.key)):
+            boundary = _local_at(today, hh_mm)
+            if boundary > local_now:
+                return boundary
+        return now + timedelta(hours=1)
+    if duration == Duration.REST_OF_DAY.value:
+        day_end = _local_at(today, get_setting(session, DAY_ENDS.key))
+        return day_end if day_end > local_now else _end_of_local_day(today)
+    if duration == Duration.UNTIL.value:
+        value = parse_until(until, now)
+        if to_local(value).date() != today:
+            raise ValidationFailed("Permission lasts a day at most.", {"until": ["Choose a time later today."]})
+        return value
+    raise ValidationFailed("Choose how long.", {"duration": ["Choose how long you need it."]})
+
+
+# Routing: who hears about a request --------------------------------------------------------------
+
+
+def is_away(session, user: User) -> bool:
+    status = session.get(ApproverStatus, user.id)
+    return bool(status and status.away)
+
+
+def approvers_on_duty(session) -> list[User]:
+    away_ids = set(session.scalars(sa.select(ApproverStatus.user_id).where(ApproverStatus.away.is_(True))))
+    return [user for user in users_with_role(session, Role.APPROVER) if user.id not in away_ids]
+
+
+def delegates(session) -> list[User]:
+    """The delegates named in the settings who are still active approvers."""
+    ids = [int(i) for i in get_setting(session, DELEGATE_IDS.key) or []]
+    if not ids:
+        return []
+    people = session.scalars(sa.select(User).where(User.id.in_(ids), User.is_active_account.is_(True)))
+    return sorted((u for u in people if u.has_role(Role.APPROVER)), key=lambda u: u.display_name)
+
+
+def new_request_recipients(session, requester: User) -> list[User]:
+    """Approvers on duty; if all are away, the delegates; failing both, every approver (someone must hear)."""
+    for group in (approvers_on_duty(session), delegates(session), users_with_role(session, Role.APPROVER)):
+        recipients = [user for user in group if user.id != requester.id]
+        if recipients:
+            return recipients
+    return []
+
+
+def escalation_recipients(session, requester: User) -> list[User]:
+    """The delegates; with none named, every approver, away or not."""
+    for group in (delegates(session), users_with_role(session, Role.APPROVER)):
+        recipients = [user for user in group if user.id != requester.id]
+        if recipients:
+            return recipients
+    return []
+
+
+def set_away(session, actor: User, away: bool) -> None:
+    """An approver marks themselves away (requests go to others) or back on duty."""
+    if not actor.has_role(Role.APPROVER):
+        raise Forbidden("Only approvers have an away setting.")
+    status = session.get(ApproverStatus, actor.id)
+    if status is None:
+        status = ApproverStatus(user_id=actor.id, away=False)
+        session.add(status)
+    if status.away == away:
+        return
+    status.away = away
+    status.changed_at = utcnow()
+    session.flush()
+    record_audit_event(session, actor, "approver.away" if away else "approver.back", "user", actor.id)
+
+
+def set_delegates(session, actor: User, user_ids: Iterable[int]) -> list[User]:
+    """Name the delegates (approvers, e.g. the deputy head and the DSL). Approvers and admins may."""
+    if not actor.has_role(Role.APPROVER, Role.ADMIN):
+        raise Forbidden("Only approvers and admins choose the delegates.")
+    ids = sorted({int(i) for i in user_ids})
+    people = list(session.scalars(sa.select(User).where(User.id.in_(ids)))) if ids else []
+    if len(people) != len(ids) or any(not u.is_active_account or not u.has_role(Role.APPROVER) for u in people):
+        raise ValidationFailed(
+            "Delegates must be approvers.", {"delegates": ["Choose delegates from the active approvers; give someone the approver role first."]}
+        )
+    set_setting(session, actor, DELEGATE_IDS.key, ids)
+    return people
+
+
+def escalation_minutes(session) -> int:
+    return int(get_setting(session, ESCALATION_MINUTES.key))
+
+
+def set_escalation_minutes(session, actor: User, minutes: int) -> None:
+    if not actor.has_role(Role.APPROVER, Role.ADMIN):
+        raise Forbidden("Only approvers and admins change the escalation time.")
+    if not 1 <= minutes <= 120:
+        raise ValidationFailed("Choose between 1 and 120 minutes.", {"escalation_minutes": ["Choose between 1 and 120 minutes."]})
+    set_setting(session, actor, ESCALATION_MINUTES.key, minutes)
+
+
+# Asking ---------------------------------------------------------------------------------------------
+
+
+def covering_standing_permission(session, requester: User, area: Area, option: DeviceOption, now: datetime) -> StandingPermission | None:
+    """A live standing permission for this person that covers this device and area today."""
+    today = to_local(now).date()
+    candidates = session.scalars(
+        sa.select(StandingPermission)
+        .where(
+            StandingPermission.person_id == requester.id,
+            StandingPermission.ended_at.is_(None),
+            StandingPermission.starts_on <= today,
+            StandingPermission.ends_on >= today,
+        )
+        .order_by(StandingPermission.id)
+    )
+    for standing in candidates:
+        if standing.personal_device_id is not None and standing.personal_device_id != option.personal_device_id:
+            continue
+        if standing.areas and area.id not in {a.id for a in standing.areas}:
+            continue
+        return standing
+    return None
+
+
+def _validate_request(session, requester: User, area: Area, device_key: str, reason: str, reason_other: str, duration: str, until: str, now: datetime):
+    errors: dict[str, list[str]] = {}
+    option = next((o for o in device_options(session, requester) if o.key == device_key), None)
+    if option is None:
+        errors["device"] = ["Choose one of your devices. Register a phone in My devices first if it is not listed."]
+    if reason not in {r.value for r in RequestReason}:
+        errors["reason"] = ["Choose why you need it."]
+    elif reason == RequestReason.OTHER.value and not reason_other.strip():
+        errors["reason_other"] = ["Say briefly why you need it."]
+    if len(reason_other) > MAX_OTHER_REASON:
+        errors["reason_other"] = [f"Use at most {MAX_OTHER_REASON} characters."]
+    wanted_until = None
+    try:
+        wanted_until = end_time_for(session, duration, now, until)
+    except ValidationFailed as error:
+        errors.update(error.field_errors)
+    if errors:
+        raise ValidationFailed("Some details need correcting.", errors)
+    return option, wanted_until
+
+
+def _refuse_by_rule(session, requester: User, area: Area, option: DeviceOption | None) -> None:
+    rule = AreaRule(area.rule)
+    if rule == AreaRule.CLOSED:
+        message = f"{area.name} is closed to phones and recording devices: none may be taken in, even with permission."
+        field = "area"
+    elif rule == AreaRule.SCHOOL_DEVICES_ONLY and option is not None and not option.school_device:
+        message = (
+            f"{area.name} is for school devices only: personal phones and recording devices are never allowed here. "
+            "Leave it outside, or borrow a school device from the office."
+        )
+        field = "device"
+    else:
+        return
+    record_audit_event(
+        session, requester, "permission.refused_by_rule", "area", area.id, {"rule": area.rule, "device": option.key if option else None}
+    )
+    raise AreaRuleRefusal(message, {field: [message]})
+
+
+def request_permission(
+    session,
+    requester: User,
+    area: Area,
+    *,
+    device_key: str,
+    reason: str,
+    reason_other: str = "",
+    duration: str,
+    until: str = "",
+) -> PermissionRequest:
+    """Ask to take a device into ``area``; approved at once by a standing permission, else sent to approvers."""
+    now = utcnow()
+    if area.rule == AreaRule.CLOSED.value:
+        _refuse_by_rule(session, requester, area, None)
+    option, wanted_until = _validate_request(session, requester, area, device_key, reason, reason_other, duration, until, now)
+    _refuse_by_rule(session, requester, area, option)
+    request = PermissionRequest(
+        requester_id=requester.id,
+        area_id=area.id,
+        personal_device_id=option.personal_device_id,
+        asset_id=option.asset_id,
+        device_label=option.label[:120],
+        reason=reason,
+        reason_other=reason_other.strip() if reason == RequestReason.OTHER.value else "",
+        wanted_until=wanted_until,
+        status=RequestStatus.PENDING.value,
+        created_at=now,
+    )
+    session.add(request)
+    session.flush()
+    details = {
+        "area_id": area.id,
+        "device": option.key,
+        "reason": reason,
+        "wanted_until": wanted_until.isoformat(),
+    }
+    standing = covering_standing_permission(session, requester, area, option, now)
+    if standing is not None:
+        standing_end = _end_of_local_day(standing.ends_on)
+        request.status = RequestStatus.APPROVED.value
+        request.standing_permission_id = standing.id
+        request.decided_at = now
+        request.approved_until = min(wanted_until, standing_end)
+        session.flush()
+        record_audit_event(
+            session,
+            requester,
+            "permission.auto_approved",
+            "permission_request",
+            request.id,
+            {**details, "standing_permission_id": standing.id, "approved_until": request.approved_until.isoformat()},
+            related=request_links(request),
+        )
+        return request
+    record_audit_event(session, requester, "permission.requested", "permission_request", request.id, details, related=request_links(request))
+    recipients = new_request_recipients(session, requester)
+    notify(
+        session,
+        recipients,
+        kind="permission.requested",
+        title=f"{requester.display_name}: {request.device_label} into {area.name} until {format_time(wanted_until)}",
+        body=request.reason_label,
+        url=f"/approvals/{request.id}",
+        extra={"request_id": request.id, "kind": "permission.requested", "actions": ["approve", "deny"]},
+    )
+    return request
+
+
+# Deciding -------------------------------------------------------------------------------------------
+
+
+def _locked(session, request_id: int) -> PermissionRequest:
+    """The request, locked for this transaction and then re-read (PostgreSQL row lock; SQLite holds BEGIN IMMEDIATE).
+
+    The lock is taken on the bare row first: PostgreSQL re-checks a locked row that changed while it
+    waited, but not the rows joined to it, so a joined load in the same statement could see the new
+    ``decided_by_id`` with the old (empty) ``decided_by``. The fresh read after the lock sees both.
+    """
+    locked = session.scalar(sa.select(PermissionRequest.id).where(PermissionRequest.id == request_id).with_for_update())
+    if locked is None:
+        raise NotFound("There is no such request.")
+    return session.get(PermissionRequest, request_id, populate_existing=True)
+
+
+def already_settled(request: PermissionRequest) -> str:
+    """Why a request can no longer be decided, naming who decided it."""
+    when = format_time(request.decided_at)
+    status = request.status
+    if status == RequestStatus.APPROVED.value and request.standing_permission_id:
+        return "This request was approved at once by a standing permission."
+    if status == RequestStatus.APPROVED.value:
+        return f"{request.decided_by.display_name} already approved this at {when}."
+    if status == RequestStatus.DENIED.value:
+        return f"{request.decided_by.display_name} already denied this at {when}."
+    if status == RequestStatus.WITHDRAWN.value:
+        return f"{request.requester.display_name} withdrew this request."
+    if status == RequestStatus.EXPIRED.value:
+        return "This request has expired."
+    if status == RequestStatus.ENDED.value:
+        return "This permission has already ended."
+    return "This request has already been decided."
+
+
+def decide(
+    session,
+    actor: User,
+    request_id: int,
+    decision: str,
+    *,
+    note: str = "",
+    until: datetime | None = None,
+) -> PermissionRequest:
+    """Approve or deny a pending request, once. ``until`` (approve only) may shorten the permission.
+
+    Raises Forbidden for non-approvers and for the requester, Conflict (naming who decided) when the
+    request is no longer pending, ValidationFailed for a bad decision, note or time.
+    """
+    if not actor.has_role(Role.APPROVER) or not actor.is_active_account:
+        raise Forbidden("Only approvers decide requests.")
+    if decision not in ("approve", "deny"):
+        raise ValidationFailed("Choose approve or deny.", {"decision": ["Must be approve or deny."]})
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE:
+        raise ValidationFailed("The note is too long.", {"note": [f"Use at most {MAX_NOTE} characters."]})
+    request = _locked(session, request_id)
+    if request.requester_id == actor.id:
+        raise Forbidden("You cannot decide your own request; another approver will.")
+    if request.status != RequestStatus.PENDING.value:
+        raise Conflict(already_settled(request))
+    now = utcnow()
+    if request.wanted_until <= now:
+        raise Conflict(f"This request ran out at {format_time(request.wanted_until)} before anyone decided.")
+    if until is not None and decision == "approve":
+        if until <= now:
+            raise ValidationFailed("That time has passed.", {"until": ["That time has already passed; choose a later time."]})
+        if until > request.wanted_until:
+            raise ValidationFailed(
+                "You can only shorten it.",
+                {"until": [f"They asked until {format_time(request.wanted_until)}; choose that or earlier."]},
+            )
+    request.decided_by_id = actor.id
+    request.decided_at = now
+    request.decision_note = note
+    details: dict = {"area_id": request.area_id, "note_given": bool(note)}
+    if decision == "approve":
+        request.status = RequestStatus.APPROVED.value
+        request.approved_until = until or request.wanted_until
+        details["approved_until"] = request.approved_until.isoformat()
+        details["shortened"] = request.approved_until < request.wanted_until
+        title = f"Approved: {request.device_label} in {request.area.name} until {format_time(request.approved_until)}"
+        body = f"By {actor.display_name}." + (f" Note: {note}" if note else "")
+    else:
+        request.status = RequestStatus.DENIED.value
+        title = f"Denied: {request.device_label} in {request.area.name}"
+        body = f"By {actor.display_name}." + (f" Note: {note}" if note else "")
+    session.flush()
+    session.expire(request, ["decided_by"])
+    record_audit_event(session, actor, f"permission.{request.status}", "permission_request", request.id, details, related=request_links(request))
+    notify(
+        session,
+        [request.requester],
+        kind=f"permission.{request.status}",
+        title=title,
+        body=body,
+        url=f"/requests/{request.id}",
+        extra={"request_id": request.id, "kind": f"permission.{request.status}"},
+    )
+    return request
+
+
+def withdraw(session, actor: User, request_id: int) -> PermissionRequest:
+    """The requester takes back a request nobody has decided yet."""
+    own_request(session, actor, request_id)
+    request = _locked(session, request_id)
+    if request.status != RequestStatus.PENDING.value:
+        raise Conflict(already_settled(request))
+    request.status = RequestStatus.WITHDRAWN.value
+    request.ended_at = utcnow()
+    session.flush()
+    record_audit_event(session, actor, "permission.withdrawn", "permission_request", request.id, {"area_id": request.area_id}, related=request_links(request))
+    return request
+
+
+def end_permission(session, actor: User, request_id: int) -> PermissionRequest:
+    """"I've left the room": the requester ends an approved permission early."""
+    own_request(session, actor, request_id)
+    request = _locked(session, request_id)
+    if request.status == RequestStatus.PENDING.value:
+        raise Conflict("This has not been approved yet; withdraw it instead.")
+    if request.status != RequestStatus.APPROVED.value:
+        raise Conflict(already_settled(request))
+    request.status = RequestStatus.ENDED.value
+    request.ended_at = utcnow()
+    session.flush()
+    record_audit_event(
+        session, actor, "permission.ended", "permission_request", request.id, {"area_id": request.area_id, "early": True},
+        related=request_links(request),
+    )
+    return request
+
+
+# Timed jobs: idempotent, driven by an explicit ``now`` ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobReport:
+    expired: int
+    escalated: int
+
+
+def _lock_and_load(session, condition) -> list[PermissionRequest]:
+    """Lock the rows matching ``condition`` (skipping rows another transaction holds), then read them fresh."""
+    ids = list(
+        session.scalars(
+            sa.select(PermissionRequest.id).where(condition).order_by(PermissionRequest.id).with_for_update(skip_locked=True)
+        )
+    )
+    if not ids:
+        return []
+    return list(
+        session.scalars(
+            sa.select(PermissionRequest)
+            .where(PermissionRequest.id.in_(ids))
+            .order_by(PermissionRequest.id)
+            .execution_options(populate_existing=True)
+        ).unique()
+    )
+
+
+def expire_due(session, now: datetime) -> int:
+    """End approved permissions whose time is up, and pending requests nobody decided in time."""
+    due = _lock_and_load(
+        session,
+        sa.or_(
+            sa.and_(PermissionRequest.status == RequestStatus.APPROVED.value, PermissionRequest.approved_until <= now),
+            sa.and_(PermissionRequest.status == RequestStatus.PENDING.value, PermissionRequest.wanted_until <= now),
+        ),
+    )
+    for request in due:
+        was = request.status
+        request.status = RequestStatus.EXPIRED.value
+        request.ended_at = request.approved_until if was == RequestStatus.APPROVED.value else request.wanted_until
+        session.flush()
+        record_audit_event(
+            session, None, "permission.expired", "permission_request", request.id, {"was": was, "area_id": request.area_id},
+            related=request_links(request),
+        )
+        if was == RequestStatus.APPROVED.value:
+            title = f"Time's up: {request.device_label} in {request.area.name} ended at {format_time(request.ended_at)}"
+        else:
+            title = f"No decision in time: your request for {request.area.name} has expired"
+        notify(
+            session,
+            [request.requester],
+            kind="permission.expired",
+            title=title,
+            url=f"/requests/{request.id}",
+            extra={"request_id": request.id, "kind": "permission.expired"},
+        )
+    return len(due)
+
+
+def escalate_due(session, now: datetime) -> int:
+    """Send requests still pending after the escalation minutes to the delegates (once each)."""
+    cutoff = now - timedelta(minutes=escalation_minutes(session))
+    due = _lock_and_load(
+        session,
+        sa.and_(
+            PermissionRequest.status == RequestStatus.PENDING.value,
+            PermissionRequest.escalated_at.is_(None),
+            PermissionRequest.created_at <= cutoff,
+            PermissionRequest.wanted_until > now,
+        ),
+    )
+    for request in due:
+        request.escalated_at = now
+        recipients = escalation_recipients(session, request.requester)
+        session.flush()
+        record_audit_event(
+            session,
+            None,
+            "permission.escalated",
+            "permission_request",
+            request.id,
+            {"notified_user_ids": [u.id for u in recipients], "waited_minutes": int((now - request.created_at).total_seconds() // 60)},
+            related=request_links(request),
+        )
+        notify(
+            session,
+            recipients,
+            kind="permission.escalated",
+            title=f"Still waiting: {request.requester.display_name}: {request.device_label} into {request.area.name}",
+            body=f"Asked at {format_time(request.created_at)}; nobody has decided. {request.reason_label}",
+            url=f"/approvals/{request.id}",
+            extra={"request_id": request.id, "kind": "permission.escalated", "actions": ["approve", "deny"]},
+        )
+    return len(due)
+
+
+def run_jobs(session, now: datetime) -> JobReport:
+    """Expire, then escalate. Safe to run any number of times, from any number of processes."""
+    expired = expire_due(session, now)
+    escalated = escalate_due(session, now)
+    return JobReport(expired=expired, escalated=escalated)
+
+
+# Standing permissions -------------------------------------------------------------------------------
+
+
+def grant_standing_permission(
+    session,
+    actor: User,
+    *,
+    person_id: int,
+    personal_device_id: int | None = None,
+    area_ids: Iterable[int] = (),
+    starts_on: date | None,
+    ends_on: date | None,
+    reason: str,
+) -> StandingPermission:
+    """An approver allows a person (optionally one device, some areas) ahead, for a date range."""
+    if not actor.has_role(Role.APPROVER):
+        raise Forbidden("Only approvers grant standing permissions.")
+    errors: dict[str, list[str]] = {}
+    person = session.get(User, person_id) if person_id else None
+    if person is None or not person.is_active_account:
+        errors["person"] = ["Choose a member of staff."]
+    elif person.id == actor.id:
+        errors["person"] = ["You cannot grant yourself a standing permission; ask another approver."]
+    device = None
+    if personal_device_id:
+        device = session.get(PersonalDevice, personal_device_id)
+        if device is None or person is None or device.owner_id != person.id or device.status != DeviceStatus.ACTIVE.value:
+            errors["device"] = ["Choose one of their active devices, or any device."]
+    areas = list(session.scalars(sa.select(Area).where(Area.id.in_(list(area_ids))))) if area_ids else []
+    if len(areas) != len(set(area_ids)):
+        errors["areas"] = ["Choose areas from the list."]
+    for area in areas:
+        if area.rule == AreaRule.CLOSED.value:
+            errors.setdefault("areas", []).append(f"{area.name} is closed to devices.")
+        elif area.rule == AreaRule.SCHOOL_DEVICES_ONLY.value and device is not None:
+            errors.setdefault("areas", []).append(f"{area.name} is for school devices only.")
+    today = to_local(utcnow()).date()
+    if starts_on is None:
+        errors["starts_on"] = ["Enter the first day."]
+    if ends_on is None:
+        errors["ends_on"] = ["Enter the last day."]
+    if starts_on and ends_on:
+        if ends_on < starts_on:
+            errors["ends_on"] = ["The last day must be on or after the first day."]
+        elif ends_on < today:
+            errors["ends_on"] = ["The last day has already passed."]
+        elif (ends_on - starts_on).days > 366:
+            errors["ends_on"] = ["A standing permission lasts a year at most."]
+    reason = (reason or "").strip()
+    if not reason:
+        errors["reason"] = ["Say why, for example a medical need."]
+    elif len(reason) > 200:
+        errors["reason"] = ["Use at most 200 characters."]
+    if errors:
+        raise ValidationFailed("Some details need correcting.", errors)
+    standing = StandingPermission(
+        person_id=person.id,
+        personal_device_id=device.id if device else None,
+        starts_on=starts_on,
+        ends_on=ends_on,
+        reason=reason,
+        granted_by_id=actor.id,
+        areas=areas,
+    )
+    session.add(standing)
+    session.flush()
+    record_audit_event(
+        session,
+        actor,
+        "standing_permission.granted",
+        "standing_permission",
+        standing.id,
+        {
+            "person_id": person.id,
+            "personal_device_id": standing.personal_device_id,
+            "area_ids": sorted(a.id for a in areas),
+            "starts_on": starts_on.isoformat(),
+            "ends_on": ends_on.isoformat(),
+        },
+    )
+    notify(
+        session,
+        [person],
+        kind="standing_permission.granted",
+        title=f"Standing permission from {actor.display_name}",
+        body=f"{starts_on:%d/%m/%Y} to {ends_on:%d/%m/%Y}: {reason}",
+        url="/requests",
+        extra={"standing_permission_id": standing.id, "kind": "standing_permission.granted"},
+    )
+    return standing
+
+
+def end_standing_permission(session, actor: User, standing_id: int) -> StandingPermission:
+    """End a standing permission early; requests it already approved keep their end time."""
+    if not actor.has_role(Role.APPROVER):
+        raise Forbidden("Only approvers end standing permissions.")
+    standing = session.scalars(
+        sa.select(StandingPermission)
+        .where(StandingPermission.id == standing_id)
+        .with_for_update(of=StandingPermission)
+        .execution_options(populate_existing=True)
+    ).unique().one_or_none()
+    if standing is None:
+        raise NotFound("There is no such standing permission.")
+    if standing.ended_at is not None:
+        raise Conflict("This standing permission has already ended.")
+    standing.ended_at = utcnow()
+    standing.ended_by_id = actor.id
+    session.flush()
+    record_audit_event(session, actor, "standing_permission.ended", "standing_permission", standing.id, {"person_id": standing.person_id})
+    return standing
+
+
+def standing_permissions(session, *, include_ended: bool = False) -> list[StandingPermission]:
+    query = sa.select(StandingPermission)
+    if not include_ended:
+        today = to_local(utcnow()).date()
+        query = query.where(StandingPermission.ended_at.is_(None), StandingPermission.ends_on >= today)
+    return list(session.scalars(query.order_by(StandingPermission.ends_on, StandingPermission.id)).unique())
+
+
+def standing_permissions_of(session, person: User) -> list[StandingPermission]:
+    return list(
+        session.scalars(
+            sa.select(StandingPermission).where(StandingPermission.person_id == person.id).order_by(StandingPermission.id.desc())
+        ).unique()
+    )
+
+
+# Reading ----------------------------------------------------------------------------------------------
+
+
+def requests_of(session, user: User, limit: int = 50) -> list[PermissionRequest]:
+    return list(
+        session.scalars(
+            sa.select(PermissionRequest)
+            .where(PermissionRequest.requester_id == user.id)
+            .order_by(PermissionRequest.created_at.desc(), PermissionRequest.id.desc())
+            .limit(limit)
+        ).unique()
+    )
+
+
+def own_request(session, user: User, request_id: int) -> PermissionRequest:
+    """The person's own request, or NotFound: someone else's is indistinguishable from none."""
+    request = session.get(PermissionRequest, request_id)
+    if request is None or request.requester_id != user.id:
+        raise NotFound("There is no such request of yours.")
+    return request
+
+
+def visible_request(session, user: User, request_id: int) -> PermissionRequest:
+    """Requesters see their own; approvers see all."""
+    request = session.get(PermissionRequest, request_id)
+    if request is None or (request.requester_id != user.id and not user.has_role(Role.APPROVER)):
+        raise NotFound("There is no such request.")
+    return request
+
+
+def pending_requests(session) -> list[PermissionRequest]:
+    """The approvals inbox: oldest first."""
+    return list(
+        session.scalars(
+            sa.select(PermissionRequest)
+            .where(PermissionRequest.status == RequestStatus.PENDING.value)
+            .order_by(PermissionRequest.created_at, PermissionRequest.id)
+        ).unique()
+    )
+
+
+def active_permissions(session, now: datetime) -> list[PermissionRequest]:
+    """The Now board: approved and not yet over, soonest to end first."""
+    return list(
+        session.scalars(
+            sa.select(PermissionRequest)
+            .where(PermissionRequest.status == RequestStatus.APPROVED.value, PermissionRequest.approved_until > now)
+            .order_by(PermissionRequest.approved_until, PermissionRequest.id)
+        ).unique()
+    )
+
+
+def describe_status(request: PermissionRequest) -> str:
+    """The sentence the requester's live page shows, in school time."""
+    status = request.status
+    if status == RequestStatus.PENDING.value:
+        return "Waiting for a decision. The approvers on duty have been told."
+    if status == RequestStatus.APPROVED.value:
+        if request.standing_permission_id:
+            return f"Approved until {format_time(request.approved_until)} by your standing permission."
+        return f"Approved until {format_time(request.approved_until)} by {request.decided_by.display_name}"
+    if status == RequestStatus.DENIED.value:
+        return f"Denied by {request.decided_by.display_name}"
+    if status == RequestStatus.WITHDRAWN.value:
+        return "You withdrew this request."
+    if status == RequestStatus.EXPIRED.value:
+        if request.approved_until is not None:
+            return f"Expired at {format_time(request.ended_at)}."
+        return f"Nobody decided before {format_time(request.wanted_until)}, so this request has expired."
+    return f"Ended at {format_time(request.ended_at)}: you left the room."
+
+
+@register_section
+def personal_data_section(session, user: User) -> tuple[str, object]:
+    """The person's permission requests and standing permissions, for "My data"."""
+
+    def at(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return "permissions", {
+        "requests": [
+            {
+                "id": r.id,
+                "area": r.area.name,
+                "device": r.device_label,
+                "reason": r.reason,
+                "reason_other": r.reason_other,
+                "status": r.status,
+                "wanted_until": at(r.wanted_until),
+                "approved_until": at(r.approved_until),
+                "decided_by": r.decided_by.display_name if r.decided_by else None,
+                "decided_at": at(r.decided_at),
+                "decision_note": r.decision_note,
+                "ended_at": at(r.ended_at),
+                "created_at": at(r.created_at),
+            }
+            for r in requests_of(session, user, limit=100_000)
+        ],
+        "standing_permissions": [
+            {
+                "id": s.id,
+                "device": s.personal_device.name if s.personal_device else None,
+                "areas": [a.name for a in s.areas],
+                "starts_on": s.starts_on.isoformat(),
+                "ends_on": s.ends_on.isoformat(),
+                "reason": s.reason,
+                "granted_by": s.granted_by.display_name,
+                "ended_at": at(s.ended_at),
+            }
+            for s in standing_permissions_of(session, user)
+        ],
+    }

@@ -1,0 +1,130 @@
+"""Retention (DESIGN.md section 7): data ages out as the settings say, and the audit chain still verifies.
+
+- Permission requests older than their period are erased (their audit events stay).
+- A leaver's personal devices, IMEIs included, are erased a set number of days after deactivation,
+  with anything that names those devices.
+- Audit events older than the audit period (0 = keep for ever) are cut behind a recorded checkpoint,
+  so what remains still verifies from the checkpoint's hash.
+A case hold stops all of it. The run audits what it erased, as counts, never the erased data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from app.models import (
+    AuditCheckpoint,
+    AuditEvent,
+    AuditLink,
+    PermissionRequest,
+    PersonalDevice,
+    RegisteredImei,
+    RequestStatus,
+    StandingPermission,
+    User,
+    standing_permission_areas,
+)
+from app.scheduler import register_timed_job
+from app.services.audit import record_audit_event
+from app.services.settings import define_setting, get_setting
+
+REQUEST_MONTHS = define_setting("retention.permission_request_months", 12, "Keep permission requests for (months)")
+LEAVER_DEVICE_DAYS = define_setting("retention.leaver_device_days", 30, "Erase a leaver's personal devices after (days)")
+AUDIT_YEARS = define_setting("retention.audit_event_years", 0, "Keep audit events for (years; 0 keeps them for ever)")
+CASE_HOLD = define_setting("retention.case_hold", "", "Case hold: while this holds a reason, retention erases nothing")
+
+OPEN_STATUSES = (RequestStatus.PENDING.value, RequestStatus.APPROVED.value)
+
+
+@dataclass
+class RetentionReport:
+    permission_requests: int = 0
+    leaver_devices: int = 0
+    leaver_requests: int = 0
+    standing_permissions: int = 0
+    audit_events: int = 0
+    held: bool = False
+
+
+def _months_ago(now: datetime, months: int) -> datetime:
+    return now - timedelta(days=round(months * 30.44))
+
+
+def _erase_requests(session, condition) -> int:
+    ids = list(session.scalars(sa.select(PermissionRequest.id).where(condition)))
+    if ids:
+        session.execute(sa.delete(PermissionRequest).where(PermissionRequest.id.in_(ids)))
+    return len(ids)
+
+
+def _erase_leaver_devices(session, now: datetime, report: RetentionReport) -> None:
+    cutoff = now - timedelta(days=int(get_setting(session, LEAVER_DEVICE_DAYS.key)))
+    leavers = sa.select(User.id).where(User.is_active_account.is_(False), User.deactivated_at <= cutoff)
+    device_ids = list(session.scalars(sa.select(PersonalDevice.id).where(PersonalDevice.owner_id.in_(leavers))))
+    if not device_ids:
+        return
+    report.leaver_requests += _erase_requests(session, PermissionRequest.personal_device_id.in_(device_ids))
+    standing_ids = list(session.scalars(sa.select(StandingPermission.id).where(StandingPermission.personal_device_id.in_(device_ids))))
+    if standing_ids:
+        session.execute(sa.delete(standing_permission_areas).where(standing_permission_areas.c.standing_permission_id.in_(standing_ids)))
+        session.execute(sa.delete(StandingPermission).where(StandingPermission.id.in_(standing_ids)))
+    session.execute(sa.delete(RegisteredImei).where(RegisteredImei.device_id.in_(device_ids)))
+    session.execute(sa.delete(PersonalDevice).where(PersonalDevice.id.in_(device_ids)))
+    report.leaver_devices = len(device_ids)
+    report.standing_permissions = len(standing_ids)
+
+
+def _cut_audit_events(session, now: datetime) -> int:
+    years = int(get_setting(session, AUDIT_YEARS.key) or 0)
+    if years <= 0:
+        return 0
+    cutoff = now - timedelta(days=round(years * 365.25))
+    last = session.execute(
+        sa.select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.occurred_at < cutoff).order_by(AuditEvent.seq.desc()).limit(1)
+    ).first()
+    if last is None:
+        return 0
+    removed = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.seq <= last.seq))
+    session.add(AuditCheckpoint(up_to_seq=last.seq, hash=last.hash, created_at=now, events_removed=removed))
+    session.flush()
+    session.execute(sa.delete(AuditLink).where(AuditLink.seq <= last.seq))
+    session.execute(sa.delete(AuditEvent).where(AuditEvent.seq <= last.seq))
+    return removed
+
+
+def run_retention(session, now: datetime) -> RetentionReport:
+    """Erase what is past its period; idempotent, so the scheduler and cron may both call it."""
+    report = RetentionReport()
+    if (get_setting(session, CASE_HOLD.key) or "").strip():
+        report.held = True
+        return report
+    report.permission_requests = _erase_requests(
+        session,
+        sa.and_(
+            PermissionRequest.created_at < _months_ago(now, int(get_setting(session, REQUEST_MONTHS.key))),
+            PermissionRequest.status.not_in(OPEN_STATUSES),
+        ),
+    )
+    _erase_leaver_devices(session, now, report)
+    report.audit_events = _cut_audit_events(session, now)
+    if any(value for key, value in asdict(report).items() if key != "held"):
+        record_audit_event(session, None, "retention.erased", "retention", "", asdict(report))
+    return report
+
+
+_last_scheduled_run: dict[str, datetime] = {}
+
+
+def scheduled_retention(session, now: datetime) -> RetentionReport | None:
+    """The embedded scheduler's job: at most hourly per process (each run is idempotent anyway)."""
+    last = _last_scheduled_run.get("at")
+    if last is not None and now - last < timedelta(hours=1):
+        return None
+    _last_scheduled_run["at"] = now
+    return run_retention(session, now)
+
+
+register_timed_job("retention", scheduled_retention)

@@ -1,0 +1,145 @@
+"""Two approvers tap at the same moment: exactly one decision, one audit event, the other told who decided."""
+
+from __future__ import annotations
+
+import threading
+from functools import partial
+
+import sqlalchemy as sa
+
+from app.database import write_intent
+from app.extensions import db
+from app.models import AuditEvent, PermissionRequest, Role, User
+from app.services import permissions
+from app.services.audit import verify_chain
+from app.services.errors import Conflict
+from tests.conftest import csrf_token
+from tests.factories import make_device, make_user, sign_in
+from tests.permission_factories import Browser, ask, make_area
+
+ROUNDS = 20
+DECISION_ACTIONS = ("permission.approved", "permission.denied")
+
+
+def _decision_events(request_id: int) -> list[AuditEvent]:
+    return list(
+        db.session.scalars(
+            sa.select(AuditEvent).where(
+                AuditEvent.subject_type == "permission_request",
+                AuditEvent.subject_id == str(request_id),
+                AuditEvent.action.in_(DECISION_ACTIONS),
+            )
+        )
+    )
+
+
+def _race(*targets) -> None:
+    """Start every target at the same moment (a barrier) in its own thread, and wait for all."""
+    barrier = threading.Barrier(len(targets))
+    failures: list[BaseException] = []
+
+    def run(target) -> None:
+        try:
+            barrier.wait(timeout=10)
+            target()
+        except BaseException as error:  # noqa: BLE001  (reported to the main thread below)
+            failures.append(error)
+
+    threads = [threading.Thread(target=run, args=(target,)) for target in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+        assert not thread.is_alive(), "a decision never finished"
+    assert not failures, failures
+
+
+def _decide_in_own_request(app, approver_id: int, request_id: int, decision: str, outcomes: dict[int, str]) -> None:
+    """What one approver's request does: its own app context, session and write transaction."""
+    with app.app_context():
+        try:
+            with write_intent():
+                approver = db.session.get(User, approver_id)
+                try:
+                    permissions.decide(db.session, approver, request_id, decision, note="tapped")
+                    db.session.commit()
+                    outcomes[approver_id] = "decided"
+                except Conflict as error:
+                    db.session.rollback()
+                    outcomes[approver_id] = error.message
+        finally:
+            db.session.remove()
+
+
+def test_two_approvers_deciding_at_once_record_exactly_one_decision(app):
+    head = make_user(Role.APPROVER, name="Mrs A Adeyemi")
+    deputy = make_user(Role.APPROVER, name="Mr D Okafor")
+    admin = make_user(Role.ADMIN)
+    staff = make_user(name="Mr B Clarke")
+    phone = make_device(staff)
+    area = make_area(admin)
+    head_id, deputy_id = head.id, deputy.id  # threads must not touch the main thread's objects
+    names = {head_id: head.display_name, deputy_id: deputy.display_name}
+
+    for _round in range(ROUNDS):
+        asked_id = ask(staff, area, phone).id
+        db.session.rollback()
+        outcomes: dict[int, str] = {}
+        _race(
+            partial(_decide_in_own_request, app, head_id, asked_id, "approve", outcomes),
+            partial(_decide_in_own_request, app, deputy_id, asked_id, "deny", outcomes),
+        )
+        winners = [who for who, outcome in outcomes.items() if outcome == "decided"]
+        assert len(winners) == 1, outcomes
+        (loser,) = set(outcomes) - set(winners)
+        assert outcomes[loser].startswith(f"{names[winners[0]]} already "), outcomes[loser]
+
+        db.session.rollback()
+        stored = db.session.get(PermissionRequest, asked_id)
+        assert stored.decided_by_id == winners[0]
+        assert stored.status == ("approved" if winners[0] == head_id else "denied")
+        events = _decision_events(asked_id)
+        assert len(events) == 1
+        assert events[0].actor_id == winners[0]
+
+    report = verify_chain(db.session)
+    assert report.ok, report.problem
+
+
+def _post_decision(clients: dict, who: int, request_id: int, responses: dict) -> None:
+    """One approver's phone taps Approve (an HTTP request through the API, in a thread of its own)."""
+    client, token = clients[who]
+    responses[who] = client.post(
+        f"/api/v1/permission-requests/{request_id}/decision", json={"decision": "approve"}, headers={"X-CSRFToken": token}
+    )
+
+
+def test_two_approvers_racing_through_the_api_one_gets_409(app):
+    head = make_user(Role.APPROVER, name="Mrs A Adeyemi")
+    deputy = make_user(Role.APPROVER, name="Mr D Okafor")
+    admin = make_user(Role.ADMIN)
+    staff = make_user(name="Mr B Clarke")
+    phone = make_device(staff)
+    area = make_area(admin)
+    clients = {}
+    for approver in (head, deputy):
+        client = Browser(app)
+        sign_in(client, approver)
+        clients[approver.id] = (client, csrf_token(client, "/approvals"))
+    head_id, deputy_id = head.id, deputy.id
+
+    for _round in range(5):
+        asked_id = ask(staff, area, phone).id
+        db.session.rollback()
+        responses: dict[int, object] = {}
+        _race(*(partial(_post_decision, clients, who, asked_id, responses) for who in (head_id, deputy_id)))
+        statuses = sorted(r.status_code for r in responses.values())
+        assert statuses == [200, 409], [r.get_data(as_text=True) for r in responses.values()]
+        winner = next(who for who, r in responses.items() if r.status_code == 200)
+        loser = next(r for r in responses.values() if r.status_code == 409)
+        assert loser.mimetype == "application/problem+json"
+        assert loser.get_json()["detail"].startswith(f"{responses[winner].get_json()['decided_by']['name']} already approved")
+        db.session.rollback()
+        assert len(_decision_events(asked_id)) == 1
+
+    assert verify_chain(db.session).ok

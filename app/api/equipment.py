@@ -116,7 +116,7 @@ def list_assets():
     if status and status not in {s.value for s in AssetStatus}:
         raise ValidationFailed("Unknown status.", {"status": ["Unknown status."]})
     limit = min(max(request.args.get("limit", 50, type=int) or 50, 1), 200)
-    offset = max(request.args.get("offset", 0, type=int) or 0, 0)
+    offset = min(max(request.args.get("offset", 0, type=int) or 0, 0), 1_000_000)
     found = assets.search_assets(
         db.session,
         request.args.get("q", "")[:100],
@@ -193,7 +193,7 @@ def list_loans():
     overdue = request.args.get("overdue") == "true"
     today = local_today()
     limit = min(max(request.args.get("limit", loans.PAGE_SIZE, type=int) or loans.PAGE_SIZE, 1), 500)
-    offset = max(request.args.get("offset", 0, type=int) or 0, 0)
+    offset = min(max(request.args.get("offset", 0, type=int) or 0, 0), 1_000_000)
     if scope == "all":
         if not office:
             raise Forbidden("Only the office can list everyone's loans.")
@@ -313,7 +313,7 @@ register_paths(
                     {"name": "status", "in": "query", "schema": {"type": "string", "enum": _statuses}},
                     {"name": "location", "in": "query", "schema": {"type": "string", "maxLength": 80}},
                     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
-                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 1000000}},
                 ],
             ),
             "post": _op(
@@ -367,7 +367,7 @@ register_paths(
                     {"name": "scope", "in": "query", "schema": {"type": "string", "enum": ["mine", "all"]}},
                     {"name": "returned", "in": "query", "description": "with scope=mine: include returned loans", "schema": {"type": "string", "enum": ["true", "false"]}},
                     {"name": "limit", "in": "query", "description": "with scope=all (default 100)", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
-                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 1000000}},
                 ],
             ),
         },

@@ -517,3 +517,18 @@ def test_a_school_asset_on_loan_is_offered_and_accepted_where_personal_devices_a
     assert request.asset_id == camera.id
     history = assets.asset_history(db.session, db.session.get(SchoolAsset, camera.id))
     assert any(e.kind == "permission" and "into EYFS changing area" in e.text for e in history)
+
+
+def test_the_scheduler_reminds_from_eight_in_the_morning_school_time(app, office, teacher, frozen_clock):
+    from app.scheduler import run_timed_jobs
+
+    frozen_clock.set(datetime(2026, 7, 1, 9, tzinfo=UTC))
+    lend(office, make_asset(office, tag="SCH-1"), teacher, due_on=date(2026, 7, 1))
+    db.session.rollback()
+    early = run_timed_jobs(db.session, datetime(2026, 7, 2, 6, 59, tzinfo=UTC), names=["equipment.loan_reminders"])  # 07:59 BST
+    assert early == {"equipment.loan_reminders": None}
+    later = run_timed_jobs(db.session, datetime(2026, 7, 2, 7, 0, tzinfo=UTC), names=["equipment.loan_reminders"])  # 08:00 BST
+    report = later["equipment.loan_reminders"]
+    assert report.borrowers_reminded == 1 and report.summary_sent and report.school_date == date(2026, 7, 2)
+    again = run_timed_jobs(db.session, datetime(2026, 7, 2, 7, 0, 30, tzinfo=UTC), names=["equipment.loan_reminders"])
+    assert again["equipment.loan_reminders"].borrowers_reminded == 0

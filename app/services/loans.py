@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from app.clock import format_date, local_today, to_local, utcnow
 from app.database import lock_for_append
 from app.models import AssetStatus, AuditEvent, Loan, Role, SchoolAsset, User
+from app.scheduler import register_timed_job
 from app.services.accounts import users_with_role
 from app.services.assets import lock_asset, require_office
 from app.services.audit import record_audit_event
@@ -20,6 +21,8 @@ from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.notifications import notify
 
 LONGEST_LOAN = timedelta(days=366)
+# Reminders go out from this school time on, never in the night (the scheduler ticks round the clock).
+REMINDERS_FROM = time(8, 0)
 REMINDER_LOCK = 7_005_001
 NOT_LENDABLE = {
     AssetStatus.RETIRED.value: "is retired",
@@ -288,6 +291,16 @@ def send_loan_reminders(session, now: datetime | None = None) -> ReminderReport:
         summary_sent = True
     session.flush()
     return ReminderReport(today, len(due), summary_sent, count)
+
+
+def scheduled_loan_reminders(session, now: datetime) -> ReminderReport | None:
+    """The embedded scheduler's job: from 08:00 school time, send what is due (once a day, as above)."""
+    if to_local(now).time() < REMINDERS_FROM:
+        return None
+    return send_loan_reminders(session, now)
+
+
+register_timed_job("equipment.loan_reminders", scheduled_loan_reminders)
 
 
 def loan_json(loan: Loan, today: date | None = None) -> dict:

@@ -87,11 +87,12 @@ def _register_blueprints(app: Flask) -> None:
     from app.auth import passkey_routes  # noqa: F401  (adds the passkey routes to the auth blueprint)
     from app.auth.routes import bp as auth_bp
     from app.devices.routes import bp as devices_bp
+    from app.equipment.routes import bp as equipment_bp
     from app.main.routes import bp as main_bp
     from app.permissions.routes import bp as permissions_bp
     from app.push.routes import bp as push_bp
 
-    for blueprint in (main_bp, auth_bp, devices_bp, admin_bp, audit_log_bp, permissions_bp, push_bp, api_bp):
+    for blueprint in (main_bp, auth_bp, devices_bp, equipment_bp, admin_bp, audit_log_bp, permissions_bp, push_bp, api_bp):
         app.register_blueprint(blueprint)
 
 

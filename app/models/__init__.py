@@ -2,6 +2,17 @@
 
 from app.models.accounts import LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
 from app.models.areas import Area, AreaRule
+from app.models.assets import (
+    AssetKind,
+    AssetSearchTerm,
+    AssetStatus,
+    Loan,
+    SchoolAsset,
+    StockTake,
+    StockTakeOutcome,
+    StockTakeResult,
+    StockTakeScan,
+)
 from app.models.audit import AuditCheckpoint, AuditEvent, AuditLink, AuditVerification
 from app.models.devices import DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei
 from app.models.notifications import Notification
@@ -24,6 +35,15 @@ __all__ = [
     "Area",
     "AreaRule",
     "AuditCheckpoint",
+    "AssetKind",
+    "AssetSearchTerm",
+    "AssetStatus",
+    "Loan",
+    "SchoolAsset",
+    "StockTake",
+    "StockTakeOutcome",
+    "StockTakeResult",
+    "StockTakeScan",
     "AuditEvent",
     "AuditLink",
     "AuditVerification",

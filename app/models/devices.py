@@ -100,16 +100,22 @@ class PersonalDevice(db.Model):
 
 
 class RegisteredImei(db.Model):
-    """One IMEI, one row: the primary key makes an IMEI unique across the whole register."""
+    """One IMEI, one row: the primary key makes an IMEI unique across personal devices and school assets.
+
+    Each row belongs to exactly one personal device or one school asset (a work mobile).
+    """
 
     __tablename__ = "registered_imeis"
     __table_args__ = (
         sa.CheckConstraint("slot IN (1, 2)", name="known_slot"),
+        sa.CheckConstraint("(device_id IS NULL) <> (asset_id IS NULL)", name="one_holder"),
         sa.UniqueConstraint("device_id", "slot", name="uq_registered_imeis_device_slot"),
     )
 
     imei: so.Mapped[str] = so.mapped_column(sa.String(15), primary_key=True)
-    device_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("personal_devices.id"), index=True)
+    device_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("personal_devices.id"), index=True)
+    asset_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("school_assets.id"), unique=True)
     slot: so.Mapped[int] = so.mapped_column(sa.SmallInteger)
 
-    device: so.Mapped[PersonalDevice] = so.relationship(back_populates="imeis")
+    device: so.Mapped[PersonalDevice | None] = so.relationship(back_populates="imeis")
+    asset = so.relationship("SchoolAsset", back_populates="imei_row")

@@ -72,8 +72,8 @@ class PermissionRequest(db.Model):
     requester_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"))
     area_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("areas.id"), index=True)
     personal_device_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("personal_devices.id"), index=True)
-    # A school asset on loan to the requester; the equipment feature adds the foreign key to assets.
-    asset_id: so.Mapped[int | None] = so.mapped_column(sa.Integer, index=True)
+    # A school asset on loan to the requester (offered by the equipment feature's device option provider).
+    asset_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("school_assets.id"), index=True)
     device_label: so.Mapped[str] = so.mapped_column(sa.String(120), default="")
     reason: so.Mapped[str] = so.mapped_column(sa.String(20))
     reason_other: so.Mapped[str] = so.mapped_column(sa.String(200), default="")

@@ -65,7 +65,8 @@ def _validate(details: DeviceDetails) -> tuple[dict[str, list[str]], str | None,
 def _imeis_taken(session, imeis: list[str], device_id: int | None) -> list[str]:
     query = sa.select(RegisteredImei.imei).where(RegisteredImei.imei.in_(imeis))
     if device_id is not None:
-        query = query.where(RegisteredImei.device_id != device_id)
+        # Rows held by school assets have no device_id: they are taken too.
+        query = query.where(sa.or_(RegisteredImei.device_id.is_(None), RegisteredImei.device_id != device_id))
     return list(session.scalars(query))
 
 
@@ -244,7 +245,9 @@ def search_register(session, text: str = "", status: str = "", limit: int = 100,
             sa.func.lower(PersonalDevice.serial).like(like),
         ]
         if len(digits) >= 4 and len(digits) == len(text.replace(" ", "").replace("-", "")):
-            imei_match = sa.select(RegisteredImei.device_id).where(RegisteredImei.imei.like(f"%{digits}%"))
+            imei_match = sa.select(RegisteredImei.device_id).where(
+                RegisteredImei.device_id.is_not(None), RegisteredImei.imei.like(f"%{digits}%")
+            )
             conditions.append(PersonalDevice.id.in_(imei_match))
         query = query.where(sa.or_(*conditions))
     if status:

@@ -1,7 +1,7 @@
 """Personal API tokens and WebAuthn passkeys.
 
 Revision ID: 0005_accounts
-Revises: 0002_permissions
+Revises: 0003_equipment
 Create Date: 2026-11-25 21:10:17.319740
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0005_accounts'
-down_revision = '0002_permissions'
+down_revision = '0003_equipment'
 branch_labels = None
 depends_on = None
 

@@ -14,8 +14,8 @@ from werkzeug.exceptions import NotFound
 from app.database import write_intent
 from app.demo import DEMO_DOMAIN, seed_demo_school
 from app.extensions import db
-from app.models import Area, PersonalDevice, User
-from app.services import accounts, permissions
+from app.models import Area, PersonalDevice, SchoolAsset, User
+from app.services import accounts, permissions, stocktakes
 from tests.browser.conftest import sign_in_page
 
 AXE = Path(__file__).parent / "node_modules" / "axe-core" / "axe.min.js"
@@ -44,8 +44,30 @@ PAGES: dict[str | None, list[str]] = {
         "/a/out-of-date-poster",
         "/requests",
         "/requests/{request}",
+        "/my-loans",
+        "/t/CAM-001",
     ],
-    "office": ["/office/devices", "/office/devices/{device}", "/audit"],
+    "office": [
+        "/office/devices",
+        "/office/devices/{device}",
+        "/audit",
+        "/equipment",
+        "/equipment/new",
+        "/equipment/{asset}",
+        "/equipment/{asset}/edit",
+        "/equipment/{asset}/retire",
+        "/equipment/{asset}/check-out",
+        "/equipment/{loaned}/check-in",
+        "/equipment/loans",
+        "/equipment/overdue",
+        "/equipment/labels",
+        "/equipment/scan",
+        "/equipment/import",
+        "/equipment/stocktakes",
+        "/equipment/stocktakes/{closed_stocktake}",
+        "/equipment/stocktakes/{stocktake}",
+        "/t/CAM-001",
+    ],
     "admin": [
         "/admin/staff",
         "/admin/staff/invite",
@@ -67,10 +89,15 @@ NOT_PAGES = {
     "main.my_data_download": "JSON download",
     "audit_log.export": "CSV download",
     "devices.lost": "checked in the J1 journey (needs a lost device)",
+    "equipment.find": "redirect to the label's page",
+    "equipment.import_template": "CSV download",
+    "equipment.export_assets": "CSV download",
+    "equipment.export_loans": "CSV download",
+    "equipment.stocktake_csv": "CSV download",
 }
 
 
-SAMPLE_IDS = {"device": 1, "person": 1, "token": "x", "area": 1, "poster": "x", "request": 1}
+SAMPLE_IDS = {"device": 1, "person": 1, "token": "x", "area": 1, "poster": "x", "request": 1, "asset": 1, "loaned": 1, "stocktake": 1, "closed_stocktake": 2}
 
 
 def _fill(path: str, ids: dict) -> str:
@@ -107,8 +134,25 @@ def _seed(live_server) -> dict:
         request = permissions.request_permission(
             db.session, person, area, device_key=f"personal-{device.id}", reason="urgent_call", duration="one_hour"
         )
+        office = db.session.scalar(sa.select(User).where(User.email == f"office@{DEMO_DOMAIN}"))
+        closed = stocktakes.start_stocktake(db.session, office, "iPad trolley")
+        stocktakes.record_scan(db.session, office, closed.id, "IPAD-001")
+        stocktakes.close_stocktake(db.session, office, closed.id)
+        open_take = stocktakes.start_stocktake(db.session, office, "")
+        stocktakes.record_scan(db.session, office, open_take.id, "CAM-002")
         db.session.commit()
-        return {"device": device.id, "person": person.id, "token": token, "area": area.id, "poster": area.poster_token, "request": request.id}
+        return {
+            "device": device.id,
+            "person": person.id,
+            "token": token,
+            "area": area.id,
+            "poster": area.poster_token,
+            "request": request.id,
+            "asset": db.session.scalar(sa.select(SchoolAsset.id).where(SchoolAsset.tag == "CAM-002")),
+            "loaned": db.session.scalar(sa.select(SchoolAsset.id).where(SchoolAsset.tag == "CAM-001")),
+            "stocktake": open_take.id,
+            "closed_stocktake": closed.id,
+        }
 
 
 def _violations(page) -> list[str]:

@@ -1,0 +1,7 @@
+"""School equipment pages (journey J4): assets, labels, loans, stock-takes and "My loans".
+
+Importing the package registers the feature's CLI commands, demo seeder, "My data" section, and its
+links with classroom permission (school assets on the request form, requests in an asset's history).
+"""
+
+from app.equipment import cli, demo, permissions_hook, personal_data  # noqa: F401

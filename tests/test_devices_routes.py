@@ -144,3 +144,26 @@ def test_office_finds_a_device_by_imei_or_name_and_sees_the_full_imei(client):
     by_name = client.get("/office/devices?q=davies").get_data(as_text=True)
     assert "Galaxy A54" in by_name and "Pixel 8" not in by_name
     assert client.get(f"/office/devices/{device.id}").status_code == 200
+
+
+def test_a_duplicate_that_slips_past_the_check_is_a_conflict_not_an_error(app, monkeypatch):
+    """Two people registering one IMEI at the same moment: the database's key decides, cleanly."""
+    from app.database import write_intent
+    from app.services import devices as device_service
+    from app.services.errors import Conflict
+
+    first, second = make_user(), make_user()
+    imei = make_imei()
+    make_device(first, imei1=imei)
+    monkeypatch.setattr(device_service, "_imeis_taken", lambda *args, **kwargs: [])
+    with write_intent():
+        try:
+            device_service.register_device(
+                db.session, second, device_service.DeviceDetails(kind="smartphone", make="A", model="B", imei1=imei)
+            )
+            raised = None
+        except Conflict as error:
+            raised = error
+        db.session.rollback()
+    assert raised is not None and "already registered" in raised.message
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PersonalDevice)) == 1

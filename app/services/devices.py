@@ -109,8 +109,7 @@ def register_device(session, actor: User, details: DeviceDetails) -> PersonalDev
         status=DeviceStatus.ACTIVE.value,
     )
     device.imeis = [RegisteredImei(imei=imei, slot=1 if slot == "imei1" else 2) for imei, slot in imeis.items()]
-    session.add(device)
-    _flush_or_duplicate(session)
+    _flush_or_duplicate(session, device)
     record_audit_event(
         session,
         actor,
@@ -122,10 +121,15 @@ def register_device(session, actor: User, details: DeviceDetails) -> PersonalDev
     return device
 
 
-def _flush_or_duplicate(session) -> None:
-    """The primary key on registered_imeis is the real guard; a race that slips past the check lands here."""
+def _flush_or_duplicate(session, *new_rows) -> None:
+    """The primary key on registered_imeis is the real guard; a race that slips past the check lands here.
+
+    New rows are added inside the savepoint: opening a savepoint flushes what is pending, so rows
+    added before it would hit the constraint outside the savepoint's protection.
+    """
     try:
         with session.begin_nested():
+            session.add_all(new_rows)
             session.flush()
     except IntegrityError as error:
         raise Conflict(DUPLICATE_IMEI, {"imei1": [DUPLICATE_IMEI]}) from error

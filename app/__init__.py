@@ -52,6 +52,12 @@ def create_app(config: dict | None = None) -> Flask:
     register_cli(app)
     configure_logging(json_logs=app.config["JSON_LOGS"])
     init_scheduler(app)
+
+    from app.push import init_push
+
+    if config and config.get("TESTING") and "PUSH_WORKER" not in config:
+        app.config["PUSH_WORKER"] = False  # tests drive the sender themselves
+    init_push(app)
     return app
 
 
@@ -84,8 +90,9 @@ def _register_blueprints(app: Flask) -> None:
     from app.equipment.routes import bp as equipment_bp
     from app.main.routes import bp as main_bp
     from app.permissions.routes import bp as permissions_bp
+    from app.push.routes import bp as push_bp
 
-    for blueprint in (main_bp, auth_bp, devices_bp, equipment_bp, admin_bp, audit_log_bp, permissions_bp, api_bp):
+    for blueprint in (main_bp, auth_bp, devices_bp, equipment_bp, admin_bp, audit_log_bp, permissions_bp, push_bp, api_bp):
         app.register_blueprint(blueprint)
 
 

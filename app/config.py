@@ -37,6 +37,14 @@ def _secret_key(instance_path: Path) -> str:
     return key_file.read_text().strip()
 
 
+def _mail_domain() -> str:
+    """The school's mail domain for the default push contact: LANYARD_MAIL_DOMAIN, else school.invalid.
+
+    ``.invalid`` (RFC 2606) can never reach anyone, which is honest until the school sets its own.
+    """
+    return os.environ.get("LANYARD_MAIL_DOMAIN", "school.invalid").strip().lstrip("@") or "school.invalid"
+
+
 def settings_from_environment(instance_path: Path) -> dict:
     """Build the Flask config mapping from LANYARD_* environment variables."""
     environment = os.environ.get("LANYARD_ENV", "production")
@@ -74,4 +82,17 @@ def settings_from_environment(instance_path: Path) -> dict:
         # The embedded scheduler thread (timed jobs: expiry, escalation); never under tests.
         "LANYARD_SCHEDULER": _flag("LANYARD_SCHEDULER", True),
         "LANYARD_SCHEDULER_SECONDS": int(os.environ.get("LANYARD_SCHEDULER_SECONDS", "30")),
+        # Web Push (DESIGN.md section 4). The contact is the mailto: a push service can write to about
+        # misbehaving traffic; set it to the school office (LANYARD_PUSH_CONTACT).
+        "PUSH_CONTACT": os.environ.get("LANYARD_PUSH_CONTACT", f"mailto:office@{_mail_domain()}"),
+        # The embedded sender thread: on in development (`flask run`); in production the sender is its
+        # own process (`flask push-worker`), so gunicorn's web workers leave it off unless told otherwise.
+        "PUSH_WORKER": _flag("LANYARD_PUSH_WORKER", environment == "development"),
+        "PUSH_TIMEOUT_SECONDS": float(os.environ.get("LANYARD_PUSH_TIMEOUT_SECONDS", "10")),
+        "PUSH_MAX_ATTEMPTS": int(os.environ.get("LANYARD_PUSH_MAX_ATTEMPTS", "8")),
+        "PUSH_BACKOFF_SECONDS": float(os.environ.get("LANYARD_PUSH_BACKOFF_SECONDS", "5")),
+        "PUSH_POLL_SECONDS": float(os.environ.get("LANYARD_PUSH_POLL_SECONDS", "2")),
+        "PUSH_SEND_THREADS": int(os.environ.get("LANYARD_PUSH_SEND_THREADS", "4")),
+        "PUSH_TTL_SECONDS": int(os.environ.get("LANYARD_PUSH_TTL_SECONDS", str(4 * 3600))),
+        "PUSH_ACTION_TOKEN_MINUTES": int(os.environ.get("LANYARD_PUSH_ACTION_TOKEN_MINUTES", "60")),
     }

@@ -24,10 +24,12 @@ from app.models.permissions import (
     StandingPermission,
     standing_permission_areas,
 )
+from app.models.push import ActionToken, PushOutbox, PushSubscription
 from app.models.settings import ApproverStatus, SchoolSetting
 from app.models.tokens import ApiToken
 
 __all__ = [
+    "ActionToken",
     "ApiToken",
     "ApproverStatus",
     "Area",
@@ -53,6 +55,8 @@ __all__ = [
     "PasswordToken",
     "PermissionRequest",
     "PersonalDevice",
+    "PushOutbox",
+    "PushSubscription",
     "RegisteredImei",
     "RequestReason",
     "RequestStatus",

@@ -60,3 +60,98 @@ self.addEventListener("fetch", (event) => {
   }
   // Everything else (API, manifest) goes to the network untouched.
 });
+
+// Web Push. A message is small JSON: title, body, url, kind, and for approvers a request id with
+// one-time Approve/Deny tokens. The tokens are the credential for /api/v1/push-actions, so the head
+// can decide from the lock screen without opening Lanyard or having a live session.
+const ICON = "/static/icons/icon-192.png";
+
+function pushData(event) {
+  if (!event.data) return {};
+  try {
+    return event.data.json();
+  } catch (error) {
+    return { title: "Lanyard", body: event.data.text() };
+  }
+}
+
+function sameOriginPath(url) {
+  try {
+    const target = new URL(url || "/notices", self.location.origin);
+    return target.origin === self.location.origin ? target.pathname + target.search + target.hash : "/notices";
+  } catch (error) {
+    return "/notices";
+  }
+}
+
+function showPush(data) {
+  const tokens = data.actions && data.actions.approve && data.actions.deny ? data.actions : null;
+  const options = {
+    body: data.body || "",
+    icon: ICON,
+    badge: ICON,
+    tag: data.request_id ? "request-" + data.request_id : "notice-" + (data.notice_id || Date.now()),
+    renotify: true,
+    requireInteraction: Boolean(tokens),
+    data: { url: sameOriginPath(data.url), tokens: tokens, title: data.title || "Lanyard" },
+  };
+  if (tokens) {
+    options.actions = [
+      { action: "approve", title: "Approve" },
+      { action: "deny", title: "Deny" },
+    ];
+  }
+  return self.registration.showNotification(data.title || "Lanyard", options);
+}
+
+self.addEventListener("push", (event) => {
+  event.waitUntil(showPush(pushData(event)));
+});
+
+function confirm(title, body, notification) {
+  const data = notification.data || {};
+  return self.registration.showNotification(title, {
+    body: body,
+    icon: ICON,
+    tag: notification.tag,
+    data: { url: data.url || "/notices", tokens: null, title: title },
+  });
+}
+
+function decide(notification, action) {
+  const data = notification.data || {};
+  return fetch("/api/v1/push-actions", {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "application/json" },
+    credentials: "same-origin",
+    body: JSON.stringify({ token: data.tokens[action], action: action }),
+  })
+    .then((response) => response.json().then((body) => ({ ok: response.ok, body: body })))
+    .then((result) => {
+      if (result.ok) return confirm(result.body.message || (action === "approve" ? "Approved" : "Denied"), data.title, notification);
+      return confirm("Not decided", result.body.detail || "Open Lanyard to decide.", notification);
+    })
+    .catch(() => confirm("Not decided", "Lanyard could not be reached. Open Lanyard to decide.", notification));
+}
+
+function openPage(url) {
+  const target = new URL(sameOriginPath(url), self.location.origin).href;
+  return self.clients.matchAll({ type: "window", includeUncontrolled: true }).then((windows) => {
+    const exact = windows.find((client) => client.url === target);
+    if (exact) return exact.focus();
+    const any = windows.find((client) => "navigate" in client);
+    if (any) return any.navigate(target).then((client) => (client || any).focus());
+    return self.clients.openWindow(target);
+  });
+}
+
+self.addEventListener("notificationclick", (event) => {
+  const notification = event.notification;
+  const data = notification.data || {};
+  notification.close();
+  const work = (event.action === "approve" || event.action === "deny") && data.tokens
+    ? decide(notification, event.action)
+    : openPage(data.url);
+  // An event the browser dispatched may outlive this handler; one dispatched by script may not.
+  if (event.isTrusted) event.waitUntil(work);
+});

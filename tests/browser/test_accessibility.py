@@ -34,6 +34,7 @@ PAGES: dict[str | None, list[str]] = {
         "/devices/{device}/edit",
         "/devices/{device}/report-lost",
         "/notices",
+        "/notifications",
         "/my-data",
         "/account",
         "/account/tokens",

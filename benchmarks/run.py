@@ -1,0 +1,56 @@
+"""Every benchmark in one command, printed as one table against DESIGN.md section 9's budgets.
+
+Usage: python -m benchmarks.run [--quick]
+Exits non-zero only when a figure could not be measured (a budget that is over is reported, not fatal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import traceback
+
+from benchmarks.common import Figure, print_table
+
+
+def suite(quick: bool) -> list[tuple[str, dict]]:
+    events = 100_000 if quick else 1_000_000
+    requests = 300 if quick else 2000
+    plan = [
+        ("benchmarks.server_bench", {"backend": "sqlite", "requests": requests}),
+        ("benchmarks.server_bench", {"backend": "postgresql", "requests": requests}),
+        ("benchmarks.permissions_bench", {"backend": "sqlite", "requests": requests}),
+        ("benchmarks.permissions_bench", {"backend": "postgresql", "requests": requests}),
+        ("benchmarks.push_bench", {"requests": requests // 2}),
+        ("benchmarks.equipment_bench", {}),
+        ("benchmarks.page_weight", {}),
+        ("benchmarks.audit_scale", {"backend": "sqlite", "events": events}),
+        ("benchmarks.audit_scale", {"backend": "postgresql", "events": events}),
+    ]
+    return plan
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller runs, for a first look")
+    parser.add_argument("--only", default="", help="comma-separated module names to run (e.g. page_weight)")
+    arguments = parser.parse_args()
+    figures: list[Figure] = []
+    failures: list[str] = []
+    for module_name, kwargs in suite(arguments.quick):
+        if arguments.only and module_name.rsplit(".", 1)[1] not in arguments.only.split(","):
+            continue
+        try:
+            module = importlib.import_module(module_name)
+            figures += module.measure(**kwargs)
+        except Exception:  # noqa: BLE001  (report every benchmark that could not measure, then fail)
+            failures.append(f"{module_name} {kwargs}:\n{traceback.format_exc()}")
+    if figures:
+        print_table(figures)
+    for failure in failures:
+        print("\nCOULD NOT MEASURE", failure)
+    raise SystemExit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""Fixtures for Web Push: a local push service and helpers to subscribe browsers and drain the outbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.database import write_intent
+from app.extensions import db
+from app.services import push
+from app.services.push_keys import application_server_key
+from app.services.push_sender import SenderSettings, drain_until_idle
+from tests.push_service import BrowserSubscription, PushService
+
+
+@pytest.fixture
+def push_app(app):
+    """The test app, willing to send to the local push service, with short timeouts and backoff."""
+    app.config.update(
+        PUSH_ALLOWED_HOSTS=(*push.DEFAULT_PUSH_HOSTS, "127.0.0.1"),
+        PUSH_TIMEOUT_SECONDS=0.5,
+        PUSH_BACKOFF_SECONDS=5,
+        PUSH_MAX_ATTEMPTS=4,
+        PUSH_SEND_THREADS=4,
+    )
+    return app
+
+
+@pytest.fixture
+def push_service(push_app):
+    service = PushService(
+        expected_sub=push_app.config["PUSH_CONTACT"],
+        expected_key=application_server_key(push_app.instance_path),
+    )
+    yield service
+    service.close()
+
+
+@pytest.fixture
+def sender_settings(push_app) -> SenderSettings:
+    return SenderSettings.from_app(push_app)
+
+
+def subscribe_browser(service: PushService, user) -> tuple[BrowserSubscription, int]:
+    """Make a browser key pair at the local push service and record it for ``user`` as the API would."""
+    browser = service.new_subscription()
+    with write_intent():
+        subscription, _created = push.subscribe(
+            db.session,
+            user,
+            endpoint=browser.endpoint,
+            p256dh=browser.p256dh,
+            auth=browser.auth,
+            user_agent="Test browser",
+            allowed_hosts=("127.0.0.1",),
+        )
+        db.session.commit()
+    return browser, subscription.id
+
+
+def drain(settings: SenderSettings):
+    """Send everything due now, as the worker would, and return the report."""
+    return drain_until_idle(db.session, settings)

@@ -73,8 +73,12 @@ def test_school_devices_only_refuses_personal_devices(school):
 
 
 def test_school_devices_only_accepts_a_school_device_from_a_provider(school, monkeypatch):
+    from tests.equipment_factories import make_asset
+
+    ipad_id = make_asset(make_user(Role.OFFICE), tag="IPAD-77", name="School iPad 3", kind="tablet").id  # the request's asset_id is a foreign key
+
     def school_ipad(_session, user):
-        return [DeviceOption(key="asset-77", label="School iPad 3", asset_id=77, school_device=True)] if user.id == school["staff"].id else []
+        return [DeviceOption(key="asset-77", label="School iPad 3", asset_id=ipad_id, school_device=True)] if user.id == school["staff"].id else []
 
     monkeypatch.setattr(permissions, "_device_option_providers", [*permissions._device_option_providers])
     permissions.register_device_option_provider(school_ipad)
@@ -82,7 +86,7 @@ def test_school_devices_only_accepts_a_school_device_from_a_provider(school, mon
     asked = committed(
         permissions.request_permission, school["staff"], eyfs, device_key="asset-77", reason="learning_evidence", duration="one_hour"
     )
-    assert asked.asset_id == 77 and asked.personal_device_id is None
+    assert asked.asset_id == ipad_id and asked.personal_device_id is None
     assert asked.device_label == "School iPad 3"
     assert asked.status == RequestStatus.PENDING.value
     assert [o.key for o in permissions.device_options(db.session, school["other"])] == [f"personal-{school['other_phone'].id}"]

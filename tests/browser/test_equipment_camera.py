@@ -39,9 +39,7 @@ def _label_video(text: str, path) -> None:
             video.write(b"FRAME\n" + bytes(luma) + chroma)
 
 
-def test_the_camera_scanner_records_a_label(live_server, tmp_path):
-    from playwright.sync_api import sync_playwright
-
+def test_the_camera_scanner_records_a_label(live_server, chromium, tmp_path):
     with live_server.app_context():
         office = make_user(Role.OFFICE, name="Ms O Brennan")
         email = office.email
@@ -53,28 +51,28 @@ def test_the_camera_scanner_records_a_label(live_server, tmp_path):
     video = tmp_path / "label.y4m"
     _label_video(f"{live_server.url}/t/CAM-900", video)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS
-            + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"],
-        )
-        context = browser.new_context(viewport=PHONE, base_url=live_server.url, permissions=["camera"], is_mobile=True, has_touch=True)
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        sign_in_page(page, email, PASSWORD)
-        page.goto(f"/equipment/stocktakes/{take_id}")
-        page.get_by_role("button", name="Use the camera").click()
-        scanned = page.get_by_role("list", name="Scanned labels")
-        expect(scanned.get_by_role("listitem")).to_have_count(1)
-        expect(scanned).to_contain_text("CAM-900")
-        expect(page.locator("#scan-count")).to_have_text("1")
-        page.wait_for_timeout(3000)  # the same label stays in view: it must not be recorded again
-        expect(scanned.get_by_role("listitem")).to_have_count(1)
-        page.get_by_role("button", name="Stop the camera").click()
-        expect(page.get_by_role("button", name="Use the camera")).to_be_visible()
-        context.close()
-        browser.close()
+    # A second browser from the same Playwright, started with the fake camera playing the label.
+    browser = chromium.browser_type.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=CHROMIUM_ARGS
+        + ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"],
+    )
+    context = browser.new_context(viewport=PHONE, base_url=live_server.url, permissions=["camera"], is_mobile=True, has_touch=True)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    sign_in_page(page, email, PASSWORD)
+    page.goto(f"/equipment/stocktakes/{take_id}")
+    page.get_by_role("button", name="Use the camera").click()
+    scanned = page.get_by_role("list", name="Scanned labels")
+    expect(scanned.get_by_role("listitem")).to_have_count(1)
+    expect(scanned).to_contain_text("CAM-900")
+    expect(page.locator("#scan-count")).to_have_text("1")
+    page.wait_for_timeout(3000)  # the same label stays in view: it must not be recorded again
+    expect(scanned.get_by_role("listitem")).to_have_count(1)
+    page.get_by_role("button", name="Stop the camera").click()
+    expect(page.get_by_role("button", name="Use the camera")).to_be_visible()
+    context.close()
+    browser.close()
     with live_server.app_context():
         assert [scan.tag for scan in stocktakes.scans_of(db.session, take_id)] == ["CAM-900"]

@@ -32,6 +32,9 @@ def create_app(config: dict | None = None) -> Flask:
         hops = app.config["PROXY_FIX_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
+    from app.web import BoundedIntConverter
+
+    app.url_map.converters["int"] = BoundedIntConverter
     _register_extensions(app)
     _register_blueprints(app)
     _register_templates(app)

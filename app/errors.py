@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -17,9 +17,14 @@ def wants_problem_json() -> bool:
 
 def _http_error(error: HTTPException):
     if wants_problem_json():
-        return problem(error.code or 500, error.name, error.description if error.code != 404 else "Not found.")
-    template = f"errors/{error.code}.html" if error.code in (400, 403, 404, 405, 413) else "errors/generic.html"
-    return render_template(template, error=error), error.code
+        response = problem(error.code or 500, error.name, error.description if error.code != 404 else "Not found.")
+    else:
+        template = f"errors/{error.code}.html" if error.code in (400, 403, 404, 405, 413) else "errors/generic.html"
+        response = current_app.make_response((render_template(template, error=error), error.code))
+    valid_methods = getattr(error, "valid_methods", None)
+    if valid_methods:
+        response.headers["Allow"] = ", ".join(sorted(valid_methods))
+    return response
 
 
 def _csrf_error(error: CSRFError):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from flask import Flask, current_app, g, request, session
+from flask import Flask, abort, current_app, g, request, session
 from flask_login import current_user
+from werkzeug.routing import IntegerConverter
 
 from app.database import reset_write_intent, set_write_intent
 from app.extensions import csrf, db, login_manager
@@ -15,6 +16,15 @@ from app.services.api_tokens import user_for_token
 from app.services.audit import Origin, reset_origin, set_origin
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+MAX_ID = 2**31 - 1
+
+
+class BoundedIntConverter(IntegerConverter):
+    """Ids in URLs stop at the database's integer range: a larger number is simply not found."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", MAX_ID)
+        super().__init__(url_map, *args, **kwargs)
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -92,6 +102,8 @@ def _begin_request() -> None:
     # A token call may record its use (an audit append), so it takes the write lock from the start.
     g.write_intent_token = set_write_intent(token_call or request.method not in SAFE_METHODS)
     g.origin_token = set_origin(Origin(ip=client_ip(), user_agent=request.user_agent.string or ""))
+    if request.path.startswith("/api/") and any(len(request.args.getlist(key)) > 1 for key in request.args):
+        abort(400, "Send each query parameter once.")
     if not token_call:
         # Cookie sessions need the CSRF token on every change; a bearer token cannot be sent by
         # another site's form, so token calls are not asked for one.

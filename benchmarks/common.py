@@ -199,6 +199,46 @@ async def run_load(
     return result
 
 
+async def run_paced(
+    clients: list[tuple[aiohttp.ClientSession, str]],
+    make_request: Callable[[aiohttp.ClientSession, str, int], Awaitable[aiohttp.ClientResponse]],
+    seconds: float,
+    interval: float = 1.0,
+    ok_statuses: tuple[int, ...] = (200, 201, 302),
+) -> LoadResult:
+    """50 people using the app at once: each client sends one request every `interval` seconds.
+
+    The closed loop in `run_load` (every client always waiting on the server) measures capacity; this
+    measures what a school's staff feel when they all tap at the same time of day.
+    """
+    result = LoadResult()
+    counter = iter(range(10**9))
+    deadline = time.perf_counter() + seconds
+
+    async def person(index: int, client: tuple[aiohttp.ClientSession, str]) -> None:
+        session, csrf = client
+        await asyncio.sleep(interval * index / len(clients))  # spread the first taps over one interval
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                response = await make_request(session, csrf, next(counter))
+                await response.read()
+                status = response.status
+            except aiohttp.ClientError:
+                status = 0
+            elapsed = time.perf_counter() - started
+            result.latencies_ms.append(elapsed * 1000)
+            result.statuses[status] = result.statuses.get(status, 0) + 1
+            if status not in ok_statuses:
+                result.errors += 1
+            await asyncio.sleep(max(0.0, interval - elapsed))
+
+    started = time.perf_counter()
+    await asyncio.gather(*(person(i, client) for i, client in enumerate(clients)))
+    result.seconds = time.perf_counter() - started
+    return result
+
+
 def print_table(figures: list[Figure]) -> None:
     width = max(len(f.name) for f in figures) + 2
     print(f"{'figure':{width}}{'value':>12}  {'unit':8}{'budget':>10}  verdict")

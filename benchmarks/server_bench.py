@@ -8,7 +8,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from benchmarks.common import Figure, environment, flask, gunicorn, print_table, run_load, scratch_database, signed_in_session
+from benchmarks.common import (
+    Figure,
+    environment,
+    flask,
+    gunicorn,
+    print_table,
+    run_load,
+    run_paced,
+    scratch_database,
+    signed_in_session,
+)
 
 CLIENTS = 50
 SEED_SCRIPT = """
@@ -51,8 +61,10 @@ async def measure_endpoints(base_url: str, requests: int) -> list[Figure]:
             ),
         }
         for name, make in cases.items():
+            paced = await run_paced(clients, make, seconds=10)
+            figures += paced.figures(f"{name}, 50 people tapping each second")
             result = await run_load(clients, make, requests)
-            figures += result.figures(name)
+            figures += result.figures(f"{name}, 50 in flight")
     finally:
         for session, _csrf in clients:
             await session.close()

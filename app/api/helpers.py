@@ -30,8 +30,6 @@ def json_body(allowed: set[str]) -> dict:
 
 def text_field(data: dict, name: str, default: str = "") -> str:
     value = data.get(name, default)
-    if value is None:
-        return default
     if not isinstance(value, str):
         raise ValidationFailed(f"{name} must be a string.", {name: ["Must be a string."]})
     return value

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import current_app
+import re
+from datetime import date
+
+from flask import current_app, request
 
 from app.access import public
 from app.api import bp
@@ -29,6 +32,62 @@ def register_paths(paths: dict[str, dict], schemas: dict[str, dict] | None = Non
     _schemas.update(schemas or {})
 
 
+def _with_common_responses(paths: dict) -> dict:
+    """Every operation may answer 400 (malformed request) with a problem; say so once, here."""
+    described = {}
+    for path, item in paths.items():
+        described[path] = {
+            method: {**operation, "responses": {"400": {"$ref": "#/components/responses/Problem"}, **operation["responses"]}}
+            for method, operation in item.items()
+        }
+    return described
+
+
+def operation_for(rule: str, method: str) -> dict | None:
+    path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.removeprefix("/api/v1"))
+    return _paths.get(path, {}).get(method.lower())
+
+
+def _query_problem(schema: dict, value: str) -> str | None:
+    kind = schema.get("type", "string")
+    if kind == "integer":
+        if not re.fullmatch(r"-?[0-9]{1,12}", value):
+            return "must be a whole number"
+        number = int(value)
+        if "minimum" in schema and number < schema["minimum"]:
+            return f"must be at least {schema['minimum']}"
+        if "maximum" in schema and number > schema["maximum"]:
+            return f"must be at most {schema['maximum']}"
+        return None
+    if "enum" in schema and value not in schema["enum"]:
+        return "must be one of " + ", ".join(str(v) for v in schema["enum"])
+    if "maxLength" in schema and len(value) > schema["maxLength"]:
+        return f"must be at most {schema['maxLength']} characters"
+    if "pattern" in schema and not re.search(schema["pattern"], value):
+        return "is not in the expected form"
+    if schema.get("format") == "date":
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            return "must be a date like 2026-11-25"
+    return None
+
+
+def check_query(rule: str, method: str, args) -> dict[str, list[str]]:
+    """Hold a request's query string to its operation's description: the server does what it says."""
+    operation = operation_for(rule, method)
+    if operation is None:
+        return {}
+    errors = {}
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") != "query" or parameter["name"] not in args:
+            continue
+        problem = _query_problem(parameter.get("schema", {}), args[parameter["name"]])
+        if problem:
+            errors[parameter["name"]] = [f"{parameter['name']} {problem}."]
+    return errors
+
+
 def openapi_document() -> dict:
     return {
         "openapi": "3.1.0",
@@ -39,7 +98,7 @@ def openapi_document() -> dict:
             "problem details. Cookie sessions must send the X-CSRFToken header on every change.",
         },
         "servers": [{"url": f"{current_app.config['BASE_URL']}/api/v1"}],
-        "paths": dict(sorted(_paths.items())),
+        "paths": _with_common_responses(dict(sorted(_paths.items()))),
         "components": {
             "schemas": _schemas,
             "responses": {
@@ -61,3 +120,15 @@ def openapi_document() -> dict:
 @public
 def openapi_json():
     return openapi_document()
+
+
+@bp.before_request
+def hold_queries_to_the_description():
+    if request.url_rule is None:
+        return None
+    errors = check_query(request.url_rule.rule, request.method, request.args)
+    if errors:
+        from app.services.errors import MalformedRequest
+
+        raise MalformedRequest("Some query parameters are not valid.", errors)
+    return None

@@ -46,3 +46,11 @@ class DuplicateImei(ValidationFailed):
     """Refused without naming the owner; the audited attempt is committed."""
 
     keep_changes = True
+
+
+class MalformedRequest(DomainError):
+    """The request itself is not in the described form (e.g. a query parameter outside its enum)."""
+
+    status = 400
+    slug = "malformed-request"
+    title = "The request is malformed"

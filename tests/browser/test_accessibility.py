@@ -55,6 +55,7 @@ PAGES: dict[str | None, list[str]] = {
         "/admin/areas/{area}",
         "/admin/areas/{area}/poster",
         "/admin/areas/posters",
+        "/admin/settings",
     ],
 }
 # GET endpoints that are not pages a person reads.

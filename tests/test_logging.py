@@ -29,7 +29,7 @@ def test_proxy_fix_trusts_only_the_configured_hops(tmp_path):
         )
 
     forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}
-    behind_proxy = app_with(1).test_client().get("/sign-in", headers=forwarded)
+    behind_proxy = app_with(1).test_client().get("/api/v1/openapi.json", headers=forwarded)
     assert behind_proxy.headers["Strict-Transport-Security"].startswith("max-age=")
-    direct = app_with(0).test_client().get("/sign-in", headers=forwarded)
+    direct = app_with(0).test_client().get("/api/v1/openapi.json", headers=forwarded)
     assert "Strict-Transport-Security" not in direct.headers

@@ -279,6 +279,7 @@ def test_the_inbox_lists_oldest_first_and_approves_in_one_tap(app, school, froze
     assert inbox.index("Mr B Clarke: Apple iPhone 13 into Year 3 classroom") < inbox.index("Miss C Davies: Samsung Galaxy A54 into Hall")
     assert f'aria-describedby="request-{first.id}-title"' in inbox
     assert f'id="r{second.id}-note"' in inbox
+    assert f'data-pending-ids="{first.id},{second.id}"' in inbox and "js/approvals-inbox.js" in inbox
     response = head.post(f"/approvals/{first.id}/decision", data={"csrf_token": csrf_token(head, "/approvals"), f"r{first.id}-decision": "approve"})
     assert response.status_code == 302 and response.headers["Location"] == "/approvals"
     assert "Approved: Mr B Clarke, Apple iPhone 13 in Year 3 classroom." in text(head.get("/approvals"))

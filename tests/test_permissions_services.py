@@ -420,3 +420,19 @@ def test_my_data_includes_my_requests(school):
     assert [r["id"] for r in data["permissions"]["requests"]] == [asked.id]
     assert data["permissions"]["requests"][0]["area"] == "Year 3 classroom"
     assert export_person(db.session, school["other"])["permissions"]["requests"] == []
+
+
+def test_the_audit_log_finds_permission_events_by_area_device_and_person(school):
+    from app.services.audit_log import AuditFilters, page_of_events
+
+    asked = ask(school["staff"], school["area"], school["phone"])
+    committed(permissions.decide, school["head"], asked.id, "approve")
+
+    def actions(**filters) -> list[str]:
+        events, _cursor = page_of_events(db.session, AuditFilters(**filters))
+        return [e.action for e in events if e.subject_type == "permission_request"]
+
+    assert actions(area=school["area"].id) == ["permission.approved", "permission.requested"]
+    assert actions(device=school["phone"].id) == ["permission.approved", "permission.requested"]
+    assert actions(people=[school["staff"].id]) == ["permission.approved", "permission.requested"]
+    assert actions(area=make_area(school["admin"], "Hall").id) == []

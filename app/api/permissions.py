@@ -64,6 +64,12 @@ def standing_json(standing: StandingPermission) -> dict:
     }
 
 
+def _commit_and(body: dict, status: int = 200):
+    """Commit, then answer with a body built before the commit (so it need not be read back)."""
+    db.session.commit()
+    return body, status
+
+
 def _require(*roles: Role) -> None:
     if not current_user.has_role(*roles):
         raise Forbidden("Your role does not allow this.")
@@ -162,8 +168,7 @@ def create_permission_request():
         duration=text_field(data, "duration"),
         until=text_field(data, "until"),
     )
-    db.session.commit()
-    return request_json(asked), 201
+    return _commit_and(request_json(asked), 201)
 
 
 @bp.get("/permission-requests/<int:request_id>")
@@ -183,24 +188,19 @@ def decide_permission_request(request_id: int):
     decided = permissions.decide(
         db.session, current_user, request_id, text_field(data, "decision"), note=text_field(data, "note"), until=until
     )
-    db.session.commit()
-    return request_json(decided)
+    return _commit_and(request_json(decided))
 
 
 @bp.post("/permission-requests/<int:request_id>/end")
 @login_required
 def end_permission_request(request_id: int):
-    ended = permissions.end_permission(db.session, current_user, request_id)
-    db.session.commit()
-    return request_json(ended)
+    return _commit_and(request_json(permissions.end_permission(db.session, current_user, request_id)))
 
 
 @bp.post("/permission-requests/<int:request_id>/withdraw")
 @login_required
 def withdraw_permission_request(request_id: int):
-    withdrawn = permissions.withdraw(db.session, current_user, request_id)
-    db.session.commit()
-    return request_json(withdrawn)
+    return _commit_and(request_json(permissions.withdraw(db.session, current_user, request_id)))
 
 
 # Standing permissions and Now -----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from app.clock import SCHOOL_ZONE, format_time, to_local, utcnow
 from app.models import (
     Area,
     AreaRule,
+    DeviceKind,
     DeviceStatus,
     PermissionRequest,
     PersonalDevice,
@@ -124,19 +125,20 @@ def register_device_option_provider(provider: DeviceOptionProvider) -> DeviceOpt
 @register_device_option_provider
 def personal_device_options(session, user: User) -> list[DeviceOption]:
     """The person's own active devices."""
-    rows = session.scalars(
-        sa.select(PersonalDevice)
+    # Plain columns: the form needs no IMEIs or owner, and this runs on every request at the door.
+    rows = session.execute(
+        sa.select(PersonalDevice.id, PersonalDevice.make, PersonalDevice.model, PersonalDevice.kind, PersonalDevice.description)
         .where(PersonalDevice.owner_id == user.id, PersonalDevice.status == DeviceStatus.ACTIVE.value)
         .order_by(PersonalDevice.created_at, PersonalDevice.id)
     )
     return [
         DeviceOption(
-            key=f"personal-{device.id}",
-            label=device.name,
-            hint=f"your {device.kind_label.lower()}" + (f", {device.description}" if device.description else ""),
-            personal_device_id=device.id,
+            key=f"personal-{row.id}",
+            label=f"{row.make} {row.model}".strip(),
+            hint=f"your {DeviceKind(row.kind).label.lower()}" + (f", {row.description}" if row.description else ""),
+            personal_device_id=row.id,
         )
-        for device in rows
+        for row in rows
     ]
 
 
@@ -230,8 +232,8 @@ def delegates(session) -> list[User]:
 
 def new_request_recipients(session, requester: User) -> list[User]:
     """Approvers on duty; if all are away, the delegates; failing both, every approver (someone must hear)."""
-    for group in (approvers_on_duty(session), delegates(session), users_with_role(session, Role.APPROVER)):
-        recipients = [user for user in group if user.id != requester.id]
+    for group in (approvers_on_duty, delegates, lambda s: users_with_role(s, Role.APPROVER)):
+        recipients = [user for user in group(session) if user.id != requester.id]
         if recipients:
             return recipients
     return []
@@ -239,8 +241,8 @@ def new_request_recipients(session, requester: User) -> list[User]:
 
 def escalation_recipients(session, requester: User) -> list[User]:
     """The delegates; with none named, every approver, away or not."""
-    for group in (delegates(session), users_with_role(session, Role.APPROVER)):
-        recipients = [user for user in group if user.id != requester.id]
+    for group in (delegates, lambda s: users_with_role(s, Role.APPROVER)):
+        recipients = [user for user in group(session) if user.id != requester.id]
         if recipients:
             return recipients
     return []
@@ -348,7 +350,13 @@ def _refuse_by_rule(session, requester: User, area: Area, option: DeviceOption |
     else:
         return
     record_audit_event(
-        session, requester, "permission.refused_by_rule", "area", area.id, {"rule": area.rule, "device": option.key if option else None}
+        session,
+        requester,
+        "permission.refused_by_rule",
+        "area",
+        area.id,
+        {"rule": area.rule, "device": option.key if option else None},
+        related={"personal_device": option.personal_device_id, "asset": option.asset_id} if option else None,
     )
     raise AreaRuleRefusal(message, {field: [message]})
 
@@ -739,6 +747,7 @@ def grant_standing_permission(
             "starts_on": starts_on.isoformat(),
             "ends_on": ends_on.isoformat(),
         },
+        related={"user": person.id, "personal_device": standing.personal_device_id, "area": areas[0].id if len(areas) == 1 else None},
     )
     notify(
         session,
@@ -769,7 +778,15 @@ def end_standing_permission(session, actor: User, standing_id: int) -> StandingP
     standing.ended_at = utcnow()
     standing.ended_by_id = actor.id
     session.flush()
-    record_audit_event(session, actor, "standing_permission.ended", "standing_permission", standing.id, {"person_id": standing.person_id})
+    record_audit_event(
+        session,
+        actor,
+        "standing_permission.ended",
+        "standing_permission",
+        standing.id,
+        {"person_id": standing.person_id},
+        related={"user": standing.person_id, "personal_device": standing.personal_device_id},
+    )
     return standing
 
 

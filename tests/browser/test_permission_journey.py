@@ -65,7 +65,8 @@ def test_ask_at_the_door_and_the_head_approves_then_denies_with_a_note(live_serv
     expect(card).to_be_visible()
     _no_sideways_scroll(head_phone)
     card.get_by_role("button", name="Approve").click()
-    expect(head_phone.get_by_role("status")).to_contain_text("Approved: Mr B Clarke")
+    expect(head_phone.locator(".flashes")).to_contain_text("Approved: Mr B Clarke")
+    expect(head_phone.get_by_text("Nothing is waiting.")).to_be_visible()
 
     approved = _latest_request(live_server)
     expected = f"Approved until {format_time(approved.approved_until)} by Mrs A Adeyemi"
@@ -75,18 +76,29 @@ def test_ask_at_the_door_and_the_head_approves_then_denies_with_a_note(live_serv
     expect(staff_phone.get_by_role("button", name="Withdraw")).to_be_hidden()
     _no_sideways_scroll(staff_phone)
 
+    # The Now board shows who has which device where, until when.
+    now_phone = new_phone().new_page()
+    now_phone.goto("/now")
+    sign_in_page(now_phone, head_email, PASSWORD)
+    head_now = now_phone
+    row = head_now.get_by_role("row").filter(has_text="Mr B Clarke")
+    expect(row).to_contain_text("Year 3 classroom")
+    expect(row).to_contain_text(format_time(approved.approved_until))
+    _no_sideways_scroll(head_now)
+
     # Leaving the room ends it.
     staff_phone.get_by_role("button", name="I've left the room").click()
     expect(staff_phone.locator("#status-text")).to_contain_text("you left the room")
 
-    # The same again, denied with a note.
+    # The same again, denied with a note. The head's open inbox notices the new request by itself.
     _ask(staff_phone, token)
-    head_phone.goto("/approvals")
+    expect(head_phone.locator("#inbox-news")).to_contain_text("1 waiting now", timeout=SLOW_POLL)
+    head_phone.get_by_role("link", name="Show the latest").click()
     card = head_phone.get_by_role("listitem").filter(has_text="Mr B Clarke: Apple iPhone 13 into Year 3 classroom")
     card.get_by_text("Add a note or a shorter end time").click()
     card.get_by_label("Note (optional)").fill("Not during the phonics assessment, sorry")
     card.get_by_role("button", name="Deny").click()
-    expect(head_phone.get_by_role("status")).to_contain_text("Denied: Mr B Clarke")
+    expect(head_phone.locator(".flashes")).to_contain_text("Denied: Mr B Clarke")
     expect(head_phone.get_by_text("Nothing is waiting.")).to_be_visible()
 
     expect(staff_phone.locator("#status-text")).to_have_text("Denied by Mrs A Adeyemi", timeout=SLOW_POLL)

@@ -1,0 +1,115 @@
+"""Classroom permission under gunicorn with 50 clients in flight (issue 3; DESIGN.md section 9).
+
+Measures the request POST (`POST /api/v1/permission-requests`) and the decision POST
+(`POST /api/v1/permission-requests/{id}/decision`): p50/p95/p99, throughput and errors.
+
+Usage: python -m benchmarks.permissions_bench [--backend sqlite|postgresql] [--requests 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+
+from benchmarks.common import (
+    ROOT,
+    Figure,
+    environment,
+    flask,
+    gunicorn,
+    print_table,
+    run_load,
+    scratch_database,
+    signed_in_session,
+)
+
+CLIENTS = 50
+PASSWORD = "benchmark password"  # noqa: S105  (a throwaway database, removed after the run)
+SEED_SCRIPT = """
+from app import create_app
+from app.database import write_intent
+from app.extensions import db
+from app.models import Role
+from app.services import accounts, areas, devices
+from tests.factories import make_imei
+app = create_app()
+with app.app_context(), write_intent():
+    admin = accounts.create_user(db.session, None, email="admin@bench.test", display_name="Admin", roles={{Role.ADMIN}}, password={password!r})
+    for n in range({clients}):
+        accounts.create_user(db.session, None, email=f"approver{{n}}@bench.test", display_name=f"Approver {{n}}", roles={{Role.APPROVER}}, password={password!r})
+        user = accounts.create_user(db.session, None, email=f"staff{{n}}@bench.test", display_name=f"Staff {{n}}", roles=set(), password={password!r})
+        devices.register_device(db.session, user, devices.DeviceDetails(kind="smartphone", make="Apple", model="iPhone 13", imei1=make_imei(n)))
+    area = areas.create_area(db.session, admin, name="Year 3 classroom")
+    db.session.commit()
+    print(area.id)
+"""
+
+
+def seed(env: dict) -> int:
+    """Staff with a phone each, approvers, one area; returns the area's id."""
+    script = SEED_SCRIPT.format(clients=CLIENTS, password=PASSWORD)
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, capture_output=True, text=True)  # noqa: S603
+    return int(done.stdout.strip().splitlines()[-1])
+
+
+async def measure_endpoints(base_url: str, area_id: int, requests: int) -> list[Figure]:
+    staff = [await signed_in_session(base_url, f"staff{n}@bench.test", PASSWORD) for n in range(CLIENTS)]
+    approvers = [await signed_in_session(base_url, f"approver{n}@bench.test", PASSWORD) for n in range(CLIENTS)]
+    figures: list[Figure] = []
+    try:
+        device_of: dict[int, int] = {}  # each member of staff's one phone
+        for session, _csrf in staff:
+            listing = await (await session.get("/api/v1/devices")).json()
+            device_of[id(session)] = listing["items"][0]["id"]
+        created: list[int] = []
+
+        async def ask(session, csrf, _n):
+            response = await session.post(
+                "/api/v1/permission-requests",
+                json={"area_id": area_id, "device": f"personal-{device_of[id(session)]}", "reason": "urgent_call", "duration": "one_hour"},
+                headers={"X-CSRFToken": csrf},
+            )
+            if response.status == 201:
+                created.append((await response.json())["id"])
+            return response
+
+        asked = await run_load(staff, ask, requests)
+        figures += asked.figures("permission request POST")
+
+        async def decide(session, csrf, n):
+            return await session.post(
+                f"/api/v1/permission-requests/{created[n]}/decision", json={"decision": "approve"}, headers={"X-CSRFToken": csrf}
+            )
+
+        decided = await run_load(approvers, decide, len(created))
+        figures += decided.figures("decision POST")
+    finally:
+        for session, _csrf in staff + approvers:
+            await session.close()
+    return figures
+
+
+def measure(backend: str = "sqlite", requests: int = 1000) -> list[Figure]:
+    with scratch_database(backend) as (url, instance):
+        env = environment(url, instance)
+        flask(env, "db", "upgrade", "heads")
+        area_id = seed(env)
+        with gunicorn(env) as base_url:
+            figures = asyncio.run(measure_endpoints(base_url, area_id, requests))
+    for figure in figures:
+        figure.name = f"[{backend}] {figure.name}"
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
+    parser.add_argument("--requests", type=int, default=1000)
+    arguments = parser.parse_args()
+    print_table(measure(arguments.backend, arguments.requests))
+
+
+if __name__ == "__main__":
+    main()

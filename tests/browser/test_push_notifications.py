@@ -96,6 +96,19 @@ def _wait(predicate, timeout: float = 20.0):
     raise AssertionError("timed out waiting")
 
 
+def _deliver_until_shown(cdp, worker, origin: str, registration_id: str, message: dict, tag: str, timeout: float = 30.0):
+    """Hand the message to the worker (again every few seconds: a worker that a loaded machine restarts
+    mid-delivery can drop it) until its notification is showing."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        cdp.send("ServiceWorker.deliverPushMessage", {"origin": origin, "registrationId": registration_id, "data": json.dumps(message)})
+        try:
+            return _wait(lambda: worker.evaluate(NOTIFICATIONS, tag), timeout=3)
+        except AssertionError:
+            continue
+    raise AssertionError(f"no notification {tag} was shown")
+
+
 def _send_through_local_push_service(live_server, local_push: PushService, count: int) -> dict:
     with live_server.app_context():
         drain_until_idle(db.session, SenderSettings.from_app(live_server.app))
@@ -146,11 +159,7 @@ def test_turn_on_then_approve_from_the_notification(live_server, new_phone, loca
     page.evaluate("navigator.serviceWorker.ready.then(() => true)")
     registration = _wait(lambda: next((r for r in registrations if r["scopeURL"].startswith(live_server.url)), None))
     worker = _wait(lambda: context.service_workers[0] if context.service_workers else None)
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {"origin": live_server.url, "registrationId": registration["registrationId"], "data": json.dumps(message)},
-    )
-    shown = _wait(lambda: worker.evaluate(NOTIFICATIONS, "request-7"))
+    shown = _deliver_until_shown(cdp, worker, live_server.url, registration["registrationId"], message, "request-7")
     assert shown == [
         {
             "title": "Mr B: iPhone 13 into Year 3 until 14:20",

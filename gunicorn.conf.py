@@ -9,8 +9,12 @@ import multiprocessing
 import os
 
 bind = os.environ.get("LANYARD_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("LANYARD_WORKERS", str(min(4, multiprocessing.cpu_count() * 2))))
-threads = int(os.environ.get("LANYARD_THREADS", "4"))
+_sqlite = (os.environ.get("LANYARD_DATABASE_URL") or os.environ.get("DATABASE_URL") or "sqlite").startswith("sqlite")
+# SQLite has one write lock: with many threads each waiting in SQLite's busy loop, a write can wait past
+# busy_timeout and "database is locked" would reach a user. One thread per process, one process per
+# core, lets requests queue fairly in gunicorn's backlog instead. PostgreSQL takes more at once.
+workers = int(os.environ.get("LANYARD_WORKERS", str(multiprocessing.cpu_count() if _sqlite else min(4, multiprocessing.cpu_count() * 2))))
+threads = int(os.environ.get("LANYARD_THREADS", "1" if _sqlite else "4"))
 worker_class = "gthread"
 timeout = 30
 graceful_timeout = 20

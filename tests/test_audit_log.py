@@ -98,7 +98,7 @@ def test_csv_export_streams_every_match_and_guards_against_formulas(office_clien
     response = office_client.get("/audit/export.csv")
     assert response.mimetype == "text/csv"
     assert response.headers["Content-Disposition"].startswith("attachment")
-    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+    rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).removeprefix("\ufeff"))))
     assert rows[0][:3] == ["seq", "occurred_at_utc", "actor_id"]
     attacker_rows = [r for r in rows if r[4] == "test.event"]
     assert attacker_rows[0][3].startswith("'=HYPERLINK")

@@ -15,7 +15,7 @@ from app import clock
 from app.database import write_intent
 from app.extensions import db
 from app.models import AuditEvent, Loan, Notification, RegisteredImei, Role, SchoolAsset, StockTakeScan, User
-from app.services import asset_csv, assets, devices, loans, notifications, stocktakes
+from app.services import asset_csv, assets, csv_safe, devices, loans, notifications, stocktakes
 from app.services.audit import verify_chain
 from app.services.errors import Conflict, DuplicateImei, Forbidden
 from tests.equipment_factories import lend, make_asset
@@ -295,7 +295,7 @@ def test_import_reports_a_bad_header(app, office):
 
 
 def test_formula_cells_are_guarded():
-    assert [asset_csv.guard_cell(v) for v in ("=1+1", "+44", "-3", "@SUM(A1)", "\tx", "\rx", "plain", 5)] == [
+    assert [csv_safe.guard_cell(v) for v in ("=1+1", "+44", "-3", "@SUM(A1)", "\tx", "\rx", "plain", 5)] == [
         "'=1+1", "'+44", "'-3", "'@SUM(A1)", "'\tx", "'\rx", "plain", "5",
     ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -14,6 +14,7 @@ from app.clock import format_date, format_datetime, local_today
 from app.models import AssetKind, Loan, RegisteredImei, SchoolAsset, StockTake, User
 from app.services.assets import AssetDetails, create_asset, require_office, validate_asset
 from app.services.audit import record_audit_event
+from app.services.csv_safe import csv_lines
 from app.services.errors import ValidationFailed
 from app.services.imei import last_four
 from app.services.stocktakes import stocktake_report
@@ -21,35 +22,9 @@ from app.services.stocktakes import stocktake_report
 IMPORT_COLUMNS = ("tag", "name", "kind", "make", "model", "serial", "imei", "recording_capable", "home_location", "notes")
 REQUIRED_COLUMNS = ("tag", "name", "kind")
 MAX_IMPORT_ROWS = 5000
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _YES = {"yes", "y", "true", "1"}
 _NO = {"no", "n", "false", "0"}
 _KINDS = {kind.value: kind.value for kind in AssetKind} | {kind.label.lower(): kind.value for kind in AssetKind}
-
-
-def guard_cell(value: object) -> str:
-    """A spreadsheet treats a cell starting with = + - @ (or tab/CR) as a formula: prefix it with '."""
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_STARTS):
-        return "'" + text
-    return text
-
-
-def csv_lines(header: Iterable[str], rows: Iterable[Iterable[object]]) -> Iterator[str]:
-    """Yield CSV text line by line (for a streamed response), every cell guarded."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def line(cells: Iterable[object]) -> str:
-        writer.writerow([guard_cell(cell) for cell in cells])
-        text = buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-        return text
-
-    yield "\ufeff" + line(header)  # the BOM lets Excel read UTF-8 names correctly
-    for row in rows:
-        yield line(row)
 
 
 # Import --------------------------------------------------------------------------------------------

@@ -65,8 +65,21 @@ def canonical_details(details: dict | None) -> str:
     return _LONG_DIGIT_RUN.sub("[redacted]", text)
 
 
-def _timestamp(value: datetime) -> str:
+def _timestamp(value: datetime | str) -> str:
+    if isinstance(value, str):
+        return value  # already canonical (verify_chain reads SQLite's text without parsing it)
     return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _when(value: datetime | str) -> datetime:
+    return datetime.fromisoformat(_sqlite_timestamp(value)) if isinstance(value, str) else value
+
+
+def _sqlite_timestamp(stored: str) -> str:
+    """SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: the canonical form without a datetime round trip."""
+    if len(stored) == 26 and stored[10] == " ":
+        return f"{stored[:10]}T{stored[11:]}+00:00"
+    return _timestamp(datetime.fromisoformat(stored).replace(tzinfo=UTC))
 
 
 def event_hash(prev_hash: str, *, seq, occurred_at, actor_id, action, subject_type, subject_id, details, ip, user_agent) -> str:
@@ -163,10 +176,12 @@ def verify_chain(session, published_head: tuple[int, str] | None = None) -> Chai
     count = 0
     last = None
     head_seen = published_head is None
+    raw_text = session.get_bind().dialect.name == "sqlite"
+    occurred = sa.type_coerce(AuditEvent.occurred_at, sa.String).label("occurred_at") if raw_text else AuditEvent.occurred_at
     rows = session.execute(
         sa.select(
             AuditEvent.seq,
-            AuditEvent.occurred_at,
+            occurred,
             AuditEvent.actor_id,
             AuditEvent.action,
             AuditEvent.subject_type,
@@ -187,11 +202,11 @@ def verify_chain(session, published_head: tuple[int, str] | None = None) -> Chai
                 if row.seq != first_seq:
                     return ChainReport(count, None, prev_hash, None, row.seq, f"the chain does not start at event {first_seq}")
             if row.seq != expected_seq:
-                return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None, expected_seq, f"event {expected_seq} is missing")
+                return ChainReport(count, last.seq if last else None, prev_hash, _when(last.occurred_at) if last else None, expected_seq, f"event {expected_seq} is missing")
             recomputed = event_hash(
                 prev_hash,
                 seq=row.seq,
-                occurred_at=row.occurred_at,
+                occurred_at=_sqlite_timestamp(row.occurred_at) if raw_text else row.occurred_at,
                 actor_id=row.actor_id,
                 action=row.action,
                 subject_type=row.subject_type,
@@ -201,10 +216,10 @@ def verify_chain(session, published_head: tuple[int, str] | None = None) -> Chai
                 user_agent=row.user_agent,
             )
             if row.prev_hash != prev_hash or row.hash != recomputed:
-                return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None, row.seq, f"event {row.seq} has been altered")
+                return ChainReport(count, last.seq if last else None, prev_hash, _when(last.occurred_at) if last else None, row.seq, f"event {row.seq} has been altered")
             if published_head is not None and row.seq == published_head[0]:
                 if row.hash != published_head[1]:
-                    return ChainReport(count, row.seq, row.hash, row.occurred_at, row.seq, "the published head does not match")
+                    return ChainReport(count, row.seq, row.hash, _when(row.occurred_at), row.seq, "the published head does not match")
                 head_seen = True
             prev_hash = row.hash
             expected_seq = row.seq + 1
@@ -215,5 +230,5 @@ def verify_chain(session, published_head: tuple[int, str] | None = None) -> Chai
     if not head_seen and checkpoint is not None and published_head[0] <= checkpoint.up_to_seq:
         head_seen = True  # that head was cut by retention, behind a recorded checkpoint
     if not head_seen:
-        return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None, published_head[0], f"events up to {published_head[0]} were published but are gone")
-    return ChainReport(count, last.seq if last else None, prev_hash, last.occurred_at if last else None)
+        return ChainReport(count, last.seq if last else None, prev_hash, _when(last.occurred_at) if last else None, published_head[0], f"events up to {published_head[0]} were published but are gone")
+    return ChainReport(count, last.seq if last else None, prev_hash, _when(last.occurred_at) if last else None)

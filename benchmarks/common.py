@@ -250,3 +250,27 @@ def print_table(figures: list[Figure]) -> None:
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
+
+
+def measure_on_gunicorn(backend: str, seed: Callable[[dict], object], endpoints: Callable[[str, object], Awaitable[list[Figure]]]) -> list[Figure]:
+    """Migrate a scratch database, seed it, serve it with gunicorn and run `endpoints(base_url, seeded)`."""
+    with scratch_database(backend) as (url, instance):
+        env = environment(url, instance)
+        flask(env, "db", "upgrade", "heads")
+        seeded = seed(env)
+        with gunicorn(env) as base_url:
+            figures = asyncio.run(endpoints(base_url, seeded))
+    for figure in figures:
+        figure.name = f"[{backend}] {figure.name}"
+    return figures
+
+
+def backend_cli(measure: Callable[[str, int], list[Figure]], description: str, default_requests: int) -> None:
+    """The command line shared by the per-endpoint benchmarks: --backend and --requests."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
+    parser.add_argument("--requests", type=int, default=default_requests)
+    arguments = parser.parse_args()
+    print_table(measure(arguments.backend, arguments.requests))

@@ -8,20 +8,15 @@ Usage: python -m benchmarks.permissions_bench [--backend sqlite|postgresql] [--r
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import subprocess
 import sys
 
 from benchmarks.common import (
     ROOT,
     Figure,
-    environment,
-    flask,
-    gunicorn,
-    print_table,
+    backend_cli,
+    measure_on_gunicorn,
     run_load,
-    scratch_database,
     signed_in_session,
 )
 
@@ -92,23 +87,11 @@ async def measure_endpoints(base_url: str, area_id: int, requests: int) -> list[
 
 
 def measure(backend: str = "sqlite", requests: int = 1000) -> list[Figure]:
-    with scratch_database(backend) as (url, instance):
-        env = environment(url, instance)
-        flask(env, "db", "upgrade", "heads")
-        area_id = seed(env)
-        with gunicorn(env) as base_url:
-            figures = asyncio.run(measure_endpoints(base_url, area_id, requests))
-    for figure in figures:
-        figure.name = f"[{backend}] {figure.name}"
-    return figures
+    return measure_on_gunicorn(backend, seed, lambda base_url, area_id: measure_endpoints(base_url, area_id, requests))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
-    parser.add_argument("--requests", type=int, default=1000)
-    arguments = parser.parse_args()
-    print_table(measure(arguments.backend, arguments.requests))
+    backend_cli(measure, __doc__, 1000)
 
 
 if __name__ == "__main__":

@@ -5,18 +5,12 @@ Usage: python -m benchmarks.server_bench [--backend sqlite|postgresql] [--reques
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-
 from benchmarks.common import (
     Figure,
-    environment,
-    flask,
-    gunicorn,
-    print_table,
+    backend_cli,
+    measure_on_gunicorn,
     run_load,
     run_paced,
-    scratch_database,
     signed_in_session,
 )
 
@@ -72,23 +66,11 @@ async def measure_endpoints(base_url: str, requests: int) -> list[Figure]:
 
 
 def measure(backend: str = "sqlite", requests: int = 2000) -> list[Figure]:
-    with scratch_database(backend) as (url, instance):
-        env = environment(url, instance)
-        flask(env, "db", "upgrade", "heads")
-        seed(env)
-        with gunicorn(env) as base_url:
-            figures = asyncio.run(measure_endpoints(base_url, requests))
-    for figure in figures:
-        figure.name = f"[{backend}] {figure.name}"
-    return figures
+    return measure_on_gunicorn(backend, seed, lambda base_url, _seeded: measure_endpoints(base_url, requests))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
-    parser.add_argument("--requests", type=int, default=2000)
-    arguments = parser.parse_args()
-    print_table(measure(arguments.backend, arguments.requests))
+    backend_cli(measure, __doc__, 2000)
 
 
 if __name__ == "__main__":

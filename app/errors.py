@@ -33,11 +33,16 @@ def _csrf_error(error: CSRFError):
     return render_template("errors/csrf.html"), 400
 
 
-def _domain_error(error: DomainError):
+def settle_refusal(error: DomainError) -> None:
+    """End the transaction of a refused change: keep it when the refusal itself is audited, else drop it."""
     if error.keep_changes:
         db.session.commit()
     else:
         db.session.rollback()
+
+
+def _domain_error(error: DomainError):
+    settle_refusal(error)
     if wants_problem_json():
         return problem(error.status, error.title, error.message, error.slug, error.field_errors or None)
     return render_template("errors/generic.html", error=error, message=error.message), error.status

@@ -9,6 +9,7 @@ from flask_login import current_user, login_required, login_user
 
 from app.access import public
 from app.auth.routes import bp, safe_next
+from app.errors import settle_refusal
 from app.extensions import db
 from app.problems import problem
 from app.services import accounts, passkeys
@@ -28,7 +29,7 @@ def _options_response(options_json: str):
 
 
 def _failed(error: ValidationFailed):
-    db.session.commit() if error.keep_changes else db.session.rollback()
+    settle_refusal(error)
     return problem(error.status, error.title, error.message, error.slug)
 
 

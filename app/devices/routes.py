@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 
 from app.access import roles_required
 from app.devices.forms import ConfirmForm, DeviceForm, ReportLostForm
+from app.errors import settle_refusal
 from app.extensions import db
 from app.models import AuditEvent, DeviceStatus, PersonalDevice, Role
 from app.navigation import register_nav
@@ -42,10 +43,7 @@ def add():
         try:
             device = devices.register_device(db.session, current_user, form.details())
         except ValidationFailed as error:
-            if error.keep_changes:
-                db.session.commit()
-            else:
-                db.session.rollback()
+            settle_refusal(error)
             _apply_errors(form, error)
             return render_template("devices/form.html", form=form, device=None), 422
         db.session.commit()
@@ -72,10 +70,7 @@ def edit(device_id: int):
         try:
             devices.update_device(db.session, current_user, device, form.details())
         except ValidationFailed as error:
-            if error.keep_changes:
-                db.session.commit()
-            else:
-                db.session.rollback()
+            settle_refusal(error)
             _apply_errors(form, error)
             return render_template("devices/form.html", form=form, device=device), 422
         db.session.commit()

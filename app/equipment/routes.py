@@ -20,6 +20,7 @@ from app.equipment.forms import (
     StartStockTakeForm,
 )
 from app.equipment.labels import LABELS_PER_SHEET, label_url, qr_svg, sheets
+from app.errors import settle_refusal
 from app.extensions import db
 from app.models import AssetKind, AssetStatus, Role
 from app.navigation import register_nav
@@ -37,14 +38,6 @@ def _apply_errors(form, error: ValidationFailed) -> None:
     for name, messages in error.field_errors.items():
         if name in form:
             form[name].errors = list(form[name].errors) + messages
-
-
-def _refused(error: ValidationFailed) -> None:
-    """Keep an audited refusal (a duplicate IMEI, a refused import); drop anything else."""
-    if error.keep_changes:
-        db.session.commit()
-    else:
-        db.session.rollback()
 
 
 def _csv(lines, filename: str) -> Response:
@@ -98,7 +91,7 @@ def add():
         try:
             asset = assets.create_asset(db.session, current_user, form.details())
         except ValidationFailed as error:
-            _refused(error)
+            settle_refusal(error)
             _apply_errors(form, error)
             return render_template("equipment/form.html", form=form, asset=None), 422
         except Conflict as error:
@@ -160,7 +153,7 @@ def edit(asset_id: int):
                 db.session, current_user, asset, form.details(keep_status=asset.status == AssetStatus.ON_LOAN.value)
             )
         except ValidationFailed as error:
-            _refused(error)
+            settle_refusal(error)
             _apply_errors(form, error)
             return render_template("equipment/form.html", form=form, asset=asset), 422
         except Conflict as error:
@@ -376,7 +369,7 @@ def import_assets():
         try:
             created = asset_csv.import_assets(db.session, current_user, text)
         except asset_csv.ImportRefused as error:
-            _refused(error)
+            settle_refusal(error)
             return render_template(
                 "equipment/import.html", form=form, columns=asset_csv.IMPORT_COLUMNS, refused=error
             ), 422

@@ -10,6 +10,7 @@ from wtforms import SelectChoice
 from app.access import roles_required
 from app.clock import local_today, utcnow
 from app.devices.forms import ConfirmForm
+from app.errors import settle_refusal
 from app.extensions import db
 from app.models import Area, AreaRule, PersonalDevice, Role, User
 from app.navigation import register_nav
@@ -18,7 +19,7 @@ from app.permissions.forms import AreaForm, CoverForm, DecisionForm, RequestForm
 from app.scheduler import register_timed_job, run_timed_jobs
 from app.services import areas, permissions
 from app.services.accounts import users_with_role
-from app.services.errors import Conflict, DomainError, Forbidden, ValidationFailed
+from app.services.errors import Conflict, Forbidden, ValidationFailed
 
 bp = Blueprint("permissions", __name__)
 register_nav("My requests", "permissions.my_requests", (Role.STAFF,), order=15)
@@ -34,13 +35,6 @@ def _apply_errors(form, error: ValidationFailed, fallback: str) -> None:
     for field, messages in error.field_errors.items():
         target = getattr(form, field, None) or getattr(form, fallback)
         target.errors = list(target.errors) + messages
-
-
-def _rollback_or_keep(error: DomainError) -> None:
-    if error.keep_changes:
-        db.session.commit()
-    else:
-        db.session.rollback()
 
 
 # Areas and posters (admin) ------------------------------------------------------------------------
@@ -166,7 +160,7 @@ def ask_submit(token: str):
             until=form.until.data or "",
         )
     except ValidationFailed as error:
-        _rollback_or_keep(error)
+        settle_refusal(error)
         _apply_errors(form, error, "device")
         form.refusal = error.message if isinstance(error, permissions.AreaRuleRefusal) else ""
         return _door_page(area, form, 422)

@@ -24,6 +24,7 @@ DEMO_PEOPLE = (
     ("bclarke", "Mr B Clarke", set()),
     ("cdavies", "Miss C Davies", set()),
     ("eevans", "Mrs E Evans", set()),
+    ("governor", "Dr G Fraser", {Role.GOVERNOR}),
 )
 
 

@@ -1,4 +1,4 @@
-"""The access matrix: every route in the app's URL map, for anonymous, staff, approver, office and admin.
+"""The access matrix: every route in the app's URL map, for anonymous, staff, approver, office, admin and governor.
 
 Each endpoint names who may use it: "public", "signed_in" (any role) or the roles that may. A new route
 without an entry here fails, so nobody adds a page or an API call without deciding who it is for.
@@ -45,10 +45,10 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     'api.get_permission_request': 'signed_in',
     'api.get_stocktake': ('office',),
     'api.grant_standing_permission': ('approver',),
-    'api.latest_verification': ('admin', 'approver', 'office'),
+    'api.latest_verification': ('admin', 'approver', 'governor', 'office'),
     'api.list_areas': 'signed_in',
     'api.list_assets': ('office',),
-    'api.list_audit_events': ('admin', 'approver', 'office'),
+    'api.list_audit_events': ('admin', 'approver', 'governor', 'office'),
     'api.list_devices': 'signed_in',
     'api.list_loans': 'signed_in',
     'api.list_permission_requests': 'signed_in',
@@ -68,11 +68,11 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     'api.update_area': ('admin',),
     'api.update_asset': ('office',),
     'api.update_device': 'signed_in',
-    'api.verify_audit_events': ('admin', 'approver', 'office'),
+    'api.verify_audit_events': ('admin', 'approver', 'governor', 'office'),
     'api.withdraw_permission_request': 'signed_in',
-    'audit_log.export': ('admin', 'approver', 'office'),
-    'audit_log.index': ('admin', 'approver', 'office'),
-    'audit_log.verify': ('admin', 'approver', 'office'),
+    'audit_log.export': ('admin', 'approver', 'governor', 'office'),
+    'audit_log.index': ('admin', 'approver', 'governor', 'office'),
+    'audit_log.verify': ('admin', 'approver', 'governor', 'office'),
     'auth.account': 'signed_in',
     'auth.passkey_list': 'signed_in',
     'auth.passkey_register': 'signed_in',
@@ -153,7 +153,7 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     'push.remove': 'signed_in',
     'push.settings': 'signed_in',
 }
-ROLES = ["anonymous", "staff", "approver", "office", "admin"]
+ROLES = ["anonymous", "staff", "approver", "office", "admin", "governor"]
 
 
 def _sample_path(rule) -> str:

@@ -32,10 +32,21 @@ def test_staff_cannot_read_the_audit_log(client):
     assert client.get("/api/v1/audit-events").status_code == 403
 
 
-@pytest.mark.parametrize("role", [Role.APPROVER, Role.OFFICE, Role.ADMIN])
-def test_approvers_office_and_admin_read_it(client, role):
+@pytest.mark.parametrize("role", [Role.APPROVER, Role.OFFICE, Role.ADMIN, Role.GOVERNOR])
+def test_approvers_office_admin_and_the_governor_read_it(client, role):
     sign_in(client, make_user(role))
     assert client.get("/audit").status_code == 200
+
+
+def test_the_governor_reads_and_exports_but_changes_nothing_else(client):
+    governor = make_user(Role.GOVERNOR, name="Dr G Fraser")
+    sign_in(client, governor)
+    home = client.get("/").get_data(as_text=True)
+    assert 'href="/audit"' in home and 'href="/admin/staff"' not in home and 'href="/approvals"' not in home
+    assert client.get("/audit/export.csv").status_code == 200
+    assert client.get("/api/v1/audit-events").status_code == 200
+    for page in ("/admin/staff", "/admin/settings", "/approvals", "/equipment", "/now"):
+        assert client.get(page).status_code == 403, page
 
 
 def test_filter_by_person_device_and_action(office_client):

@@ -9,6 +9,7 @@ ROLE_CHOICES = [
     SelectChoice(Role.APPROVER.value, "Approver: decides classroom device requests"),
     SelectChoice(Role.OFFICE.value, "Office: school equipment and the device register"),
     SelectChoice(Role.ADMIN.value, "Admin: people, areas and settings"),
+    SelectChoice(Role.GOVERNOR.value, "Governor: reads and exports the audit log, changes nothing"),
 ]
 
 

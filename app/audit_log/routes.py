@@ -16,7 +16,8 @@ from app.navigation import register_nav
 from app.services import audit_log
 
 bp = Blueprint("audit_log", __name__, url_prefix="/audit")
-READERS = (Role.APPROVER, Role.OFFICE, Role.ADMIN)
+# A nominated governor reads the log too: allegations about the head go to the chair of governors.
+READERS = (Role.APPROVER, Role.OFFICE, Role.ADMIN, Role.GOVERNOR)
 register_nav("Audit log", "audit_log.index", READERS, order=90)
 
 

@@ -18,10 +18,11 @@ class Role(enum.StrEnum):
     APPROVER = "approver"
     OFFICE = "office"
     ADMIN = "admin"
+    GOVERNOR = "governor"
 
     @property
     def label(self) -> str:
-        return {"staff": "Staff", "approver": "Approver", "office": "Office", "admin": "Admin"}[self.value]
+        return {"staff": "Staff", "approver": "Approver", "office": "Office", "admin": "Admin", "governor": "Governor"}[self.value]
 
 
 class User(db.Model):
@@ -69,7 +70,7 @@ class User(db.Model):
 class UserRole(db.Model):
     __tablename__ = "user_roles"
     __table_args__ = (
-        sa.CheckConstraint("role IN ('staff', 'approver', 'office', 'admin')", name="known_role"),
+        sa.CheckConstraint("role IN ('staff', 'approver', 'office', 'admin', 'governor')", name="known_role"),
     )
 
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"), primary_key=True)

@@ -108,8 +108,33 @@ def school_name() -> str:
     return g.school_name
 
 
+def school_zone():
+    """The school's time zone setting, read within the current transaction; Europe/London outside the app."""
+    from flask import has_app_context
+
+    from app import clock
+    from app.extensions import db
+    from app.services import school_settings
+
+    if not has_app_context():
+        return clock.DEFAULT_ZONE
+    return school_settings.school_zone(db.session)
+
+
+def school_logo_url() -> str | None:
+    from flask import url_for
+
+    from app.extensions import db
+    from app.services import school_logo
+
+    digest = school_logo.current_digest(db.session)
+    return url_for("main.school_logo", digest=digest) if digest else None
+
+
 def _register_templates(app: Flask) -> None:
     from app import clock
+
+    clock.set_zone_source(school_zone)
     from app.assets import asset_url
     from app.services.imei import masked
 
@@ -119,3 +144,4 @@ def _register_templates(app: Flask) -> None:
     app.jinja_env.filters["masked_imei"] = masked
     app.jinja_env.globals["asset_url"] = asset_url
     app.jinja_env.globals["school_name"] = school_name
+    app.jinja_env.globals["school_logo_url"] = school_logo_url

@@ -6,9 +6,23 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
-SCHOOL_ZONE = ZoneInfo("Europe/London")
+DEFAULT_ZONE = ZoneInfo("Europe/London")
 
 _source: Callable[[], datetime] | None = None
+_zone_source: Callable[[], ZoneInfo] | None = None
+
+
+def school_zone() -> ZoneInfo:
+    """The school's time zone (a setting, Europe/London unless changed): school dates and times use it."""
+    if _zone_source is not None:
+        return _zone_source()
+    return DEFAULT_ZONE
+
+
+def set_zone_source(source: Callable[[], ZoneInfo] | None) -> None:
+    """Where the school's time zone is read from (the app reads its setting); None means Europe/London."""
+    global _zone_source
+    _zone_source = source
 
 
 def utcnow() -> datetime:
@@ -32,7 +46,7 @@ def as_utc(value: datetime) -> datetime:
 
 
 def to_local(value: datetime) -> datetime:
-    return as_utc(value).astimezone(SCHOOL_ZONE)
+    return as_utc(value).astimezone(school_zone())
 
 
 def local_today() -> date:

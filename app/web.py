@@ -45,7 +45,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 # Responses that hold nothing personal and may be cached (everything else is no-store).
-CACHEABLE_ENDPOINTS = {"static", "main.offline", "main.manifest", "main.privacy", "main.service_worker"}
+CACHEABLE_ENDPOINTS = {"static", "main.offline", "main.manifest", "main.privacy", "main.service_worker", "main.school_logo"}
 
 
 def client_ip() -> str:

@@ -13,11 +13,25 @@ from app.models import Role
 from app.navigation import register_nav
 from app.services import (
     retention,  # noqa: F401  (defines the retention settings shown here)
+    school_logo,
     school_settings,
 )
 from app.services.errors import ValidationFailed
 
 register_nav("Settings", "admin.settings", (Role.ADMIN,), order=85)
+
+
+def _settings_page(form: ConfirmForm, errors: dict[str, list[str]], typed: dict[str, list[str]]):
+    return render_template(
+        "admin/settings.html",
+        form=form,
+        fields=school_settings.setting_fields(db.session),
+        approvers=school_settings.approver_choices(db.session),
+        time_zones=sorted(school_settings.known_time_zones()),
+        logo_form=ConfirmForm(),
+        errors=errors,
+        typed=typed,
+    ), 422 if errors else 200
 
 
 @bp.route("/settings", methods=["GET", "POST"])
@@ -37,11 +51,31 @@ def settings():
             db.session.commit()
             flash(f"Settings saved ({changed} changed)." if changed else "Nothing was changed.", "success")
             return redirect(url_for("admin.settings"))
-    return render_template(
-        "admin/settings.html",
-        form=form,
-        fields=school_settings.setting_fields(db.session),
-        approvers=school_settings.approver_choices(db.session),
-        errors=errors,
-        typed=typed,
-    ), 422 if errors else 200
+    return _settings_page(form, errors, typed)
+
+
+@bp.post("/settings/logo")
+@roles_required(Role.ADMIN)
+def upload_logo():
+    form = ConfirmForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("admin.settings"))
+    upload = request.files.get("logo")
+    try:
+        school_logo.save_logo(db.session, current_user, upload.read(school_logo.MAX_BYTES + 1) if upload else b"")
+    except ValidationFailed as error:
+        db.session.rollback()
+        return _settings_page(ConfirmForm(), error.field_errors, {})
+    db.session.commit()
+    flash("The new logo is in place.", "success")
+    return redirect(url_for("admin.settings"))
+
+
+@bp.post("/settings/logo/remove")
+@roles_required(Role.ADMIN)
+def remove_logo():
+    if ConfirmForm().validate_on_submit():
+        school_logo.remove_logo(db.session, current_user)
+        db.session.commit()
+        flash("The logo has been removed.", "success")
+    return redirect(url_for("admin.settings"))

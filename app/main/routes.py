@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, current_app, redirect, render_template, url_for
+from flask import Blueprint, Response, abort, current_app, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from app.access import public
@@ -12,7 +12,7 @@ from app.assets import SHELL_FILES, asset_url, asset_version
 from app.devices.forms import ConfirmForm
 from app.extensions import db
 from app.navigation import register_nav
-from app.services import devices, notifications
+from app.services import devices, notifications, school_logo
 from app.services.audit import record_audit_event
 from app.services.personal_data import export_person
 
@@ -115,6 +115,19 @@ def service_worker():
     response = current_app.response_class(source, mimetype="text/javascript")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["Service-Worker-Allowed"] = "/"
+    return response
+
+
+@bp.get("/school-logo/<digest>", endpoint="school_logo")
+@public
+def school_logo_image(digest: str):
+    """The logo by its SHA-256: a new logo is a new address, so this one may be cached for ever."""
+    logo = school_logo.logo_by_digest(db.session, digest)
+    if logo is None:
+        abort(404)
+    response = Response(logo.data, mimetype=logo.content_type)
+    response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+    response.headers["Content-Disposition"] = "inline"
     return response
 
 

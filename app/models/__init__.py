@@ -25,7 +25,7 @@ from app.models.permissions import (
     standing_permission_areas,
 )
 from app.models.push import ActionToken, PushOutbox, PushSubscription
-from app.models.settings import ApproverStatus, SchoolSetting
+from app.models.settings import ApproverStatus, SchoolLogo, SchoolSetting
 from app.models.tokens import ApiToken
 
 __all__ = [
@@ -61,6 +61,7 @@ __all__ = [
     "RequestReason",
     "RequestStatus",
     "Role",
+    "SchoolLogo",
     "SchoolSetting",
     "StandingPermission",
     "User",

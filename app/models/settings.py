@@ -33,3 +33,19 @@ class ApproverStatus(db.Model):
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"), primary_key=True)
     away: so.Mapped[bool] = so.mapped_column(sa.Boolean, default=False)
     changed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class SchoolLogo(db.Model):
+    """The school's logo image, in the database so every server of a deployment serves the same one.
+
+    The ``school.logo`` setting names the current one by its SHA-256, which is also its URL (cached for
+    ever: a new logo is a new address).
+    """
+
+    __tablename__ = "school_logos"
+
+    digest: so.Mapped[str] = so.mapped_column(sa.String(64), primary_key=True)
+    content_type: so.Mapped[str] = so.mapped_column(sa.String(40))
+    data: so.Mapped[bytes] = so.mapped_column(sa.LargeBinary)
+    uploaded_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    uploaded_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))

@@ -9,7 +9,7 @@ from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
-from app.clock import SCHOOL_ZONE, utcnow
+from app.clock import school_zone, utcnow
 from app.models import AuditEvent, AuditLink, AuditVerification, User
 from app.services.audit import ChainReport, record_audit_event, verify_chain
 from app.services.csv_safe import csv_lines
@@ -49,7 +49,7 @@ def people_matching(session, text: str, limit: int = 20) -> list[int]:
 
 
 def _local_midnight(day: date) -> datetime:
-    return datetime.combine(day, time(0, 0), tzinfo=SCHOOL_ZONE)
+    return datetime.combine(day, time(0, 0), tzinfo=school_zone())
 
 
 def _filtered(filters: AuditFilters) -> sa.Select:

@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
 
-from app.clock import SCHOOL_ZONE, format_time, to_local, utcnow
+from app.clock import format_time, school_zone, to_local, utcnow
 from app.models import (
     Area,
     AreaRule,
@@ -154,11 +154,11 @@ def device_options(session, user: User) -> list[DeviceOption]:
 
 def _local_at(day: date, hh_mm: str) -> datetime:
     hours, minutes = (int(part) for part in hh_mm.split(":"))
-    return datetime.combine(day, time(hours, minutes), tzinfo=SCHOOL_ZONE)
+    return datetime.combine(day, time(hours, minutes), tzinfo=school_zone())
 
 
 def _end_of_local_day(day: date) -> datetime:
-    return datetime.combine(day, time(23, 59), tzinfo=SCHOOL_ZONE)
+    return datetime.combine(day, time(23, 59), tzinfo=school_zone())
 
 
 def parse_until(text: str, now: datetime, field: str = "until") -> datetime:
@@ -174,7 +174,7 @@ def parse_until(text: str, now: datetime, field: str = "until") -> datetime:
         except ValueError as error:
             raise ValidationFailed("That time is not clear.", {field: ["Enter a time like 14:20."]}) from error
         if value.tzinfo is None:
-            value = value.replace(tzinfo=SCHOOL_ZONE)
+            value = value.replace(tzinfo=school_zone())
     if value <= now:
         raise ValidationFailed("That time has passed.", {field: ["That time has already passed; choose a later time."]})
     return value

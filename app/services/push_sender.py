@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from app.clock import utcnow
 from app.database import lock_for_append, write_intent
 from app.models import PushOutbox, PushSubscription
+from app.services import school_settings
 from app.services.audit import AUDIT_APPEND_LOCK, record_audit_event
 from app.services.push import NOTIFY_CHANNEL, QUEUED_FLAG
 from app.services.push_keys import vapid_key
@@ -96,6 +97,7 @@ class ClaimedMessage:
     urgency: str
     ttl: int
     topic: str | None
+    contact: str
 
 
 @dataclass
@@ -154,6 +156,7 @@ def _claim(session, settings: SenderSettings, limit: int) -> list[ClaimedMessage
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = list(session.scalars(query))
+    contact = school_settings.push_contact(session, settings.contact) if rows else settings.contact
     claimed = []
     for row in rows:
         row.attempts += 1
@@ -168,6 +171,7 @@ def _claim(session, settings: SenderSettings, limit: int) -> list[ClaimedMessage
                 urgency=row.urgency,
                 ttl=row.ttl,
                 topic=row.topic,
+                contact=contact,
             )
         )
     session.flush()
@@ -194,7 +198,7 @@ def send_message(message: ClaimedMessage, settings: SenderSettings) -> SendResul
             subscription_info=message.subscription_info,
             data=message.payload,
             vapid_private_key=vapid_key(settings.instance_path),
-            vapid_claims={"sub": settings.contact},
+            vapid_claims={"sub": message.contact},
             ttl=message.ttl,
             timeout=settings.timeout,
             headers=headers,

@@ -2,6 +2,10 @@
 
 Each feature declares its keys and defaults with ``define_setting``, so the admin settings page can
 list them all later; reading a key nobody set gives its default.
+
+A page reads several settings (school name, time zone, logo, ...): the first read loads every stored
+value in one query and keeps them in ``session.info`` until the transaction ends, so a page costs one
+settings query however many it reads, and a change made elsewhere is seen by the next transaction.
 """
 
 from __future__ import annotations
@@ -9,8 +13,14 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
 from app.models import SchoolSetting, User
 from app.services.audit import record_audit_event
+
+_SNAPSHOT = "lanyard.settings"
 
 
 @dataclass(frozen=True)
@@ -34,13 +44,28 @@ def defined_settings() -> list[SettingDefinition]:
     return sorted(_definitions.values(), key=lambda item: item.key)
 
 
+def _stored(session) -> dict[str, str]:
+    snapshot = session.info.get(_SNAPSHOT)
+    if snapshot is None:
+        with session.no_autoflush:  # read from anywhere, even while a service is half-way building rows
+            snapshot = dict(session.execute(sa.select(SchoolSetting.key, SchoolSetting.value)).all())
+        session.info[_SNAPSHOT] = snapshot
+    return snapshot
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_snapshot(session, *_args) -> None:
+    session.info.pop(_SNAPSHOT, None)
+
+
 def get_setting(session, key: str):
     """The stored value, or the declared default."""
-    row = session.get(SchoolSetting, key)
-    if row is None:
+    raw = _stored(session).get(key)
+    if raw is None:
         definition = _definitions.get(key)
         return definition.default if definition else None
-    return json.loads(row.value)
+    return json.loads(raw)
 
 
 def set_setting(session, actor: User | None, key: str, value) -> None:
@@ -55,4 +80,5 @@ def set_setting(session, actor: User | None, key: str, value) -> None:
     row.value = json.dumps(value, sort_keys=True)
     row.updated_by_id = actor.id if actor is not None else None
     session.flush()
+    _stored(session)[key] = row.value
     record_audit_event(session, actor, "setting.changed", "setting", key, {"from": before, "to": value})

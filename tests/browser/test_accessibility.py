@@ -86,6 +86,7 @@ NOT_PAGES = {
     "main.manifest": "JSON manifest",
     "main.service_worker": "script",
     "main.healthz": "health check",
+    "main.school_logo": "image",
     "main.my_data_download": "JSON download",
     "audit_log.export": "CSV download",
     "devices.lost": "checked in the J1 journey (needs a lost device)",

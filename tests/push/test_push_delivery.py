@@ -16,6 +16,7 @@ from app.models import AuditEvent, Notification, PushOutbox, PushSubscription, R
 from app.services import push_sender
 from app.services.notifications import notify
 from app.services.push_sender import PushWorker, drain_until_idle
+from app.services.settings import set_setting
 from tests.factories import make_imei, make_user
 from tests.push.conftest import drain, subscribe_browser
 
@@ -49,6 +50,18 @@ def test_a_notice_becomes_an_encrypted_signed_push_without_the_imei(push_service
     row = db.session.scalar(sa.select(PushOutbox))
     assert row.sent_at is not None and row.attempts == 1 and row.dead_at is None
     assert db.session.get(PushSubscription, subscription_id).last_success_at is not None
+
+
+def test_the_settings_page_push_contact_signs_the_vapid_claim(push_service, sender_settings):
+    office = make_user(Role.OFFICE)
+    subscribe_browser(push_service, office)
+    with write_intent():
+        set_setting(db.session, None, "push.contact", "office@st-marys.sch.uk")
+        db.session.commit()
+    push_service.expected_sub = "mailto:office@st-marys.sch.uk"
+    _notify([office])
+    assert drain(sender_settings).sent == 1 and push_service.refusals == []
+    assert push_service.deliveries[0].claims["sub"] == "mailto:office@st-marys.sch.uk"
 
 
 def test_each_browser_of_a_person_gets_the_push(push_service, sender_settings):

@@ -28,7 +28,8 @@ accesslog = "-"
 errorlog = "-"
 raw_env = [
     f"LANYARD_PROXY_HOPS={os.environ.get('LANYARD_PROXY_HOPS', '1')}",
-    # Timed jobs come from cron (`flask permissions run-jobs`); LANYARD_SCHEDULER=1 runs them in the
-    # workers instead (safe with many workers: each tick takes a database lock and the jobs are idempotent).
+    # Timed jobs and the daily audit digest come from their own process (`flask scheduler`);
+    # LANYARD_SCHEDULER=1 runs them in the workers instead (safe with many workers: each tick takes a
+    # database lock, the jobs are idempotent, and one lock file lets one process publish the digest).
     f"LANYARD_SCHEDULER={os.environ.get('LANYARD_SCHEDULER', '0')}",
 ]

@@ -92,17 +92,33 @@ def register_cli(app: Flask) -> None:
 
     @audit.command("publish-head")
     def publish_head() -> None:
-        """Append today's head (count and hash) to instance/audit-heads.jsonl, outside the database."""
-        from app.services.audit_log import last_published_head, publish_head, verify_and_record
+        """Verify the chain and publish its head now (the scheduler does this daily): file, notice, push."""
+        from app.clock import utcnow
+        from app.services.audit_digest import publish_daily_head
 
-        with write_intent():
-            report = verify_and_record(db.session, None, last_published_head(heads_file()))
-            db.session.commit()
-        if not report.ok:
-            click.echo(f"Not publishing: chain broken at event {report.broken_at_seq}: {report.problem}", err=True)
+        result = publish_daily_head(db.session, heads_file(), utcnow(), force=True)
+        if result is None:
+            click.echo("Another process is publishing the head; nothing done.", err=True)
             raise SystemExit(1)
-        publish_head(heads_file(), report)
-        click.echo(f"Published head {report.last_seq} {report.last_hash}")
+        if result.published is None:
+            click.echo(f"Not publishing: chain broken at event {result.report.broken_at_seq}: {result.report.problem}", err=True)
+            raise SystemExit(1)
+        click.echo(f"Published head {result.report.last_seq} {result.report.last_hash}")
+
+    @app.cli.command("scheduler")
+    def scheduler() -> None:
+        """Run the timed jobs and the daily audit digest in this process, every LANYARD_SCHEDULER_SECONDS."""
+        import contextlib
+        import signal
+        import threading
+
+        from app.scheduler import run_forever
+
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        click.echo(f"Lanyard scheduler: a tick every {current_app.config['LANYARD_SCHEDULER_SECONDS']} s (Ctrl+C or SIGTERM stops it)")
+        with contextlib.suppress(KeyboardInterrupt):
+            run_forever(current_app._get_current_object(), stop)
 
 
 def register_backup_cli(app: Flask) -> None:

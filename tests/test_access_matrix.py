@@ -72,6 +72,7 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     'api.update_device': 'signed_in',
     'api.verify_audit_events': ('admin', 'approver', 'governor', 'office'),
     'api.withdraw_permission_request': 'signed_in',
+    'audit_log.digest': ('admin', 'approver', 'governor', 'office'),
     'audit_log.export': ('admin', 'approver', 'governor', 'office'),
     'audit_log.index': ('admin', 'approver', 'governor', 'office'),
     'audit_log.verify': ('admin', 'approver', 'governor', 'office'),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, stream_with_context, url_for
@@ -13,7 +13,7 @@ from app.devices.forms import ConfirmForm
 from app.extensions import db
 from app.models import Role
 from app.navigation import register_nav
-from app.services import audit_log
+from app.services import audit_digest, audit_log
 
 bp = Blueprint("audit_log", __name__, url_prefix="/audit")
 # A nominated governor reads the log too: allegations about the head go to the chair of governors.
@@ -22,7 +22,7 @@ register_nav("Audit log", "audit_log.index", READERS, order=90)
 
 
 def heads_path() -> Path:
-    return Path(current_app.instance_path) / "audit-heads.jsonl"
+    return audit_digest.heads_path(current_app.instance_path)
 
 
 def int_arg(name: str) -> int | None:
@@ -69,6 +69,14 @@ def index():
         heads=audit_log.published_heads(heads_path())[-1:],
         confirm=ConfirmForm(),
     )
+
+
+@bp.get("/digest")
+@roles_required(*READERS)
+def digest():
+    """Every published head, newest first, to print and keep away from the server."""
+    heads = list(reversed(audit_log.published_heads(heads_path())))
+    return render_template("audit_log/digest.html", heads=heads, grouped_hash=audit_log.grouped_hash, as_datetime=datetime.fromisoformat)
 
 
 @bp.post("/verify")

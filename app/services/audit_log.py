@@ -161,9 +161,23 @@ def latest_verification(session) -> AuditVerification | None:
     return session.scalar(sa.select(AuditVerification).order_by(AuditVerification.id.desc()).limit(1))
 
 
+def grouped_hash(value: str | None) -> str:
+    """A hash in groups of eight, for reading aloud or from paper (and never a long run of digits)."""
+    return " ".join(value[i : i + 8] for i in range(0, len(value), 8)) if value else ""
+
+
 def verify_and_record(session, actor: User | None, published_head: tuple[int, str] | None) -> ChainReport:
     """Walk the chain, keep the result for the audit page, and audit that it was checked."""
     report = verify_chain(session, published_head)
+    record_verification(session, report)
+    record_audit_event(
+        session, actor, "audit.verified", "audit", "", {"ok": report.ok, "verified_count": report.verified_count, "broken_at": report.broken_at_seq}
+    )
+    return report
+
+
+def record_verification(session, report: ChainReport) -> None:
+    """Keep a verification's result for the audit page's "is the log intact?" panel."""
     session.add(
         AuditVerification(
             checked_at=utcnow(),
@@ -174,7 +188,3 @@ def verify_and_record(session, actor: User | None, published_head: tuple[int, st
             problem=report.problem[:200],
         )
     )
-    record_audit_event(
-        session, actor, "audit.verified", "audit", "", {"ok": report.ok, "verified_count": report.verified_count, "broken_at": report.broken_at_seq}
-    )
-    return report

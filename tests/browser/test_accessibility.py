@@ -51,6 +51,7 @@ PAGES: dict[str | None, list[str]] = {
         "/office/devices",
         "/office/devices/{device}",
         "/audit",
+        "/audit/digest",
         "/equipment",
         "/equipment/new",
         "/equipment/{asset}",

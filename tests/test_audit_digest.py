@@ -109,3 +109,16 @@ def test_digest_due_follows_the_school_day(app, frozen_clock, tmp_path):
     path.write_text(json.dumps({"seq": 1, "hash": "a" * 64, "published_at": morning.isoformat()}) + "\n")
     assert not audit_digest.digest_due(path, morning + timedelta(hours=17))
     assert audit_digest.digest_due(path, morning + timedelta(days=1))
+
+
+def test_the_scheduler_process_ticks_then_publishes_and_stops_when_told(app, frozen_clock):
+    import threading
+
+    from app.scheduler import run_forever
+
+    _events(1)
+    frozen_clock.now = frozen_clock.now.replace(hour=7)
+    stop = threading.Event()
+    stop.set()
+    run_forever(app, stop)  # one tick, then the set event ends it
+    assert last_published_head(_heads(app)) is not None

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from app.clock import utcnow
 from app.models import LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
@@ -218,13 +219,17 @@ def live_session_user(session, user_id: int, session_id: str | None, absolute: t
     """Return the user if this browser's session is still live: not ended, not too old, account active."""
     if not session_id:
         return None
-    row = session.get(UserSession, session_id)
-    if row is None or row.user_id != user_id or row.ended_at is not None:
+    # One query for the session, the person and their roles: this runs on every signed-in request.
+    found = session.execute(
+        sa.select(User, UserSession.created_at)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(UserSession.id == session_id, UserSession.user_id == user_id, UserSession.ended_at.is_(None))
+        .options(so.joinedload(User.role_rows))
+    ).unique().first()
+    if found is None:
         return None
-    if row.created_at + absolute <= utcnow():
-        return None
-    user = session.get(User, user_id)
-    if user is None or not user.is_active_account:
+    user, created_at = found
+    if created_at + absolute <= utcnow() or not user.is_active_account:
         return None
     return user
 

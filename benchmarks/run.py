@@ -24,6 +24,7 @@ def suite(quick: bool) -> list[tuple[str, dict]]:
         ("benchmarks.push_bench", {"requests": requests // 2}),
         ("benchmarks.equipment_bench", {}),
         ("benchmarks.page_weight", {}),
+        ("benchmarks.lighthouse", {"runs": 1 if quick else 3}),
         ("benchmarks.audit_scale", {"backend": "sqlite", "events": events}),
         ("benchmarks.audit_scale", {"backend": "postgresql", "events": events}),
     ]

@@ -101,9 +101,12 @@ class _Inspector(HTMLParser):
             self.problems.append(f"script content {data.strip()[:60]!r}")
 
 
-def html_problems(text: str) -> list[str]:
-    """What in a page shows a payload came through as markup (empty when everything is inert)."""
-    problems = [f"raw {marker!r}" for marker in RAW_MARKERS if marker.lower() in text.lower()]
+def html_problems(text: str, *, raw_markers: bool = True) -> list[str]:
+    """What in a page shows a payload came through as markup (empty when everything is inert).
+
+    ``raw_markers=False`` for a browser's serialised DOM, which leaves ``<`` unescaped inside attribute values.
+    """
+    problems = [f"raw {marker!r}" for marker in RAW_MARKERS if raw_markers and marker.lower() in text.lower()]
     if TEMPLATE_RENDERED.search(text):
         problems.append("{{7*7}} rendered as 49")
     inspector = _Inspector()

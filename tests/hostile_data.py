@@ -203,6 +203,8 @@ def seed_hostile_school(session, h: Hostile, password: str, make_imei) -> dict:
         lent = asset("XSS-001", 1)
         returned = asset("XSS-002", 2, h.text("second home location", 80))
         counted = asset("XSS-003", 3)
+        retired = asset("XSS-004", 4)
+        assets.retire_asset(session, office, retired, reason=h.text("asset retirement reason", 200))
         open_loan = loans.check_out(
             session, office, lent.id, borrower_id=staff.id, due_on=today + timedelta(days=7),
             purpose=h.text("loan purpose", 200), condition=h.text("loan condition out", 500),
@@ -233,8 +235,8 @@ def seed_hostile_school(session, h: Hostile, password: str, make_imei) -> dict:
             poster_token=[ask_area.poster_token, school_only.poster_token],
             request_id=[pending.id, approved.id, denied.id],
             standing_id=[standing.id],
-            asset_id=[lent.id, returned.id, counted.id],
-            tag=[lent.tag, returned.tag, counted.tag, "XSS-404"],
+            asset_id=[lent.id, returned.id, counted.id, retired.id],
+            tag=[lent.tag, returned.tag, counted.tag, retired.tag, "XSS-404"],
             loan_id=[open_loan.id, back.id],
             stocktake_id=[closed.id, open_take.id],
             location=location,

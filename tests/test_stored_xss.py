@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
+from markupsafe import escape
 
 from app.extensions import db
 from app.models import PushOutbox
@@ -285,3 +286,59 @@ def test_ordinary_cells_are_left_alone():
     assert guard_cell("") == ""
     assert guard_cell(None) == ""
     assert guard_cell(3) == "3"
+
+
+def test_forms_sent_back_with_errors_keep_what_was_typed_inert(app, hostile_school):
+    """A refused form is shown again holding what was typed: the hostile text must come back as text."""
+    _h, ids, clients = hostile_school
+    office = clients["office"]
+    typed = HTML_PAYLOADS[1] + "{{7*7}}~98"
+    too_long = typed + "x" * 300
+    poster = ids["poster_token"][0]
+    csv_file = (
+        "tag,name,kind,make,model,serial,imei,recording_capable,home_location,notes\r\n"
+        f"XSS-020,{typed},camera,{typed},,,,yes,{typed},\r\n"
+        f'"<script>alert(1)</script>",{typed},not-a-kind,,,,,maybe,,{too_long}\r\n'
+    )
+    sent = [
+        ("staff", "/devices/new", {"kind": "smartphone", "make": typed, "model": typed, "description": typed, "serial": typed, "imei1": typed}),
+        ("staff", f"/devices/{ids['device_id'][0]}/edit", {"kind": "smartphone", "make": too_long, "model": typed, "description": typed, "imei1": "1"}),
+        ("staff", f"/devices/{ids['device_id'][0]}/report-lost", {"what_happened": "stolen", "crime_reference": too_long, "notes": typed}),
+        ("staff", f"/a/{poster}", {"device": "personal-999999", "reason": "other", "reason_other": too_long, "duration": "until", "until": typed}),
+        ("staff", "/account/tokens", {"name": too_long}),
+        ("staff", "/account", {"display_name": too_long}),
+        ("office", "/equipment/new", {"tag": typed, "name": typed, "kind": "camera", "make": typed, "serial": typed, "imei": typed, "home_location": typed, "notes": typed}),
+        ("office", f"/equipment/{ids['asset_id'][1]}/check-out", {"borrower_id": "999999", "purpose": typed, "condition": typed}),
+        ("office", f"/equipment/{ids['asset_id'][0]}/check-in", {"condition": too_long}),
+        ("office", f"/equipment/{ids['asset_id'][2]}/retire", {"reason": too_long}),
+        ("office", "/equipment/stocktakes", {"location": typed}),
+        ("office", f"/equipment/stocktakes/{ids['stocktake_id'][1]}/scan", {"tag": typed, "condition": typed}),
+        ("admin", "/admin/staff/invite", {"display_name": typed, "email": typed}),
+        ("admin", f"/admin/staff/{ids['people']['staff']}", {"display_name": too_long}),
+        ("admin", "/admin/areas/new", {"name": too_long, "rule": "ask"}),
+        ("admin", f"/admin/areas/{ids['area_id'][0]}", {"name": too_long, "rule": typed}),
+        ("admin", "/admin/settings", {"school.name": too_long, "permissions.day_ends": typed, "permissions.escalation_minutes": typed}),
+        ("head", "/standing", {"person": str(ids["people"]["staff"]), "reason": too_long, "starts_on": typed}),
+        ("head", f"/approvals/{ids['request_id'][0]}/decision", {"decision": typed, "note": too_long}),
+        ("head", "/cover", {"escalation_minutes": typed}),
+    ]
+    problems = []
+    echoed = 0
+    for role, path, form in sent:
+        client = clients[role]
+        page = path if not path.endswith(("/decision", "/scan")) and path != "/equipment/stocktakes" else "/"
+        response = client.post(path, data={**form, "csrf_token": page_csrf_token(client, page)}, follow_redirects=True)
+        text = response.get_data(as_text=True)
+        problems += [f"POST {path} as {role} ({response.status_code}): {p}" for p in html_problems(text)]
+        if response.status_code >= 500:
+            problems.append(f"POST {path} as {role}: server error")
+        echoed += str(escape(typed)) in text
+    imported = office.post(
+        "/equipment/import",
+        data={"file": (io.BytesIO(csv_file.encode()), "assets.csv"), "csrf_token": page_csrf_token(office, "/equipment/import")},
+        content_type="multipart/form-data",
+    )
+    assert imported.status_code == 422
+    problems += [f"POST /equipment/import: {p}" for p in html_problems(imported.get_data(as_text=True))]
+    assert problems == []
+    assert echoed >= 15, "most refused forms should show the typed text again (escaped)"

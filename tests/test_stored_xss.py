@@ -75,6 +75,15 @@ def _seed_through_routes(clients: dict, ids: dict, h: Hostile) -> None:
               "csrf_token": page_csrf_token(admin, "/admin/staff/invite")},
     )
     assert invited.status_code in (200, 302), invited.get_data(as_text=True)[:300]
+    # Only "@" is required of an email address, so one can carry markup too.
+    email = "+x\"><img src=x onerror=alert(1)>{{7*7}}~" + f"{len(h.values):02d}@xss.test"
+    h.values["invited email address"] = email
+    invited = admin.post(
+        "/admin/staff/invite",
+        data={"display_name": h.text("second invited display name", 120), "email": email,
+              "csrf_token": page_csrf_token(admin, "/admin/staff/invite")},
+    )
+    assert invited.status_code in (200, 302), invited.get_data(as_text=True)[:300]
     deputy = ids["people"]["deputy"]
     h.values.pop("deputy display name")
     edited = admin.post(

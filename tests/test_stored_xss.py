@@ -351,3 +351,21 @@ def test_forms_sent_back_with_errors_keep_what_was_typed_inert(app, hostile_scho
     problems += [f"POST /equipment/import: {p}" for p in html_problems(imported.get_data(as_text=True))]
     assert problems == []
     assert echoed >= 15, "most refused forms should show the typed text again (escaped)"
+
+
+def test_nothing_switches_autoescaping_off():
+    """No |safe, no {% autoescape false %}, no Markup() or template strings built from data: every value
+    reaches the page through autoescaping (the poster QR code is drawn by its template, like the labels)."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    bypass = re.compile(r"\|\s*safe\b|autoescape\s+false|Markup\(|render_template_string|\.jinja_env\.from_string")
+    found = [
+        f"{path.relative_to(root)}:{number}: {line.strip()}"
+        for folder, pattern in (("templates", "*.html"), ("app", "*.py"))
+        for path in sorted((root / folder).rglob(pattern))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if bypass.search(line)
+    ]
+    assert found == []
+    assert {path.suffix for path in (root / "templates").rglob("*") if path.is_file()} == {".html"}, "only .html templates are autoescaped"

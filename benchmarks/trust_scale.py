@@ -17,7 +17,7 @@ import sys
 
 from benchmarks.common import ROOT, Figure, measure_on_gunicorn, print_table, run_paced, signed_in_session
 
-PASSWORD = "benchmark password"
+PASSWORD = "benchmark password"  # noqa: S105  (a throwaway database, removed after the run)
 CLIENTS = 50
 GENERATE = r"""
 import json, random, sys

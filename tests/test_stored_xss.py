@@ -136,6 +136,8 @@ def _urls(app, ids: dict, h: Hostile) -> list[str]:
         "device_id": ids["device_id"], "area_id": ids["area_id"], "request_id": ids["request_id"],
         "asset_id": ids["asset_id"], "loan_id": ids["loan_id"], "stocktake_id": ids["stocktake_id"],
         "user_id": sorted(ids["people"].values()), "tag": ids["tag"],
+        # The logo's address is its SHA-256; anything else (hostile text included) is a plain 404.
+        "digest": ["0" * 64, HTML_PAYLOADS[1]],
     }
     tokens = {"permissions.ask": ids["poster_token"], "auth.set_password": ids["password_token"]}
     urls: list[str] = []

@@ -56,6 +56,7 @@ FOCUS = r"""() => {
   const box = el.getBoundingClientRect();
   const name = el.getAttribute("aria-label") || (el.labels && el.labels[0] && el.labels[0].innerText) || el.innerText || el.value || el.id;
   return {
+    tag: el.tagName.toLowerCase(),
     label: `${el.tagName.toLowerCase()}${el.type ? "[" + el.type + "]" : ""} "${(name || "").trim().slice(0, 60)}"`,
     rings: rings.filter(Boolean).length,
     // Chromium gives time and date fields one more stop, on their own clock or calendar button, which
@@ -79,9 +80,21 @@ def _assert_focus_shows(page: Page) -> dict:
     assert state["onScreen"], f"{state['label']} has focus but is off screen at {page.url}"
     if state["pickerButton"] or state["skipTarget"]:
         return state
+    _assert_named(page, state)
     assert state["rings"], f"{state['label']} has focus but no outline or box-shadow at {page.url}"
     assert state["contrast"] >= 3, f"{state['label']}: focus ring contrast {state['contrast']:.2f}:1 (under 3:1) at {page.url}"
     return state
+
+
+def _assert_named(page: Page, state: dict) -> None:
+    """What a screen reader says on arriving: a role and a name (a live status reads out its text)."""
+    spoken = page.locator(":focus").aria_snapshot().splitlines()[0]  # like: - button "Approve"
+    if state["tag"] == "summary":
+        # <summary> has no ARIA role in Playwright's tree; browsers expose it as a disclosure button.
+        assert re.match(r"^- text: \S", spoken), f"unnamed <summary> at {page.url}: {spoken}"
+        return
+    named = re.match(r"""^- '?[a-z]+ ".*\S.*"(?: \[[a-z]+\])*'?:?$""", spoken) or re.match(r"^- (status|alert): \S", spoken)
+    assert named, f"{state['label']} has focus but no role and name for a screen reader at {page.url}: {spoken}"
 
 
 def _has_focus(target: Locator) -> bool:
@@ -141,7 +154,7 @@ def _walk_round(page: Page) -> None:
         else:
             pytest.fail(f"{key} never comes back round at {page.url}: a keyboard trap? stops: {stops[-15:]}")
         assert len(stops) > 2, f"{key} goes nowhere at {page.url}: {stops}"
-    page.evaluate("document.activeElement.blur(); delete window.__walkStart")
+    page.evaluate("delete window.__walkStart")
 
 
 def _skip_link_works(page: Page) -> None:
@@ -155,7 +168,6 @@ def _skip_link_works(page: Page) -> None:
     page.keyboard.press("Tab")
     assert page.evaluate("document.querySelector('main').contains(document.activeElement)"), "Tab after the skip link leaves main"
     _assert_focus_shows(page)
-    page.evaluate("document.activeElement.blur()")
 
 
 def _enter_to_a_new_page(page: Page) -> None:
@@ -338,3 +350,23 @@ def test_j3_approve_and_deny_from_the_inbox_by_keyboard(live_server, new_phone, 
     expect(rows.first).to_contain_text("Mr B Clarke")
     expect(rows.first).to_contain_text("09:40")
     _walk_round(page)
+
+
+def test_focus_shows_on_every_stop_in_dark_mode(live_server, new_phone, frozen_clock):
+    """The ring swaps its colours in dark mode; walk the door page and the inbox there too."""
+    frozen_clock.set(NINE_AM)
+    with live_server.app_context():
+        admin = make_user(Role.ADMIN)
+        head = make_user(Role.APPROVER, name="Mrs A Adeyemi")
+        clarke = make_user(name="Mr B Clarke")
+        area = make_area(admin, "Year 3 classroom")
+        ask(clarke, area, make_device(clarke, make="Apple", model="iPhone 13"))
+        emails, token = (clarke.email, head.email), area.poster_token
+
+    for email, path in zip(emails, (f"/a/{token}", "/approvals"), strict=True):
+        page = new_phone(color_scheme="dark").new_page()
+        page.goto(path)
+        _sign_in_by_keyboard(page, email)
+        expect(page.locator("h1")).to_be_visible()
+        _walk_round(page)
+        _tab_to(page, page.get_by_role("button").filter(has_text=re.compile("^(Ask permission|Approve)$")).first)

@@ -117,6 +117,11 @@ def _end_request(_error=None) -> None:
         reset_origin(token)
 
 
+def _drawn_for_someone(response) -> bool:
+    """A public page (privacy notice, offline page) drawn for a signed-in person names them: personal too."""
+    return response.mimetype == "text/html" and current_user.is_authenticated
+
+
 def _security_headers(response):
     headers = response.headers
     headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
@@ -127,7 +132,7 @@ def _security_headers(response):
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     if current_app.config["HSTS"] and request.is_secure:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-    if request.endpoint not in CACHEABLE_ENDPOINTS:
+    if request.endpoint not in CACHEABLE_ENDPOINTS or _drawn_for_someone(response):
         headers["Cache-Control"] = "no-store"
         headers.setdefault("Vary", "Cookie")
     return response

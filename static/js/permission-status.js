@@ -27,8 +27,16 @@
     if (statusText.textContent !== data.status_text) statusText.textContent = data.status_text;
     noteText.textContent = data.decision_note || "";
     note.hidden = !data.decision_note;
-    endForm.hidden = data.status !== "approved";
-    withdrawForm.hidden = data.status !== "pending";
+    // A keyboard or screen-reader user resting on Withdraw would be dropped on the page body when it
+    // goes away: hand focus to the news first (the next Tab then reaches the new button).
+    var focused = document.activeElement;
+    var endGoes = data.status !== "approved";
+    var withdrawGoes = data.status !== "pending";
+    if ((endGoes && endForm.contains(focused)) || (withdrawGoes && withdrawForm.contains(focused))) {
+      statusText.focus();
+    }
+    endForm.hidden = endGoes;
+    withdrawForm.hidden = withdrawGoes;
     return changed;
   }
 

@@ -8,8 +8,10 @@ const SHELL_CACHE = "lanyard-shell-" + VERSION;
 const SHELL = __SHELL__;
 const OFFLINE_URL = "/offline";
 
+// Fetched without cookies: the cached offline page is the visitor's version, never a signed-in person's.
 self.addEventListener("install", (event) => {
-  event.waitUntil(caches.open(SHELL_CACHE).then((cache) => cache.addAll(SHELL)));
+  const requests = SHELL.map((url) => new Request(url, { credentials: "omit" }));
+  event.waitUntil(caches.open(SHELL_CACHE).then((cache) => cache.addAll(requests)));
 });
 
 self.addEventListener("activate", (event) => {

@@ -127,13 +127,17 @@ class PermissionRequest(db.Model):
         return f"{label} (emergency override)"
 
     @property
+    def review_outcome_label(self) -> str:
+        return ReviewOutcome(self.review_outcome).label if self.review_outcome else ""
+
+    @property
     def review_label(self) -> str:
         """The review's state in a few words: "to be reviewed", or "reviewed by Mrs A: justified"."""
         if not self.emergency:
             return ""
         if self.reviewed_at is None:
             return "to be reviewed"
-        return f"reviewed by {self.reviewed_by.display_name}: {ReviewOutcome(self.review_outcome).label}"
+        return f"reviewed by {self.reviewed_by.display_name}: {self.review_outcome_label}"
 
     @property
     def reason_label(self) -> str:

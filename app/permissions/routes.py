@@ -248,7 +248,7 @@ def _approval_page(asked, form: DecisionForm | None = None, review_form: ReviewF
         "permissions/approval.html",
         asked=asked,
         form=form or _decision_form(asked.id),
-        review_form=review_form or _review_form(asked.id),
+        review=review_form or _review_form(asked.id),
     ), status
 
 

@@ -132,6 +132,13 @@ def test_a_delegate_who_is_away_is_still_alerted(school):
     assert set(notices("permission.emergency_override")) == {school["head"].id, school["deputy"].id}
 
 
+def test_each_person_is_told_once_and_listed_once_in_the_audit(school):
+    committed(permissions.set_delegates, school["admin"], [school["deputy"].id, school["head"].id])
+    emergency(school["staff"], school["area"], school["phone"])
+    notified = json.loads(event("permission.emergency_override").details)["notified_user_ids"]
+    assert sorted(notified) == sorted({school["head"].id, school["deputy"].id})
+
+
 def test_staff_can_end_an_override_early_and_it_expires_like_any_permission(school, frozen_clock):
     ended = emergency(school["staff"], school["area"], school["phone"])
     committed(permissions.end_permission, school["staff"], ended.id)

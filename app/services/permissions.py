@@ -482,9 +482,13 @@ def school_day_end(session, now: datetime) -> datetime:
 
 def emergency_recipients(session, requester: User) -> list[User]:
     """Every approver on duty and the delegates (the DSL); failing both, every approver. Never the requester."""
-    on_duty = approvers_on_duty(session) + delegates(session)
-    for group in (on_duty, users_with_role(session, Role.APPROVER)):
-        recipients = [user for user in group if user.id != requester.id]
+    return _first_group(requester, approvers_on_duty(session) + delegates(session), users_with_role(session, Role.APPROVER))
+
+
+def _first_group(requester: User, *groups: list[User]) -> list[User]:
+    """The first group with anyone in it but the requester, each person once."""
+    for group in groups:
+        recipients = list({user.id: user for user in group if user.id != requester.id}.values())
         if recipients:
             return recipients
     return []
@@ -492,11 +496,7 @@ def emergency_recipients(session, requester: User) -> list[User]:
 
 def review_overdue_recipients(session, requester: User) -> list[User]:
     """The admins and the delegates; failing both, every approver. Never the person whose override it was."""
-    for group in (users_with_role(session, Role.ADMIN) + delegates(session), users_with_role(session, Role.APPROVER)):
-        recipients = [user for user in group if user.id != requester.id]
-        if recipients:
-            return recipients
-    return []
+    return _first_group(requester, users_with_role(session, Role.ADMIN) + delegates(session), users_with_role(session, Role.APPROVER))
 
 
 def _override(session, requester: User, request: PermissionRequest, emergency_reason: str, details: dict, now: datetime) -> PermissionRequest:

@@ -28,11 +28,11 @@ def approved(app, frozen_clock):
 def test_run_jobs_command_expires_and_is_idempotent(app, approved, frozen_clock):
     runner = app.test_cli_runner()
     early = runner.invoke(args=["permissions", "run-jobs"])
-    assert early.exit_code == 0 and early.output.strip() == "Expired 0, escalated 0."
+    assert early.exit_code == 0 and early.output.strip() == "Expired 0, escalated 0, emergency reviews overdue 0."
     frozen_clock.advance(hours=1)
     first = runner.invoke(args=["permissions", "run-jobs"])
-    assert first.output.strip() == "Expired 1, escalated 0."
-    assert runner.invoke(args=["permissions", "run-jobs"]).output.strip() == "Expired 0, escalated 0."
+    assert first.output.strip() == "Expired 1, escalated 0, emergency reviews overdue 0."
+    assert runner.invoke(args=["permissions", "run-jobs"]).output.strip() == "Expired 0, escalated 0, emergency reviews overdue 0."
     assert fresh(approved).status == "expired"
 
 

@@ -8,7 +8,7 @@ from flask import current_app, request
 from flask_login import current_user, login_required
 
 from app.api import bp
-from app.api.helpers import json_body, text_field
+from app.api.helpers import bool_field, json_body, text_field
 from app.api.openapi import register_paths
 from app.clock import utcnow
 from app.extensions import db
@@ -28,7 +28,20 @@ def area_json(area: Area, with_poster: bool = False) -> dict:
     return body
 
 
+def review_json(asked: PermissionRequest) -> dict | None:
+    if asked.reviewed_at is None:
+        return None
+    return {
+        "outcome": asked.review_outcome,
+        "note": asked.review_note,
+        "reviewed_by": {"id": asked.reviewed_by.id, "name": asked.reviewed_by.display_name},
+        "reviewed_at": _at(asked.reviewed_at),
+    }
+
+
 def request_json(asked: PermissionRequest) -> dict:
+    # What was happening in an emergency is for the requester and the approvers, not the office's Now board.
+    sees_reason = asked.requester_id == current_user.id or current_user.has_role(Role.APPROVER)
     return {
         "id": asked.id,
         "requester": {"id": asked.requester.id, "name": asked.requester.display_name},
@@ -47,6 +60,10 @@ def request_json(asked: PermissionRequest) -> dict:
         "ended_at": _at(asked.ended_at),
         "escalated_at": _at(asked.escalated_at),
         "created_at": _at(asked.created_at),
+        "emergency": asked.emergency,
+        "emergency_reason": asked.emergency_reason if sees_reason else "",
+        "review": review_json(asked),
+        "review_escalated_at": _at(asked.review_escalated_at),
     }
 
 
@@ -152,7 +169,7 @@ def list_permission_requests():
 @bp.post("/permission-requests")
 @login_required
 def create_permission_request():
-    data = json_body({"area_id", "device", "reason", "reason_other", "duration", "until"})
+    data = json_body({"area_id", "device", "reason", "reason_other", "duration", "until", "emergency", "emergency_reason"})
     area_id = data.get("area_id")
     if not isinstance(area_id, int) or isinstance(area_id, bool):
         raise ValidationFailed("area_id must be an integer.", {"area_id": ["Must be an area's id."]})
@@ -167,6 +184,8 @@ def create_permission_request():
         reason_other=text_field(data, "reason_other"),
         duration=text_field(data, "duration"),
         until=text_field(data, "until"),
+        emergency=bool_field(data, "emergency"),
+        emergency_reason=text_field(data, "emergency_reason"),
     )
     return _commit_and(request_json(asked), 201)
 
@@ -189,6 +208,18 @@ def decide_permission_request(request_id: int):
         db.session, current_user, request_id, text_field(data, "decision"), note=text_field(data, "note"), until=until
     )
     return _commit_and(request_json(decided))
+
+
+@bp.post("/permission-requests/<int:request_id>/review")
+@login_required
+def review_permission_request(request_id: int):
+    _require(Role.APPROVER)
+    permissions.visible_request(db.session, current_user, request_id)
+    data = json_body({"outcome", "note"})
+    reviewed = permissions.review_emergency(
+        db.session, current_user, request_id, text_field(data, "outcome"), note=text_field(data, "note")
+    )
+    return _commit_and(request_json(reviewed))
 
 
 @bp.post("/permission-requests/<int:request_id>/end")
@@ -319,7 +350,7 @@ register_paths(
                 "responses": {"200": {"description": "Requests", "content": _list_of("PermissionRequest")}, "401": _problem, "403": _problem, "422": _problem},
             },
             "post": _op(
-                "Ask to take a device into an area; approved at once when a standing permission covers it",
+                "Ask to take a device into an area; approved at once when a standing permission covers it, or as an emergency override (emergency with a reason)",
                 "createPermissionRequest",
                 "PermissionRequest",
                 "201",
@@ -336,6 +367,16 @@ register_paths(
                 "decidePermissionRequest",
                 "PermissionRequest",
                 body="Decision",
+                params=_request_id,
+                errors=("401", "403", "404", "409", "422"),
+            ),
+        },
+        "/permission-requests/{request_id}/review": {
+            "post": _op(
+                "Review an emergency override once: justified or not_justified (a note is required then). Approvers; never your own. 409 names who reviewed first.",
+                "reviewPermissionRequest",
+                "PermissionRequest",
+                body="Review",
                 params=_request_id,
                 errors=("401", "403", "404", "409", "422"),
             ),
@@ -432,6 +473,24 @@ register_paths(
                 "ended_at": _nullable_time,
                 "escalated_at": _nullable_time,
                 "created_at": {"type": "string", "format": "date-time"},
+                "emergency": {"type": "boolean", "description": "An emergency override: approved at once, to be reviewed within 24 hours"},
+                "emergency_reason": {"type": "string", "description": "What was happening (empty for viewers other than the requester and approvers)"},
+                "review": {
+                    "oneOf": [
+                        {
+                            "type": "object",
+                            "required": ["outcome", "note", "reviewed_by", "reviewed_at"],
+                            "properties": {
+                                "outcome": {"type": "string", "enum": ["justified", "not_justified"]},
+                                "note": {"type": "string"},
+                                "reviewed_by": _person,
+                                "reviewed_at": {"type": "string", "format": "date-time"},
+                            },
+                        },
+                        {"type": "null"},
+                    ]
+                },
+                "review_escalated_at": {**_nullable_time, "description": "When the admins and delegates were told it was unreviewed after 24 hours"},
             },
         },
         "PermissionRequestInput": {
@@ -445,6 +504,20 @@ register_paths(
                 "reason_other": {"type": "string", "maxLength": 200},
                 "duration": {"type": "string", "enum": ["end_of_lesson", "one_hour", "rest_of_day", "until"]},
                 "until": {"type": "string", "description": "With duration=until: HH:MM today in school time, or an ISO 8601 date-time"},
+                "emergency": {
+                    "type": "boolean",
+                    "description": "An emergency that cannot wait: approved at once (to the end of the school day at most), the approvers and delegates alerted, reviewed within 24 hours. Area rules still apply.",
+                },
+                "emergency_reason": {"type": "string", "maxLength": 300, "description": "Required with emergency: what is happening, in a sentence (10 to 300 characters)"},
+            },
+        },
+        "Review": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["outcome"],
+            "properties": {
+                "outcome": {"type": "string", "enum": ["justified", "not_justified"]},
+                "note": {"type": "string", "maxLength": 300, "description": "Required when not_justified"},
             },
         },
         "Decision": {

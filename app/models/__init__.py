@@ -21,6 +21,7 @@ from app.models.permissions import (
     PermissionRequest,
     RequestReason,
     RequestStatus,
+    ReviewOutcome,
     StandingPermission,
     standing_permission_areas,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "PushSubscription",
     "RegisteredImei",
     "RequestReason",
+    "ReviewOutcome",
     "RequestStatus",
     "Role",
     "SchoolLogo",

@@ -54,6 +54,17 @@ class RequestReason(enum.StrEnum):
         }[self.value]
 
 
+class ReviewOutcome(enum.StrEnum):
+    """An approver's judgement of an emergency override, recorded once, within 24 hours."""
+
+    JUSTIFIED = "justified"
+    NOT_JUSTIFIED = "not_justified"
+
+    @property
+    def label(self) -> str:
+        return {"justified": "justified", "not_justified": "not justified"}[self.value]
+
+
 class PermissionRequest(db.Model):
     __tablename__ = "permission_requests"
     __table_args__ = (
@@ -64,8 +75,11 @@ class PermissionRequest(db.Model):
             "reason IN ('medical', 'urgent_call', 'learning_evidence', 'lesson_activity', 'other')", name="known_reason"
         ),
         sa.CheckConstraint("personal_device_id IS NOT NULL OR asset_id IS NOT NULL", name="names_a_device"),
+        sa.CheckConstraint("review_outcome IS NULL OR review_outcome IN ('justified', 'not_justified')", name="known_review_outcome"),
         sa.Index("ix_permission_requests_status_created", "status", "created_at"),
         sa.Index("ix_permission_requests_requester_created", "requester_id", "created_at"),
+        # The inbox's "Emergency overrides to review" and the 24-hour job read only unreviewed overrides.
+        sa.Index("ix_permission_requests_emergency_reviewed", "emergency", "reviewed_at"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -86,17 +100,44 @@ class PermissionRequest(db.Model):
     standing_permission_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("standing_permissions.id", name="fk_permission_requests_standing_permission"))
     ended_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     escalated_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # Emergency override: approved at once without a decision, the head and DSL told, reviewed within 24 h.
+    emergency: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
+    emergency_reason: so.Mapped[str] = so.mapped_column(sa.String(300), default="", server_default="")
+    reviewed_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
+    reviewed_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    review_outcome: so.Mapped[str | None] = so.mapped_column(sa.String(15))
+    review_note: so.Mapped[str] = so.mapped_column(sa.String(300), default="", server_default="")
+    review_escalated_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
     requester: so.Mapped[User] = so.relationship(foreign_keys=[requester_id], lazy="joined")
     decided_by: so.Mapped[User | None] = so.relationship(foreign_keys=[decided_by_id], lazy="joined")
+    reviewed_by: so.Mapped[User | None] = so.relationship(foreign_keys=[reviewed_by_id], lazy="joined")
     area: so.Mapped[Area] = so.relationship(lazy="joined")
     personal_device: so.Mapped[PersonalDevice | None] = so.relationship(lazy="joined")
     standing_permission: so.Mapped[StandingPermission | None] = so.relationship(lazy="joined")
 
     @property
     def status_label(self) -> str:
-        return RequestStatus(self.status).label
+        label = RequestStatus(self.status).label
+        if not self.emergency:
+            return label
+        if self.status == RequestStatus.APPROVED.value:
+            return "Emergency override"
+        return f"{label} (emergency override)"
+
+    @property
+    def review_outcome_label(self) -> str:
+        return ReviewOutcome(self.review_outcome).label if self.review_outcome else ""
+
+    @property
+    def review_label(self) -> str:
+        """The review's state in a few words: "to be reviewed", or "reviewed by Mrs A: justified"."""
+        if not self.emergency:
+            return ""
+        if self.reviewed_at is None:
+            return "to be reviewed"
+        return f"reviewed by {self.reviewed_by.display_name}: {self.review_outcome_label}"
 
     @property
     def reason_label(self) -> str:

@@ -36,4 +36,16 @@ Choices
   none named, to every approver), once. The requester is never told of their own request.
 - A standing permission with no areas covers every area whose rule allows the device; with no
   device, any of the person's devices. It approves for the time asked, cut at the end of its last day.
+- Emergency override (DESIGN.md section 11): a tick box on the door page (``emergency`` and
+  ``emergency_reason`` in the API), never the default, with a required reason (10 to 300 characters).
+  The area's rule still applies. It is approved at once, with no decider, for the time asked cut at
+  the end of the school day ("rest of the day"); it takes precedence over a standing permission, so
+  the head and the DSL always hear of it. Its status stays ``approved`` (so ending, expiry and the
+  Now board work unchanged) with ``emergency`` set and its own label. The approvers on duty and the
+  delegates (away or not) get an EMERGENCY notice and a high-urgency push with no action buttons.
+  An approver other than the requester reviews it once (``justified``, or ``not_justified`` with a
+  note) from the inbox's "Emergency overrides to review" or ``/approvals/<id>``; the row is locked as
+  for decisions. The timed job tells the admins and the delegates, once, about any override still
+  unreviewed after 24 hours (``review_escalated_at``). The office's Now board (API) does not get
+  the emergency reason.
 """

@@ -1,14 +1,15 @@
 from flask_wtf import FlaskForm
-from wtforms import DateField, IntegerField, RadioField, SelectChoice, SelectField, StringField
+from wtforms import BooleanField, DateField, IntegerField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from app.admin.forms import MultiCheckboxField
-from app.models import AreaRule, RequestReason
-from app.services.permissions import Duration
+from app.models import AreaRule, RequestReason, ReviewOutcome
+from app.services.permissions import MAX_EMERGENCY_REASON, MAX_NOTE, Duration
 
 RULE_CHOICES = [SelectChoice(rule.value, f"{rule.label}: {rule.explanation}") for rule in AreaRule]
 REASON_CHOICES = [SelectChoice(reason.value, reason.label) for reason in RequestReason]
 DURATION_CHOICES = [SelectChoice(duration.value, duration.label) for duration in Duration]
+REVIEW_CHOICES = [SelectChoice(outcome.value, outcome.label.capitalize()) for outcome in ReviewOutcome]
 
 
 class AreaForm(FlaskForm):
@@ -24,6 +25,28 @@ class RequestForm(FlaskForm):
     reason_other = StringField("If other, say why", validators=[Optional(), Length(max=200)])
     duration = RadioField("For how long?", choices=DURATION_CHOICES, default=Duration.END_OF_LESSON.value, validate_choice=False)
     until = StringField("Until (if you choose a time)", render_kw={"type": "time"}, description="School time, today.")
+    # Not the default: ticked only when waiting for a decision would put someone at risk. The service checks
+    # the reason (so its messages, not WTForms' generic ones, are shown).
+    emergency = BooleanField("It is an emergency: I cannot wait for a decision")
+    emergency_reason = TextAreaField(
+        "What is happening?",
+        render_kw={"maxlength": MAX_EMERGENCY_REASON, "rows": 3},
+        description=(
+            f"One sentence, at most {MAX_EMERGENCY_REASON} characters, for example: pupil having a seizure, "
+            "I am calling 999 and the parents."
+        ),
+    )
+
+
+class ReviewForm(FlaskForm):
+    """An approver's review of an emergency override; prefixed per request like the decision form."""
+
+    outcome = RadioField("Was the emergency override justified?", choices=REVIEW_CHOICES, validate_choice=False)
+    note = TextAreaField(
+        "Note",
+        render_kw={"maxlength": MAX_NOTE, "rows": 2},
+        description="Required when it was not justified: say why and what happens next. The requester sees it.",
+    )
 
 
 class DecisionForm(FlaskForm):

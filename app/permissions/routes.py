@@ -15,7 +15,7 @@ from app.extensions import db
 from app.models import Area, AreaRule, PersonalDevice, Role, User
 from app.navigation import register_nav
 from app.permissions import demo  # noqa: F401  (registers the demo seeder)
-from app.permissions.forms import AreaForm, CoverForm, DecisionForm, RequestForm, StandingPermissionForm
+from app.permissions.forms import AreaForm, CoverForm, DecisionForm, RequestForm, ReviewForm, StandingPermissionForm
 from app.scheduler import register_timed_job, run_timed_jobs
 from app.services import areas, permissions
 from app.services.accounts import users_with_role
@@ -158,6 +158,8 @@ def ask_submit(token: str):
             reason_other=form.reason_other.data or "",
             duration=form.duration.data or "",
             until=form.until.data or "",
+            emergency=bool(form.emergency.data),
+            emergency_reason=form.emergency_reason.data or "",
         )
     except ValidationFailed as error:
         settle_refusal(error)
@@ -165,6 +167,8 @@ def ask_submit(token: str):
         form.refusal = error.message if isinstance(error, permissions.AreaRuleRefusal) else ""
         return _door_page(area, form, 422)
     db.session.commit()
+    if asked.emergency:
+        flash("Emergency override recorded. The head and the designated safeguarding lead have been told.", "success")
     return redirect(url_for("permissions.request_status", request_id=asked.id))
 
 
@@ -220,14 +224,31 @@ def _decision_form(request_id: int) -> DecisionForm:
     return DecisionForm(prefix=f"r{request_id}")
 
 
-def _inbox_page(forms: dict[int, DecisionForm] | None = None, status: int = 200):
+def _review_form(request_id: int) -> ReviewForm:
+    return ReviewForm(prefix=f"e{request_id}")
+
+
+def _inbox_page(forms: dict[int, DecisionForm] | None = None, status: int = 200, review_forms: dict[int, ReviewForm] | None = None):
     pending = permissions.pending_requests(db.session)
+    to_review = permissions.emergencies_to_review(db.session)
     forms = forms or {}
+    review_forms = review_forms or {}
     return render_template(
         "permissions/inbox.html",
         pending=pending,
         forms={r.id: forms.get(r.id) or _decision_form(r.id) for r in pending},
+        to_review=to_review,
+        review_forms={r.id: review_forms.get(r.id) or _review_form(r.id) for r in to_review},
         away=permissions.is_away(db.session, current_user),
+    ), status
+
+
+def _approval_page(asked, form: DecisionForm | None = None, review_form: ReviewForm | None = None, status: int = 200):
+    return render_template(
+        "permissions/approval.html",
+        asked=asked,
+        form=form or _decision_form(asked.id),
+        review=review_form or _review_form(asked.id),
     ), status
 
 
@@ -242,7 +263,7 @@ def inbox():
 def approval(request_id: int):
     """One request with one-tap Approve and Deny: where a notification's tap lands (iOS shows no actions)."""
     asked = permissions.visible_request(db.session, current_user, request_id)
-    return render_template("permissions/approval.html", asked=asked, form=_decision_form(asked.id))
+    return _approval_page(asked)
 
 
 @bp.post("/approvals/<int:request_id>/decision")
@@ -254,7 +275,7 @@ def decision(request_id: int):
 
     def again(status: int):
         if back_to_one:
-            return render_template("permissions/approval.html", asked=asked, form=form), status
+            return _approval_page(asked, form=form, status=status)
         return _inbox_page({request_id: form}, status)
 
     if not form.validate_on_submit():
@@ -276,6 +297,38 @@ def decision(request_id: int):
     verb = "Approved" if decided.status == "approved" else "Denied"
     flash(f"{verb}: {decided.requester.display_name}, {decided.device_label} in {decided.area.name}.", "success")
     return redirect(url_for("permissions.inbox"))
+
+
+@bp.post("/approvals/<int:request_id>/review")
+@roles_required(Role.APPROVER)
+def review(request_id: int):
+    """Record the review of an emergency override: justified or not, once, never by its requester."""
+    asked = permissions.visible_request(db.session, current_user, request_id)
+    form = _review_form(request_id)
+    back_to_one = request.form.get("back") == "one"
+
+    def again(status: int):
+        if back_to_one:
+            return _approval_page(asked, review_form=form, status=status)
+        return _inbox_page(status=status, review_forms={request_id: form})
+
+    if not form.validate_on_submit():
+        return again(422)
+    try:
+        reviewed = permissions.review_emergency(
+            db.session, current_user, request_id, form.outcome.data or "", note=form.note.data or ""
+        )
+    except ValidationFailed as error:
+        db.session.rollback()
+        _apply_errors(form, error, "outcome")
+        return again(422)
+    except (Conflict, Forbidden) as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for("permissions.approval", request_id=request_id) if back_to_one else url_for("permissions.inbox"))
+    db.session.commit()
+    flash(f"Review recorded: {reviewed.requester.display_name}'s emergency override, {reviewed.review_outcome_label}.", "success")
+    return redirect(url_for("permissions.approval", request_id=request_id) if back_to_one else url_for("permissions.inbox"))
 
 
 @bp.get("/now")
@@ -413,10 +466,10 @@ def cover_away():
 
 @bp.cli.command("run-jobs")
 def run_jobs_command() -> None:
-    """Expire permissions that are over and escalate requests waiting too long (idempotent; for cron)."""
+    """Expire permissions that are over, escalate requests waiting too long and unreviewed emergency overrides (idempotent; for cron)."""
     results = run_timed_jobs(db.session, names=["permissions"])
     if results is None:
         click.echo("Another process is running the timed jobs; nothing done.")
         return
     report = results["permissions"]
-    click.echo(f"Expired {report.expired}, escalated {report.escalated}.")
+    click.echo(f"Expired {report.expired}, escalated {report.escalated}, emergency reviews overdue {report.reviews_overdue}.")

@@ -7,7 +7,11 @@ Rules kept here, whatever the caller (page, API, scheduler, push action):
   and its status checked, and the loser gets ``Conflict`` naming who decided;
 - nobody decides their own request;
 - new requests go to approvers on duty (not away); if every approver is away, to the delegates; a
-  request still pending after the escalation minutes is sent to the delegates too.
+  request still pending after the escalation minutes is sent to the delegates too;
+- an emergency override (a reason is required) is approved at once, capped at the end of the school
+  day, without skipping the area's rule; the approvers on duty and the delegates (the DSL) are told at
+  once; an approver other than the requester reviews it, once; unreviewed after 24 hours, the admins
+  and the delegates are told, once.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from app.models import (
     PersonalDevice,
     RequestReason,
     RequestStatus,
+    ReviewOutcome,
     Role,
     StandingPermission,
     User,
@@ -53,6 +58,9 @@ DAY_ENDS = define_setting("permissions.day_ends", "18:00", "When the school day 
 
 MAX_NOTE = 300
 MAX_OTHER_REASON = 200
+MAX_EMERGENCY_REASON = 300
+MIN_EMERGENCY_REASON = 10  # "a sentence": enough that the head and the DSL know what is happening
+REVIEW_WITHIN = timedelta(hours=24)
 _HH_MM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -315,8 +323,33 @@ def covering_standing_permission(session, requester: User, area: Area, option: D
     return None
 
 
-def _validate_request(session, requester: User, area: Area, device_key: str, reason: str, reason_other: str, duration: str, until: str, now: datetime):
+def _validate_emergency_reason(text: str) -> list[str]:
+    """What is wrong with an emergency reason, if anything (an empty list when it will do)."""
+    if not text:
+        return ["Say what is happening in a sentence, for example: pupil having a seizure, calling 999 and parents."]
+    if len(text) < MIN_EMERGENCY_REASON:
+        return [f"Say a little more: use at least {MIN_EMERGENCY_REASON} characters, so the head and the DSL know what is happening."]
+    if len(text) > MAX_EMERGENCY_REASON:
+        return [f"Use at most {MAX_EMERGENCY_REASON} characters (you used {len(text)})."]
+    return []
+
+
+def _validate_request(
+    session,
+    requester: User,
+    area: Area,
+    device_key: str,
+    reason: str,
+    reason_other: str,
+    duration: str,
+    until: str,
+    now: datetime,
+    emergency: bool = False,
+    emergency_reason: str = "",
+):
     errors: dict[str, list[str]] = {}
+    if emergency and (problems := _validate_emergency_reason(emergency_reason)):
+        errors["emergency_reason"] = problems
     option = next((o for o in device_options(session, requester) if o.key == device_key), None)
     if option is None:
         errors["device"] = ["Choose one of your devices. Register a phone in My devices first if it is not listed."]
@@ -371,12 +404,21 @@ def request_permission(
     reason_other: str = "",
     duration: str,
     until: str = "",
+    emergency: bool = False,
+    emergency_reason: str = "",
 ) -> PermissionRequest:
-    """Ask to take a device into ``area``; approved at once by a standing permission, else sent to approvers."""
+    """Ask to take a device into ``area``; approved at once by a standing permission, else sent to approvers.
+
+    With ``emergency`` (and a reason saying what is happening) it is approved at once as an emergency
+    override instead: see ``_override``. The area's rule applies all the same.
+    """
     now = utcnow()
     if area.rule == AreaRule.CLOSED.value:
         _refuse_by_rule(session, requester, area, None)
-    option, wanted_until = _validate_request(session, requester, area, device_key, reason, reason_other, duration, until, now)
+    emergency_reason = (emergency_reason or "").strip() if emergency else ""
+    option, wanted_until = _validate_request(
+        session, requester, area, device_key, reason, reason_other, duration, until, now, emergency, emergency_reason
+    )
     _refuse_by_rule(session, requester, area, option)
     request = PermissionRequest(
         requester_id=requester.id,
@@ -398,6 +440,9 @@ def request_permission(
         "reason": reason,
         "wanted_until": wanted_until.isoformat(),
     }
+    if emergency:
+        # Even when a standing permission covers it: an emergency is for the head and the DSL to know about.
+        return _override(session, requester, request, emergency_reason, details, now)
     standing = covering_standing_permission(session, requester, area, option, now)
     if standing is not None:
         standing_end = _end_of_local_day(standing.ends_on)
@@ -430,6 +475,68 @@ def request_permission(
     return request
 
 
+def school_day_end(session, now: datetime) -> datetime:
+    """The latest an emergency override may last: the end of the school day (as "rest of the day")."""
+    return end_time_for(session, Duration.REST_OF_DAY.value, now)
+
+
+def emergency_recipients(session, requester: User) -> list[User]:
+    """Every approver on duty and the delegates (the DSL); failing both, every approver. Never the requester."""
+    return _first_group(requester, approvers_on_duty(session) + delegates(session), users_with_role(session, Role.APPROVER))
+
+
+def _first_group(requester: User, *groups: list[User]) -> list[User]:
+    """The first group with anyone in it but the requester, each person once."""
+    for group in groups:
+        recipients = list({user.id: user for user in group if user.id != requester.id}.values())
+        if recipients:
+            return recipients
+    return []
+
+
+def review_overdue_recipients(session, requester: User) -> list[User]:
+    """The admins and the delegates; failing both, every approver. Never the person whose override it was."""
+    return _first_group(requester, users_with_role(session, Role.ADMIN) + delegates(session), users_with_role(session, Role.APPROVER))
+
+
+def _override(session, requester: User, request: PermissionRequest, emergency_reason: str, details: dict, now: datetime) -> PermissionRequest:
+    """Approve ``request`` at once as an emergency override, to the end of the school day at most, and tell the approvers."""
+    day_end = school_day_end(session, now)
+    request.emergency = True
+    request.emergency_reason = emergency_reason[:MAX_EMERGENCY_REASON]
+    request.status = RequestStatus.APPROVED.value
+    request.decided_at = now
+    request.approved_until = min(request.wanted_until, day_end)
+    session.flush()
+    recipients = emergency_recipients(session, requester)
+    record_audit_event(
+        session,
+        requester,
+        "permission.emergency_override",
+        "permission_request",
+        request.id,
+        {
+            **details,
+            "approved_until": request.approved_until.isoformat(),
+            "capped": request.approved_until < request.wanted_until,
+            "emergency_reason": request.emergency_reason[:MAX_EMERGENCY_REASON],
+            "notified_user_ids": [u.id for u in recipients],
+        },
+        related=request_links(request),
+    )
+    device = request.device_label[:40]
+    notify(
+        session,
+        recipients,
+        kind="permission.emergency_override",
+        title=f"EMERGENCY: {requester.display_name}: {device} in {request.area.name} until {format_time(request.approved_until)}",
+        body=request.emergency_reason,
+        url=f"/approvals/{request.id}",
+        extra={"request_id": request.id, "kind": "permission.emergency_override", "urgency": "high"},
+    )
+    return request
+
+
 # Deciding -------------------------------------------------------------------------------------------
 
 
@@ -450,6 +557,8 @@ def already_settled(request: PermissionRequest) -> str:
     """Why a request can no longer be decided, naming who decided it."""
     when = format_time(request.decided_at)
     status = request.status
+    if status == RequestStatus.APPROVED.value and request.emergency:
+        return f"{request.requester.display_name} used an emergency override at {when}: it needs a review, not a decision."
     if status == RequestStatus.APPROVED.value and request.standing_permission_id:
         return "This request was approved at once by a standing permission."
     if status == RequestStatus.APPROVED.value:
@@ -532,6 +641,73 @@ def decide(
     return request
 
 
+def already_reviewed(request: PermissionRequest) -> str:
+    """Who reviewed an emergency override, when, and what they found."""
+    return (
+        f"{request.reviewed_by.display_name} already reviewed this at {format_time(request.reviewed_at)}: "
+        f"{ReviewOutcome(request.review_outcome).label}."
+    )
+
+
+def review_emergency(session, actor: User, request_id: int, outcome: str, *, note: str = "") -> PermissionRequest:
+    """Record an approver's review of an emergency override: justified or not (with a note), exactly once.
+
+    Raises Forbidden for non-approvers and for the requester, Conflict (naming who reviewed) when it is
+    already reviewed or was no emergency, ValidationFailed for a bad outcome or note.
+    """
+    if not actor.has_role(Role.APPROVER) or not actor.is_active_account:
+        raise Forbidden("Only approvers review emergency overrides.")
+    errors: dict[str, list[str]] = {}
+    if outcome not in {o.value for o in ReviewOutcome}:
+        errors["outcome"] = ["Choose justified or not justified."]
+    note = (note or "").strip()
+    if len(note) > MAX_NOTE:
+        errors["note"] = [f"Use at most {MAX_NOTE} characters."]
+    elif outcome == ReviewOutcome.NOT_JUSTIFIED.value and not note:
+        errors["note"] = ["Say why it was not justified, and what happens next."]
+    if errors:
+        raise ValidationFailed("Some details need correcting.", errors)
+    request = _locked(session, request_id)
+    if not request.emergency:
+        raise Conflict("This was not an emergency override: there is nothing to review.")
+    if request.requester_id == actor.id:
+        raise Forbidden("You cannot review your own emergency override; another approver will.")
+    if request.reviewed_at is not None:
+        raise Conflict(already_reviewed(request))
+    now = utcnow()
+    request.reviewed_by_id = actor.id
+    request.reviewed_at = now
+    request.review_outcome = outcome
+    request.review_note = note
+    session.flush()
+    session.expire(request, ["reviewed_by"])
+    record_audit_event(
+        session,
+        actor,
+        "permission.emergency_reviewed",
+        "permission_request",
+        request.id,
+        {
+            "area_id": request.area_id,
+            "outcome": outcome,
+            "note": note[:MAX_NOTE],
+            "hours_after": round((now - request.created_at).total_seconds() / 3600, 1),
+            "late": now - request.created_at > REVIEW_WITHIN,
+        },
+        related=request_links(request),
+    )
+    notify(
+        session,
+        [request.requester],
+        kind="permission.emergency_reviewed",
+        title=f"Your emergency override in {request.area.name} was reviewed: {ReviewOutcome(outcome).label}",
+        body=f"By {actor.display_name}." + (f" Note: {note}" if note else ""),
+        url=f"/requests/{request.id}",
+        extra={"request_id": request.id, "kind": "permission.emergency_reviewed"},
+    )
+    return request
+
+
 def withdraw(session, actor: User, request_id: int) -> PermissionRequest:
     """The requester takes back a request nobody has decided yet."""
     own_request(session, actor, request_id)
@@ -570,6 +746,7 @@ def end_permission(session, actor: User, request_id: int) -> PermissionRequest:
 class JobReport:
     expired: int
     escalated: int
+    reviews_overdue: int = 0
 
 
 def _lock_and_load(session, condition) -> list[PermissionRequest]:
@@ -661,11 +838,52 @@ def escalate_due(session, now: datetime) -> int:
     return len(due)
 
 
+def escalate_unreviewed(session, now: datetime) -> int:
+    """Tell the admins and the delegates about emergency overrides nobody reviewed within 24 hours (once each)."""
+    due = _lock_and_load(
+        session,
+        sa.and_(
+            PermissionRequest.emergency.is_(True),
+            PermissionRequest.reviewed_at.is_(None),
+            PermissionRequest.review_escalated_at.is_(None),
+            PermissionRequest.created_at <= now - REVIEW_WITHIN,
+        ),
+    )
+    for request in due:
+        request.review_escalated_at = now
+        recipients = review_overdue_recipients(session, request.requester)
+        session.flush()
+        record_audit_event(
+            session,
+            None,
+            "permission.emergency_review_overdue",
+            "permission_request",
+            request.id,
+            {
+                "area_id": request.area_id,
+                "notified_user_ids": [u.id for u in recipients],
+                "hours_waiting": int((now - request.created_at).total_seconds() // 3600),
+            },
+            related=request_links(request),
+        )
+        notify(
+            session,
+            recipients,
+            kind="permission.emergency_review_overdue",
+            title=f"Not reviewed in 24 hours: {request.requester.display_name}'s emergency override in {request.area.name}",
+            body=f"Used at {format_time(request.created_at)} on {to_local(request.created_at):%d/%m/%Y}: {request.emergency_reason}",
+            url=f"/approvals/{request.id}",
+            extra={"request_id": request.id, "kind": "permission.emergency_review_overdue"},
+        )
+    return len(due)
+
+
 def run_jobs(session, now: datetime) -> JobReport:
-    """Expire, then escalate. Safe to run any number of times, from any number of processes."""
+    """Expire, escalate, then chase unreviewed emergency overrides. Safe to run any number of times, anywhere."""
     expired = expire_due(session, now)
     escalated = escalate_due(session, now)
-    return JobReport(expired=expired, escalated=escalated)
+    overdue = escalate_unreviewed(session, now)
+    return JobReport(expired=expired, escalated=escalated, reviews_overdue=overdue)
 
 
 # Standing permissions -------------------------------------------------------------------------------
@@ -847,6 +1065,17 @@ def pending_requests(session) -> list[PermissionRequest]:
     )
 
 
+def emergencies_to_review(session) -> list[PermissionRequest]:
+    """Emergency overrides nobody has reviewed yet: oldest first."""
+    return list(
+        session.scalars(
+            sa.select(PermissionRequest)
+            .where(PermissionRequest.emergency.is_(True), PermissionRequest.reviewed_at.is_(None))
+            .order_by(PermissionRequest.created_at, PermissionRequest.id)
+        ).unique()
+    )
+
+
 def active_permissions(session, now: datetime) -> list[PermissionRequest]:
     """The Now board: approved and not yet over, soonest to end first."""
     return list(
@@ -864,6 +1093,8 @@ def describe_status(request: PermissionRequest) -> str:
     if status == RequestStatus.PENDING.value:
         return "Waiting for a decision. The approvers on duty have been told."
     if status == RequestStatus.APPROVED.value:
+        if request.emergency:
+            return f"Emergency override: approved until {format_time(request.approved_until)}, {request.review_label}."
         if request.standing_permission_id:
             return f"Approved until {format_time(request.approved_until)} by your standing permission."
         return f"Approved until {format_time(request.approved_until)} by {request.decided_by.display_name}"
@@ -901,6 +1132,13 @@ def personal_data_section(session, user: User) -> tuple[str, object]:
                 "decision_note": r.decision_note,
                 "ended_at": at(r.ended_at),
                 "created_at": at(r.created_at),
+                "emergency": r.emergency,
+                "emergency_reason": r.emergency_reason,
+                "review": (
+                    {"outcome": r.review_outcome, "note": r.review_note, "by": r.reviewed_by.display_name, "at": at(r.reviewed_at)}
+                    if r.reviewed_at
+                    else None
+                ),
             }
             for r in requests_of(session, user, limit=100_000)
         ],

@@ -181,6 +181,11 @@ def seed_hostile_school(session, h: Hostile, password: str, make_imei) -> dict:
         permissions.decide(session, head, approved.id, "approve", note=h.text("approval note", 300))
         denied = ask("denied request reason")
         permissions.decide(session, head, denied.id, "deny", note=h.text("denial note", 300))
+        emergency = permissions.request_permission(
+            session, staff, ask_area, device_key=f"personal-{phone.id}", reason="medical", duration="one_hour",
+            emergency=True, emergency_reason=h.text("emergency override reason", 300),
+        )
+        permissions.review_emergency(session, head, emergency.id, "not_justified", note=h.text("emergency review note", 300))
         today = local_today()
         standing = permissions.grant_standing_permission(
             session, head, person_id=staff.id, area_ids=[school_only.id], starts_on=today, ends_on=today + timedelta(days=30),

@@ -78,11 +78,19 @@
     return withTimeout(navigator.serviceWorker.ready, SUBSCRIBE_TIMEOUT_MS, "Lanyard's offline helper did not start; reload the page and try again.");
   }
 
+  // A button that is hidden or disabled while it has focus drops a keyboard user to the top of the
+  // page: hand focus on to what replaced it.
+  function handFocus(from, to) {
+    var active = document.activeElement;
+    if (active === from || active === document.body || active === null) to.focus();
+  }
+
   function showOn(subscription) {
     say("Notifications are on for this browser.");
     panel.dataset.pushState = "on";
     enableButton.hidden = true;
     disableButton.hidden = false;
+    handFocus(enableButton, disableButton);
     markThisBrowser(subscription.endpoint);
   }
 
@@ -92,6 +100,7 @@
     enableButton.hidden = false;
     enableButton.disabled = false;
     disableButton.hidden = true;
+    handFocus(disableButton, enableButton);
   }
 
   function turnOn() {
@@ -134,6 +143,7 @@
           show("push-blocked", true);
           enableButton.hidden = true;
           say("Notifications are blocked for Lanyard in this browser.");
+          handFocus(enableButton, document.getElementById("push-state"));
           return;
         }
         showOff((error && error.message) || "Notifications could not be turned on.");
@@ -156,6 +166,7 @@
       .then(function () { window.location.reload(); })
       .catch(function () {
         disableButton.disabled = false;
+        handFocus(disableButton, disableButton);
         say("Notifications could not be turned off; try again.");
       });
   }

@@ -16,6 +16,7 @@ from benchmarks.common import Figure, print_table
 def suite(quick: bool) -> list[tuple[str, dict]]:
     events = 100_000 if quick else 1_000_000
     requests = 300 if quick else 2000
+    trust = {"staff": 500, "devices": 2000, "asset_count": 5000, "seconds": 3.0} if quick else {}
     plan = [
         ("benchmarks.server_bench", {"backend": "sqlite", "requests": requests}),
         ("benchmarks.server_bench", {"backend": "postgresql", "requests": requests}),
@@ -25,6 +26,8 @@ def suite(quick: bool) -> list[tuple[str, dict]]:
         ("benchmarks.equipment_bench", {}),
         ("benchmarks.page_weight", {}),
         ("benchmarks.lighthouse", {"runs": 1 if quick else 3}),
+        ("benchmarks.trust_scale", {"backend": "sqlite", **trust}),
+        ("benchmarks.trust_scale", {"backend": "postgresql", **trust}),
         ("benchmarks.audit_scale", {"backend": "sqlite", "events": events}),
         ("benchmarks.audit_scale", {"backend": "postgresql", "events": events}),
     ]

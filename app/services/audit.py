@@ -106,11 +106,14 @@ class _Encoded(dict):
 
 
 def _canonical(seq, timestamp: str, actor_id, action, subject_type, subject_id, details: str, ip, user_agent, encoded=None) -> str:
-    """The canonical JSON of one event: the one definition both appending and verifying hash."""
+    """The canonical JSON of one event: the one definition both appending and verifying hash.
+
+    ``timestamp`` is the ISO text (always a str); ``encoded`` is an _Encoded cache for verify's million calls.
+    """
     text = encoded.__getitem__ if encoded is not None else _string
     return (
         f'{{"action":{text(action)},"actor_id":{"null" if actor_id is None else int(actor_id)},"details":{details},'
-        f'"ip":{text(ip)},"occurred_at":{text(timestamp)},"seq":{int(seq)},'
+        f'"ip":{text(ip)},"occurred_at":{encode_basestring(timestamp)},"seq":{int(seq)},'
         f'"subject_id":{_string(subject_id)},"subject_type":{text(subject_type)},"user_agent":{text(user_agent)}}}'
     )
 

@@ -52,12 +52,37 @@ def _local_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=SCHOOL_ZONE)
 
 
-def _filtered(filters: AuditFilters) -> sa.Select:
-    """Events matching the filters, newest first.
+def _date_window(session, filters: AuditFilters) -> tuple[int, int] | None:
+    """The lowest and highest seq of the events inside a closed date range, or None if there are none.
+
+    Events are in seq order and (almost always) in time order, so a date range is a narrow band of
+    seqs; with the band known the page reads walk the seq-ordered indexes from its top and stop at its
+    bottom instead of passing over every newer event, or fetching every event in the range to sort it.
+    The band is exact (the date conditions still apply inside it), so events whose clocks went
+    backwards are still found. It is read from the (occurred_at, seq) index alone; the count(*) keeps
+    PostgreSQL from answering min/max by walking the primary key until it meets the range.
+    """
+    low, high, count = session.execute(
+        sa.select(sa.func.min(AuditEvent.seq), sa.func.max(AuditEvent.seq), sa.func.count()).where(
+            AuditEvent.occurred_at >= _local_midnight(filters.since),
+            AuditEvent.occurred_at < _local_midnight(filters.until + timedelta(days=1)),
+        )
+    ).one()
+    return (low, high) if count else None
+
+
+_NOTHING = object()
+
+
+def _filtered(session, filters: AuditFilters) -> tuple[sa.Select, sa.ColumnElement] | None:
+    """Events matching the filters, newest first, and the seq column the cursor applies to; None if none can match.
 
     The first link filter drives the query through the (kind, ref, seq) index, so a page costs the
     same whether the log holds a thousand events or a million.
     """
+    window = _date_window(session, filters) if filters.since and filters.until else _NOTHING
+    if window is None:
+        return None
     links = filters.links
     if links:
         driver = sa.orm.aliased(AuditLink)
@@ -76,6 +101,8 @@ def _filtered(filters: AuditFilters) -> sa.Select:
     else:
         query = sa.select(AuditEvent).order_by(AuditEvent.seq.desc())
         seq_column = AuditEvent.seq
+    if window is not _NOTHING:
+        query = query.where(seq_column.between(*window))
     if filters.action:
         query = query.where(AuditEvent.action.like(filters.action.replace("%", "").replace("_", r"\_") + "%", escape="\\"))
     if filters.since:
@@ -87,7 +114,10 @@ def _filtered(filters: AuditFilters) -> sa.Select:
 
 def page_of_events(session, filters: AuditFilters, before: int | None = None, size: int = PAGE_SIZE) -> tuple[list[AuditEvent], int | None]:
     """One page, newest first; the cursor for the next page is the last seq shown."""
-    query, seq_column = _filtered(filters)
+    filtered = _filtered(session, filters)
+    if filtered is None:
+        return [], None
+    query, seq_column = filtered
     if before is not None:
         query = query.where(seq_column < before)
     events = list(session.scalars(query.limit(size + 1)))
@@ -101,8 +131,10 @@ CSV_HEADER = ["seq", "occurred_at_utc", "actor_id", "actor", "action", "subject_
 
 def export_rows(session, filters: AuditFilters) -> Iterator[str]:
     """The filtered log as CSV lines, oldest first, streamed in batches."""
-    query, _seq = _filtered(filters)
-    query = query.order_by(None).order_by(AuditEvent.seq).execution_options(yield_per=2000)
+    filtered = _filtered(session, filters)
+    if filtered is None:
+        return csv_lines(CSV_HEADER, iter(()))
+    query = filtered[0].order_by(None).order_by(AuditEvent.seq).execution_options(yield_per=2000)
     names = dict(session.execute(sa.select(User.id, User.display_name)).all())
 
     def rows():

@@ -205,3 +205,19 @@ def test_date_filtered_pages_walk_back_without_repeats(office_client, frozen_clo
         if before is None:
             break
     assert seen == list(range(74, -1, -1))
+
+
+def test_a_name_matching_several_people_pages_through_all_their_events(office_client):
+    first, second, other = make_user(name="Pat Twin"), make_user(name="Sam Twin"), make_user(name="Someone Else")
+    with write_intent():
+        for n in range(70):
+            record_audit_event(db.session, (first, second, other)[n % 3], "twin.event", "thing", n)
+        db.session.commit()
+    seen, before = [], None
+    while True:
+        page = office_client.get("/api/v1/audit-events?person=twin&action=twin." + (f"&before={before}" if before else "")).get_json()
+        seen += [int(e["subject_id"]) for e in page["items"]]
+        before = page["next_before"]
+        if before is None:
+            break
+    assert seen == [n for n in range(69, -1, -1) if n % 3 != 2]

@@ -74,22 +74,25 @@ def _date_window(session, filters: AuditFilters) -> tuple[int, int] | None:
 _NOTHING = object()
 
 
-def _filtered(session, filters: AuditFilters) -> tuple[sa.Select, sa.ColumnElement] | None:
-    """Events matching the filters, newest first, and the seq column the cursor applies to; None if none can match.
+def _window(session, filters: AuditFilters):
+    """The seq band of a closed date range; _NOTHING without one; None when no event is in it."""
+    return _date_window(session, filters) if filters.since and filters.until else _NOTHING
+
+
+def _filtered(filters: AuditFilters, window, driver_refs: list[str] | None = None) -> tuple[sa.Select, sa.ColumnElement]:
+    """Events matching the filters, newest first, and the seq column the cursor applies to.
 
     The first link filter drives the query through the (kind, ref, seq) index, so a page costs the
-    same whether the log holds a thousand events or a million.
+    same whether the log holds a thousand events or a million. ``driver_refs`` narrows that first
+    filter to some of its refs (page_of_events reads each ref's own ordered run).
     """
-    window = _date_window(session, filters) if filters.since and filters.until else _NOTHING
-    if window is None:
-        return None
     links = filters.links
     if links:
         driver = sa.orm.aliased(AuditLink)
         query = (
             sa.select(AuditEvent)
             .join(driver, driver.seq == AuditEvent.seq)
-            .where(driver.kind == links[0][0], driver.ref.in_(links[0][1]))
+            .where(driver.kind == links[0][0], driver.ref.in_(links[0][1] if driver_refs is None else driver_refs))
             .order_by(driver.seq.desc())
         )
         seq_column = driver.seq
@@ -113,13 +116,31 @@ def _filtered(session, filters: AuditFilters) -> tuple[sa.Select, sa.ColumnEleme
 
 
 def page_of_events(session, filters: AuditFilters, before: int | None = None, size: int = PAGE_SIZE) -> tuple[list[AuditEvent], int | None]:
-    """One page, newest first; the cursor for the next page is the last seq shown."""
-    filtered = _filtered(session, filters)
-    if filtered is None:
+    """One page, newest first; the cursor for the next page is the last seq shown.
+
+    When the first link filter names several refs (a name matching several people), each ref's events
+    are read newest first from the index up to a page's worth and merged, rather than collecting every
+    event of every one of them to sort; the planner cannot be trusted to see that ('5' is a person and
+    also a very common area, so it misjudges how many rows a ref has).
+    """
+    window = _window(session, filters)
+    if window is None:
         return [], None
-    query, seq_column = filtered
-    if before is not None:
-        query = query.where(seq_column < before)
+    refs = filters.links[0][1] if filters.links else []
+    if len(refs) > 1:
+        runs = []
+        for ref in refs:
+            run, seq_column = _filtered(filters, window, [ref])
+            if before is not None:
+                run = run.where(seq_column < before)
+            runs.append(sa.select(run.with_only_columns(seq_column.label("seq")).limit(size + 1).subquery().c.seq))
+        merged = sa.union_all(*runs).subquery()
+        newest = sa.select(merged.c.seq).order_by(merged.c.seq.desc()).limit(size + 1)
+        query = sa.select(AuditEvent).where(AuditEvent.seq.in_(newest)).order_by(AuditEvent.seq.desc())
+    else:
+        query, seq_column = _filtered(filters, window)
+        if before is not None:
+            query = query.where(seq_column < before)
     events = list(session.scalars(query.limit(size + 1)))
     more = len(events) > size
     events = events[:size]
@@ -131,10 +152,10 @@ CSV_HEADER = ["seq", "occurred_at_utc", "actor_id", "actor", "action", "subject_
 
 def export_rows(session, filters: AuditFilters) -> Iterator[str]:
     """The filtered log as CSV lines, oldest first, streamed in batches."""
-    filtered = _filtered(session, filters)
-    if filtered is None:
+    window = _window(session, filters)
+    if window is None:
         return csv_lines(CSV_HEADER, iter(()))
-    query = filtered[0].order_by(None).order_by(AuditEvent.seq).execution_options(yield_per=2000)
+    query = _filtered(filters, window)[0].order_by(None).order_by(AuditEvent.seq).execution_options(yield_per=2000)
     names = dict(session.execute(sa.select(User.id, User.display_name)).all())
 
     def rows():

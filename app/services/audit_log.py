@@ -141,6 +141,8 @@ def page_of_events(session, filters: AuditFilters, before: int | None = None, si
         query, seq_column = _filtered(filters, window)
         if before is not None:
             query = query.where(seq_column < before)
+    # The page shows each actor's name; their roles are not needed, so do not fetch them.
+    query = query.options(sa.orm.joinedload(AuditEvent.actor).lazyload(User.role_rows))
     events = list(session.scalars(query.limit(size + 1)))
     more = len(events) > size
     events = events[:size]

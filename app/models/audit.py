@@ -16,8 +16,7 @@ class AuditEvent(db.Model):
     __table_args__ = (
         sa.Index("ix_audit_events_actor_seq", "actor_id", "seq"),
         sa.Index("ix_audit_events_subject", "subject_type", "subject_id"),
-        # varchar_pattern_ops: the action filter is a LIKE prefix, which PostgreSQL indexes only with it.
-        sa.Index("ix_audit_events_action_seq", "action", "seq", postgresql_ops={"action": "varchar_pattern_ops"}),
+        sa.Index("ix_audit_events_action_seq", "action", "seq"),
         # Date ranges are read as a band of seqs from this index alone (services/audit_log.py).
         sa.Index("ix_audit_events_occurred_at_seq", "occurred_at", "seq"),
     )

@@ -52,7 +52,7 @@ def _local_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=SCHOOL_ZONE)
 
 
-def _date_window(session, filters: AuditFilters) -> tuple[int, int] | None:
+def _date_window(session, filters: AuditFilters) -> tuple[int, int, bool] | None:
     """The lowest and highest seq of the events inside a closed date range, or None if there are none.
 
     Events are in seq order and (almost always) in time order, so a date range is a narrow band of
@@ -61,6 +61,10 @@ def _date_window(session, filters: AuditFilters) -> tuple[int, int] | None:
     The band is exact (the date conditions still apply inside it), so events whose clocks went
     backwards are still found. It is read from the (occurred_at, seq) index alone; the count(*) keeps
     PostgreSQL from answering min/max by walking the primary key until it meets the range.
+
+    The third value says the band holds nothing but events in the range (as many events in the range
+    as seqs in the band, so every seq in it is one of them): then the band alone is the date filter,
+    and the page is a plain walk down the primary key, whatever the planner's statistics say.
     """
     low, high, count = session.execute(
         sa.select(sa.func.min(AuditEvent.seq), sa.func.max(AuditEvent.seq), sa.func.count()).where(
@@ -68,7 +72,7 @@ def _date_window(session, filters: AuditFilters) -> tuple[int, int] | None:
             AuditEvent.occurred_at < _local_midnight(filters.until + timedelta(days=1)),
         )
     ).one()
-    return (low, high) if count else None
+    return (low, high, count == high - low + 1) if count else None
 
 
 _NOTHING = object()
@@ -104,13 +108,15 @@ def _filtered(filters: AuditFilters, window, driver_refs: list[str] | None = Non
     else:
         query = sa.select(AuditEvent).order_by(AuditEvent.seq.desc())
         seq_column = AuditEvent.seq
+    exact_band = False
     if window is not _NOTHING:
-        query = query.where(seq_column.between(*window))
+        low, high, exact_band = window
+        query = query.where(seq_column.between(low, high))
     if filters.action:
         query = query.where(AuditEvent.action.like(filters.action.replace("%", "").replace("_", r"\_") + "%", escape="\\"))
-    if filters.since:
+    if filters.since and not exact_band:
         query = query.where(AuditEvent.occurred_at >= _local_midnight(filters.since))
-    if filters.until:
+    if filters.until and not exact_band:
         query = query.where(AuditEvent.occurred_at < _local_midnight(filters.until + timedelta(days=1)))
     return query, seq_column
 

@@ -91,9 +91,12 @@ def load_user_from_token(_request):
     found = user_for_token(db.session, secret)
     if found is None:
         return None
-    user, token = found
+    user, token, recorded = found
     g.api_token_id = token.id
-    db.session.commit()  # the token's audited use stands whatever the request does next
+    if recorded:
+        # The token's audited use stands whatever the request does next. Otherwise there is nothing to
+        # commit, and not committing keeps the person and their roles loaded for the rest of the request.
+        db.session.commit()
     return user
 
 

@@ -169,3 +169,50 @@ def test_fifty_threads_registering_at_once_lose_nothing_and_keep_one_chain(app):
     report = verify_chain(db.session)
     assert report.ok, report.problem
     assert report.verified_count == len(_events())
+
+
+def test_the_hash_is_sha256_of_the_previous_hash_and_the_sorted_compact_json(app, frozen_clock):
+    """The documented canonical form, checked against json.dumps itself, with text that needs escaping."""
+    import hashlib
+    import json
+
+    from app.services.audit import Origin, origin_of_changes
+
+    frozen_clock.advance(minutes=1)  # a whole second: microseconds are still written as .000000
+    actor = make_user()
+    with write_intent(), origin_of_changes(Origin(ip="2001:db8::1", user_agent='Safari "iOS" \\ café \t\x01 日本 🎉')):
+        event = record_audit_event(db.session, actor, "note.añadida", "thing \"x\"", 'id\n"7"', {"z": "ü", "a": [1, None]})
+        db.session.commit()
+    reference = json.dumps(
+        {
+            "action": "note.añadida", "actor_id": actor.id, "details": {"z": "ü", "a": [1, None]}, "ip": "2001:db8::1",
+            "occurred_at": event.occurred_at.isoformat(timespec="microseconds"), "seq": event.seq, "subject_id": 'id\n"7"',
+            "subject_type": "thing \"x\"", "user_agent": 'Safari "iOS" \\ café \t\x01 日本 🎉',
+        },
+        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    )
+    assert reference.count(".000000+00:00") == 1
+    assert event.hash == hashlib.sha256((event.prev_hash + reference).encode()).hexdigest()
+    assert verify_chain(db.session).ok
+
+
+def test_verify_reads_in_batches_and_the_session_goes_on_after_a_break(app, monkeypatch):
+    from app.services import audit
+
+    monkeypatch.setattr(audit, "VERIFY_BATCH", 2)
+    user = make_user()
+    with write_intent():
+        for n in range(8):
+            record_audit_event(db.session, user, "thing.noted", "thing", n)
+        db.session.commit()
+    count = len(_events())
+    assert count > 6
+    report = verify_chain(db.session)
+    assert report.ok and report.verified_count == count and report.last_seq == count
+    _tamper_behind_the_triggers_back("UPDATE audit_events SET subject_id = 'x' WHERE seq = 5")
+    report = verify_chain(db.session)
+    assert (report.broken_at_seq, report.verified_count, report.last_seq) == (5, 4, 4)
+    with write_intent():
+        record_audit_event(db.session, None, "audit.verified", "audit", "")
+        db.session.commit()
+    assert len(_events()) == count + 1

@@ -167,3 +167,68 @@ def test_permission_events_are_found_by_area_and_by_requester(office_client):
     assert {"area.created", "permission.requested"} <= by_area
     by_device = office_client.get(f"/api/v1/audit-events?device={phone.id}&action=permission.").get_json()["items"]
     assert [e["subject_id"] for e in by_device] == [str(request.id)]
+
+
+def test_date_filters_find_events_whose_clock_went_backwards(office_client, frozen_clock):
+    """Date ranges are read as a band of seqs; an event recorded after a clock step back is still inside it."""
+    owner = make_user(name="Clock Person")
+
+    def record(n: int) -> None:
+        with write_intent():
+            record_audit_event(db.session, owner, "clock.event", "thing", n, related={"area": 4})
+            db.session.commit()
+
+    frozen_clock.set(frozen_clock.now.replace(month=7, day=10, hour=9))
+    record(1)
+    frozen_clock.set(frozen_clock.now.replace(day=2))  # the clock stepped back eight days
+    record(2)
+    frozen_clock.set(frozen_clock.now.replace(day=10, hour=10))
+    record(3)
+
+    def subjects(query: str) -> list[str]:
+        return [e["subject_id"] for e in office_client.get("/api/v1/audit-events?action=clock." + query).get_json()["items"]]
+
+    assert subjects("&since=2026-07-02&until=2026-07-02") == ["2"]
+    assert subjects("&since=2026-07-10&until=2026-07-10") == ["3", "1"]
+    assert subjects("&since=2026-07-10&until=2026-07-10&area=4") == ["3", "1"]
+    assert subjects("&since=2026-07-01&until=2026-07-31&area=4") == ["3", "2", "1"]
+    assert subjects("&since=2026-07-03&until=2026-07-09") == []
+    assert subjects("&since=2026-08-01&until=2026-08-31") == []
+    rows = list(csv.reader(io.StringIO(office_client.get("/audit/export.csv?since=2026-08-01&until=2026-08-31").get_data(as_text=True).removeprefix("\ufeff"))))
+    assert len(rows) == 1 and rows[0][0] == "seq"
+    rows = list(csv.reader(io.StringIO(office_client.get("/audit/export.csv?since=2026-07-10&until=2026-07-10&action=clock.").get_data(as_text=True).removeprefix("\ufeff"))))
+    assert [r[6] for r in rows[1:]] == ["1", "3"]
+
+
+def test_date_filtered_pages_walk_back_without_repeats(office_client, frozen_clock):
+    owner = make_user()
+    frozen_clock.set(frozen_clock.now.replace(month=3, day=4, hour=9))
+    with write_intent():
+        for n in range(75):
+            record_audit_event(db.session, owner, "test.event", "thing", n)
+        db.session.commit()
+    seen, before = [], None
+    while True:
+        query = "?since=2026-03-04&until=2026-03-04&action=test." + (f"&before={before}" if before else "")
+        page = office_client.get("/api/v1/audit-events" + query).get_json()
+        seen += [int(e["subject_id"]) for e in page["items"]]
+        before = page["next_before"]
+        if before is None:
+            break
+    assert seen == list(range(74, -1, -1))
+
+
+def test_a_name_matching_several_people_pages_through_all_their_events(office_client):
+    first, second, other = make_user(name="Pat Twin"), make_user(name="Sam Twin"), make_user(name="Someone Else")
+    with write_intent():
+        for n in range(70):
+            record_audit_event(db.session, (first, second, other)[n % 3], "twin.event", "thing", n)
+        db.session.commit()
+    seen, before = [], None
+    while True:
+        page = office_client.get("/api/v1/audit-events?person=twin&action=twin." + (f"&before={before}" if before else "")).get_json()
+        seen += [int(e["subject_id"]) for e in page["items"]]
+        before = page["next_before"]
+        if before is None:
+            break
+    assert seen == [n for n in range(69, -1, -1) if n % 3 != 2]

@@ -17,7 +17,8 @@ class AuditEvent(db.Model):
         sa.Index("ix_audit_events_actor_seq", "actor_id", "seq"),
         sa.Index("ix_audit_events_subject", "subject_type", "subject_id"),
         sa.Index("ix_audit_events_action_seq", "action", "seq"),
-        sa.Index("ix_audit_events_occurred_at", "occurred_at"),
+        # Date ranges are read as a band of seqs from this index alone (services/audit_log.py).
+        sa.Index("ix_audit_events_occurred_at_seq", "occurred_at", "seq"),
     )
 
     # The chain position: assigned under the append lock, so a second writer can never reuse it.

@@ -54,8 +54,11 @@ def revoke_token(session, owner: User, token_id: int) -> ApiToken:
     return token
 
 
-def user_for_token(session, secret: str) -> tuple[User, ApiToken] | None:
-    """The active person behind a bearer token, or None. Use is audited at most hourly per token."""
+def user_for_token(session, secret: str) -> tuple[User, ApiToken, bool] | None:
+    """The active person behind a bearer token, or None. Use is audited at most hourly per token.
+
+    The third value says whether this call recorded the use (so there is something to commit).
+    """
     if not secret.startswith(TOKEN_PREFIX):
         return None
     token = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == _hash(secret)))
@@ -65,7 +68,8 @@ def user_for_token(session, secret: str) -> tuple[User, ApiToken] | None:
     if user is None or not user.is_active_account:
         return None
     now = utcnow()
-    if token.last_used_at is None or now - token.last_used_at >= USE_AUDIT_INTERVAL:
+    recorded = token.last_used_at is None or now - token.last_used_at >= USE_AUDIT_INTERVAL
+    if recorded:
         token.last_used_at = now
         record_audit_event(session, user, "api_token.used", "api_token", token.id)
-    return user, token
+    return user, token, recorded

@@ -7,14 +7,16 @@ IMMEDIATE on SQLite, an advisory lock on PostgreSQL) so that two writers never f
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from hashlib import sha256
+from json.encoder import encode_basestring
 
 import sqlalchemy as sa
 
@@ -71,10 +73,6 @@ def _timestamp(value: datetime | str) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _when(value: datetime | str) -> datetime:
-    return datetime.fromisoformat(_sqlite_timestamp(value)) if isinstance(value, str) else value
-
-
 def _sqlite_timestamp(stored: str) -> str:
     """SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: the canonical form without a datetime round trip."""
     if len(stored) == 26 and stored[10] == " ":
@@ -88,17 +86,36 @@ def event_hash(prev_hash: str, *, seq, occurred_at, actor_id, action, subject_ty
     ``details`` is stored already canonical, so it is placed as it is; the result is the same text
     json.dumps(..., sort_keys=True) would give, built without re-parsing a million details on verify.
     """
-    text = _string
-    payload = (
+    payload = _canonical(seq, _timestamp(occurred_at), actor_id, action, subject_type, subject_id, details, ip, user_agent)
+    return sha256((prev_hash + payload).encode()).hexdigest()
+
+
+def _string(value) -> str:
+    """json.dumps(value, ensure_ascii=False): for a str, exactly the encoder json.dumps itself calls."""
+    return encode_basestring(value) if type(value) is str else json.dumps(value, ensure_ascii=False)
+
+
+class _Encoded(dict):
+    """JSON strings of the few values that repeat across events (actions, subject types, IPs, agents)."""
+
+    def __missing__(self, value) -> str:
+        if len(self) >= 4096:
+            self.clear()
+        encoded = self[value] = _string(value)
+        return encoded
+
+
+def _canonical(seq, timestamp: str, actor_id, action, subject_type, subject_id, details: str, ip, user_agent, encoded=None) -> str:
+    """The canonical JSON of one event: the one definition both appending and verifying hash.
+
+    ``timestamp`` is the ISO text (always a str); ``encoded`` is an _Encoded cache for verify's million calls.
+    """
+    text = encoded.__getitem__ if encoded is not None else _string
+    return (
         f'{{"action":{text(action)},"actor_id":{"null" if actor_id is None else int(actor_id)},"details":{details},'
-        f'"ip":{text(ip)},"occurred_at":{text(_timestamp(occurred_at))},"seq":{int(seq)},'
-        f'"subject_id":{text(subject_id)},"subject_type":{text(subject_type)},"user_agent":{text(user_agent)}}}'
+        f'"ip":{text(ip)},"occurred_at":{encode_basestring(timestamp)},"seq":{int(seq)},'
+        f'"subject_id":{_string(subject_id)},"subject_type":{text(subject_type)},"user_agent":{text(user_agent)}}}'
     )
-    return hashlib.sha256((prev_hash + payload).encode()).hexdigest()
-
-
-def _string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
 
 
 def record_audit_event(
@@ -162,73 +179,101 @@ class ChainReport:
         return self.broken_at_seq is None and not self.problem
 
 
+_CHAIN_SQLITE = (
+    "SELECT seq, occurred_at, actor_id, action, subject_type, subject_id, details, ip, user_agent, prev_hash, hash "
+    "FROM audit_events ORDER BY seq"
+)
+# PostgreSQL renders the canonical timestamp itself (the same text as isoformat(timespec="microseconds") in
+# UTC), on its own core, instead of the client parsing a million timestamps and formatting them again.
+_CHAIN_POSTGRESQL = (
+    """SELECT seq, to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'), actor_id, action, """
+    "subject_type, subject_id, details, ip, user_agent, prev_hash, hash FROM audit_events ORDER BY seq"
+)
+VERIFY_BATCH = 20_000
+
+
+def _chain_batches(session) -> Iterator[list[tuple]]:
+    """Every event in chain order as plain tuples, in big batches, without ORM objects.
+
+    PostgreSQL streams through a server-side cursor, fetched one batch ahead on a thread so the server
+    reads and sends while this thread hashes; SQLite reads in-process in fetchmany batches.
+    """
+    connection = session.connection().connection.driver_connection
+    if session.get_bind().dialect.name != "postgresql":
+        cursor = connection.cursor()
+        try:
+            cursor.execute(_CHAIN_SQLITE)
+            while batch := cursor.fetchmany(VERIFY_BATCH):
+                yield batch
+        finally:
+            cursor.close()
+        return
+    cursor = connection.cursor(name="lanyard_verify_chain")
+    try:
+        cursor.execute(_CHAIN_POSTGRESQL)
+        yield from _read_ahead(lambda: cursor.fetchmany(VERIFY_BATCH))
+    finally:
+        cursor.close()
+
+
+def _read_ahead(fetch) -> Iterator[list]:
+    """Yield fetch() results until an empty one, fetching the next while the caller works on this one."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="audit-verify") as reader:
+        pending = reader.submit(fetch)
+        try:
+            while batch := pending.result():
+                pending = reader.submit(fetch)
+                yield batch
+        finally:
+            pending.cancel()
+            with suppress(Exception):  # a read error after we stopped reading is not news
+                pending.result()  # never leave the reader using the connection
+
+
 def verify_chain(session, published_head: tuple[int, str] | None = None) -> ChainReport:
     """Walk the chain in order and report the first broken link, if any.
 
     ``published_head`` is a (seq, hash) published outside the table: the chain must still contain it,
     which catches the newest events being deleted (something no chain can see by itself).
+
+    Every event's hash is recomputed from its fields and the hash before it, exactly as
+    record_audit_event computed it (the same ``_canonical``).
     """
     checkpoint = session.execute(
         sa.select(AuditCheckpoint.up_to_seq, AuditCheckpoint.hash).order_by(AuditCheckpoint.up_to_seq.desc()).limit(1)
     ).first()
     prev_hash, first_seq = (checkpoint.hash, checkpoint.up_to_seq + 1) if checkpoint else (GENESIS_HASH, 1)
-    expected_seq = None
-    count = 0
-    last = None
-    head_seen = published_head is None
-    raw_text = session.get_bind().dialect.name == "sqlite"
-    occurred = sa.type_coerce(AuditEvent.occurred_at, sa.String).label("occurred_at") if raw_text else AuditEvent.occurred_at
-    rows = session.execute(
-        sa.select(
-            AuditEvent.seq,
-            occurred,
-            AuditEvent.actor_id,
-            AuditEvent.action,
-            AuditEvent.subject_type,
-            AuditEvent.subject_id,
-            AuditEvent.details,
-            AuditEvent.ip,
-            AuditEvent.user_agent,
-            AuditEvent.prev_hash,
-            AuditEvent.hash,
-        )
-        .order_by(AuditEvent.seq)
-        .execution_options(yield_per=5000)
-    )
-    try:
-        for row in rows:
-            if expected_seq is None:
-                expected_seq = row.seq
-                if row.seq != first_seq:
-                    return ChainReport(count, None, prev_hash, None, row.seq, f"the chain does not start at event {first_seq}")
-            if row.seq != expected_seq:
-                return ChainReport(count, last.seq if last else None, prev_hash, _when(last.occurred_at) if last else None, expected_seq, f"event {expected_seq} is missing")
-            recomputed = event_hash(
-                prev_hash,
-                seq=row.seq,
-                occurred_at=_sqlite_timestamp(row.occurred_at) if raw_text else row.occurred_at,
-                actor_id=row.actor_id,
-                action=row.action,
-                subject_type=row.subject_type,
-                subject_id=row.subject_id,
-                details=row.details,
-                ip=row.ip,
-                user_agent=row.user_agent,
-            )
-            if row.prev_hash != prev_hash or row.hash != recomputed:
-                return ChainReport(count, last.seq if last else None, prev_hash, _when(last.occurred_at) if last else None, row.seq, f"event {row.seq} has been altered")
-            if published_head is not None and row.seq == published_head[0]:
-                if row.hash != published_head[1]:
-                    return ChainReport(count, row.seq, row.hash, _when(row.occurred_at), row.seq, "the published head does not match")
-                head_seen = True
-            prev_hash = row.hash
-            expected_seq = row.seq + 1
-            count += 1
-            last = row
-    finally:
-        rows.close()
-    if not head_seen and checkpoint is not None and published_head[0] <= checkpoint.up_to_seq:
+    head_seq = published_head[0] if published_head is not None else None
+    expected_seq = first_seq
+    last_seq = last_timestamp = None
+    raw_sqlite = session.get_bind().dialect.name != "postgresql"
+    encoded = _Encoded()
+
+    def report(broken_at: int | None = None, problem: str = "") -> ChainReport:
+        when = datetime.fromisoformat(last_timestamp) if last_timestamp is not None else None
+        return ChainReport(expected_seq - first_seq, last_seq, prev_hash, when, broken_at, problem)
+
+    for batch in _chain_batches(session):
+        for seq, timestamp, actor_id, action, subject_type, subject_id, details, ip, user_agent, stored_prev, stored_hash in batch:
+            if seq != expected_seq:
+                if last_seq is None:
+                    return report(seq, f"the chain does not start at event {first_seq}")
+                return report(expected_seq, f"event {expected_seq} is missing")
+            if raw_sqlite:
+                # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: the canonical form without a datetime round trip.
+                timestamp = f"{timestamp[:10]}T{timestamp[11:]}+00:00" if len(timestamp) == 26 and timestamp[10] == " " else _sqlite_timestamp(timestamp)
+            payload = _canonical(seq, timestamp, actor_id, action, subject_type, subject_id, details, ip, user_agent, encoded)
+            if stored_prev != prev_hash or sha256((prev_hash + payload).encode()).hexdigest() != stored_hash:
+                return report(seq, f"event {seq} has been altered")
+            if seq == head_seq and stored_hash != published_head[1]:
+                return ChainReport(seq - first_seq, seq, stored_hash, datetime.fromisoformat(timestamp), seq, "the published head does not match")
+            prev_hash = stored_hash
+            last_seq = seq
+            last_timestamp = timestamp
+            expected_seq = seq + 1
+    head_seen = head_seq is None or (last_seq is not None and head_seq <= last_seq and head_seq >= first_seq)
+    if not head_seen and checkpoint is not None and head_seq <= checkpoint.up_to_seq:
         head_seen = True  # that head was cut by retention, behind a recorded checkpoint
     if not head_seen:
-        return ChainReport(count, last.seq if last else None, prev_hash, _when(last.occurred_at) if last else None, published_head[0], f"events up to {published_head[0]} were published but are gone")
-    return ChainReport(count, last.seq if last else None, prev_hash, _when(last.occurred_at) if last else None)
+        return report(head_seq, f"events up to {head_seq} were published but are gone")
+    return report()

@@ -5,7 +5,7 @@ Plain CREATE/DROP INDEX, never batch mode: batch mode would rebuild audit_events
 append-only triggers on SQLite.
 
 Revision ID: 0009_audit_speed
-Revises: 0004_push
+Revises: 0010_emergency
 Create Date: 2026-11-26 00:00:00
 
 """
@@ -14,7 +14,7 @@ from alembic import op
 # revision identifiers, used by Alembic.
 # The lead re-points down_revision to the head of main at merge (0008_governor).
 revision = '0009_audit_speed'
-down_revision = '0004_push'
+down_revision = '0010_emergency'
 branch_labels = None
 depends_on = None
 

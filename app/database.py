@@ -43,6 +43,25 @@ def wants_write_lock() -> bool:
     return _write_intent.get()
 
 
+@contextmanager
+def long_read(session) -> Iterator[None]:
+    """A long read (walking a million audit events) in its own read transaction, outside the write lock.
+
+    On SQLite a reader in WAL mode never blocks writers, but a BEGIN IMMEDIATE transaction would hold
+    every writer back for the whole walk. The session must hold no unsaved or uncommitted writes: the
+    transactions before and after the read are ended (rolled back) so the read starts on its own.
+    """
+    if session.new or session.dirty or session.deleted:
+        raise RuntimeError("long_read needs a session without pending changes")
+    session.rollback()
+    token = _write_intent.set(False)
+    try:
+        yield
+    finally:
+        session.rollback()
+        _write_intent.reset(token)
+
+
 @event.listens_for(Engine, "connect")
 def _configure_sqlite(dbapi_connection, _record) -> None:
     if not isinstance(dbapi_connection, sqlite3.Connection):

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from app.database import write_intent
 from app.extensions import db
 from app.models import AuditVerification, Role
-from app.services.audit import record_audit_event
+from app.services.audit import record_audit_event, verify_chain
 from tests.conftest import csrf_token
 from tests.factories import make_device, make_user, sign_in
 
@@ -125,6 +125,33 @@ def test_verify_now_records_the_result_and_the_page_shows_it(office_client):
     assert "Verified" in page and f"up to event {latest.last_seq}" in page
     api = office_client.get("/api/v1/audit-events/verify").get_json()
     assert api["latest"]["ok"] is True
+
+
+@pytest.mark.sqlite_only
+def test_verifying_never_holds_the_write_lock_while_it_walks_the_chain(office_client, monkeypatch):
+    """On SQLite, other writers go on while a million events are walked (DESIGN.md section 10)."""
+    import sqlite3
+
+    from app.services import audit_log as audit_log_service
+
+    make_device(make_user())
+    database = db.engine.url.database
+    walked = []
+
+    def walk_while_someone_writes(session, head):
+        other = sqlite3.connect(database, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # raises "database is locked" if the verifier held the lock
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        walked.append(True)
+        return verify_chain(session, head)
+
+    monkeypatch.setattr(audit_log_service, "verify_chain", walk_while_someone_writes)
+    response = office_client.post("/audit/verify", data={"csrf_token": csrf_token(office_client, "/audit")})
+    assert response.status_code == 302 and walked == [True]
+    assert db.session.scalar(sa.select(AuditVerification).order_by(AuditVerification.id.desc())).broken_at_seq is None
 
 
 def test_a_broken_chain_is_shown_with_the_first_broken_link(office_client):

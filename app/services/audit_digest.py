@@ -19,7 +19,7 @@ from datetime import datetime, time
 from pathlib import Path
 
 from app.clock import format_date, to_local
-from app.database import write_intent
+from app.database import long_read, write_intent
 from app.models import Role
 from app.scheduler import register_background_job
 from app.services.accounts import users_with_role
@@ -79,8 +79,8 @@ def publish_daily_head(session, path: Path, now: datetime, *, force: bool = Fals
     with _publisher_lock(path) as locked:
         if not locked or (not force and not digest_due(path, now)):
             return None
-        report = verify_chain(session, last_published_head(path))
-        session.rollback()  # end the long read before taking the write lock
+        with long_read(session):
+            report = verify_chain(session, last_published_head(path))
         published = publish_head(path, report) if report.ok else None
         with write_intent():
             record_verification(session, report)

@@ -10,6 +10,7 @@ from datetime import date, datetime, time, timedelta
 import sqlalchemy as sa
 
 from app.clock import school_zone, utcnow
+from app.database import long_read
 from app.models import AuditEvent, AuditLink, AuditVerification, User
 from app.services.audit import ChainReport, record_audit_event, verify_chain
 from app.services.csv_safe import csv_lines
@@ -228,8 +229,10 @@ def grouped_hash(value: str | None) -> str:
 
 
 def verify_and_record(session, actor: User | None, published_head: tuple[int, str] | None) -> ChainReport:
-    """Walk the chain, keep the result for the audit page, and audit that it was checked."""
-    report = verify_chain(session, published_head)
+    """Walk the chain (in a read transaction of its own: see ``long_read``), keep the result for the audit
+    page, and audit that it was checked (in the transaction that follows, which the caller commits)."""
+    with long_read(session):
+        report = verify_chain(session, published_head)
     record_verification(session, report)
     record_audit_event(
         session, actor, "audit.verified", "audit", "", {"ok": report.ok, "verified_count": report.verified_count, "broken_at": report.broken_at_seq}

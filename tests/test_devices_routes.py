@@ -146,6 +146,20 @@ def test_office_finds_a_device_by_imei_or_name_and_sees_the_full_imei(client):
     assert client.get(f"/office/devices/{device.id}").status_code == 200
 
 
+def test_the_register_says_when_it_shows_only_the_first_page(client, monkeypatch):
+    from app.services import devices as devices_service
+
+    monkeypatch.setattr(devices_service, "REGISTER_PAGE", 2)
+    owner = make_user(name="Mr B Clarke")
+    for model in ("Pixel 8", "Galaxy A54"):
+        make_device(owner, model=model)
+    sign_in(client, make_user(Role.OFFICE))
+    assert "Showing the first 2 devices" not in client.get("/office/devices?q=pixel").get_data(as_text=True)
+    make_device(owner, model="iPhone 13")
+    page = client.get("/office/devices").get_data(as_text=True)
+    assert "Showing the first 2 devices" in page and page.count('href="/office/devices/') == 2
+
+
 def test_a_duplicate_that_slips_past_the_check_is_a_conflict_not_an_error(app, monkeypatch):
     """Two people registering one IMEI at the same moment: the database's key decides, cleanly."""
     from app.database import write_intent

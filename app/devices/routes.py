@@ -154,6 +154,7 @@ def register():
     return render_template(
         "devices/register.html",
         devices=devices.search_register(db.session, text, status),
+        page_size=devices.REGISTER_PAGE,
         q=text,
         status=status,
         statuses=list(DeviceStatus),

@@ -235,7 +235,10 @@ def owned_device(session, owner: User, device_id: int) -> PersonalDevice:
     return device
 
 
-def search_register(session, text: str = "", status: str = "", limit: int = 100, offset: int = 0) -> list[PersonalDevice]:
+REGISTER_PAGE = 100
+
+
+def search_register(session, text: str = "", status: str = "", limit: int | None = None, offset: int = 0) -> list[PersonalDevice]:
     """Office search across every registered device: by IMEI (any part of it) or by owner or name."""
     query = sa.select(PersonalDevice).join(PersonalDevice.owner)
     text = text.strip()
@@ -256,4 +259,4 @@ def search_register(session, text: str = "", status: str = "", limit: int = 100,
         query = query.where(sa.or_(*conditions))
     if status:
         query = query.where(PersonalDevice.status == status)
-    return list(session.scalars(query.order_by(User.display_name, PersonalDevice.id).limit(limit).offset(offset)))
+    return list(session.scalars(query.order_by(User.display_name, PersonalDevice.id).limit(limit or REGISTER_PAGE).offset(offset)))

@@ -1,7 +1,9 @@
 """Classroom permission under gunicorn with 50 clients in flight (issue 3; DESIGN.md section 9).
 
-Measures the request POST (`POST /api/v1/permission-requests`) and the decision POST
-(`POST /api/v1/permission-requests/{id}/decision`): p50/p95/p99, throughput and errors.
+Measures the request page (`GET /a/<poster token>`, what the door's QR opens), the request POST
+(`POST /api/v1/permission-requests`), the decision POST (`POST /api/v1/permission-requests/{id}/decision`)
+and the approvals inbox (`GET /approvals`, with a few requests waiting): p50/p95/p99, throughput and
+errors, with 50 clients in flight, and the two pages also as 50 people tapping once a second.
 
 Usage: python -m benchmarks.permissions_bench [--backend sqlite|postgresql] [--requests 1000]
 """
@@ -17,6 +19,7 @@ from benchmarks.common import (
     backend_cli,
     measure_on_gunicorn,
     run_load,
+    run_paced,
     signed_in_session,
 )
 
@@ -38,18 +41,20 @@ with app.app_context(), write_intent():
         devices.register_device(db.session, user, devices.DeviceDetails(kind="smartphone", make="Apple", model="iPhone 13", imei1=make_imei(n)))
     area = areas.create_area(db.session, admin, name="Year 3 classroom")
     db.session.commit()
-    print(area.id)
+    print(area.id, area.poster_token)
 """
 
 
-def seed(env: dict) -> int:
-    """Staff with a phone each, approvers, one area; returns the area's id."""
+def seed(env: dict) -> tuple[int, str]:
+    """Staff with a phone each, approvers, one area; returns the area's id and its poster token."""
     script = SEED_SCRIPT.format(clients=CLIENTS, password=PASSWORD)
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, capture_output=True, text=True)  # noqa: S603
-    return int(done.stdout.strip().splitlines()[-1])
+    area_id, token = done.stdout.strip().splitlines()[-1].split()
+    return int(area_id), token
 
 
-async def measure_endpoints(base_url: str, area_id: int, requests: int) -> list[Figure]:
+async def measure_endpoints(base_url: str, area: tuple[int, str], requests: int) -> list[Figure]:
+    area_id, poster_token = area
     staff = [await signed_in_session(base_url, f"staff{n}@bench.test", PASSWORD) for n in range(CLIENTS)]
     approvers = [await signed_in_session(base_url, f"approver{n}@bench.test", PASSWORD) for n in range(CLIENTS)]
     figures: list[Figure] = []
@@ -70,6 +75,12 @@ async def measure_endpoints(base_url: str, area_id: int, requests: int) -> list[
                 created.append((await response.json())["id"])
             return response
 
+        def request_page(session, _csrf, _n):
+            return session.get(f"/a/{poster_token}")
+
+        figures += (await run_paced(staff, request_page, seconds=8)).figures("request page GET, 50 people tapping each second")
+        figures += (await run_load(staff, request_page, requests)).figures("request page GET, 50 in flight")
+
         asked = await run_load(staff, ask, requests)
         figures += asked.figures("permission request POST")
 
@@ -80,6 +91,15 @@ async def measure_endpoints(base_url: str, area_id: int, requests: int) -> list[
 
         decided = await run_load(approvers, decide, len(created))
         figures += decided.figures("decision POST")
+
+        for session, csrf in staff[:5]:  # a morning's handful waiting in the inbox
+            await (await ask(session, csrf, 0)).read()
+
+        def inbox(session, _csrf, _n):
+            return session.get("/approvals")
+
+        figures += (await run_paced(approvers, inbox, seconds=8)).figures("approvals inbox GET (5 waiting), 50 people tapping each second")
+        figures += (await run_load(approvers, inbox, requests)).figures("approvals inbox GET (5 waiting), 50 in flight")
     finally:
         for session, _csrf in staff + approvers:
             await session.close()
@@ -87,7 +107,7 @@ async def measure_endpoints(base_url: str, area_id: int, requests: int) -> list[
 
 
 def measure(backend: str = "sqlite", requests: int = 1000) -> list[Figure]:
-    return measure_on_gunicorn(backend, seed, lambda base_url, area_id: measure_endpoints(base_url, area_id, requests))
+    return measure_on_gunicorn(backend, seed, lambda base_url, area: measure_endpoints(base_url, area, requests))
 
 
 def main() -> None:

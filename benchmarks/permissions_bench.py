@@ -16,6 +16,7 @@ import sys
 from benchmarks.common import (
     ROOT,
     Figure,
+    analyse,
     backend_cli,
     measure_on_gunicorn,
     run_load,
@@ -45,16 +46,16 @@ with app.app_context(), write_intent():
 """
 
 
-def seed(env: dict) -> tuple[int, str]:
-    """Staff with a phone each, approvers, one area; returns the area's id and its poster token."""
+def seed(env: dict) -> tuple[int, str, str]:
+    """Staff with a phone each, approvers, one area; returns the area's id, its poster token and the database."""
     script = SEED_SCRIPT.format(clients=CLIENTS, password=PASSWORD)
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, capture_output=True, text=True)  # noqa: S603
     area_id, token = done.stdout.strip().splitlines()[-1].split()
-    return int(area_id), token
+    return int(area_id), token, env["LANYARD_DATABASE_URL"]
 
 
-async def measure_endpoints(base_url: str, area: tuple[int, str], requests: int) -> list[Figure]:
-    area_id, poster_token = area
+async def measure_endpoints(base_url: str, area: tuple[int, str, str], requests: int) -> list[Figure]:
+    area_id, poster_token, database_url = area
     staff = [await signed_in_session(base_url, f"staff{n}@bench.test", PASSWORD) for n in range(CLIENTS)]
     approvers = [await signed_in_session(base_url, f"approver{n}@bench.test", PASSWORD) for n in range(CLIENTS)]
     figures: list[Figure] = []
@@ -94,6 +95,7 @@ async def measure_endpoints(base_url: str, area: tuple[int, str], requests: int)
 
         for session, csrf in staff[:5]:  # a morning's handful waiting in the inbox
             await (await ask(session, csrf, 0)).read()
+        analyse(database_url)  # thousands of requests and notices were just written
 
         def inbox(session, _csrf, _n):
             return session.get("/approvals")

@@ -35,7 +35,7 @@ def save_logo(session, actor: User, data: bytes) -> SchoolLogo:
         raise ValidationFailed("Choose a logo to upload.", {"logo": ["Choose an image file to upload."]})
     if len(data) > MAX_BYTES:
         raise ValidationFailed(
-            "The logo is too large.", {"logo": [f"The image is {len(data) // 1024} KB: use one of at most {MAX_BYTES // 1024} KB (200 x 200 pixels is plenty)."]}
+            "The logo is too large.", {"logo": [f"The image is over {MAX_BYTES // 1024} KB: use one of at most {MAX_BYTES // 1024} KB (200 x 200 pixels is plenty)."]}
         )
     content_type = image_type(data)
     if content_type is None:

@@ -158,7 +158,7 @@ def register_backup_cli(app: Flask) -> None:
         except (ValueError, FileNotFoundError) as error:
             click.echo(str(error), err=True)
             raise SystemExit(1) from error
-        report = verify_chain(db.session, published_heads=published_heads(heads_file()))
+        report = verify_chain(db.session, published_heads(heads_file()))
         click.echo(f"Restored {sum(result.table_counts.values())} rows in {len(result.table_counts)} tables from {backup_file}")
         if not report.ok:
             click.echo(f"Audit chain BROKEN at event {report.broken_at_seq}: {report.problem}", err=True)

@@ -264,11 +264,16 @@ def _read_ahead(fetch) -> Iterator[list]:
                 pending.result()  # never leave the reader using the connection
 
 
-def _heads_to_check(published_head: tuple[int, str] | None, published_heads: Sequence[Mapping]) -> list[tuple[int, str, Mapping]]:
+PublishedHeads = tuple[int, str] | Sequence[Mapping] | None
+
+
+def _heads_to_check(published: PublishedHeads) -> list[tuple[int, str, Mapping]]:
     """(seq, hash, entry) for every published head; a head of an empty chain proves nothing and is left out."""
-    heads = [(int(published_head[0]), str(published_head[1]), {})] if published_head is not None and published_head[0] else []
-    heads.extend((int(entry["seq"]), str(entry.get("hash") or ""), entry) for entry in published_heads if entry.get("seq"))
-    return heads
+    if published is None:
+        return []
+    if isinstance(published, tuple):
+        return [(int(published[0]), str(published[1]), {})] if published[0] else []
+    return [(int(entry["seq"]), str(entry.get("hash") or ""), entry) for entry in published if entry.get("seq")]
 
 
 def _instant(entry: Mapping, key: str) -> datetime | None:
@@ -297,6 +302,21 @@ def _recorded_checkpoint(row, action: str, details: str) -> dict | None:
     except (ValueError, KeyError, TypeError):
         return None
     return recorded if matches else None
+
+
+def _unvouched(session, checkpoint) -> str:
+    """Why the chain does not vouch for the checkpoint row, before walking it ("" if its event does)."""
+    cut = checkpoint.up_to_seq
+    if checkpoint.event_seq is None:
+        return f"the checkpoint at event {cut} is not vouched for by the chain (it was made before checkpoints were chained)"
+    if checkpoint.event_seq <= cut:
+        return f"the checkpoint at event {cut} is not vouched for by the chain"
+    event = session.execute(sa.select(AuditEvent.action, AuditEvent.details).where(AuditEvent.seq == checkpoint.event_seq)).first()
+    if event is None:
+        return f"the checkpoint at event {cut} is not vouched for: its event {checkpoint.event_seq} is not in the chain"
+    if _recorded_checkpoint(checkpoint, event.action, event.details) is None:
+        return f"the checkpoint at event {cut} is not vouched for: event {checkpoint.event_seq} does not record it"
+    return ""
 
 
 def _checkpoint_problem(checkpoint, voucher: _Voucher, heads: list[tuple[int, str, Mapping]]) -> tuple[int, str] | None:
@@ -332,13 +352,13 @@ def _checkpoint_problem(checkpoint, voucher: _Voucher, heads: list[tuple[int, st
     return None
 
 
-def verify_chain(session, published_head: tuple[int, str] | None = None, published_heads: Sequence[Mapping] = ()) -> ChainReport:
+def verify_chain(session, published_head: PublishedHeads = None) -> ChainReport:
     """Walk the chain in order and report the first broken link, if any.
 
-    ``published_head`` is a (seq, hash) published outside the table and ``published_heads`` the entries of
-    the heads file (seq, hash, published_at, occurred_at): the chain must still hold every head newer than
-    its retention checkpoint, which catches the newest events being deleted (something no chain can see
-    by itself).
+    ``published_head`` is what was published outside the table: one (seq, hash), or every entry of the
+    heads file (dicts with seq, hash, published_at and, since 0011, occurred_at). The chain must still
+    hold every published head newer than its retention checkpoint, which catches the newest events being
+    deleted (something no chain can see by itself).
 
     The chain starts after the newest retention checkpoint only if the chain vouches for it: the
     audit.checkpoint event named by the row follows the cut and records the same seq and hash, and the
@@ -353,7 +373,7 @@ def verify_chain(session, published_head: tuple[int, str] | None = None, publish
     checkpoint = checkpoints[0] if checkpoints else None
     prev_hash, first_seq = (checkpoint.hash, checkpoint.up_to_seq + 1) if checkpoint else (GENESIS_HASH, 1)
     cut = first_seq - 1
-    heads = _heads_to_check(published_head, published_heads)
+    heads = _heads_to_check(published_head)
     heads_in_chain: dict[int, set[str]] = {}
     for seq, head_hash, _entry in heads:
         if seq > cut:
@@ -371,9 +391,8 @@ def verify_chain(session, published_head: tuple[int, str] | None = None, publish
         when = datetime.fromisoformat(last_timestamp) if last_timestamp is not None else None
         return ChainReport(expected_seq - first_seq, last_seq, prev_hash, when, broken_at, problem, checkpoint.up_to_seq if checkpoint else None)
 
-    if checkpoint is not None and (checkpoint.event_seq is None or checkpoint.event_seq <= checkpoint.up_to_seq):
-        made_before = " (it was made before checkpoints were chained)" if checkpoint.event_seq is None else ""
-        return report(cut, f"the checkpoint at event {cut} is not vouched for by the chain{made_before}")
+    if checkpoint is not None and (problem := _unvouched(session, checkpoint)):
+        return report(cut, problem)
 
     for batch in _chain_batches(session):
         for seq, timestamp, actor_id, action, subject_type, subject_id, details, ip, user_agent, stored_prev, stored_hash in batch:

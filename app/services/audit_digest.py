@@ -80,7 +80,7 @@ def publish_daily_head(session, path: Path, now: datetime, *, force: bool = Fals
         if not locked or (not force and not digest_due(path, now)):
             return None
         with long_read(session):
-            report = verify_chain(session, published_heads=published_heads(path))
+            report = verify_chain(session, published_heads(path))
         published = publish_head(path, report) if report.ok else None
         with write_intent():
             record_verification(session, report)

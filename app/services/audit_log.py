@@ -233,7 +233,7 @@ def verify_and_record(session, actor: User | None, published: list[dict]) -> Cha
     keep the result for the audit page, and audit that it was checked (in the transaction that follows,
     which the caller commits)."""
     with long_read(session):
-        report = verify_chain(session, published_heads=published)
+        report = verify_chain(session, published)
     record_verification(session, report)
     record_audit_event(
         session, actor, "audit.verified", "audit", "", {"ok": report.ok, "verified_count": report.verified_count, "broken_at": report.broken_at_seq}

@@ -133,7 +133,7 @@ def test_a_forged_checkpoint_with_the_guard_dropped_and_every_event_deleted_fail
     result = _cli_verify(app)
     assert result.exit_code == 1
     assert f"checkpoint at event {newest} is not vouched for" in result.output
-    assert "made before checkpoints were chained" in result.output
+    assert "no checkpoint event" in result.output
     assert _audit_page_says(client, reader) == "broken"
 
 
@@ -332,3 +332,29 @@ def test_a_head_published_after_the_cut_and_then_deleted_fails_verify(app, clien
     assert result.exit_code == 1
     assert f"events up to {head['seq']} were published but are gone" in result.output
     assert _audit_page_says(client, reader) == "broken"
+
+
+def test_a_checkpoint_made_before_checkpoints_were_chained_is_reported_and_guards_nothing(app):
+    """Migration 0011 leaves old checkpoints unvouched (a forged one looks the same) and guards the rest."""
+    from flask_migrate import downgrade, upgrade
+
+    _school_with_events()
+    seqs = _seqs()
+    middle = seqs[len(seqs) // 2]
+    db.session.remove()
+    downgrade(revision="0009_audit_speed")
+    db.session.execute(
+        sa.text("INSERT INTO audit_checkpoints (up_to_seq, hash, created_at, events_removed) VALUES (:seq, :hash, '2026-11-25 09:00:00+00:00', :seq)"),
+        {"seq": middle, "hash": _hash_of(middle)},
+    )
+    db.session.execute(sa.text(f"DELETE FROM audit_links WHERE seq <= {middle}"))
+    db.session.execute(sa.text(f"DELETE FROM audit_events WHERE seq <= {middle}"))  # the old guard allowed it
+    db.session.commit()
+    db.session.remove()
+    upgrade(revision="heads")
+
+    assert _seqs() == [seq for seq in seqs if seq > middle]
+    assert _refused(f"DELETE FROM audit_events WHERE seq = {middle + 1}")
+    report = verify_chain(db.session)
+    assert not report.ok and report.broken_at_seq == middle
+    assert "no checkpoint event" in report.problem

@@ -308,7 +308,7 @@ def _unvouched(session, checkpoint) -> str:
     """Why the chain does not vouch for the checkpoint row, before walking it ("" if its event does)."""
     cut = checkpoint.up_to_seq
     if checkpoint.event_seq is None:
-        return f"the checkpoint at event {cut} is not vouched for by the chain (it was made before checkpoints were chained)"
+        return f"the checkpoint at event {cut} is not vouched for by the chain (no checkpoint event: forged, or made before checkpoints were chained)"
     if checkpoint.event_seq <= cut:
         return f"the checkpoint at event {cut} is not vouched for by the chain"
     event = session.execute(sa.select(AuditEvent.action, AuditEvent.details).where(AuditEvent.seq == checkpoint.event_seq)).first()

@@ -79,13 +79,14 @@ def register_cli(app: Flask) -> None:
     @audit.command("verify")
     def verify() -> None:
         """Recompute every link of the chain and check the last published head."""
-        from app.services.audit_log import last_published_head, verify_and_record
+        from app.services.audit_log import published_heads, verify_and_record
 
         with write_intent():
-            report = verify_and_record(db.session, None, last_published_head(heads_file()))
+            report = verify_and_record(db.session, None, published_heads(heads_file()))
             db.session.commit()
         if report.ok:
-            click.echo(f"Audit chain verified: {report.verified_count} events, head {report.last_seq} {report.last_hash}")
+            cut = f" after the retention checkpoint at event {report.cut_up_to}" if report.cut_up_to else ""
+            click.echo(f"Audit chain verified: {report.verified_count} events{cut}, head {report.last_seq} {report.last_hash}")
             return
         click.echo(f"Audit chain BROKEN at event {report.broken_at_seq}: {report.problem}", err=True)
         raise SystemExit(1)
@@ -144,7 +145,7 @@ def register_backup_cli(app: Flask) -> None:
     def restore(backup_file: Path, yes: bool) -> None:
         """Replace the SQLite database with a backup (stop the app first), then verify the audit chain."""
         from app.services.audit import verify_chain
-        from app.services.audit_log import last_published_head
+        from app.services.audit_log import published_heads
         from app.services.backup import restore as restore_backup
 
         if not yes:
@@ -157,7 +158,7 @@ def register_backup_cli(app: Flask) -> None:
         except (ValueError, FileNotFoundError) as error:
             click.echo(str(error), err=True)
             raise SystemExit(1) from error
-        report = verify_chain(db.session, last_published_head(heads_file()))
+        report = verify_chain(db.session, published_heads(heads_file()))
         click.echo(f"Restored {sum(result.table_counts.values())} rows in {len(result.table_counts)} tables from {backup_file}")
         if not report.ok:
             click.echo(f"Audit chain BROKEN at event {report.broken_at_seq}: {report.problem}", err=True)

@@ -42,7 +42,7 @@ def latest_verification():
 @bp.post("/audit-events/verify")
 @roles_required(*READERS)
 def verify_audit_events():
-    audit_log.verify_and_record(db.session, current_user, audit_log.last_published_head(heads_path()))
+    audit_log.verify_and_record(db.session, current_user, audit_log.published_heads(heads_path()))
     db.session.commit()
     return {"latest": _verification_json(audit_log.latest_verification(db.session))}
 

@@ -14,6 +14,7 @@ from app.extensions import db
 from app.models import Role
 from app.navigation import register_nav
 from app.services import audit_digest, audit_log
+from app.services.audit import grouped_hash
 
 bp = Blueprint("audit_log", __name__, url_prefix="/audit")
 # A nominated governor reads the log too: allegations about the head go to the chair of governors.
@@ -76,14 +77,14 @@ def index():
 def digest():
     """Every published head, newest first, to print and keep away from the server."""
     heads = list(reversed(audit_log.published_heads(heads_path())))
-    return render_template("audit_log/digest.html", heads=heads, grouped_hash=audit_log.grouped_hash, as_datetime=datetime.fromisoformat)
+    return render_template("audit_log/digest.html", heads=heads, grouped_hash=grouped_hash, as_datetime=datetime.fromisoformat)
 
 
 @bp.post("/verify")
 @roles_required(*READERS)
 def verify():
     if ConfirmForm().validate_on_submit():
-        report = audit_log.verify_and_record(db.session, current_user, audit_log.last_published_head(heads_path()))
+        report = audit_log.verify_and_record(db.session, current_user, audit_log.published_heads(heads_path()))
         db.session.commit()
         if report.ok:
             flash(f"Verified: all {report.verified_count} events are intact.", "success")

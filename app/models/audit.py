@@ -70,8 +70,11 @@ class AuditVerification(db.Model):
 class AuditCheckpoint(db.Model):
     """Where retention cut the oldest events: the chain now starts after ``up_to_seq`` from ``hash``.
 
-    The database lets events be deleted only up to the newest checkpoint, and refuses any change to
-    the checkpoints themselves.
+    A row alone proves nothing (anyone with database access can insert one): it counts only when the
+    chain vouches for it, through the ``audit.checkpoint`` event at ``event_seq`` whose details record
+    the same ``up_to_seq`` and ``hash``. The database lets events be deleted only below such a vouched
+    checkpoint, and refuses any change to the checkpoints themselves. Rows made before checkpoints were
+    chained (migration 0011) have no ``event_seq`` and are reported as not vouched for.
     """
 
     __tablename__ = "audit_checkpoints"
@@ -81,3 +84,5 @@ class AuditCheckpoint(db.Model):
     hash: so.Mapped[str] = so.mapped_column(sa.String(64))
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
     events_removed: so.Mapped[int] = so.mapped_column(sa.BigInteger, default=0)
+    # The audit.checkpoint event that vouches for this row (appended before the cut, so it survives it).
+    event_seq: so.Mapped[int | None] = so.mapped_column(sa.BigInteger)

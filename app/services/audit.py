@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from json.encoder import encode_basestring
 
@@ -27,6 +27,12 @@ from app.models import AuditCheckpoint, AuditEvent, AuditLink, User
 GENESIS_HASH = "0" * 64
 AUDIT_APPEND_LOCK = 7_001_001
 _LONG_DIGIT_RUN = re.compile(r"\d{14,}")
+CHECKPOINT_ACTION = "audit.checkpoint"
+# The shortest period the retention setting allows (1 year; 0 keeps everything): a checkpoint cutting
+# anything newer than this before its own event is not retention's work.
+SHORTEST_RETENTION = timedelta(days=365)
+# Room for clocks and for a head published while newer events were being written.
+_CLOCK_SLACK = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,32 @@ def record_audit_event(
     return event
 
 
+def grouped_hash(value: str | None) -> str:
+    """A hash in groups of eight, for reading aloud or from paper (and never a long run of digits)."""
+    return " ".join(value[i : i + 8] for i in range(0, len(value), 8)) if value else ""
+
+
+def record_checkpoint(session, *, up_to_seq: int, replaced_hash: str, before: datetime, events_removed: int, now: datetime) -> AuditCheckpoint:
+    """Chain a retention checkpoint before anything is cut: append the event vouching for it, then its row.
+
+    The event's details hold the last seq to be cut and its hash (the hash the rest of the chain will
+    continue from), so its own hash covers them. The hash is recorded in groups of eight: a bare hex
+    hash may hold a run of 14 digits, which ``canonical_details`` would redact as a possible IMEI.
+    The database's delete guard reads the same details, so the caller may cut up to ``up_to_seq`` next.
+    """
+    details = {
+        "before": before.astimezone(UTC).isoformat(timespec="microseconds"),
+        "events_removed": events_removed,
+        "hash": grouped_hash(replaced_hash),
+        "up_to_seq": up_to_seq,
+    }
+    event = record_audit_event(session, None, CHECKPOINT_ACTION, "audit", up_to_seq, details)
+    checkpoint = AuditCheckpoint(up_to_seq=up_to_seq, hash=replaced_hash, created_at=now, events_removed=events_removed, event_seq=event.seq)
+    session.add(checkpoint)
+    session.flush()
+    return checkpoint
+
+
 @dataclass(frozen=True)
 class ChainReport:
     verified_count: int
@@ -173,6 +205,8 @@ class ChainReport:
     last_occurred_at: datetime | None
     broken_at_seq: int | None = None
     problem: str = ""
+    # The retention checkpoint the verified chain starts after (events up to it were cut), if any.
+    cut_up_to: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -230,20 +264,124 @@ def _read_ahead(fetch) -> Iterator[list]:
                 pending.result()  # never leave the reader using the connection
 
 
-def verify_chain(session, published_head: tuple[int, str] | None = None) -> ChainReport:
+PublishedHeads = tuple[int, str] | Sequence[Mapping] | None
+
+
+def _heads_to_check(published: PublishedHeads) -> list[tuple[int, str, Mapping]]:
+    """(seq, hash, entry) for every published head; a head of an empty chain proves nothing and is left out."""
+    if published is None:
+        return []
+    if isinstance(published, tuple):
+        return [(int(published[0]), str(published[1]), {})] if published[0] else []
+    return [(int(entry["seq"]), str(entry.get("hash") or ""), entry) for entry in published if entry.get("seq")]
+
+
+def _instant(entry: Mapping, key: str) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(str(entry[key]))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+@dataclass
+class _Voucher:
+    """What the audit.checkpoint event vouching for the newest checkpoint said, once the walk reaches it."""
+
+    occurred_at: datetime | None = None
+    before: datetime | None = None
+
+
+def _recorded_checkpoint(row, action: str, details: str) -> dict | None:
+    """The details of an audit.checkpoint event that records this checkpoint row; None if it does not."""
+    if action != CHECKPOINT_ACTION:
+        return None
+    try:
+        recorded = json.loads(details)
+        matches = recorded["up_to_seq"] == row.up_to_seq and str(recorded["hash"]).replace(" ", "") == row.hash
+    except (ValueError, KeyError, TypeError):
+        return None
+    return recorded if matches else None
+
+
+def _unvouched(session, checkpoint) -> str:
+    """Why the chain does not vouch for the checkpoint row, before walking it ("" if its event does)."""
+    cut = checkpoint.up_to_seq
+    if checkpoint.event_seq is None:
+        return f"the checkpoint at event {cut} is not vouched for by the chain (no checkpoint event: forged, or made before checkpoints were chained)"
+    if checkpoint.event_seq <= cut:
+        return f"the checkpoint at event {cut} is not vouched for by the chain"
+    event = session.execute(sa.select(AuditEvent.action, AuditEvent.details).where(AuditEvent.seq == checkpoint.event_seq)).first()
+    if event is None:
+        return f"the checkpoint at event {cut} is not vouched for: its event {checkpoint.event_seq} is not in the chain"
+    if _recorded_checkpoint(checkpoint, event.action, event.details) is None:
+        return f"the checkpoint at event {cut} is not vouched for: event {checkpoint.event_seq} does not record it"
+    return ""
+
+
+def _checkpoint_problem(checkpoint, voucher: _Voucher, heads: list[tuple[int, str, Mapping]]) -> tuple[int, str] | None:
+    """Whether a vouched checkpoint that cut published heads could be retention's work.
+
+    Anyone with database access can append a well-formed checkpoint event and cut behind it. Against
+    the heads published outside the database that is honest only if it cut nothing newer than the
+    shortest retention period: the checkpoint's time limit (``before``) is at least that far behind its
+    own event, which is not in the future, and each published head it cut is older than the limit (by
+    the head event's own time, published since 0011, or for a head below the cut by the time it was
+    published, since the event after it, also cut, came later).
+    """
+    cut = checkpoint.up_to_seq
+    heads_cut = [(seq, head_hash, entry) for seq, head_hash, entry in heads if seq <= cut]
+    for seq, head_hash, _entry in heads_cut:
+        if seq == cut and head_hash != checkpoint.hash:
+            return seq, "the published head does not match"
+    if not heads_cut:
+        return None
+    if voucher.before is None or voucher.occurred_at is None:
+        return cut, f"the checkpoint at event {cut} is not vouched for: its event does not say what it cut"
+    if voucher.occurred_at > utcnow() + _CLOCK_SLACK:
+        return cut, f"the checkpoint at event {cut} is dated in the future ({voucher.occurred_at:%Y-%m-%d})"
+    if voucher.before > voucher.occurred_at - SHORTEST_RETENTION:
+        return cut, f"the checkpoint at event {cut} cut events newer than retention ever allows"
+    for seq, _head_hash, entry in heads_cut:
+        newest = _instant(entry, "occurred_at")
+        published = _instant(entry, "published_at")
+        if seq < cut and published is not None:
+            newest = max(filter(None, (newest, published - _CLOCK_SLACK)))
+        if newest is not None and newest >= voucher.before:
+            return seq, f"event {seq} was published as the head on {newest:%Y-%m-%d}, too recently for the checkpoint at event {cut} to have cut it"
+    return None
+
+
+def verify_chain(session, published_head: PublishedHeads = None) -> ChainReport:
     """Walk the chain in order and report the first broken link, if any.
 
-    ``published_head`` is a (seq, hash) published outside the table: the chain must still contain it,
-    which catches the newest events being deleted (something no chain can see by itself).
+    ``published_head`` is what was published outside the table: one (seq, hash), or every entry of the
+    heads file (dicts with seq, hash, published_at and, since 0011, occurred_at). The chain must still
+    hold every published head newer than its retention checkpoint, which catches the newest events being
+    deleted (something no chain can see by itself).
+
+    The chain starts after the newest retention checkpoint only if the chain vouches for it: the
+    audit.checkpoint event named by the row follows the cut and records the same seq and hash, and the
+    first event kept links to that hash. A checkpoint nothing vouches for is reported, never trusted.
 
     Every event's hash is recomputed from its fields and the hash before it, exactly as
     record_audit_event computed it (the same ``_canonical``).
     """
-    checkpoint = session.execute(
-        sa.select(AuditCheckpoint.up_to_seq, AuditCheckpoint.hash).order_by(AuditCheckpoint.up_to_seq.desc()).limit(1)
-    ).first()
+    checkpoints = session.execute(
+        sa.select(AuditCheckpoint.up_to_seq, AuditCheckpoint.hash, AuditCheckpoint.event_seq).order_by(AuditCheckpoint.up_to_seq.desc())
+    ).all()
+    checkpoint = checkpoints[0] if checkpoints else None
     prev_hash, first_seq = (checkpoint.hash, checkpoint.up_to_seq + 1) if checkpoint else (GENESIS_HASH, 1)
-    head_seq = published_head[0] if published_head is not None else None
+    cut = first_seq - 1
+    heads = _heads_to_check(published_head)
+    heads_in_chain: dict[int, set[str]] = {}
+    for seq, head_hash, _entry in heads:
+        if seq > cut:
+            heads_in_chain.setdefault(seq, set()).add(head_hash)
+    # Every checkpoint row whose vouching event is still in the chain is checked against it.
+    vouchers = {row.event_seq: row for row in checkpoints if row.event_seq is not None and row.event_seq > cut}
+    watched = heads_in_chain.keys() | vouchers.keys()
+    voucher = _Voucher()
     expected_seq = first_seq
     last_seq = last_timestamp = None
     raw_sqlite = session.get_bind().dialect.name != "postgresql"
@@ -251,7 +389,10 @@ def verify_chain(session, published_head: tuple[int, str] | None = None) -> Chai
 
     def report(broken_at: int | None = None, problem: str = "") -> ChainReport:
         when = datetime.fromisoformat(last_timestamp) if last_timestamp is not None else None
-        return ChainReport(expected_seq - first_seq, last_seq, prev_hash, when, broken_at, problem)
+        return ChainReport(expected_seq - first_seq, last_seq, prev_hash, when, broken_at, problem, checkpoint.up_to_seq if checkpoint else None)
+
+    if checkpoint is not None and (problem := _unvouched(session, checkpoint)):
+        return report(cut, problem)
 
     for batch in _chain_batches(session):
         for seq, timestamp, actor_id, action, subject_type, subject_id, details, ip, user_agent, stored_prev, stored_hash in batch:
@@ -265,15 +406,26 @@ def verify_chain(session, published_head: tuple[int, str] | None = None) -> Chai
             payload = _canonical(seq, timestamp, actor_id, action, subject_type, subject_id, details, ip, user_agent, encoded)
             if stored_prev != prev_hash or sha256((prev_hash + payload).encode()).hexdigest() != stored_hash:
                 return report(seq, f"event {seq} has been altered")
-            if seq == head_seq and stored_hash != published_head[1]:
-                return ChainReport(seq - first_seq, seq, stored_hash, datetime.fromisoformat(timestamp), seq, "the published head does not match")
+            if seq in watched:
+                if seq in heads_in_chain and heads_in_chain[seq] != {stored_hash}:
+                    return ChainReport(seq - first_seq, seq, stored_hash, datetime.fromisoformat(timestamp), seq, "the published head does not match", cut or None)
+                if seq in vouchers:
+                    row = vouchers[seq]
+                    recorded = _recorded_checkpoint(row, action, details)
+                    if recorded is None:
+                        return report(row.up_to_seq, f"the checkpoint at event {row.up_to_seq} is not vouched for: event {seq} does not record it")
+                    if row is checkpoint:
+                        voucher = _Voucher(datetime.fromisoformat(timestamp), _instant(recorded, "before"))
             prev_hash = stored_hash
             last_seq = seq
             last_timestamp = timestamp
             expected_seq = seq + 1
-    head_seen = head_seq is None or (last_seq is not None and head_seq <= last_seq and head_seq >= first_seq)
-    if not head_seen and checkpoint is not None and head_seq <= checkpoint.up_to_seq:
-        head_seen = True  # that head was cut by retention, behind a recorded checkpoint
-    if not head_seen:
-        return report(head_seq, f"events up to {head_seq} were published but are gone")
+    if checkpoint is not None:
+        if last_seq is None or checkpoint.event_seq > last_seq:
+            return report(cut, f"the checkpoint at event {cut} is not vouched for: its event {checkpoint.event_seq} is not in the chain")
+        if problem := _checkpoint_problem(checkpoint, voucher, heads):
+            return report(*problem)
+    gone = [seq for seq in heads_in_chain if last_seq is None or seq > last_seq]
+    if gone:
+        return report(max(gone), f"events up to {max(gone)} were published but are gone")
     return report()

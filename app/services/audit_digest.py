@@ -23,8 +23,8 @@ from app.database import long_read, write_intent
 from app.models import Role
 from app.scheduler import register_background_job
 from app.services.accounts import users_with_role
-from app.services.audit import ChainReport, record_audit_event, verify_chain
-from app.services.audit_log import grouped_hash, last_published_head, publish_head, published_heads, record_verification
+from app.services.audit import ChainReport, grouped_hash, record_audit_event, verify_chain
+from app.services.audit_log import publish_head, published_heads, record_verification
 from app.services.notifications import notify
 
 HEADS_FILE = "audit-heads.jsonl"
@@ -80,7 +80,7 @@ def publish_daily_head(session, path: Path, now: datetime, *, force: bool = Fals
         if not locked or (not force and not digest_due(path, now)):
             return None
         with long_read(session):
-            report = verify_chain(session, last_published_head(path))
+            report = verify_chain(session, published_heads(path))
         published = publish_head(path, report) if report.ok else None
         with write_intent():
             record_verification(session, report)

@@ -211,8 +211,13 @@ def last_published_head(path) -> tuple[int, str] | None:
 
 
 def publish_head(path, report: ChainReport) -> dict:
-    """Append the verified head to the file kept outside the database (and in the backups)."""
-    entry = {"seq": report.last_seq, "hash": report.last_hash, "published_at": utcnow().isoformat()}
+    """Append the verified head to the file kept outside the database (and in the backups).
+
+    The head event's own time goes with it: a retention checkpoint may later cut this head only if that
+    event is older than the checkpoint's time limit (see ``audit.verify_chain``).
+    """
+    occurred_at = report.last_occurred_at.isoformat() if report.last_occurred_at is not None else None
+    entry = {"seq": report.last_seq, "hash": report.last_hash, "published_at": utcnow().isoformat(), "occurred_at": occurred_at}
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         handle.write(json.dumps(entry) + "\n")
@@ -223,16 +228,12 @@ def latest_verification(session) -> AuditVerification | None:
     return session.scalar(sa.select(AuditVerification).order_by(AuditVerification.id.desc()).limit(1))
 
 
-def grouped_hash(value: str | None) -> str:
-    """A hash in groups of eight, for reading aloud or from paper (and never a long run of digits)."""
-    return " ".join(value[i : i + 8] for i in range(0, len(value), 8)) if value else ""
-
-
-def verify_and_record(session, actor: User | None, published_head: tuple[int, str] | None) -> ChainReport:
-    """Walk the chain (in a read transaction of its own: see ``long_read``), keep the result for the audit
-    page, and audit that it was checked (in the transaction that follows, which the caller commits)."""
+def verify_and_record(session, actor: User | None, published: list[dict]) -> ChainReport:
+    """Walk the chain (in a read transaction of its own: see ``long_read``) against every published head,
+    keep the result for the audit page, and audit that it was checked (in the transaction that follows,
+    which the caller commits)."""
     with long_read(session):
-        report = verify_chain(session, published_head)
+        report = verify_chain(session, published)
     record_verification(session, report)
     record_audit_event(
         session, actor, "audit.verified", "audit", "", {"ok": report.ok, "verified_count": report.verified_count, "broken_at": report.broken_at_seq}

@@ -3,8 +3,9 @@
 - Permission requests older than their period are erased (their audit events stay).
 - A leaver's personal devices, IMEIs included, are erased a set number of days after deactivation,
   with anything that names those devices.
-- Audit events older than the audit period (0 = keep for ever) are cut behind a recorded checkpoint,
-  so what remains still verifies from the checkpoint's hash.
+- Audit events older than the audit period (0 = keep for ever) are cut behind a checkpoint that is first
+  appended to the chain as an ``audit.checkpoint`` event, so what remains still verifies from the
+  checkpoint's hash and a checkpoint the chain does not vouch for is rejected.
 A case hold stops all of it. The run audits what it erased, as counts, never the erased data.
 """
 
@@ -16,7 +17,6 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from app.models import (
-    AuditCheckpoint,
     AuditEvent,
     AuditLink,
     PermissionRequest,
@@ -28,7 +28,7 @@ from app.models import (
     standing_permission_areas,
 )
 from app.scheduler import register_timed_job
-from app.services.audit import record_audit_event
+from app.services.audit import record_audit_event, record_checkpoint
 from app.services.settings import define_setting, get_setting
 
 REQUEST_MONTHS = define_setting("retention.permission_request_months", 12, "Keep permission requests for (months)")
@@ -88,8 +88,8 @@ def _cut_audit_events(session, now: datetime) -> int:
     if last is None:
         return 0
     removed = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.seq <= last.seq))
-    session.add(AuditCheckpoint(up_to_seq=last.seq, hash=last.hash, created_at=now, events_removed=removed))
-    session.flush()
+    # The chain vouches for the cut before it is made; the database refuses the deletes below otherwise.
+    record_checkpoint(session, up_to_seq=last.seq, replaced_hash=last.hash, before=cutoff, events_removed=removed, now=now)
     session.execute(sa.delete(AuditLink).where(AuditLink.seq <= last.seq))
     session.execute(sa.delete(AuditEvent).where(AuditEvent.seq <= last.seq))
     return removed

@@ -11,12 +11,12 @@ from werkzeug.routing import IntegerConverter
 
 from app.database import reset_write_intent, set_write_intent
 from app.extensions import csrf, db, login_manager
+from app.ids import MAX_ID
 from app.services.accounts import live_session_user
 from app.services.api_tokens import user_for_token
 from app.services.audit import Origin, reset_origin, set_origin
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-MAX_ID = 2**31 - 1
 
 
 class BoundedIntConverter(IntegerConverter):

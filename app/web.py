@@ -121,7 +121,15 @@ def _end_request(_error=None) -> None:
 
 
 def _drawn_for_someone(response) -> bool:
-    """A public page (privacy notice, offline page) drawn for a signed-in person names them: personal too."""
+    """A public page (privacy notice, offline page) drawn for a signed-in person names them: personal too.
+
+    An error page drawn because the database failed is taken as personal without asking who is signed
+    in (that would query the failing database again).
+    """
+    from app.errors import avoid_database
+
+    if avoid_database():
+        return True
     return response.mimetype == "text/html" and current_user.is_authenticated
 
 

@@ -88,6 +88,7 @@ def _cut(session) -> None:
         pid = session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
         _pg_execute(f"SELECT pg_terminate_backend({pid})")
         session.execute(sa.text("SELECT 1"))
+        pytest.fail("the terminated connection still answered")
     raise sa_exc.OperationalError("SELECT 1", {}, sqlite3.OperationalError("disk I/O error"))
 
 

@@ -22,8 +22,9 @@ keepalive = 5
 max_requests = 2000
 max_requests_jitter = 200
 preload_app = False
-# Path only (%(U)s), never the query string: a search by IMEI must not land in a log file.
-access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+# Path only (%(U)s), never the query string: a search by IMEI must not land in a log file. The last
+# field is the request id Lanyard answers with (X-Request-ID), the same one its own log lines carry.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s" %({x-request-id}o)s'
 accesslog = "-"
 errorlog = "-"
 raw_env = [

@@ -10,10 +10,19 @@ from flask import Flask
 ROOT = Path(__file__).resolve().parent.parent
 
 
+class Lanyard(Flask):
+    """Flask, with an unhandled error's log line carrying the request id (see app.errors)."""
+
+    def log_exception(self, exc_info) -> None:
+        from app.errors import log_unhandled
+
+        log_unhandled(self, exc_info)
+
+
 def create_app(config: dict | None = None) -> Flask:
     """Build the app. ``config`` overrides what the environment gives (tests pass their own)."""
     instance_path = (config or {}).get("INSTANCE_PATH") or os.environ.get("LANYARD_INSTANCE_PATH") or ROOT / "instance"
-    app = Flask(
+    app = Lanyard(
         __name__,
         static_folder=str(ROOT / "static"),
         template_folder=str(ROOT / "templates"),

@@ -76,6 +76,14 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+@event.listens_for(Engine, "do_connect")
+def _connect_timeout(dialect, _record, _cargs, cparams) -> None:
+    """A PostgreSQL server that does not answer at all fails the request in seconds (a 503), rather than
+    holding it for the operating system's TCP timeout and past gunicorn's worker timeout."""
+    if dialect.name == "postgresql":
+        cparams.setdefault("connect_timeout", 5)
+
+
 @event.listens_for(Engine, "begin")
 def _begin_sqlite(connection) -> None:
     if connection.dialect.name != "sqlite":

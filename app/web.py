@@ -11,12 +11,12 @@ from werkzeug.routing import IntegerConverter
 
 from app.database import reset_write_intent, set_write_intent
 from app.extensions import csrf, db, login_manager
+from app.ids import MAX_ID
 from app.services.accounts import live_session_user
 from app.services.api_tokens import user_for_token
 from app.services.audit import Origin, reset_origin, set_origin
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-MAX_ID = 2**31 - 1
 
 
 class BoundedIntConverter(IntegerConverter):
@@ -121,7 +121,15 @@ def _end_request(_error=None) -> None:
 
 
 def _drawn_for_someone(response) -> bool:
-    """A public page (privacy notice, offline page) drawn for a signed-in person names them: personal too."""
+    """A public page (privacy notice, offline page) drawn for a signed-in person names them: personal too.
+
+    An error page drawn because the database failed is taken as personal without asking who is signed
+    in (that would query the failing database again).
+    """
+    from app.errors import avoid_database
+
+    if avoid_database():
+        return True
     return response.mimetype == "text/html" and current_user.is_authenticated
 
 

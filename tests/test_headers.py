@@ -8,6 +8,7 @@ A new GET route without an entry in GETS fails, so nobody adds a page or an API 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import NamedTuple
 
 import pytest
@@ -154,7 +155,7 @@ def _seed() -> dict:
         stocktakes.record_scan(db.session, people["office"], closed.id, "IPAD-001")
         stocktakes.close_stocktake(db.session, people["office"], closed.id)
         open_take = stocktakes.start_stocktake(db.session, people["office"], "")
-        logo = school_logo.save_logo(db.session, people["admin"], b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
+        logo = school_logo.save_logo(db.session, people["admin"], (Path(__file__).parent / "images" / "logo-3x2.jpg").read_bytes())
         loaned = db.session.scalar(sa.select(SchoolAsset).where(SchoolAsset.tag == "CAM-001"))
         ids = {
             "device": device.id,

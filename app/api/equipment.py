@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 
 from app.access import roles_required
 from app.api import bp
-from app.api.helpers import bool_field, json_body, text_field
+from app.api.helpers import ID_SCHEMA, bool_field, id_field, json_body, text_field
 from app.api.openapi import register_paths
 from app.clock import local_today
 from app.extensions import db
@@ -94,15 +94,6 @@ def _date_field(data: dict, name: str) -> date | None:
         raise ValidationFailed(f"{name} must be a date.", {name: ["Use a date like 2026-11-27."]}) from error
 
 
-def _int_field(data: dict, name: str) -> int | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ValidationFailed(f"{name} must be a number.", {name: ["Must be a whole number."]})
-    return value
-
-
 # Assets --------------------------------------------------------------------------------------------
 
 
@@ -161,7 +152,7 @@ def check_out(asset_id: int):
         db.session,
         current_user,
         asset_id,
-        borrower_id=_int_field(data, "borrower_id"),
+        borrower_id=id_field(data, "borrower_id", required=False),
         due_on=_date_field(data, "due_on"),
         purpose=text_field(data, "purpose"),
         condition=text_field(data, "condition"),
@@ -485,7 +476,7 @@ register_paths(
             "additionalProperties": False,
             "required": ["borrower_id", "due_on"],
             "properties": {
-                "borrower_id": {"type": "integer"},
+                "borrower_id": ID_SCHEMA,
                 "due_on": {"type": "string", "format": "date"},
                 "purpose": {"type": "string", "maxLength": 200},
                 "condition": {"type": "string", "maxLength": 500},

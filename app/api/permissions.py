@@ -8,7 +8,7 @@ from flask import current_app, request
 from flask_login import current_user, login_required
 
 from app.api import bp
-from app.api.helpers import bool_field, json_body, text_field
+from app.api.helpers import ID_SCHEMA, bool_field, id_field, id_list_field, json_body, text_field
 from app.api.openapi import register_paths
 from app.clock import utcnow
 from app.extensions import db
@@ -102,13 +102,6 @@ def _date_field(data: dict, name: str) -> date | None:
         raise ValidationFailed(f"{name} must be a date.", {name: ["Use a date like 2026-12-31."]}) from error
 
 
-def _int_list(data: dict, name: str) -> list[int]:
-    value = data.get(name, [])
-    if not isinstance(value, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in value):
-        raise ValidationFailed(f"{name} must be a list of ids.", {name: ["Must be a list of integers."]})
-    return value
-
-
 # Areas ------------------------------------------------------------------------------------------------
 
 
@@ -170,10 +163,7 @@ def list_permission_requests():
 @login_required
 def create_permission_request():
     data = json_body({"area_id", "device", "reason", "reason_other", "duration", "until", "emergency", "emergency_reason"})
-    area_id = data.get("area_id")
-    if not isinstance(area_id, int) or isinstance(area_id, bool):
-        raise ValidationFailed("area_id must be an integer.", {"area_id": ["Must be an area's id."]})
-    area = areas.get_area(db.session, area_id)
+    area = areas.get_area(db.session, id_field(data, "area_id"))
     # An area-rule refusal is audited; the error handler commits it (keep_changes).
     asked = permissions.request_permission(
         db.session,
@@ -252,18 +242,12 @@ def list_standing_permissions():
 def grant_standing_permission():
     _require(Role.APPROVER)
     data = json_body({"person_id", "personal_device_id", "area_ids", "starts_on", "ends_on", "reason"})
-    person_id = data.get("person_id")
-    device_id = data.get("personal_device_id")
-    if not isinstance(person_id, int) or isinstance(person_id, bool):
-        raise ValidationFailed("person_id must be an integer.", {"person_id": ["Must be a person's id."]})
-    if device_id is not None and (not isinstance(device_id, int) or isinstance(device_id, bool)):
-        raise ValidationFailed("personal_device_id must be an integer.", {"personal_device_id": ["Must be a device id or null."]})
     standing = permissions.grant_standing_permission(
         db.session,
         current_user,
-        person_id=person_id,
-        personal_device_id=device_id,
-        area_ids=_int_list(data, "area_ids"),
+        person_id=id_field(data, "person_id"),
+        personal_device_id=id_field(data, "personal_device_id", required=False),
+        area_ids=id_list_field(data, "area_ids"),
         starts_on=_date_field(data, "starts_on"),
         ends_on=_date_field(data, "ends_on"),
         reason=text_field(data, "reason"),
@@ -498,7 +482,7 @@ register_paths(
             "additionalProperties": False,
             "required": ["area_id", "device", "reason", "duration"],
             "properties": {
-                "area_id": {"type": "integer"},
+                "area_id": ID_SCHEMA,
                 "device": {"type": "string", "description": "A device option key, e.g. personal-12 (your device 12) or asset-5"},
                 "reason": {"type": "string", "enum": ["medical", "urgent_call", "learning_evidence", "lesson_activity", "other"]},
                 "reason_other": {"type": "string", "maxLength": 200},
@@ -550,9 +534,9 @@ register_paths(
             "additionalProperties": False,
             "required": ["person_id", "starts_on", "ends_on", "reason"],
             "properties": {
-                "person_id": {"type": "integer"},
-                "personal_device_id": {"type": ["integer", "null"]},
-                "area_ids": {"type": "array", "items": {"type": "integer"}},
+                "person_id": ID_SCHEMA,
+                "personal_device_id": {**ID_SCHEMA, "type": ["integer", "null"]},
+                "area_ids": {"type": "array", "items": ID_SCHEMA, "maxItems": 500},
                 "starts_on": {"type": "string", "format": "date"},
                 "ends_on": {"type": "string", "format": "date"},
                 "reason": {"type": "string", "maxLength": 200},

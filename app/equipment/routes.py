@@ -22,6 +22,7 @@ from app.equipment.forms import (
 from app.equipment.labels import LABELS_PER_SHEET, label_url, qr_svg, sheets
 from app.errors import settle_refusal
 from app.extensions import db
+from app.ids import is_id
 from app.models import AssetKind, AssetStatus, Role
 from app.navigation import register_nav
 from app.services import asset_csv, assets, loans, stocktakes
@@ -58,7 +59,8 @@ def index():
     kind = request.args.get("kind", "")
     status = request.args.get("status", "")
     location = request.args.get("location", "")[:80]
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    # Clamped: a huge page number would overflow the database's OFFSET (a 500, not an empty page).
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), 20_000)
     kind = kind if kind in {k.value for k in AssetKind} else ""
     status = status if status in {s.value for s in AssetStatus} else ""
     found = assets.search_assets(
@@ -286,7 +288,8 @@ def check_in(asset_id: int):
 
 def _loans_page(overdue_only: bool):
     today = local_today()
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    # Clamped: a huge page number would overflow the database's OFFSET (a 500, not an empty page).
+    page = min(max(1, request.args.get("page", 1, type=int) or 1), 20_000)
     found = loans.open_loans(
         db.session, overdue_only=overdue_only, today=today, limit=loans.PAGE_SIZE + 1, offset=(page - 1) * loans.PAGE_SIZE
     )
@@ -328,7 +331,7 @@ def my_loans():
 @roles_required(Role.OFFICE)
 def labels():
     """Choose assets (a GET form), then print the sheet from the browser."""
-    chosen_ids = [value for value in request.args.getlist("asset", type=int)][:LABELS_PER_SHEET * 20]
+    chosen_ids = [value for value in request.args.getlist("asset", type=int) if is_id(value)][:LABELS_PER_SHEET * 20]
     location = request.args.get("location", "")[:80]
     skip = min(max(request.args.get("skip", 0, type=int) or 0, 0), LABELS_PER_SHEET - 1)
     chosen = assets.assets_by_ids(db.session, chosen_ids)

@@ -134,6 +134,8 @@ def school_logo_image(digest: str):
 @bp.get("/healthz")
 @public
 def healthz():
+    """Up when the database answers. When it does not, the database error handler answers 503 JSON
+    (``{"status": "unavailable"}``, with Retry-After) for this path, as for every other."""
     db.session.execute(db.text("SELECT 1"))
-    return {"status": "ok"}
+    return {"status": "ok", "database": "ok"}
 

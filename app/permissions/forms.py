@@ -3,6 +3,7 @@ from wtforms import BooleanField, DateField, IntegerField, RadioField, SelectCho
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from app.admin.forms import MultiCheckboxField
+from app.ids import form_id
 from app.models import AreaRule, RequestReason, ReviewOutcome
 from app.services.permissions import MAX_EMERGENCY_REASON, MAX_NOTE, Duration
 
@@ -58,16 +59,16 @@ class DecisionForm(FlaskForm):
 
 
 class StandingPermissionForm(FlaskForm):
-    person = SelectField("Member of staff", coerce=int, validators=[InputRequired("Choose a member of staff.")])
-    device = SelectField("Device", coerce=int, default=0, description="Any of their devices, or one.")
-    areas = MultiCheckboxField("Areas (none ticked means every area that allows it)", coerce=int)
+    person = SelectField("Member of staff", coerce=form_id, validators=[InputRequired("Choose a member of staff.")])
+    device = SelectField("Device", coerce=form_id, default=0, description="Any of their devices, or one.")
+    areas = MultiCheckboxField("Areas (none ticked means every area that allows it)", coerce=form_id)
     starts_on = DateField("First day", validators=[InputRequired("Enter the first day.")])
     ends_on = DateField("Last day", validators=[InputRequired("Enter the last day.")])
     reason = StringField("Reason", validators=[Length(max=200)], description="For example: medical need, carries an insulin pump app.")
 
 
 class CoverForm(FlaskForm):
-    delegates = MultiCheckboxField("Delegates", coerce=int, description="They are told when every approver is away, and when a request waits too long.")
+    delegates = MultiCheckboxField("Delegates", coerce=form_id, description="They are told when every approver is away, and when a request waits too long.")
     escalation_minutes = IntegerField(
         "Minutes before a waiting request goes to the delegates",
         validators=[InputRequired("Enter a number of minutes."), NumberRange(1, 120, "Choose between 1 and 120 minutes.")],

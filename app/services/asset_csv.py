@@ -62,26 +62,42 @@ def _flag(value: str, kind: str) -> bool | None:
     return None
 
 
-def _read(text: str) -> tuple[list[str], list[dict[str, str]]]:
+def _read(text: str) -> tuple[list[str], list[dict[str, str]], RowProblem | None]:
+    """The header, the rows, and the row the csv module could not read (a cell over its size limit,
+    a NUL byte), if any: reading stops there and the whole file is refused naming that row."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
-    reader.fieldnames = header
-    rows = []
-    for row in reader:
-        rows.append({key: (value or "").strip() if isinstance(value, str) else "" for key, value in row.items() if key})
-        if len(rows) > MAX_IMPORT_ROWS:
-            break
-    return header, rows
+    header: list[str] | None = None
+    rows: list[dict[str, str]] = []
+    try:
+        header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
+        reader.fieldnames = header
+        for row in reader:
+            rows.append({key: (value or "").strip() if isinstance(value, str) else "" for key, value in row.items() if key})
+            if len(rows) > MAX_IMPORT_ROWS:
+                break
+    except csv.Error as error:
+        # The header is row 1 and the rows read so far follow it, so the unreadable one is the next.
+        row = 1 if header is None else len(rows) + 2
+        return header or [], rows, RowProblem(row, "", (_unreadable(error),))
+    return header, rows, None
+
+
+def _unreadable(error: csv.Error) -> str:
+    if "field larger than field limit" in str(error):
+        return f"A cell is longer than the {csv.field_size_limit():,} characters a CSV cell may hold; nothing was read past it."
+    return "This row cannot be read as CSV (it may hold a NUL byte or broken quotes); nothing was read past it."
 
 
 def import_assets(session, actor: User, text: str) -> list[SchoolAsset]:
     """Add every asset in a CSV file, or none: any bad row refuses the whole file with a report."""
     require_office(actor)
-    header, rows = _read(text)
+    header, rows, unreadable = _read(text)
     problems: list[RowProblem] = []
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     unknown = [name for name in header if name and name not in IMPORT_COLUMNS]
-    if missing or unknown:
+    if unreadable is not None:
+        problems.append(unreadable)
+    elif missing or unknown:
         messages = []
         if missing:
             messages.append(f"The header row must include {', '.join(missing)}.")

@@ -10,6 +10,8 @@ from stdnum.exceptions import ValidationError
 
 FIND_IT = "Dial *#06# on the phone to show its IMEI, or look in Settings > About."
 _SEPARATORS = re.compile(r"[\s\-/.]")
+# The first two digits of the TAC are the reporting body identifier; 00 marks a test IMEI.
+TEST_REPORTING_BODY = "00"
 
 
 class ImeiError(ValueError):
@@ -21,7 +23,8 @@ def normalise_imei(typed: str) -> str:
 
     Spaces, dashes, slashes and dots are ignored. A 16-digit IMEISV is accepted and its IMEI derived.
     stdnum accepts 14 digits with no check digit; Lanyard does not, because the check digit is what
-    catches a mistyped number.
+    catches a mistyped number. A test IMEI (reporting body 00, like 000000000000000) is refused: it is
+    no phone's, and registering it would block everyone else who typed the same placeholder.
     """
     compact = _SEPARATORS.sub("", typed or "")
     if not compact:
@@ -32,6 +35,11 @@ def normalise_imei(typed: str) -> str:
         raise ImeiError(f"That is 14 digits; an IMEI has 15 (the last is a check digit). {FIND_IT}")
     if len(compact) not in (15, 16):
         raise ImeiError(f"That is {len(compact)} digits; an IMEI has 15. {FIND_IT}")
+    if compact.startswith(TEST_REPORTING_BODY):
+        raise ImeiError(
+            "An IMEI starting 00 is a test number, not a real phone's: its first two digits name the body that "
+            f"issued it, and 00 is kept for testing. Check the number on the phone itself. {FIND_IT}"
+        )
     try:
         stdnum_imei.validate(compact)
     except ValidationError as error:

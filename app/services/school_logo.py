@@ -1,12 +1,15 @@
 """The school's logo: a small PNG, JPEG or WebP, checked by its bytes (never by its name or stated type).
 
 SVG is refused: served from our own origin it could carry script. The size cap keeps the request page
-within its weight budget on a phone.
+within its weight budget on a phone. The pixel cap matters as much: a 48 KB PNG can declare 20000 x
+20000 pixels, and every page showing it then takes seconds and gigabytes of memory in the browser to
+decode. The dimensions are read from the image's own header (PNG IHDR, JPEG SOF, WebP VP8/VP8L/VP8X).
 """
 
 from __future__ import annotations
 
 import hashlib
+import struct
 
 import sqlalchemy as sa
 
@@ -16,6 +19,7 @@ from app.services.settings import define_setting, get_setting, set_setting
 
 LOGO = define_setting("school.logo", "", "School logo")
 MAX_BYTES = 64 * 1024
+MAX_SIDE = 1024  # pixels, each way
 
 
 def image_type(data: bytes) -> str | None:
@@ -29,6 +33,86 @@ def image_type(data: bytes) -> str | None:
     return None
 
 
+def image_size(data: bytes, content_type: str) -> tuple[int, int] | None:
+    """(width, height) in pixels from the image's header, or None when the header cannot be read."""
+    try:
+        if content_type == "image/png":
+            return _png_size(data)
+        if content_type == "image/jpeg":
+            return _jpeg_size(data)
+        if content_type == "image/webp":
+            return _webp_size(data)
+    except (struct.error, IndexError):
+        return None
+    return None
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    # The first chunk is always IHDR: width and height as big-endian 32-bit numbers.
+    if data[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", data[16:24])
+
+
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    # Walk the marker segments after SOI until a start-of-frame, which holds height then width.
+    position = 2
+    while position + 4 <= len(data):
+        if data[position] != 0xFF:
+            return None
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            position += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, or the scan began with no frame header
+            return None
+        (length,) = struct.unpack(">H", data[position + 2 : position + 4])
+        if length < 2:
+            return None
+        if marker in _JPEG_SOF:
+            height, width = struct.unpack(">HH", data[position + 5 : position + 9])
+            return width, height
+        position += 2 + length
+    return None
+
+
+def _webp_size(data: bytes) -> tuple[int, int] | None:
+    chunk = data[12:16]
+    if chunk == b"VP8 ":  # lossy: a key frame's start code, then 14-bit width and height
+        if data[23:26] != b"\x9d\x01\x2a":
+            return None
+        width, height = struct.unpack("<HH", data[26:30])
+        return width & 0x3FFF, height & 0x3FFF
+    if chunk == b"VP8L":  # lossless: a signature byte, then width-1 and height-1 in 14 bits each
+        if data[20] != 0x2F:
+            return None
+        (bits,) = struct.unpack("<I", data[21:25])
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if chunk == b"VP8X" and len(data) >= 30:  # extended: canvas width-1 and height-1 in 24 bits each
+        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+    return None
+
+
+def _check_pixels(data: bytes, content_type: str) -> None:
+    size = image_size(data, content_type)
+    if size is None or 0 in size:
+        raise ValidationFailed(
+            "The logo's size cannot be read.", {"logo": ["The image's size in pixels cannot be read: save it again as a PNG, JPEG or WebP."]}
+        )
+    width, height = size
+    if width > MAX_SIDE or height > MAX_SIDE:
+        raise ValidationFailed(
+            "The logo has too many pixels.",
+            {"logo": [f"The image is {width} x {height} pixels: use one of at most {MAX_SIDE} x {MAX_SIDE} pixels (200 x 200 is plenty)."]},
+        )
+
+
 def save_logo(session, actor: User, data: bytes) -> SchoolLogo:
     """Check and store a new logo, make it the school's, and forget the ones it replaces (audited)."""
     if not data:
@@ -40,6 +124,7 @@ def save_logo(session, actor: User, data: bytes) -> SchoolLogo:
     content_type = image_type(data)
     if content_type is None:
         raise ValidationFailed("The logo must be a PNG, JPEG or WebP image.", {"logo": ["The file is not a PNG, JPEG or WebP image."]})
+    _check_pixels(data, content_type)
     digest = hashlib.sha256(data).hexdigest()
     logo = session.get(SchoolLogo, digest)
     if logo is None:

@@ -88,6 +88,8 @@ def settings_from_environment(instance_path: Path) -> dict:
         # The embedded sender thread: on in development (`flask run`); in production the sender is its
         # own process (`flask push-worker`), so gunicorn's web workers leave it off unless told otherwise.
         "PUSH_WORKER": _flag("LANYARD_PUSH_WORKER", environment == "development"),
+        # The school's own push service, beside the browsers' public ones (comma-separated host[:port]).
+        "PUSH_EXTRA_HOSTS": os.environ.get("LANYARD_PUSH_EXTRA_HOSTS", ""),
         "PUSH_TIMEOUT_SECONDS": float(os.environ.get("LANYARD_PUSH_TIMEOUT_SECONDS", "10")),
         "PUSH_MAX_ATTEMPTS": int(os.environ.get("LANYARD_PUSH_MAX_ATTEMPTS", "8")),
         "PUSH_BACKOFF_SECONDS": float(os.environ.get("LANYARD_PUSH_BACKOFF_SECONDS", "5")),

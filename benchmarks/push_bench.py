@@ -106,7 +106,7 @@ def seed(database_url: str, instance, clients: int, recipients: int, service: Pu
         for n in range(recipients):
             person = accounts.create_user(db.session, None, email=f"office{n}@bench.test", display_name=f"Office {n}", roles={Role.OFFICE, Role.APPROVER}, password=PASSWORD)
             browser = service.new_subscription()
-            push.subscribe(db.session, person, endpoint=browser.endpoint, p256dh=browser.p256dh, auth=browser.auth, user_agent="Bench browser", allowed_hosts=("127.0.0.1",))
+            push.subscribe(db.session, person, endpoint=browser.endpoint, p256dh=browser.p256dh, auth=browser.auth, user_agent="Bench browser", services=push.PushServices.from_config({"PUSH_EXTRA_HOSTS": service.host}))
         admin = accounts.create_user(db.session, None, email="admin@bench.test", display_name="Admin", roles={Role.ADMIN}, password=PASSWORD)
         area_id = areas.create_area(db.session, admin, name="Year 3", rule="ask").id
         phones = []
@@ -179,7 +179,7 @@ def measure(clients: int = 50, requests: int = 1000, recipients: int = 2, worker
         from app.services.push_keys import application_server_key
 
         service = PushService(expected_sub=CONTACT, expected_key=application_server_key(instance), answer_first=True)
-        env = environment(url, instance, LANYARD_PUSH_CONTACT=CONTACT, LANYARD_PUSH_WORKER="1" if worker == "embedded" else "0", LANYARD_LOGIN_MAX_FAILURES="1000")
+        env = environment(url, instance, LANYARD_PUSH_CONTACT=CONTACT, LANYARD_PUSH_EXTRA_HOSTS=service.host, LANYARD_PUSH_WORKER="1" if worker == "embedded" else "0", LANYARD_LOGIN_MAX_FAILURES="1000")
         sender = None
         try:
             flask(env, "db", "upgrade", "heads")

@@ -146,7 +146,7 @@ def seed_hostile_school(session, h: Hostile, password: str, make_imei) -> dict:
             p256dh=push_keys()[0],
             auth=push_keys()[1],
             user_agent=h.text("push subscription user agent", 255),
-            allowed_hosts=push.DEFAULT_PUSH_HOSTS,
+            services=push.PushServices.public(),
         )
         phone = devices.register_device(
             session,

@@ -108,6 +108,11 @@ class PushService:
         self._thread.start()
 
     # What tests call
+    @property
+    def host(self) -> str:
+        """``127.0.0.1:<port>``: what LANYARD_PUSH_EXTRA_HOSTS (PUSH_EXTRA_HOSTS) names to let Lanyard send here."""
+        return self.origin.split("://", 1)[1]
+
     def new_subscription(self) -> BrowserSubscription:
         subscription = BrowserSubscription(
             endpoint=f"{self.origin}/push/{uuid.uuid4().hex}",

@@ -30,10 +30,6 @@ def subscription_json(subscription: PushSubscription) -> dict:
     }
 
 
-def allowed_push_hosts() -> tuple[str, ...]:
-    return tuple(current_app.config.get("PUSH_ALLOWED_HOSTS") or push.DEFAULT_PUSH_HOSTS)
-
-
 @bp.get("/push-subscriptions/key")
 @public
 def push_key():
@@ -61,7 +57,7 @@ def create_push_subscription():
         p256dh=text_field(keys, "p256dh"),
         auth=text_field(keys, "auth"),
         user_agent=request.user_agent.string or "",
-        allowed_hosts=allowed_push_hosts(),
+        services=push.PushServices.from_config(current_app.config),
     )
     db.session.commit()
     return subscription_json(subscription), 201 if created else 200

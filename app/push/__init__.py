@@ -17,8 +17,9 @@ def init_push(app: Flask) -> None:
     from app.push import permission_actions  # noqa: F401  (registers the permission_request handler)
     from app.push.cli import push_worker
     from app.services.notifications import register_channel
-    from app.services.push import queue_push_messages
+    from app.services.push import PushServices, queue_push_messages
 
+    PushServices.from_config(app.config)  # a malformed LANYARD_PUSH_EXTRA_HOSTS stops the app here
     register_channel(queue_push_messages)
     app.cli.add_command(push_worker)
     if not app.config.get("PUSH_WORKER"):

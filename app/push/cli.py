@@ -36,11 +36,12 @@ def push_worker(once: bool, poll: float | None) -> None:
         return
     postgres = db.engine.dialect.name == "postgresql"
     worker_poll = poll if poll is not None else (2.0 if postgres else 0.02)
-    worker = PushWorker(app, threading.Event(), listen=postgres, poll_seconds=worker_poll)
+    worker = PushWorker(app, threading.Event(), listen=postgres, poll_seconds=worker_poll, own_process=True)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     woken = "woken by LISTEN/NOTIFY, " if postgres else ""
     click.echo(f"Push worker sending as {worker.settings.contact}; {woken}looking every {worker_poll:g}s.")
     try:
-        worker.run()
+        # A lost database or a bad message is logged and waited out, never the end of the process.
+        worker.run_forever()
     except KeyboardInterrupt:
         worker.stop()

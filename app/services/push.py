@@ -17,9 +17,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import idna
+import requests
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import current_app, has_app_context
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from app.models import ActionToken, Notification, PushOutbox, PushSubscription, Role, User
 from app.services.action_tokens import has_action_handler, issue_action_tokens
@@ -32,14 +36,20 @@ QUEUED_FLAG = "lanyard_push_queued"
 # processes at once; in-process senders are woken by the after-commit hook in push_sender.
 NOTIFY_CHANNEL = "lanyard_push"
 URGENCIES = ("very-low", "low", "normal", "high")
+# The browsers' push services, matched on a dot boundary (the name itself or any name under it).
 DEFAULT_PUSH_HOSTS = (
-    "fcm.googleapis.com",
-    "updates.push.services.mozilla.com",
-    "push.services.mozilla.com",
-    "web.push.apple.com",
-    "notify.windows.com",
+    "fcm.googleapis.com",  # Chrome, Edge on Android, Opera
+    "android.googleapis.com",  # Chrome's legacy GCM endpoints
+    "push.services.mozilla.com",  # Firefox (updates.push.services.mozilla.com and its siblings)
+    "notify.windows.com",  # Edge on Windows (WNS)
+    "web.push.apple.com",  # Safari
+    "push.apple.com",
 )
+MAX_ENDPOINT_LENGTH = 1024
 _LONG_DIGIT_RUN = re.compile(r"\d{14,}")
+_HOST_NAME = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$")
+_NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
+_B64URL = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
 _TOPIC_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
@@ -66,12 +76,20 @@ register_actionable_kind("permission.requested", "permission_request", "request_
 register_actionable_kind("permission.escalated", "permission_request", "request_id")
 
 
-def _b64url_decode(value: str) -> bytes:
-    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+@dataclass(frozen=True)
+class PushHost:
+    """A push service Lanyard sends to: a host name and the one port it listens on."""
 
+    name: str
+    port: int = 443
+    # The public services: the name and any name under it (on a dot boundary). A school's own service
+    # is matched exactly.
+    suffix: bool = True
+    # A school's own service on this machine (loopback) may speak plain http: nothing crosses a network.
+    plain_http: bool = False
 
-def _host_allowed(host: str, allowed_hosts: tuple[str, ...]) -> bool:
-    return any(host == name or host.endswith("." + name) for name in allowed_hosts)
+    def matches(self, host: str) -> bool:
+        return host == self.name or (self.suffix and host.endswith("." + self.name))
 
 
 def _is_loopback(host: str) -> bool:
@@ -83,32 +101,180 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def validate_subscription(endpoint: object, p256dh: object, auth: object, allowed_hosts: tuple[str, ...]) -> dict[str, list[str]]:
+def parse_extra_hosts(value: str | tuple[str, ...] | list[str] | None) -> tuple[PushHost, ...]:
+    """Read the school's own push services (``LANYARD_PUSH_EXTRA_HOSTS``): comma-separated ``host[:port]``.
+
+    Raise ValueError naming a malformed entry, so a typo stops the app at start rather than silently
+    refusing every browser.
+    """
+    if not value:
+        return ()
+    entries = value.split(",") if isinstance(value, str) else list(value)
+    hosts = []
+    for entry in entries:
+        text = entry.strip().lower()
+        if not text:
+            continue
+        parts = urlsplit("//" + text)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        host = parts.hostname or ""
+        if parts.netloc != text or port == -1 or parts.username is not None or not host or host.endswith("."):
+            raise ValueError(f"LANYARD_PUSH_EXTRA_HOSTS: {entry.strip()!r} is not host or host:port")
+        hosts.append(PushHost(name=host, port=port or 443, suffix=False, plain_http=_is_loopback(host)))
+    return tuple(hosts)
+
+
+@dataclass(frozen=True)
+class PushServices:
+    """The push services subscriptions may point at: the browsers' public ones and the school's own."""
+
+    hosts: tuple[PushHost, ...]
+
+    @classmethod
+    def public(cls) -> PushServices:
+        return cls(tuple(PushHost(name) for name in DEFAULT_PUSH_HOSTS))
+
+    @classmethod
+    def from_config(cls, config) -> PushServices:
+        """The public services plus ``PUSH_EXTRA_HOSTS`` from the app's configuration."""
+        return cls(cls.public().hosts + parse_extra_hosts(config.get("PUSH_EXTRA_HOSTS")))
+
+    @classmethod
+    def current(cls) -> PushServices:
+        return cls.from_config(current_app.config) if has_app_context() else cls.public()
+
+    def find(self, host: str) -> list[PushHost]:
+        return [candidate for candidate in self.hosts if candidate.matches(host)]
+
+
+def _b64url_decode(value: str) -> bytes:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+
+
+def _is_ip_literal(host: str) -> bool:
+    """An IP address in any spelling a resolver accepts: dotted, bracketed v6, or 2130706433, 0x7f.1, 017.1."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        pass
+    labels = host.split(".")
+    # No top-level domain is numeric, so a numeric last label means inet_aton would read it as an address.
+    return all(_NUMERIC_LABEL.match(label) for label in labels) or bool(_NUMERIC_LABEL.match(labels[-1]))
+
+
+def _client_reading(endpoint: str) -> tuple[str, str, int | None, str | None] | None:
+    """Scheme, host, port and userinfo as the HTTP client (requests over urllib3) will read the URL."""
+    try:
+        prepared = requests.models.PreparedRequest()
+        prepared.prepare_url(endpoint, None)
+        first, second = parse_url(endpoint), parse_url(prepared.url)
+    except (requests.RequestException, LocationParseError, ValueError, UnicodeError):
+        return None
+    readings = {
+        ((url.scheme or "").lower(), (url.host or "").lower(), url.port, url.auth)
+        for url in (first, second)
+    }
+    return readings.pop() if len(readings) == 1 else None
+
+
+def endpoint_problem(endpoint: object, services: PushServices) -> str | None:
+    """Say what is wrong with an endpoint the server would POST to, or None when it is a known push service.
+
+    The URL is read by urllib.parse (what pywebpush signs as the audience) and by urllib3 (what requests
+    connects to); anything they could read differently is refused, as is anything that is not plainly a
+    named push service's host over https on 443: userinfo, backslashes, IP addresses, trailing dots.
+    """
+    if not isinstance(endpoint, str) or not endpoint:
+        return "Send the subscription's endpoint URL."
+    if len(endpoint) > MAX_ENDPOINT_LENGTH:
+        return f"The endpoint is longer than {MAX_ENDPOINT_LENGTH} characters."
+    if "\\" in endpoint:
+        return "The endpoint must not contain a backslash."
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in endpoint):
+        return "The endpoint must not contain spaces or control characters."
+    if not endpoint.isascii():
+        return "The endpoint must be plain ASCII (a push service's host in its punycode form)."
+    parts = urlsplit(endpoint)
+    try:
+        split_port = parts.port
+    except ValueError:
+        return "The endpoint's port is not a number from 1 to 65535."
+    if "@" in parts.netloc or parts.username is not None:
+        return "The endpoint must not carry a user name or password (user@host)."
+    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    if parts.netloc.startswith("["):
+        return "The endpoint must name a push service's host, not an IP address."
+    client = _client_reading(endpoint)
+    if client is None or client != (scheme, host, split_port, None):
+        return "The endpoint reads differently to different URL parsers, so it is not used."
+    if parts.fragment or "#" in endpoint:
+        return "The endpoint must not have a #fragment."
+    if not host:
+        return "The endpoint has no host."
+    if host.endswith(".") or ".." in host:
+        return "The endpoint's host must not end with a dot or have an empty label."
+    candidates = services.find(host)
+    named_exactly = any(not candidate.suffix for candidate in candidates)
+    if _is_ip_literal(host) and not named_exactly:
+        return "The endpoint must name a push service's host, not an IP address."
+    if not named_exactly:
+        try:
+            ascii_host = idna.encode(idna.decode(host), uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError, ValueError):
+            return "The endpoint's host is not a valid internationalised (punycode) name."
+        if ascii_host != host or not _HOST_NAME.match(host):
+            return "The endpoint's host is not a plain host name."
+    if not candidates:
+        return f"{host} is not a push service Lanyard sends to."
+    default_port = {"https": 443, "http": 80}.get(scheme)
+    port = split_port or default_port
+    plain_netloc = host if port == default_port else f"{host}:{port}"
+    if not endpoint.startswith(f"{scheme}://{plain_netloc}/"):
+        # What pywebpush signs as the audience is the scheme and host as written: keep them plain.
+        return "The endpoint is not in the plain form browsers give (lower-case, no default port, then a path)."
+    for candidate in candidates:
+        if scheme == "https" or (scheme == "http" and candidate.plain_http):
+            if port == candidate.port:
+                return None
+            return f"The endpoint must use port {candidate.port}, not {port}."
+    return "The endpoint must use https."
+
+
+def _key_problem(value: object, size: int) -> bool:
+    """True unless ``value`` is unpadded (or correctly padded) base64url of exactly ``size`` bytes."""
+    if not isinstance(value, str) or len(value) > 4 * size or not _B64URL.match(value):
+        return True
+    try:
+        raw = _b64url_decode(value.rstrip("="))
+    except (ValueError, binascii.Error):
+        return True
+    canonical = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return len(raw) != size or canonical != value.rstrip("=")
+
+
+def validate_subscription(endpoint: object, p256dh: object, auth: object, services: PushServices) -> dict[str, list[str]]:
     """Check what a browser sent. The server will POST to the endpoint, so only known push services
-    are accepted (anything else would let a signed-in person aim the server at internal addresses)."""
+    are accepted (anything else would let a signed-in person aim the server at internal addresses),
+    and the keys must be what the encryption needs, so a bad one never reaches the sender."""
     errors: dict[str, list[str]] = {}
-    if not isinstance(endpoint, str) or not endpoint or len(endpoint) > 2048:
-        errors["endpoint"] = ["Send the subscription's endpoint URL."]
-    else:
-        parts = urlsplit(endpoint)
-        host = (parts.hostname or "").lower()
-        secure = parts.scheme == "https"
-        local_test_service = parts.scheme == "http" and _is_loopback(host)
-        if not (secure or local_test_service) or not _host_allowed(host, allowed_hosts):
-            errors["endpoint"] = ["This is not a push service Lanyard sends to."]
-    try:
-        key = _b64url_decode(p256dh) if isinstance(p256dh, str) and len(p256dh) <= 128 else b""
-        ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), key)
-        if len(key) != 65:
-            raise ValueError("not an uncompressed point")
-    except (ValueError, binascii.Error):
-        errors["p256dh"] = ["Send the browser's P-256 public key (keys.p256dh)."]
-    try:
-        secret = _b64url_decode(auth) if isinstance(auth, str) and len(auth) <= 64 else b""
-        if len(secret) != 16:
-            raise ValueError("not 16 bytes")
-    except (ValueError, binascii.Error):
-        errors["auth"] = ["Send the browser's 16-byte auth secret (keys.auth)."]
+    if problem := endpoint_problem(endpoint, services):
+        errors["endpoint"] = [problem]
+    p256dh_ok = not _key_problem(p256dh, 65)
+    if p256dh_ok:
+        raw = _b64url_decode(str(p256dh).rstrip("="))
+        try:
+            ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
+        except ValueError:
+            p256dh_ok = False
+        p256dh_ok = p256dh_ok and raw[0] == 4
+    if not p256dh_ok:
+        errors["p256dh"] = ["Send the browser's P-256 public key (keys.p256dh): base64url of a 65-byte uncompressed point."]
+    if _key_problem(auth, 16):
+        errors["auth"] = ["Send the browser's auth secret (keys.auth): base64url of 16 bytes."]
     return errors
 
 
@@ -128,9 +294,9 @@ def owned_subscription(session, user: User, subscription_id: int) -> PushSubscri
     return subscription
 
 
-def subscribe(session, actor: User, *, endpoint: str, p256dh: str, auth: str, user_agent: str, allowed_hosts: tuple[str, ...]) -> tuple[PushSubscription, bool]:
+def subscribe(session, actor: User, *, endpoint: str, p256dh: str, auth: str, user_agent: str, services: PushServices) -> tuple[PushSubscription, bool]:
     """Record (or refresh) this browser's subscription for the actor; return it and whether it is new."""
-    if errors := validate_subscription(endpoint, p256dh, auth, allowed_hosts):
+    if errors := validate_subscription(endpoint, p256dh, auth, services):
         raise ValidationFailed("The browser's subscription is not usable.", errors)
     existing = session.scalar(sa.select(PushSubscription).where(PushSubscription.endpoint == endpoint))
     host = urlsplit(endpoint).hostname or ""

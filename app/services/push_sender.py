@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -34,7 +35,7 @@ from app.database import lock_for_append, write_intent
 from app.models import PushOutbox, PushSubscription
 from app.services import school_settings
 from app.services.audit import AUDIT_APPEND_LOCK, record_audit_event
-from app.services.push import NOTIFY_CHANNEL, QUEUED_FLAG
+from app.services.push import NOTIFY_CHANNEL, QUEUED_FLAG, PushServices, safe_text, validate_subscription
 from app.services.push_keys import vapid_key
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,10 @@ class SenderSettings:
     poll_seconds: float = 2.0
     send_threads: int = 4
     batch_size: int = 50
+    services: PushServices = field(default_factory=PushServices.public)
+    # After a lost database: wait base, 2x base, ... up to the cap (each with jitter) before trying again.
+    reconnect_base_seconds: float = 0.5
+    reconnect_cap_seconds: float = 30.0
 
     @classmethod
     def from_app(cls, app: Flask) -> SenderSettings:
@@ -81,6 +86,9 @@ class SenderSettings:
             backoff_seconds=float(config["PUSH_BACKOFF_SECONDS"]),
             poll_seconds=float(config["PUSH_POLL_SECONDS"]),
             send_threads=max(1, int(config["PUSH_SEND_THREADS"])),
+            services=PushServices.from_config(config),
+            reconnect_base_seconds=float(config.get("PUSH_RECONNECT_BASE_SECONDS", 0.5)),
+            reconnect_cap_seconds=float(config.get("PUSH_RECONNECT_CAP_SECONDS", 30.0)),
         )
 
     @property
@@ -103,7 +111,7 @@ class ClaimedMessage:
 @dataclass
 class SendResult:
     message_id: int
-    outcome: str  # sent, retry, gone, rejected
+    outcome: str  # sent, retry, gone, rejected, refused (the subscription fails validation)
     status: int | None = None
     error: str = ""
     retry_after: float | None = None
@@ -116,6 +124,7 @@ class DrainReport:
     retried: int = 0
     gone: int = 0
     dead: int = 0
+    refused: int = 0
     outcomes: list[SendResult] = field(default_factory=list)
 
 
@@ -123,6 +132,13 @@ def backoff(settings: SenderSettings, attempts: int) -> timedelta:
     """Exponential backoff: base, 2x base, 4x base, ... capped at an hour."""
     delay = timedelta(seconds=settings.backoff_seconds * (2 ** max(0, attempts - 1)))
     return min(delay, MAX_BACKOFF)
+
+
+def reconnect_delay(settings: SenderSettings, failures: int) -> float:
+    """Seconds to wait after ``failures`` database failures in a row: doubling, capped, with jitter
+    (so several workers that lost the same database do not all come back in the same instant)."""
+    ceiling = min(settings.reconnect_cap_seconds, settings.reconnect_base_seconds * (2 ** max(0, min(failures, 32) - 1)))
+    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not a secret)
 
 
 def _due_filter(now: datetime):
@@ -189,7 +205,25 @@ def _requests_session() -> requests.Session:
 
 
 def send_message(message: ClaimedMessage, settings: SenderSettings) -> SendResult:
-    """Encrypt, sign and POST one message; classify what the push service answered."""
+    """Check the subscription, then encrypt, sign and POST one message; classify what happened.
+
+    Never raises: whatever goes wrong with one message (py_vapid, pywebpush, requests, cryptography,
+    reading the key) becomes that message's result, so a sender thread or process never ends over it.
+    """
+    info = message.subscription_info
+    keys = info.get("keys") or {}
+    if errors := validate_subscription(info.get("endpoint"), keys.get("p256dh"), keys.get("auth"), settings.services):
+        reason = "; ".join(f"{name}: {problems[0]}" for name, problems in sorted(errors.items()))
+        log.warning("push sender: subscription %s is not usable and is removed (%s)", message.subscription_id, reason)
+        return SendResult(message.id, "refused", None, f"subscription refused: {reason}")
+    try:
+        return _post_message(message, settings)
+    except Exception as error:  # noqa: BLE001 (any failure is this message's, never the sender's)
+        log.exception("push sender: sending message %s failed; it will be retried", message.id)
+        return SendResult(message.id, "retry", None, f"{type(error).__name__} while sending")
+
+
+def _post_message(message: ClaimedMessage, settings: SenderSettings) -> SendResult:
     headers = {"Urgency": message.urgency}
     if message.topic:
         headers["Topic"] = message.topic
@@ -235,7 +269,7 @@ def _give_up(session, row: PushOutbox, now: datetime, reason: str) -> None:
     row.payload = _strip_action_tokens(row.payload)
     record_audit_event(
         session, None, "push.message_dropped", "push_subscription", row.subscription_id,
-        {"message_id": row.id, "attempts": row.attempts, "reason": reason[:120]},
+        {"message_id": row.id, "attempts": row.attempts, "reason": safe_text(reason)[:120]},
     )
 
 
@@ -291,6 +325,7 @@ def _record(session, settings: SenderSettings, results: list[SendResult], report
         )
     }
     gone: dict[int, SendResult] = {}
+    refused: dict[int, SendResult] = {}
     for result in results:
         row = rows.get(result.message_id)
         if row is None:  # unsubscribed while it was being sent
@@ -306,6 +341,9 @@ def _record(session, settings: SenderSettings, results: list[SendResult], report
         elif result.outcome == "gone":
             gone[subscription.id] = result
             report.gone += 1
+        elif result.outcome == "refused":
+            refused[subscription.id] = result
+            report.refused += 1
         elif result.outcome == "rejected":
             subscription.failure_count += 1
             _give_up(session, row, now, result.error)
@@ -328,6 +366,16 @@ def _record(session, settings: SenderSettings, results: list[SendResult], report
         record_audit_event(
             session, None, "push.subscription_expired", "push_subscription", subscription.id,
             {"status": result.status, "user_id": subscription.user_id},
+        )
+        session.delete(subscription)
+    for subscription_id, result in sorted(refused.items()):
+        if subscription_id in gone:
+            continue
+        subscription = subscriptions[subscription_id]
+        # Stored before today's checks (or altered since): it is never sent to, and goes with its messages.
+        record_audit_event(
+            session, None, "push.subscription_refused", "push_subscription", subscription.id,
+            {"reason": safe_text(result.error)[:160], "user_id": subscription.user_id},
         )
         session.delete(subscription)
     session.flush()
@@ -363,6 +411,7 @@ def drain_until_idle(session, settings: SenderSettings, pool: ThreadPoolExecutor
         total.retried += report.retried
         total.gone += report.gone
         total.dead += report.dead
+        total.refused += report.refused
         total.outcomes.extend(report.outcomes)
 
 
@@ -393,7 +442,7 @@ class _PostgresListener:
         import psycopg
 
         url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self.connection = psycopg.connect(url, autocommit=True)
+        self.connection = psycopg.connect(url, autocommit=True, connect_timeout=10)
         self.connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
 
     def wait(self, timeout: float) -> None:
@@ -401,7 +450,10 @@ class _PostgresListener:
             break
 
     def close(self) -> None:
-        self.connection.close()
+        try:
+            self.connection.close()
+        except Exception:  # noqa: BLE001 (a connection the server already ended may fail to close)
+            log.debug("push sender: closing the LISTEN connection failed", exc_info=True)
 
 
 class PushWorker:
@@ -410,19 +462,65 @@ class PushWorker:
     In the process that commits, the after-commit hook sets ``wake``. A separate `flask push-worker`
     process hears commits through PostgreSQL LISTEN/NOTIFY; on SQLite it polls (a cheap indexed read)
     every ``poll_seconds``.
+
+    Neither a lost database nor one bad message ends the loop: a database error (the connection
+    terminated, the server restarting, SQLite locked for longer than its busy timeout) is logged, the
+    session and the LISTEN connection are dropped, and the loop waits with capped exponential backoff
+    before it connects again, listens again and drains what accumulated meanwhile.
     """
 
-    def __init__(self, app: Flask, wake: threading.Event | None = None, *, listen: bool = False, poll_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        app: Flask,
+        wake: threading.Event | None = None,
+        *,
+        listen: bool = False,
+        poll_seconds: float | None = None,
+        own_process: bool = False,
+    ) -> None:
         self.app = app
         self.settings = SenderSettings.from_app(app)
         self.poll_seconds = self.settings.poll_seconds if poll_seconds is None else poll_seconds
         self.wake = wake or wake_event
         self.listen = listen
+        # `flask push-worker` owns its engine and may throw the whole pool away after a failure; a
+        # thread inside a web process leaves the shared pool to pre-ping and invalidation.
+        self.own_process = own_process
         self.stop_event = threading.Event()
+        self.database_failures = 0  # in a row; 0 while the database answers
+        self.reconnects = 0  # times the loop came back after losing the database
 
     def stop(self) -> None:
         self.stop_event.set()
         self.wake.set()
+
+    def run_forever(self) -> None:
+        """Run until stopped, starting the loop again should anything ever escape it."""
+        restarts = 0
+        while not self.stop_event.is_set():
+            try:
+                self.run()
+            except Exception:  # noqa: BLE001 (the sender must outlive any one failure)
+                restarts += 1
+                log.exception("push sender: the send loop stopped unexpectedly; starting it again")
+                self.stop_event.wait(reconnect_delay(self.settings, restarts))
+
+    def _forget_connections(self, listener: _PostgresListener | None) -> None:
+        """Drop the session's (possibly dead) connection and the LISTEN connection after a failure."""
+        from app.extensions import db
+
+        if listener is not None:
+            listener.close()
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 (the connection may be gone already)
+            log.debug("push sender: rollback after a failure failed", exc_info=True)
+        try:
+            db.session.remove()
+            if self.own_process:
+                db.engine.dispose()
+        except Exception:  # noqa: BLE001
+            log.debug("push sender: discarding connections failed", exc_info=True)
 
     def run(self) -> None:
         """Pipeline the work: claim what is due while earlier sends are still in flight, and record
@@ -434,11 +532,15 @@ class PushWorker:
         next_purge = time.monotonic() + 60
         unrecorded_since: float | None = None
         with self.app.app_context(), ThreadPoolExecutor(self.settings.send_threads, thread_name_prefix="push-send") as pool:
-            listener = _PostgresListener(db.engine) if self.listen and db.engine.dialect.name == "postgresql" else None
+            wants_listener = self.listen and db.engine.dialect.name == "postgresql"
+            listener: _PostgresListener | None = None
             try:
                 while not self.stop_event.is_set():
                     self.wake.clear()
                     try:
+                        if wants_listener and listener is None:
+                            # Listen before looking, so nothing committed in between goes unheard.
+                            listener = _PostgresListener(db.engine)
                         if time.monotonic() >= next_purge:
                             next_purge = time.monotonic() + 3600
                             purge_settled(db.session)
@@ -461,6 +563,7 @@ class PushWorker:
                                 future.add_done_callback(lambda _future: self.wake.set())
                                 inflight.add(future)
                             if claimed:
+                                self._recovered()
                                 continue
                         if due_in is not None and due_in <= 0:
                             # Due but taken by another sender a moment ago, or we are full (a finishing
@@ -469,24 +572,43 @@ class PushWorker:
                         if unrecorded_since is not None:
                             until_record = max(0.0, RECORD_WITHIN - (time.monotonic() - unrecorded_since))
                             due_in = until_record if due_in is None else min(due_in, until_record)
-                    except sa.exc.SQLAlchemyError:
-                        log.exception("push sender: database error; trying again shortly")
-                        db.session.rollback()
-                        due_in = None
-                    timeout = self.poll_seconds if due_in is None else min(self.poll_seconds, due_in)
-                    if listener is not None and not inflight:
-                        listener.wait(min(timeout, 1.0))  # and look at stop_event every second
-                    elif listener is not None:
-                        self.wake.wait(min(timeout, 0.05))
-                    else:
-                        self.wake.wait(timeout)
+                        self._recovered()
+                        timeout = self.poll_seconds if due_in is None else min(self.poll_seconds, due_in)
+                        if listener is not None and not inflight:
+                            listener.wait(min(timeout, 1.0))  # and look at stop_event every second
+                        elif listener is not None:
+                            self.wake.wait(min(timeout, 0.05))
+                        else:
+                            self.wake.wait(timeout)
+                    except Exception as error:  # noqa: BLE001 (database or anything else: back off, carry on)
+                        self.database_failures += 1
+                        delay = reconnect_delay(self.settings, self.database_failures)
+                        database = isinstance(error, (sa.exc.SQLAlchemyError, OSError)) or type(error).__module__.startswith("psycopg")
+                        log.exception(
+                            "push sender: %s (failure %d in a row); connecting again in %.1fs",
+                            "lost the database" if database else "unexpected error",
+                            self.database_failures,
+                            delay,
+                        )
+                        self._forget_connections(listener)
+                        listener = None
+                        self.stop_event.wait(delay)
                 if inflight:
                     wait(inflight)
-                    record_results(db.session, self.settings, [f.result() for f in inflight], DrainReport())
+                    try:
+                        record_results(db.session, self.settings, [f.result() for f in inflight], DrainReport())
+                    except Exception:  # noqa: BLE001 (their leases run out and another sender retries them)
+                        log.exception("push sender: could not record the last sends while stopping")
             finally:
                 if listener is not None:
                     listener.close()
                 db.session.remove()
+
+    def _recovered(self) -> None:
+        if self.database_failures:
+            self.reconnects += 1
+            log.warning("push sender: the database answers again after %d failures; sending resumes", self.database_failures)
+            self.database_failures = 0
 
 
 _embedded: dict[int, tuple[threading.Thread, PushWorker]] = {}
@@ -500,7 +622,7 @@ def start_embedded_worker(app: Flask) -> PushWorker:
         if running is not None and running[0].is_alive():
             return running[1]
         worker = PushWorker(app)
-        thread = threading.Thread(target=worker.run, name="lanyard-push-sender", daemon=True)
+        thread = threading.Thread(target=worker.run_forever, name="lanyard-push-sender", daemon=True)
         thread.start()
         _embedded[os.getpid()] = (thread, worker)
         return worker

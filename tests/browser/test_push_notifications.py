@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 from app.database import write_intent
 from app.extensions import db
 from app.models import PushSubscription, Role
-from app.services import action_tokens, push
+from app.services import action_tokens
 from app.services.notifications import notify
 from app.services.push_keys import application_server_key
 from app.services.push_sender import SenderSettings, drain_until_idle
@@ -61,12 +61,12 @@ CLICK = """async ([tag, action]) => {
 
 @pytest.fixture
 def local_push(live_server):
-    live_server.app.config["PUSH_ALLOWED_HOSTS"] = (*push.DEFAULT_PUSH_HOSTS, "127.0.0.1")
     live_server.app.config["PUSH_TIMEOUT_SECONDS"] = 2
     service = PushService(
         expected_sub=live_server.app.config["PUSH_CONTACT"],
         expected_key=application_server_key(live_server.app.instance_path),
     )
+    live_server.app.config["PUSH_EXTRA_HOSTS"] = service.host
     yield service
     service.close()
 

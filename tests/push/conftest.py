@@ -14,9 +14,8 @@ from tests.push_service import BrowserSubscription, PushService
 
 @pytest.fixture
 def push_app(app):
-    """The test app, willing to send to the local push service, with short timeouts and backoff."""
+    """The test app with short timeouts and backoff (``push_service`` names itself as the school's own)."""
     app.config.update(
-        PUSH_ALLOWED_HOSTS=(*push.DEFAULT_PUSH_HOSTS, "127.0.0.1"),
         PUSH_TIMEOUT_SECONDS=0.5,
         PUSH_BACKOFF_SECONDS=5,
         PUSH_MAX_ATTEMPTS=4,
@@ -31,6 +30,8 @@ def push_service(push_app):
         expected_sub=push_app.config["PUSH_CONTACT"],
         expected_key=application_server_key(push_app.instance_path),
     )
+    # As a school names its own push service: exactly this host and port, nothing else on 127.0.0.1.
+    push_app.config["PUSH_EXTRA_HOSTS"] = service.host
     yield service
     service.close()
 
@@ -51,7 +52,7 @@ def subscribe_browser(service: PushService, user) -> tuple[BrowserSubscription, 
             p256dh=browser.p256dh,
             auth=browser.auth,
             user_agent="Test browser",
-            allowed_hosts=("127.0.0.1",),
+            services=push.PushServices.from_config({"PUSH_EXTRA_HOSTS": service.host}),
         )
         db.session.commit()
     return browser, subscription.id

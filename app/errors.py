@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import db
@@ -55,8 +56,39 @@ def _server_error(error: Exception):
     return render_template("errors/generic.html", message="Something went wrong on our side; nothing was changed."), 500
 
 
+# PostgreSQL's deadlock_detected, serialization_failure and lock_not_available: the transaction was
+# rolled back whole and the same request may simply be sent again.
+RETRYABLE_SQLSTATES = {"40P01", "40001", "55P03"}
+RETRY_AFTER_SECONDS = 1
+
+
+def is_retryable(error: DBAPIError) -> bool:
+    """A clash with another writer (a deadlock, a serialisation failure, SQLite still locked after its wait)."""
+    if getattr(error.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        return True
+    return "database is locked" in str(error.orig)
+
+
+def _database_clash(error: DBAPIError):
+    """Answer a clash with another writer with 503 and Retry-After, never a 500: nothing was changed."""
+    if not is_retryable(error):
+        if current_app.testing:
+            raise error
+        return _server_error(error)
+    db.session.rollback()
+    current_app.logger.warning("database clash, the client is asked to retry: %s", type(error.orig).__name__)
+    detail = "Lanyard was busy with another change at the same moment; nothing was changed. Please try again."
+    if wants_problem_json():
+        response = problem(503, "Busy, please try again", detail, "retry")
+    else:
+        response = current_app.make_response((render_template("errors/generic.html", message=detail), 503))
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(DBAPIError, _database_clash)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(DomainError, _domain_error)
     if not app.testing:

@@ -229,3 +229,51 @@ def test_thirty_deciders_over_push_inbox_and_api_decide_once_with_no_server_erro
         assert len(_decision_events(asked_id)) == 1
 
     assert verify_chain(db.session).ok
+
+
+def _clash(backend_name: str) -> sa.exc.OperationalError:
+    """What each database raises when a writer clashes with another: PostgreSQL's deadlock, SQLite still locked."""
+    if backend_name == "postgresql":
+        import psycopg
+
+        return sa.exc.OperationalError("SELECT ... FOR UPDATE", {}, psycopg.errors.DeadlockDetected("deadlock detected"))
+    import sqlite3
+
+    return sa.exc.OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked"))
+
+
+def test_a_deadlock_or_a_locked_database_is_a_503_to_retry_and_changes_nothing(app, monkeypatch):
+    """Whatever path still clashes with another writer answers 'try again' (503, Retry-After), never a 500."""
+    head = make_user(Role.APPROVER, name="Mrs A Adeyemi")
+    admin = make_user(Role.ADMIN)
+    staff = make_user(name="Mr B Clarke")
+    area = make_area(admin)
+    asked_id = ask(staff, area, make_device(staff)).id
+    backend_name = db.engine.dialect.name
+    real_decide = permissions.decide
+
+    def decide_then_clash(session, *args, **kwargs):
+        real_decide(session, *args, **kwargs)  # the change is made, then the database gives up on it
+        raise _clash(backend_name)
+
+    monkeypatch.setattr(permissions, "decide", decide_then_clash)
+    browser = Browser(app)
+    sign_in(browser, head)
+    token = csrf_token(browser, "/approvals")
+
+    api = browser.post(f"/api/v1/permission-requests/{asked_id}/decision", json={"decision": "approve"}, headers={"X-CSRFToken": token})
+    assert api.status_code == 503 and api.mimetype == "application/problem+json"
+    assert api.headers["Retry-After"] == "1" and api.get_json()["type"] == "urn:lanyard:problem:retry"
+    assert "nothing was changed" in api.get_json()["detail"]
+
+    page = browser.post(f"/approvals/{asked_id}/decision", data={"csrf_token": token, f"r{asked_id}-decision": "approve"})
+    assert page.status_code == 503 and page.mimetype == "text/html" and page.headers["Retry-After"] == "1"
+    assert "Please try again." in page.get_data(as_text=True)
+
+    db.session.rollback()
+    stored = db.session.get(PermissionRequest, asked_id)
+    assert stored.status == "pending" and stored.decided_by_id is None
+    assert _decision_events(asked_id) == []
+    monkeypatch.setattr(permissions, "decide", real_decide)
+    again = browser.post(f"/api/v1/permission-requests/{asked_id}/decision", json={"decision": "approve"}, headers={"X-CSRFToken": token})
+    assert again.status_code == 200 and again.get_json()["status"] == "approved"

@@ -277,3 +277,32 @@ def test_a_deadlock_or_a_locked_database_is_a_503_to_retry_and_changes_nothing(a
     monkeypatch.setattr(permissions, "decide", real_decide)
     again = browser.post(f"/api/v1/permission-requests/{asked_id}/decision", json={"decision": "approve"}, headers={"X-CSRFToken": token})
     assert again.status_code == 200 and again.get_json()["status"] == "approved"
+
+
+def test_one_approver_pressing_approve_and_deny_at_once_decides_once(app):
+    """The twin tokens are locked in id order after the request row, so two presses never deadlock."""
+    head = make_user(Role.APPROVER, name="Mrs A Adeyemi")
+    admin = make_user(Role.ADMIN)
+    staff = make_user(name="Mr B Clarke")
+    phone = make_device(staff)
+    area = make_area(admin)
+    phones = [Browser(app), Browser(app)]
+    for _round in range(5):
+        asked_id = ask(staff, area, phone).id
+        db.session.rollback()
+        with write_intent():
+            tokens = issue_action_tokens(db.session, db.session.get(User, head.id), "permission_request", asked_id, timedelta(hours=1))
+            db.session.commit()
+        answers: list = []
+
+        def press(browser, action: str, answers=answers, tokens=tokens) -> None:
+            response = browser.post("/api/v1/push-actions", json={"token": tokens[action], "action": action})
+            answers.append((response.status_code, response.get_json(silent=True) or {}))
+
+        _race(partial(press, phones[0], "approve"), partial(press, phones[1], "deny"))
+        statuses = sorted(status for status, _ in answers)
+        assert statuses == [200, 403], answers
+        assert next(body for status, body in answers if status == 403)["detail"] == "This button has already been used."
+        db.session.rollback()
+        assert len(_decision_events(asked_id)) == 1
+    assert verify_chain(db.session).ok

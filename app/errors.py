@@ -84,7 +84,40 @@ def standalone_page(title: str, message: str, status: int, **extra):
     return current_app.response_class(body, status=status, mimetype="text/html")
 
 
+# PostgreSQL's deadlock_detected, serialization_failure and lock_not_available: the transaction was
+# rolled back whole and the same request may simply be sent again.
+RETRYABLE_SQLSTATES = {"40P01", "40001", "55P03"}
+CLASH_RETRY_AFTER_SECONDS = 1
+
+
+def is_clash(error: BaseException) -> bool:
+    """A clash with another writer (a deadlock, a serialisation failure, SQLite still locked after its wait)."""
+    original = getattr(error, "orig", None) or error
+    if getattr(original, "sqlstate", None) in RETRYABLE_SQLSTATES:
+        return True
+    return isinstance(original, sqlite3.OperationalError) and "database is locked" in str(original)
+
+
+def _database_clash(error: Exception):
+    """Answer a clash with another writer with 503 and a short Retry-After, never a 500: nothing was changed."""
+    _rollback_quietly()
+    log.warning(
+        "Database clash on %s %s (request id %s), the client is asked to retry: %s",
+        request.method, request.path, request_id(), type(getattr(error, "orig", None) or error).__name__,
+    )
+    detail = "Lanyard was busy with another change at the same moment; nothing was changed. Please try again."
+    if wants_problem_json():
+        response = problem(503, "Busy, please try again", detail, "retry", request_id=request_id())
+    else:
+        request.environ[_AVOID_DATABASE] = True
+        response = standalone_page("Lanyard was busy", detail, 503, retry=True)
+    response.headers["Retry-After"] = str(CLASH_RETRY_AFTER_SECONDS)
+    return response
+
+
 def _database_error(error: Exception):
+    if is_clash(error):
+        return _database_clash(error)
     if not database_unavailable(error):
         raise error  # a fault in the code, not an outage: logged and answered as a 500
     request.environ[_AVOID_DATABASE] = True

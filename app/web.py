@@ -12,6 +12,7 @@ from werkzeug.routing import IntegerConverter
 from app.database import reset_write_intent, set_write_intent
 from app.extensions import csrf, db, login_manager
 from app.ids import MAX_ID
+from app.problems import problem
 from app.services.accounts import live_session_user
 from app.services.api_tokens import user_for_token
 from app.services.audit import Origin, reset_origin, set_origin
@@ -54,7 +55,13 @@ def client_ip() -> str:
 
 @login_manager.user_loader
 def load_user(user_id: str):
-    """Accept the cookie only while its server-side session is live and not idle too long."""
+    """Accept the cookie only while its server-side session is live and not idle too long.
+
+    An API call that carries an Authorization header is judged by that header alone: the cookie that
+    came along is never a fallback (see _begin_request).
+    """
+    if api_authorization() is not None:
+        return None
     config = current_app.config
     now = time.time()
     seen = session.get("seen", 0)
@@ -75,42 +82,75 @@ def load_user(user_id: str):
     return user
 
 
+def api_authorization() -> str | None:
+    """The Authorization header of a JSON API call, as sent (None when absent; pages never read it)."""
+    if request.path.startswith("/api/") and "Authorization" in request.headers:
+        return request.headers.get("Authorization", "")
+    return None
+
+
 def bearer_token() -> str | None:
-    """A personal API token, accepted on the JSON API only."""
-    header = request.headers.get("Authorization", "")
-    if request.path.startswith("/api/") and header[:7].lower() == "bearer ":
-        return header[7:].strip()
+    """The personal API token of an API call's ``Authorization: Bearer ...`` header, else None."""
+    header = api_authorization() or ""
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip() or None
     return None
 
 
 @login_manager.request_loader
 def load_user_from_token(_request):
+    """The person _begin_request found behind the call's bearer token (nobody else)."""
+    return g.get("api_token_user")
+
+
+def _authenticate_token_call():
+    """Resolve an API call's Authorization header before anything runs; a header that is not a live token is a 401.
+
+    A wrong, revoked or malformed token must never fall back to the cookie session that came along,
+    nor skip the CSRF check that session would need.
+    """
     secret = bearer_token()
-    if not secret:
-        return None
-    found = user_for_token(db.session, secret)
+    found = user_for_token(db.session, secret) if secret else None
     if found is None:
-        return None
+        db.session.rollback()
+        return credentials_refused()
     user, token, recorded = found
     g.api_token_id = token.id
+    g.api_token_user = user
     if recorded:
         # The token's audited use stands whatever the request does next. Otherwise there is nothing to
         # commit, and not committing keeps the person and their roles loaded for the rest of the request.
         db.session.commit()
-    return user
+    return None
 
 
-def _begin_request() -> None:
-    token_call = bearer_token() is not None
+def credentials_refused():
+    """401 for an Authorization header that is not a live personal API token."""
+    response = problem(
+        401,
+        "Not a valid API token",
+        "The Authorization header does not hold a live personal API token: it may be mistyped, revoked, or its "
+        "owner's account closed. Send 'Authorization: Bearer <token>' with a token from Account > API tokens.",
+        "invalid-token",
+    )
+    response.headers["WWW-Authenticate"] = 'Bearer realm="Lanyard", error="invalid_token"'
+    return response
+
+
+def _begin_request():
+    token_call = api_authorization() is not None
     # A token call may record its use (an audit append), so it takes the write lock from the start.
     g.write_intent_token = set_write_intent(token_call or request.method not in SAFE_METHODS)
     g.origin_token = set_origin(Origin(ip=client_ip(), user_agent=request.user_agent.string or ""))
     if request.path.startswith("/api/") and any(len(request.args.getlist(key)) > 1 for key in request.args):
         abort(400, "Send each query parameter once.")
-    if not token_call:
-        # Cookie sessions need the CSRF token on every change; a bearer token cannot be sent by
-        # another site's form, so token calls are not asked for one.
-        csrf.protect(apply_exemptions=True)
+    if token_call:
+        # A live bearer token cannot be sent by another site's form, so token calls are not asked for
+        # a CSRF token; anything else in the header is refused here, before the cookie is looked at.
+        return _authenticate_token_call()
+    # Cookie sessions need the CSRF token on every change.
+    csrf.protect(apply_exemptions=True)
+    return None
 
 
 def _end_request(_error=None) -> None:

@@ -196,3 +196,85 @@ def test_cookies_are_httponly_samesite_lax_and_secure_outside_development(app):
     from app.config import settings_from_environment
 
     assert settings_from_environment(__import__("pathlib").Path(app.instance_path))["SESSION_COOKIE_SECURE"] is True
+
+
+# Old links die: only the newest set-password link works, and setting a password ends every other one.
+
+
+def _invite(client, email: str = "new.teacher@school.test") -> str:
+    page = client.post(
+        "/admin/staff/invite",
+        data={"display_name": "Mrs New Teacher", "email": email, "roles": [], "csrf_token": csrf_token(client, "/admin/staff/invite")},
+    ).get_data(as_text=True)
+    return re.search(r'value="https://lanyard\.test(/set-password/[^"]+)"', page).group(1)
+
+
+def _new_link(client, user_id: int) -> str:
+    page = client.post(
+        f"/admin/staff/{user_id}/password-link", data={"csrf_token": csrf_token(client, f"/admin/staff/{user_id}")}
+    ).get_data(as_text=True)
+    return re.search(r'value="https://lanyard\.test(/set-password/[^"]+)"', page).group(1)
+
+
+def _set_password(app, path: str, password: str = "a long enough secret"):
+    browser = app.test_client()
+    page = browser.get(path)
+    if page.status_code != 200:
+        return page
+    return browser.post(path, data={"password": password, "csrf_token": csrf_token(browser, path)})
+
+
+def _refused_clearly(response) -> None:
+    text = response.get_data(as_text=True)
+    assert response.status_code == 404 and "This link no longer works" in text and "newest link" in text
+
+
+def test_a_new_invitation_link_revokes_the_earlier_one(app, client):
+    admin = make_user(Role.ADMIN)
+    sign_in(client, admin)
+    first = _invite(client)
+    newcomer = db.session.scalar(sa.select(User).where(User.email == "new.teacher@school.test"))
+    second = _new_link(client, newcomer.id)
+
+    _refused_clearly(app.test_client().get(first))
+    stranger = app.test_client()
+    _refused_clearly(stranger.post(first, data={"password": "a long enough secret", "csrf_token": csrf_token(stranger, "/sign-in")}))
+    assert db.session.get(User, newcomer.id).password_hash is None
+    revoked = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "user.password_links_revoked"))
+    assert revoked.actor_id == admin.id and revoked.subject_id == str(newcomer.id) and '"count":1' in revoked.details
+
+    assert _set_password(app, second).status_code == 302
+    sign_in(app.test_client(), newcomer, "a long enough secret")
+
+
+def test_a_new_set_password_link_revokes_the_older_ones(app, client):
+    admin, teacher = make_user(Role.ADMIN), make_user()
+    sign_in(client, admin)
+    links = [_new_link(client, teacher.id) for _ in range(3)]
+    for old in links[:2]:
+        _refused_clearly(_set_password(app, old, "an attacker's password"))
+    assert _set_password(app, links[2]).status_code == 302
+    sign_in(app.test_client(), teacher, "a long enough secret")
+    assert _actions().count("user.password_links_revoked") == 2
+
+
+def test_setting_a_password_revokes_every_outstanding_link(app, client):
+    from app.clock import utcnow
+    from app.database import write_intent
+    from app.models import PasswordToken
+    from app.services import accounts
+
+    admin, teacher = make_user(Role.ADMIN), make_user()
+    sign_in(client, admin)
+    newest = _new_link(client, teacher.id)
+    with write_intent():  # a link made before only the newest worked (issuing one now would revoke it)
+        db.session.add(PasswordToken(user_id=teacher.id, token_hash="0" * 64, expires_at=utcnow() + accounts.INVITE_LIFETIME))
+        db.session.commit()
+    assert _set_password(app, newest).status_code == 302
+    outstanding = db.session.scalars(
+        sa.select(PasswordToken).where(PasswordToken.user_id == teacher.id, PasswordToken.used_at.is_(None), PasswordToken.expires_at > utcnow())
+    ).all()
+    assert outstanding == []
+    last = db.session.scalar(sa.select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))
+    assert last.action == "user.password_links_revoked" and last.actor_id == teacher.id and '"reason":"password_set"' in last.details
+    _refused_clearly(app.test_client().get(newest))

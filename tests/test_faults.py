@@ -133,14 +133,15 @@ def test_the_error_page_never_queries_the_database(app, client, monkeypatch):
     assert statements == []
 
 
-def test_database_locked_past_busy_timeout_is_503(app, client, monkeypatch):
+def test_database_locked_past_busy_timeout_is_503_to_retry_soon(app, client, monkeypatch):
     from app.main import routes as main_routes
 
     sign_in(client, make_user(name="Mr B Clarke"))
     locked = sa_exc.OperationalError("UPDATE x", {}, sqlite3.OperationalError("database is locked"))
     monkeypatch.setattr(main_routes.devices, "devices_of", lambda *a, **kw: (_ for _ in ()).throw(locked))
     response = client.get("/")
-    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert "Lanyard was busy" in response.get_data(as_text=True)
 
 
 def test_which_database_errors_mean_unavailable():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from functools import partial
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from app.database import write_intent
 from app.extensions import db
 from app.models import AuditEvent, PermissionRequest, Role, User
 from app.services import permissions
+from app.services.action_tokens import issue_action_tokens
 from app.services.audit import verify_chain
 from app.services.errors import Conflict
 from tests.conftest import csrf_token
@@ -142,4 +144,165 @@ def test_two_approvers_racing_through_the_api_one_gets_409(app):
         db.session.rollback()
         assert len(_decision_events(asked_id)) == 1
 
+    assert verify_chain(db.session).ok
+
+
+# Thirty deciders over the three paths: a notification's Approve (action token), the inbox form, the API.
+
+APPROVERS = 10
+RACE_REQUESTS = 3
+
+
+def _push_approve(client, token: str, answers: list) -> None:
+    """A lock screen's Approve: no session, the one-time token is the credential."""
+    response = client.post("/api/v1/push-actions", json={"token": token, "action": "approve"})
+    answers.append(("push", response.status_code, response.mimetype, response.get_json(silent=True) or {}))
+
+
+def _api_approve(browser: Browser, csrf: str, request_id: int, answers: list) -> None:
+    response = browser.post(
+        f"/api/v1/permission-requests/{request_id}/decision", json={"decision": "approve"}, headers={"X-CSRFToken": csrf}
+    )
+    answers.append(("api", response.status_code, response.mimetype, response.get_json(silent=True) or {}))
+
+
+def _inbox_approve(browser: Browser, csrf: str, request_id: int, answers: list) -> None:
+    """The inbox form: it answers with a redirect to the inbox, whose flash says what happened."""
+    response = browser.post(
+        f"/approvals/{request_id}/decision", data={"csrf_token": csrf, f"r{request_id}-decision": "approve"}
+    )
+    flashed = ""
+    if response.status_code == 302:
+        page = browser.get(response.headers["Location"]).get_data(as_text=True)
+        flashed = "decided" if "Approved: Mr B Clarke" in page else ("already" if " already approved this at " in page else page[:300])
+    answers.append(("inbox", response.status_code, flashed, {}))
+
+
+def test_thirty_deciders_over_push_inbox_and_api_decide_once_with_no_server_error(app):
+    """One lock order everywhere (the request row, then action tokens, then the audit append): no deadlock."""
+    approvers = [make_user(Role.APPROVER, name=f"Approver {n}") for n in range(APPROVERS)]
+    admin = make_user(Role.ADMIN)
+    staff = make_user(name="Mr B Clarke")
+    phone = make_device(staff)
+    area = make_area(admin)
+    inbox_clients, api_clients = [], []
+    for approver in approvers:
+        inbox, api = Browser(app), Browser(app)
+        sign_in(inbox, approver)
+        sign_in(api, approver)
+        inbox_clients.append((inbox, csrf_token(inbox, "/approvals")))
+        api_clients.append((api, csrf_token(api, "/approvals")))
+    push_clients = [Browser(app) for _ in approvers]
+
+    for _round in range(RACE_REQUESTS):
+        asked_id = ask(staff, area, phone).id
+        db.session.rollback()
+        with write_intent():
+            tokens = [
+                issue_action_tokens(db.session, db.session.get(User, a.id), "permission_request", asked_id, timedelta(hours=1))["approve"]
+                for a in approvers
+            ]
+            db.session.commit()
+        answers: list[tuple] = []
+        deciders = []
+        for n in range(APPROVERS):
+            deciders.append(partial(_push_approve, push_clients[n], tokens[n], answers))
+            deciders.append(partial(_inbox_approve, *inbox_clients[n], asked_id, answers))
+            deciders.append(partial(_api_approve, *api_clients[n], asked_id, answers))
+        _race(*deciders)
+
+        assert len(answers) == 3 * APPROVERS
+        assert not [a for a in answers if a[1] >= 500], answers
+        won = [a for a in answers if (a[0] != "inbox" and a[1] == 200) or (a[0] == "inbox" and a[2] == "decided")]
+        assert len(won) == 1, answers
+        for path, status, kind, body in answers:
+            if (path, status, kind, body) == won[0]:
+                continue
+            if path == "inbox":
+                assert (status, kind) == (302, "already"), (status, kind)
+            else:
+                assert (status, kind) == (409, "application/problem+json"), (path, status, kind, body)
+                assert " already approved this at " in body["detail"], body
+        db.session.rollback()
+        stored = db.session.get(PermissionRequest, asked_id)
+        assert stored.status == "approved" and stored.decided_by_id in {a.id for a in approvers}
+        assert len(_decision_events(asked_id)) == 1
+
+    assert verify_chain(db.session).ok
+
+
+def _clash(backend_name: str) -> sa.exc.OperationalError:
+    """What each database raises when a writer clashes with another: PostgreSQL's deadlock, SQLite still locked."""
+    if backend_name == "postgresql":
+        import psycopg
+
+        return sa.exc.OperationalError("SELECT ... FOR UPDATE", {}, psycopg.errors.DeadlockDetected("deadlock detected"))
+    import sqlite3
+
+    return sa.exc.OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked"))
+
+
+def test_a_deadlock_or_a_locked_database_is_a_503_to_retry_and_changes_nothing(app, monkeypatch):
+    """Whatever path still clashes with another writer answers 'try again' (503, Retry-After), never a 500."""
+    head = make_user(Role.APPROVER, name="Mrs A Adeyemi")
+    admin = make_user(Role.ADMIN)
+    staff = make_user(name="Mr B Clarke")
+    area = make_area(admin)
+    asked_id = ask(staff, area, make_device(staff)).id
+    backend_name = db.engine.dialect.name
+    real_decide = permissions.decide
+
+    def decide_then_clash(session, *args, **kwargs):
+        real_decide(session, *args, **kwargs)  # the change is made, then the database gives up on it
+        raise _clash(backend_name)
+
+    monkeypatch.setattr(permissions, "decide", decide_then_clash)
+    browser = Browser(app)
+    sign_in(browser, head)
+    token = csrf_token(browser, "/approvals")
+
+    api = browser.post(f"/api/v1/permission-requests/{asked_id}/decision", json={"decision": "approve"}, headers={"X-CSRFToken": token})
+    assert api.status_code == 503 and api.mimetype == "application/problem+json"
+    assert api.headers["Retry-After"] == "1" and api.get_json()["type"] == "urn:lanyard:problem:retry"
+    assert "nothing was changed" in api.get_json()["detail"]
+
+    page = browser.post(f"/approvals/{asked_id}/decision", data={"csrf_token": token, f"r{asked_id}-decision": "approve"})
+    assert page.status_code == 503 and page.mimetype == "text/html" and page.headers["Retry-After"] == "1"
+    assert "Please try again." in page.get_data(as_text=True)
+
+    db.session.rollback()
+    stored = db.session.get(PermissionRequest, asked_id)
+    assert stored.status == "pending" and stored.decided_by_id is None
+    assert _decision_events(asked_id) == []
+    monkeypatch.setattr(permissions, "decide", real_decide)
+    again = browser.post(f"/api/v1/permission-requests/{asked_id}/decision", json={"decision": "approve"}, headers={"X-CSRFToken": token})
+    assert again.status_code == 200 and again.get_json()["status"] == "approved"
+
+
+def test_one_approver_pressing_approve_and_deny_at_once_decides_once(app):
+    """The twin tokens are locked in id order after the request row, so two presses never deadlock."""
+    head = make_user(Role.APPROVER, name="Mrs A Adeyemi")
+    admin = make_user(Role.ADMIN)
+    staff = make_user(name="Mr B Clarke")
+    phone = make_device(staff)
+    area = make_area(admin)
+    phones = [Browser(app), Browser(app)]
+    for _round in range(5):
+        asked_id = ask(staff, area, phone).id
+        db.session.rollback()
+        with write_intent():
+            tokens = issue_action_tokens(db.session, db.session.get(User, head.id), "permission_request", asked_id, timedelta(hours=1))
+            db.session.commit()
+        answers: list = []
+
+        def press(browser, action: str, answers=answers, tokens=tokens) -> None:
+            response = browser.post("/api/v1/push-actions", json={"token": tokens[action], "action": action})
+            answers.append((response.status_code, response.get_json(silent=True) or {}))
+
+        _race(partial(press, phones[0], "approve"), partial(press, phones[1], "deny"))
+        statuses = sorted(status for status, _ in answers)
+        assert statuses == [200, 403], answers
+        assert next(body for status, body in answers if status == 403)["detail"] == "This button has already been used."
+        db.session.rollback()
+        assert len(_decision_events(asked_id)) == 1
     assert verify_chain(db.session).ok

@@ -32,7 +32,9 @@ def safe_next(target: str | None) -> str:
 
 def unauthorised():
     if request.path.startswith("/api/"):
-        return problem(401, "Sign in required", "Sign in, or send a personal API token.", "unauthorised")
+        response = problem(401, "Sign in required", "Sign in, or send a personal API token.", "unauthorised")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="Lanyard"'
+        return response
     if g.get("session_expired"):
         flash("You were signed out. Please sign in again.", "info")
     else:

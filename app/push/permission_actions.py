@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from app.clock import format_time
 from app.services import permissions
-from app.services.action_tokens import register_action_handler
+from app.services.action_tokens import register_action_handler, register_subject_lock
 
 
 def decide_from_notification(session, approver, request_id: int, action: str) -> dict:
@@ -21,3 +21,6 @@ def decide_from_notification(session, approver, request_id: int, action: str) ->
 
 
 register_action_handler("permission_request", decide_from_notification)
+# The request row is locked before the token is spent and the press audited: the inbox and the API lock
+# it first too, so a press racing a tap cannot deadlock.
+register_subject_lock("permission_request", permissions.lock_request)

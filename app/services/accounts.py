@@ -13,6 +13,7 @@ import sqlalchemy.orm as so
 from app.clock import utcnow
 from app.models import LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
 from app.services import passwords
+from app.services.api_tokens import revoke_all_tokens
 from app.services.audit import record_audit_event
 from app.services.errors import Conflict, NotFound, ValidationFailed
 
@@ -53,8 +54,37 @@ def create_user(session, actor: User | None, *, email: str, display_name: str, r
     return user
 
 
+def _live_password_links(session, user_id: int) -> list[PasswordToken]:
+    """The person's links that could still set a password, locked in id order."""
+    return list(
+        session.scalars(
+            sa.select(PasswordToken)
+            .where(PasswordToken.user_id == user_id, PasswordToken.used_at.is_(None), PasswordToken.expires_at > utcnow())
+            .order_by(PasswordToken.id)
+            .with_for_update()
+        )
+    )
+
+
+def _revoke_password_links(session, actor: User | None, user: User, links: list[PasswordToken], reason: str) -> int:
+    """End ``links`` now (a revoked link simply expires at this moment), with one audit event saying so."""
+    if not links:
+        return 0
+    now = utcnow()
+    for link in links:
+        link.expires_at = now
+    session.flush()
+    record_audit_event(session, actor, "user.password_links_revoked", "user", user.id, {"count": len(links), "reason": reason})
+    return len(links)
+
+
 def issue_password_token(session, actor: User | None, user: User, purpose: str = "invite") -> str:
-    """Make a one-time set-password link token; only its hash is kept."""
+    """Make a one-time set-password link token; only its hash is kept.
+
+    Only the newest link works: every earlier one for the person is revoked. A password reset also
+    revokes the person's API tokens (whoever knew the old password may have made one).
+    """
+    _revoke_password_links(session, actor, user, _live_password_links(session, user.id), f"new_{purpose}_link")
     token = secrets.token_urlsafe(32)
     session.add(
         PasswordToken(
@@ -63,6 +93,8 @@ def issue_password_token(session, actor: User | None, user: User, purpose: str =
             expires_at=utcnow() + INVITE_LIFETIME,
         )
     )
+    if purpose == "password_reset":
+        revoke_all_tokens(session, actor, user, "password_reset")
     record_audit_event(session, actor, f"user.{purpose}_issued", "user", user.id)
     return token
 
@@ -77,7 +109,12 @@ def find_password_token(session, token: str) -> PasswordToken | None:
 
 
 def set_password_with_token(session, token: str, password: str) -> User:
+    """Set the password through a link, once; every other outstanding link for the person dies with it."""
     row = find_password_token(session, token)
+    if row is not None:
+        # Lock all the person's links (in id order) so two links used at once cannot both set a password.
+        links = _live_password_links(session, row.user_id)
+        row = next((link for link in links if link.id == row.id), None)
     if row is None:
         raise NotFound("This link has expired or has already been used. Ask the school's admin for a new one.")
     user = session.get(User, row.user_id)
@@ -89,6 +126,7 @@ def set_password_with_token(session, token: str, password: str) -> User:
     user.password_hash = passwords.hash_password(password)
     end_all_sessions(session, user)
     record_audit_event(session, user, "user.password_set", "user", user.id)
+    _revoke_password_links(session, user, user, [link for link in links if link.id != row.id], "password_set")
     return user
 
 
@@ -133,7 +171,9 @@ def reactivate_user(session, actor: User, user: User) -> None:
         return
     user.is_active_account = True
     user.deactivated_at = None
-    record_audit_event(session, actor, "user.reactivated", "user", user.id)
+    # Tokens made before the person left must not come back to life with the account.
+    revoked = revoke_all_tokens(session, actor, user, "reactivated")
+    record_audit_event(session, actor, "user.reactivated", "user", user.id, {"api_tokens_revoked": revoked})
 
 
 def end_all_sessions(session, user: User) -> int:

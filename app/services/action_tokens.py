@@ -4,7 +4,10 @@ A token decides only the subject it names, only as the approver it was issued to
 before it expires. Only its SHA-256 is stored, so a copy of the database cannot approve anything.
 The deciding itself belongs to the feature that owns the subject: it registers a handler with
 ``register_action_handler(subject_type, fn)``; ``fn(session, approver_user, subject_id, action)``
-makes the decision (and its own audit event) or raises a domain error to refuse.
+makes the decision (and its own audit event) or raises a domain error to refuse. It may also register
+``register_subject_lock(subject_type, fn)``: ``fn(session, subject_id)`` locks the subject's row, which
+redeeming takes before the token rows and the audit append, the order every other decision path follows
+(CONTRIBUTING.md, Transactions).
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from app.services.errors import Forbidden
 
 ACTIONS = ("approve", "deny")
 ActionHandler = Callable[[object, User, int, str], object]
+SubjectLock = Callable[[object, int], object]
 _handlers: dict[str, ActionHandler] = {}
+_subject_locks: dict[str, SubjectLock] = {}
 
 
 class ActionRefused(Forbidden):
@@ -38,6 +43,14 @@ class ActionRefused(Forbidden):
 def register_action_handler(subject_type: str, handler: ActionHandler) -> None:
     """Let ``handler`` decide subjects of ``subject_type`` when one of their tokens is redeemed."""
     _handlers[subject_type] = handler
+
+
+def register_subject_lock(subject_type: str, lock: SubjectLock) -> None:
+    """Let ``lock(session, subject_id)`` lock a subject's row before its tokens are spent.
+
+    A missing subject is not the lock's business: it locks nothing and the handler refuses.
+    """
+    _subject_locks[subject_type] = lock
 
 
 def unregister_action_handler(subject_type: str) -> None:
@@ -107,11 +120,26 @@ def redeem(session, token: str, action: str, presenter: User | None = None) -> R
     """
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         raise _refuse(session, "malformed", "This button is not valid.", None, action)
-    found = session.scalar(
-        sa.select(ActionToken).where(ActionToken.token_hash == token_hash(token)).with_for_update()
-    )
+    found = session.scalar(sa.select(ActionToken).where(ActionToken.token_hash == token_hash(token)))
     if found is None:
         raise _refuse(session, "unknown", "This button is not valid.", None, action)
+    # The lock order of every decision path: the subject's row, then its tokens, then the audit append
+    # (every refusal below is audited, so the locks come first). The other way round, a press racing
+    # a tap in the inbox deadlocks on PostgreSQL.
+    lock_subject = _subject_locks.get(found.subject_type)
+    if lock_subject is not None:
+        lock_subject(session, found.subject_id)
+    session.scalars(
+        sa.select(ActionToken.id)
+        .where(
+            ActionToken.approver_id == found.approver_id,
+            ActionToken.subject_type == found.subject_type,
+            ActionToken.subject_id == found.subject_id,
+        )
+        .order_by(ActionToken.id)
+        .with_for_update()
+    ).all()
+    session.refresh(found)
     if action != found.action:
         raise _refuse(session, "wrong_action", "This button was made for a different decision.", found, action)
     if found.used_at is not None:

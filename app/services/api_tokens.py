@@ -54,6 +54,21 @@ def revoke_token(session, owner: User, token_id: int) -> ApiToken:
     return token
 
 
+def revoke_all_tokens(session, actor: User | None, owner: User, reason: str) -> int:
+    """Revoke every live token of ``owner`` (their account was reactivated or its password reset), each audited."""
+    live = list(
+        session.scalars(
+            sa.select(ApiToken).where(ApiToken.user_id == owner.id, ApiToken.revoked_at.is_(None)).order_by(ApiToken.id).with_for_update()
+        )
+    )
+    now = utcnow()
+    for token in live:
+        token.revoked_at = now
+        session.flush()
+        record_audit_event(session, actor, "api_token.revoked", "api_token", token.id, {"reason": reason}, related={"user": owner.id})
+    return len(live)
+
+
 def user_for_token(session, secret: str) -> tuple[User, ApiToken, bool] | None:
     """The active person behind a bearer token, or None. Use is audited at most hourly per token.
 

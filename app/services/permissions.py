@@ -4,7 +4,9 @@ Rules kept here, whatever the caller (page, API, scheduler, push action):
 - the area's rule first: ``closed`` refuses every device, ``school-devices-only`` refuses personal ones;
 - a standing permission that covers the request approves it at once;
 - exactly one decision per request: the row is locked (``with_for_update``; SQLite's BEGIN IMMEDIATE)
-  and its status checked, and the loser gets ``Conflict`` naming who decided;
+  and its status checked, and the loser gets ``Conflict`` naming who decided; every path that changes
+  a request (inbox, API, a notification's button, review, withdraw, end, the timed jobs) locks its row
+  before it appends to the audit log, never after (CONTRIBUTING.md, Transactions);
 - nobody decides their own request;
 - new requests go to approvers on duty (not away); if every approver is away, to the delegates; a
   request still pending after the escalation minutes is sent to the delegates too;
@@ -540,6 +542,15 @@ def _override(session, requester: User, request: PermissionRequest, emergency_re
 # Deciding -------------------------------------------------------------------------------------------
 
 
+def lock_request(session, request_id: int) -> bool:
+    """Lock a request's bare row for this transaction; False when there is no such request.
+
+    Take it before anything else the transaction locks, the audit append above all (the lock order in
+    CONTRIBUTING.md, Transactions). SQLite's BEGIN IMMEDIATE already holds the only write lock.
+    """
+    return session.scalar(sa.select(PermissionRequest.id).where(PermissionRequest.id == request_id).with_for_update()) is not None
+
+
 def _locked(session, request_id: int) -> PermissionRequest:
     """The request, locked for this transaction and then re-read (PostgreSQL row lock; SQLite holds BEGIN IMMEDIATE).
 
@@ -547,8 +558,7 @@ def _locked(session, request_id: int) -> PermissionRequest:
     waited, but not the rows joined to it, so a joined load in the same statement could see the new
     ``decided_by_id`` with the old (empty) ``decided_by``. The fresh read after the lock sees both.
     """
-    locked = session.scalar(sa.select(PermissionRequest.id).where(PermissionRequest.id == request_id).with_for_update())
-    if locked is None:
+    if not lock_request(session, request_id):
         raise NotFound("There is no such request.")
     return session.get(PermissionRequest, request_id, populate_existing=True)
 

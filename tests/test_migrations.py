@@ -1,5 +1,5 @@
 """Migrations: one chain with one head, files named in chain order, upgrade from empty on each backend,
-models match them, and downgrade to empty works."""
+models match them (enum CHECK constraints included), and downgrade to empty works."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 
 from app.extensions import db
+from app.models.checks import ENUM_CHECKS
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 NUMBERED = re.compile(r"(\d{4})_[a-z0-9_]+\.py")
@@ -59,6 +60,33 @@ def test_models_match_the_migrations(app):
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = compare_metadata(context, db.metadata)
     assert differences == []
+
+
+def _database_check_values(connection, table: str, name: str) -> set[str]:
+    """The values a named CHECK constraint in the migrated database allows (autogenerate ignores CHECKs)."""
+    if connection.dialect.name == "sqlite":
+        create = connection.scalar(sa.text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = :t"), {"t": table})
+        found = re.search(rf"CONSTRAINT {name} CHECK \((.*?)\)(?:,|\s*\)$|\s*\n)", create, re.S)
+        text = found.group(1) if found else ""
+    else:
+        text = connection.scalar(
+            sa.text(
+                "SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+                "WHERE t.relname = :t AND c.conname = :n"
+            ),
+            {"t": table, "n": name},
+        ) or ""
+    assert text, f"no CHECK constraint {name} on {table}"
+    return set(re.findall(r"'([^']*)'", text))
+
+
+def test_enum_checks_in_the_database_allow_exactly_the_enum_values(app):
+    """Each enum's CHECK in the migrated database lists the StrEnum's values, no more and no fewer."""
+    assert len(ENUM_CHECKS) >= 12
+    with db.engine.connect() as connection:
+        for check in ENUM_CHECKS:
+            table = check.table.name
+            assert _database_check_values(connection, table, check.name) == {item.value for item in check.info["enum"]}, (table, check.name)
 
 
 def test_downgrade_to_empty_and_upgrade_again(app):

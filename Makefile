@@ -47,6 +47,10 @@ test: install-dev
 	$(BIN)/ruff check app tests benchmarks
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## make units: check the systemd units in deploy/systemd with systemd-analyze verify (CI does too)
+units:
+	bash deploy/systemd/verify
+
 lint: install-dev
 	$(BIN)/ruff check app tests benchmarks
 

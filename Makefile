@@ -6,17 +6,30 @@ export FLASK_APP := wsgi.py
 # Two processes: each test still gets its own database; override with make test PYTEST_ARGS=...
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test install install-dev lint bench clean
+.PHONY: run test install install-dev lint lock units bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# The lock files pin every package, transitive ones included, with the hash of each file PyPI serves;
+# requirements.txt and requirements-dev.txt are what people edit, then `make lock`.
 install: $(BIN)/activate
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 
 install-dev: $(BIN)/activate tests/browser/node_modules/.installed
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+
+## make lock: recompile requirements.lock and requirements-dev.lock (with hashes) after editing requirements*.txt
+# uv runs from a throwaway venv; a pin already in a lock stays unless the .txt needs another.
+LOCK_TOOLS ?= /tmp/lanyard-lock-tools
+UV_VERSION ?= 0.13.9
+LOCK_FLAGS := --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	--no-emit-index-url --no-emit-find-links --custom-compile-command "make lock"
+lock:
+	test -x $(LOCK_TOOLS)/bin/uv || { $(PYTHON) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install --quiet uv==$(UV_VERSION); }
+	$(LOCK_TOOLS)/bin/uv pip compile --quiet requirements.txt $(LOCK_FLAGS) -o requirements.lock
+	$(LOCK_TOOLS)/bin/uv pip compile --quiet requirements-dev.txt -c requirements.lock $(LOCK_FLAGS) -o requirements-dev.lock
 
 # axe-core for the accessibility tests, from npm (no lock file: it would record the registry's host)
 tests/browser/node_modules/.installed: tests/browser/package.json
@@ -33,6 +46,10 @@ run: install
 test: install-dev
 	$(BIN)/ruff check app tests benchmarks
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make units: check the systemd units in deploy/systemd with systemd-analyze verify (CI does too)
+units:
+	bash deploy/systemd/verify
 
 lint: install-dev
 	$(BIN)/ruff check app tests benchmarks

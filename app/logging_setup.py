@@ -2,6 +2,11 @@
 
 Query strings (which can hold an IMEI search) never reach a log line, and long digit runs (IMEIs) are
 redacted from messages and from tracebacks alike: an exception's message can carry what was typed.
+
+The redacting filter sits on the handlers, which every record passes whichever logger made it: a
+filter on a logger sees only records made by that very logger, never those of its children
+(``app.scheduler``, ``app.services.push_sender``) passing through on their way up. It is also kept on
+the named loggers, so a record is redacted (and tagged) before any handler added later sees it.
 """
 
 from __future__ import annotations
@@ -9,9 +14,11 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import uuid
 
 from flask import has_request_context, request
+from flask.logging import default_handler
 
 _QUERY = re.compile(r"(\"[A-Z]+ [^\"?\s]*)\?[^\"\s]*")
 _LONG_DIGITS = re.compile(r"\d{14,}")
@@ -74,17 +81,66 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class TextFormatter(logging.Formatter):
+    """Plain lines for a terminal or the journal, with the request id when there is one."""
+
+    def __init__(self) -> None:
+        super().__init__("[%(asctime)s] %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        found = getattr(record, "request_id", None)
+        if not found:
+            return line
+        first, newline, rest = line.partition("\n")
+        return f"{first} (request id {found}){newline}{rest}"
+
+
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when the record comes (as logging's last resort does)."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+
+def _with_redaction(handler: logging.Handler, redacting: RedactingFilter) -> None:
+    if not any(isinstance(known, RedactingFilter) for known in handler.filters):
+        handler.addFilter(redacting)
+
+
+def _every_logger() -> list[logging.Logger]:
+    return [logging.getLogger()] + [known for known in logging.Logger.manager.loggerDict.values() if isinstance(known, logging.Logger)]
+
+
 def configure_logging(json_logs: bool) -> None:
+    """One Lanyard handler on the root logger (JSON lines or text); every handler redacts.
+
+    Handlers that others set up (gunicorn's error and access logs, a test runner's capture) get the
+    filter too. Flask's own handler on the app's logger is taken off, as the root handler now writes
+    those lines (it would otherwise write each twice).
+    """
     redacting = RedactingFilter()
     for name in ("werkzeug", "gunicorn.access", "gunicorn.error", "app", "lanyard"):
         logger = logging.getLogger(name)
         if not any(isinstance(known, RedactingFilter) for known in logger.filters):
             logger.addFilter(redacting)
+    root = logging.getLogger()
     if json_logs:
-        handler = logging.StreamHandler()
+        handler: logging.Handler = StderrHandler()
         handler.setFormatter(JsonFormatter())
-        # On the handler too: records from any logger (sqlalchemy, push, scheduler) pass through it.
-        handler.addFilter(redacting)
-        root = logging.getLogger()
         root.handlers = [handler]
         root.setLevel(logging.INFO)
+    elif not any(isinstance(known, StderrHandler) for known in root.handlers):
+        handler = StderrHandler()
+        handler.setFormatter(TextFormatter())
+        root.addHandler(handler)
+    _with_redaction(default_handler, redacting)
+    for logger in _every_logger():
+        if default_handler in logger.handlers:
+            logger.removeHandler(default_handler)
+        for known in logger.handlers:
+            _with_redaction(known, redacting)

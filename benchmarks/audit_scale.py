@@ -126,7 +126,7 @@ def _python(env: dict, script: str, *args: str) -> str:
 def measure(backend: str = "sqlite", events: int = 1_000_000) -> list[Figure]:
     with scratch_database(backend) as (url, instance):
         env = environment(url, instance, PYTHONPATH=str(ROOT))
-        flask(env, "db", "upgrade", "heads")
+        flask(env, "db", "upgrade")
         started = time.perf_counter()
         token = json.loads(_python(env, GENERATE, str(events)).splitlines()[-1])["token"]
         generated = time.perf_counter() - started

@@ -274,7 +274,7 @@ def measure_on_gunicorn(backend: str, seed: Callable[[dict], object], endpoints:
     """Migrate a scratch database, seed it, serve it with gunicorn and run `endpoints(base_url, seeded)`."""
     with scratch_database(backend) as (url, instance):
         env = environment(url, instance)
-        flask(env, "db", "upgrade", "heads")
+        flask(env, "db", "upgrade")
         seeded = seed(env)
         analyse(url)
         with gunicorn(env) as base_url:

@@ -146,7 +146,7 @@ def collect(asset_count: int, loan_count: int, runs: int, stocktake_count: int, 
             {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{path}", "INSTANCE_PATH": folder, "SECRET_KEY": "bench", "TESTING": True}
         )
         with app.app_context():
-            upgrade(revision="heads")
+            upgrade(revision="head")
             started = time.perf_counter()
             office = seed(asset_count, loan_count, rng, scattered)
             layout = "dealt round-robin to 100 rooms" if scattered else "added room by room, 100 rooms"

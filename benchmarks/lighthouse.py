@@ -261,7 +261,7 @@ def measure(runs: int = 3) -> list[Figure]:
     figures: list[Figure] = []
     with scratch_database() as (url, instance):
         env = environment(url, instance, LANYARD_ENV="production", LANYARD_JSON_LOGS="0")
-        flask(env, "db", "upgrade", "heads")
+        flask(env, "db", "upgrade")
         flask(env, "demo")
         password, poster = subprocess.run(
             [sys.executable, "-c", CREDENTIALS_SCRIPT], cwd=ROOT, env=env, check=True, capture_output=True, text=True

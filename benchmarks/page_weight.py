@@ -62,7 +62,7 @@ def measure() -> list[Figure]:
     figures: list[Figure] = []
     with scratch_database() as (url, instance):
         env = environment(url, instance)
-        flask(env, "db", "upgrade", "heads")
+        flask(env, "db", "upgrade")
         flask(env, "demo")
         password, poster = subprocess.run(
             [sys.executable, "-c", CREDENTIALS_SCRIPT], cwd=ROOT, env=env, check=True, capture_output=True, text=True

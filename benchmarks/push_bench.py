@@ -182,7 +182,7 @@ def measure(clients: int = 50, requests: int = 1000, recipients: int = 2, worker
         env = environment(url, instance, LANYARD_PUSH_CONTACT=CONTACT, LANYARD_PUSH_EXTRA_HOSTS=service.host, LANYARD_PUSH_WORKER="1" if worker == "embedded" else "0", LANYARD_LOGIN_MAX_FAILURES="1000")
         sender = None
         try:
-            flask(env, "db", "upgrade", "heads")
+            flask(env, "db", "upgrade")
             context = seed(url, instance, clients, recipients, service)
             if worker == "process":
                 sender = subprocess.Popen([PYTHON, "-m", "flask", "push-worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603

@@ -351,7 +351,7 @@ def test_a_checkpoint_made_before_checkpoints_were_chained_is_reported_and_guard
     db.session.execute(sa.text(f"DELETE FROM audit_events WHERE seq <= {middle}"))  # the old guard allowed it
     db.session.commit()
     db.session.remove()
-    upgrade(revision="heads")
+    upgrade(revision="head")
 
     assert _seqs() == [seq for seq in seqs if seq > middle]
     assert _refused(f"DELETE FROM audit_events WHERE seq = {middle + 1}")

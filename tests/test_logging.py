@@ -1,8 +1,81 @@
 """Logs never hold personal data: no query strings, no IMEI-length numbers."""
 
+import json
 import logging
 
-from app.logging_setup import JsonFormatter, RedactingFilter, redact
+import pytest
+from flask.logging import default_handler
+
+from app.logging_setup import JsonFormatter, RedactingFilter, configure_logging, redact
+
+IMEI = "490154203237518"
+
+
+@pytest.fixture
+def restored_logging():
+    """configure_logging changes process-wide state: put the loggers and handlers back afterwards."""
+    loggers = [logging.getLogger()] + [known for known in logging.Logger.manager.loggerDict.values() if isinstance(known, logging.Logger)]
+    saved = {logger: (list(logger.handlers), list(logger.filters), logger.level, logger.propagate) for logger in loggers}
+    handler_filters = {handler: list(handler.filters) for logger in loggers for handler in logger.handlers}
+    default_filters = list(default_handler.filters)
+    yield
+    for logger in [logging.getLogger()] + [known for known in logging.Logger.manager.loggerDict.values() if isinstance(known, logging.Logger)]:
+        handlers, filters, level, propagate = saved.get(logger, ([], [], logging.NOTSET, True))
+        logger.handlers, logger.filters, logger.propagate = handlers, filters, propagate
+        logger.setLevel(level)
+    for handler, filters in handler_filters.items():
+        handler.filters = filters
+    default_handler.filters = default_filters
+
+
+def _emit_from_everywhere(gunicorn_stream):
+    gunicorn = logging.getLogger("gunicorn.error")
+    gunicorn.propagate = False
+    logging.getLogger("app.scheduler").warning("timed job failed for device %s", IMEI)
+    logging.getLogger("app.services.push_sender").error("push for %s failed", f"imei {IMEI}")
+    logging.getLogger("werkzeug").warning('"GET /office/devices?q=%s HTTP/1.1" 200 -', IMEI)
+    logging.getLogger("sqlalchemy.pool").warning("connection for %s reset", IMEI)
+    try:
+        raise ValueError(f"IMEI {IMEI} refused")
+    except ValueError:
+        logging.getLogger("app.services.devices").exception("could not register")
+    gunicorn.warning("worker saw %s", IMEI)
+
+
+@pytest.mark.parametrize("json_logs", [False, True], ids=["text", "json"])
+def test_records_from_any_logger_are_redacted_by_the_handler(restored_logging, capsys, json_logs):
+    """Children of a filtered logger (app.scheduler, app.services.*) pass only its handlers, never its filter."""
+    import io
+
+    gunicorn_stream = io.StringIO()
+    gunicorn_handler = logging.StreamHandler(gunicorn_stream)  # as gunicorn sets up its error log, before the app loads
+    logging.getLogger("gunicorn.error").addHandler(gunicorn_handler)
+    logging.getLogger("app").addHandler(default_handler)  # as Flask does when app.logger is first read
+    configure_logging(json_logs=json_logs)
+    _emit_from_everywhere(gunicorn_stream)
+
+    written = capsys.readouterr().err
+    assert IMEI not in written and IMEI not in gunicorn_stream.getvalue()
+    assert "worker saw [redacted]" in gunicorn_stream.getvalue()
+    lines = written.strip().splitlines()
+    if json_logs:
+        entries = [json.loads(line) for line in lines]
+        assert {entry["logger"] for entry in entries} == {"app.scheduler", "app.services.push_sender", "werkzeug", "sqlalchemy.pool", "app.services.devices"}
+        assert "ValueError: IMEI [redacted] refused" in entries[-1]["error"]
+    else:
+        assert "WARNING app.scheduler: timed job failed for device [redacted]" in written
+        assert "ERROR app.services.push_sender: push for imei [redacted] failed" in written
+        assert '"GET /office/devices?[query] HTTP/1.1"' in written
+        assert "ValueError: IMEI [redacted] refused" in written
+        assert written.count("timed job failed") == 1, "Flask's own handler is taken off, so no line is written twice"
+
+
+def test_configuring_twice_adds_no_second_handler(restored_logging, capsys):
+    configure_logging(json_logs=False)
+    configure_logging(json_logs=False)
+    logging.getLogger("app.scheduler").warning("tick %s", IMEI)
+    written = capsys.readouterr().err
+    assert written.count("tick [redacted]") == 1 and IMEI not in written
 
 
 def test_query_strings_and_long_numbers_are_redacted():

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+
 import sqlalchemy as sa
 
 from app.database import write_intent
 from app.extensions import db
-from app.models import AuditCheckpoint, AuditEvent, PermissionRequest, PersonalDevice, RegisteredImei, Role, User
-from app.services import accounts, areas, permissions
+from app.models import (
+    AuditCheckpoint,
+    AuditEvent,
+    LoginAttempt,
+    PasswordToken,
+    PermissionRequest,
+    PersonalDevice,
+    RegisteredImei,
+    Role,
+    User,
+    UserSession,
+)
+from app.scheduler import run_timed_jobs
+from app.services import accounts, areas, permissions, retention
 from app.services.audit import verify_chain
 from app.services.retention import run_retention
 from app.services.settings import set_setting
 from tests.conftest import csrf_token
-from tests.factories import make_device, make_user, sign_in
+from tests.factories import PASSWORD, make_device, make_user, sign_in
 
 
 def _ask(person, device, area):
@@ -193,3 +208,131 @@ def test_leavers_are_erased_only_after_the_setting(app, frozen_clock):
     frozen_clock.advance(days=16)
     assert _run(frozen_clock.now).leaver_devices == 1
     assert db.session.get(PersonalDevice, phone_id) is None
+
+
+# Housekeeping: sessions, sign-in attempts and password links that have done their job.
+
+
+def _sign_in(user, password=PASSWORD, ip="192.0.2.7"):
+    with write_intent():
+        result = accounts.sign_in(
+            db.session, email=user.email, password=password, ip=ip, user_agent="Firefox", max_failures=5, window=timedelta(minutes=15)
+        )
+        db.session.commit()
+    return result
+
+
+def _actions(action):
+    rows = db.session.scalars(sa.select(AuditEvent.details).where(AuditEvent.action == action).order_by(AuditEvent.seq))
+    return [json.loads(details) for details in rows]
+
+
+def test_ended_and_timed_out_sessions_go_live_ones_stay_audited_once_as_a_count(app, frozen_clock):
+    person = make_user()
+    signed_out = _sign_in(person).session_id
+    with write_intent():
+        accounts.sign_out(db.session, db.session.get(User, person.id), signed_out)
+        db.session.commit()
+    timed_out = _sign_in(person).session_id
+    frozen_clock.advance(hours=1)
+    old_live = _sign_in(person).session_id
+    frozen_clock.advance(hours=11, minutes=30)
+    fresh = _sign_in(person).session_id
+    assert _count(UserSession) == 4
+
+    report = _run(frozen_clock.now)  # timed_out is 12.5 hours old; old_live 11.5
+    assert report.sessions == 2
+    assert {row.id for row in db.session.scalars(sa.select(UserSession))} == {old_live, fresh}
+    assert signed_out not in {timed_out, old_live, fresh}
+    assert _actions("retention.sessions_removed") == [{"count": 2}]
+    assert _actions("retention.erased") == [], "housekeeping alone is not a retention-period erasure"
+
+    assert _run(frozen_clock.now).sessions == 0
+    assert len(_actions("retention.sessions_removed")) == 1, "a run that removes nothing audits nothing"
+    frozen_clock.advance(hours=1)
+    assert _run(frozen_clock.now).sessions == 1
+    assert [details["count"] for details in _actions("retention.sessions_removed")] == [2, 1]
+    assert verify_chain(db.session).ok
+
+
+def test_sign_in_attempts_go_a_day_after_the_window_and_throttling_still_counts(app, frozen_clock):
+    person, other = make_user(), make_user()
+    for _ in range(3):
+        _sign_in(other, password="wrong")
+    frozen_clock.advance(days=1, minutes=16)
+    for _ in range(5):
+        _sign_in(person, password="wrong")
+    report = _run(frozen_clock.now)
+    assert report.sign_in_attempts == 3
+    assert _count(LoginAttempt) == 5
+    assert _sign_in(person).throttled is True, "the window's failures are kept, so throttling still holds"
+    assert _actions("retention.sign_in_attempts_removed") == [{"count": 3}]
+
+
+def test_used_and_expired_password_links_go_the_live_one_still_works(app, frozen_clock):
+    admin, newcomer, leaver, resetter = make_user(Role.ADMIN), make_user(), make_user(), make_user()
+    with write_intent():
+        first = accounts.issue_password_token(db.session, admin, db.session.get(User, newcomer.id))
+        accounts.issue_password_token(db.session, admin, db.session.get(User, newcomer.id))  # revokes first
+        used = accounts.issue_password_token(db.session, admin, db.session.get(User, resetter.id), "password_reset")
+        db.session.commit()
+    with write_intent():
+        accounts.set_password_with_token(db.session, used, "a brand new long passphrase")
+        db.session.commit()
+    with write_intent():
+        stale = accounts.issue_password_token(db.session, admin, db.session.get(User, leaver.id))
+        db.session.commit()
+    frozen_clock.advance(days=6)
+    with write_intent():
+        live = accounts.issue_password_token(db.session, admin, db.session.get(User, admin.id), "password_reset")
+        db.session.commit()
+    frozen_clock.advance(days=2)  # every link but the admin's has passed its 7 days
+    assert _count(PasswordToken) == 5
+
+    report = _run(frozen_clock.now)
+    assert report.password_links == 4
+    assert _count(PasswordToken) == 1
+    assert accounts.find_password_token(db.session, live) is not None
+    assert all(accounts.find_password_token(db.session, token) is None for token in (first, used, stale))
+    assert _actions("retention.password_links_removed") == [{"count": 4}]
+
+
+def test_a_case_hold_keeps_sessions_attempts_and_links_too(app, frozen_clock):
+    admin, person = make_user(Role.ADMIN), make_user()
+    with write_intent():
+        set_setting(db.session, admin, "retention.case_hold", "Allegation 2026-15: keep everything")
+        accounts.issue_password_token(db.session, admin, db.session.get(User, person.id))
+        db.session.commit()
+    _sign_in(person)
+    _sign_in(person, password="wrong")
+    frozen_clock.advance(days=30)
+    report = _run(frozen_clock.now)
+    assert report.held is True
+    assert (report.sessions, report.sign_in_attempts, report.password_links) == (0, 0, 0)
+    assert (_count(UserSession), _count(LoginAttempt), _count(PasswordToken)) == (1, 2, 1)
+    with write_intent():
+        set_setting(db.session, admin, "retention.case_hold", "")
+        db.session.commit()
+    report = _run(frozen_clock.now)
+    assert (report.sessions, report.sign_in_attempts, report.password_links) == (1, 2, 1)
+
+
+def test_the_hourly_job_reads_the_session_timeout_from_the_configuration(app, frozen_clock):
+    person = make_user()
+    _sign_in(person)
+    app.config["SESSION_ABSOLUTE_HOURS"] = 2
+    frozen_clock.advance(hours=2, minutes=1)
+    retention._last_scheduled_run.clear()
+    results = run_timed_jobs(db.session, frozen_clock.now, names=["retention"])
+    assert results["retention"].sessions == 1
+    assert _count(UserSession) == 0
+
+
+def test_the_retention_command_does_the_housekeeping(app, frozen_clock):
+    person = make_user()
+    _sign_in(person, password="wrong")
+    frozen_clock.advance(days=3)
+    result = app.test_cli_runner().invoke(args=["retention", "run"])
+    assert result.exit_code == 0, result.output
+    assert _count(LoginAttempt) == 0
+    assert _actions("retention.sign_in_attempts_removed") == [{"count": 1}]

@@ -25,7 +25,7 @@ from app.models.permissions import (
     StandingPermission,
     standing_permission_areas,
 )
-from app.models.push import ActionToken, PushOutbox, PushSubscription
+from app.models.push import ActionToken, PushOutbox, PushSubscription, PushUrgency, TokenAction
 from app.models.settings import ApproverStatus, SchoolLogo, SchoolSetting
 from app.models.tokens import ApiToken
 
@@ -58,6 +58,7 @@ __all__ = [
     "PersonalDevice",
     "PushOutbox",
     "PushSubscription",
+    "PushUrgency",
     "RegisteredImei",
     "RequestReason",
     "ReviewOutcome",
@@ -66,6 +67,7 @@ __all__ = [
     "SchoolLogo",
     "SchoolSetting",
     "StandingPermission",
+    "TokenAction",
     "User",
     "UserRole",
     "UserSession",

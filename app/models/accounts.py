@@ -11,6 +11,7 @@ import sqlalchemy.orm as so
 from app.clock import utcnow
 from app.database import UTCDateTime
 from app.extensions import db
+from app.models.checks import enum_check
 
 
 class Role(enum.StrEnum):
@@ -70,7 +71,7 @@ class User(db.Model):
 class UserRole(db.Model):
     __tablename__ = "user_roles"
     __table_args__ = (
-        sa.CheckConstraint("role IN ('staff', 'approver', 'office', 'admin', 'governor')", name="known_role"),
+        enum_check("role", Role, name="known_role"),
     )
 
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"), primary_key=True)

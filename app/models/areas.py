@@ -12,6 +12,7 @@ import sqlalchemy.orm as so
 from app.clock import utcnow
 from app.database import UTCDateTime
 from app.extensions import db
+from app.models.checks import enum_check
 
 
 class AreaRule(enum.StrEnum):
@@ -44,7 +45,7 @@ def new_poster_token() -> str:
 
 class Area(db.Model):
     __tablename__ = "areas"
-    __table_args__ = (sa.CheckConstraint("rule IN ('ask', 'school-devices-only', 'closed')", name="known_rule"),)
+    __table_args__ = (enum_check("rule", AreaRule, name="known_rule"),)
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     name: so.Mapped[str] = so.mapped_column(sa.String(120), unique=True)

@@ -12,6 +12,7 @@ from app.clock import utcnow
 from app.database import UTCDateTime
 from app.extensions import db
 from app.models.accounts import User
+from app.models.checks import enum_check
 
 OPEN_LOAN = sa.text("returned_at IS NULL")
 
@@ -69,15 +70,11 @@ class StockTakeOutcome(enum.StrEnum):
         return {"present": "Present", "missing": "Missing", "on_loan": "On loan", "unexpected": "Unexpected"}[self.value]
 
 
-def _in(values: type[enum.StrEnum]) -> str:
-    return ", ".join(f"'{item.value}'" for item in values)
-
-
 class SchoolAsset(db.Model):
     __tablename__ = "school_assets"
     __table_args__ = (
-        sa.CheckConstraint(f"kind IN ({_in(AssetKind)})", name="known_kind"),
-        sa.CheckConstraint(f"status IN ({_in(AssetStatus)})", name="known_status"),
+        enum_check("kind", AssetKind, name="known_kind"),
+        enum_check("status", AssetStatus, name="known_status"),
         sa.Index("ix_school_assets_status_tag", "status", "tag"),
         sa.Index("ix_school_assets_location_tag", "home_location", "tag"),
     )
@@ -220,7 +217,7 @@ class StockTakeResult(db.Model):
 
     __tablename__ = "stocktake_results"
     __table_args__ = (
-        sa.CheckConstraint(f"outcome IN ({_in(StockTakeOutcome)})", name="known_outcome"),
+        enum_check("outcome", StockTakeOutcome, name="known_outcome"),
         sa.Index("ix_stocktake_results_stocktake_outcome", "stocktake_id", "outcome"),
     )
 

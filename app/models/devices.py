@@ -12,6 +12,7 @@ from app.clock import utcnow
 from app.database import UTCDateTime
 from app.extensions import db
 from app.models.accounts import User
+from app.models.checks import enum_check
 
 
 class DeviceKind(enum.StrEnum):
@@ -46,10 +47,8 @@ class DeviceStatus(enum.StrEnum):
 class PersonalDevice(db.Model):
     __tablename__ = "personal_devices"
     __table_args__ = (
-        sa.CheckConstraint(
-            "kind IN ('smartphone', 'smartwatch', 'tablet', 'camera', 'other_recording')", name="known_kind"
-        ),
-        sa.CheckConstraint("status IN ('active', 'lost', 'stolen', 'retired')", name="known_status"),
+        enum_check("kind", DeviceKind, name="known_kind"),
+        enum_check("status", DeviceStatus, name="known_status"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

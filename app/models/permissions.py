@@ -13,6 +13,7 @@ from app.database import UTCDateTime
 from app.extensions import db
 from app.models.accounts import User
 from app.models.areas import Area
+from app.models.checks import enum_check
 from app.models.devices import PersonalDevice
 
 
@@ -68,14 +69,10 @@ class ReviewOutcome(enum.StrEnum):
 class PermissionRequest(db.Model):
     __tablename__ = "permission_requests"
     __table_args__ = (
-        sa.CheckConstraint(
-            "status IN ('pending', 'approved', 'denied', 'withdrawn', 'expired', 'ended')", name="known_status"
-        ),
-        sa.CheckConstraint(
-            "reason IN ('medical', 'urgent_call', 'learning_evidence', 'lesson_activity', 'other')", name="known_reason"
-        ),
+        enum_check("status", RequestStatus, name="known_status"),
+        enum_check("reason", RequestReason, name="known_reason"),
         sa.CheckConstraint("personal_device_id IS NOT NULL OR asset_id IS NOT NULL", name="names_a_device"),
-        sa.CheckConstraint("review_outcome IS NULL OR review_outcome IN ('justified', 'not_justified')", name="known_review_outcome"),
+        enum_check("review_outcome", ReviewOutcome, name="known_review_outcome", nullable=True),
         sa.Index("ix_permission_requests_status_created", "status", "created_at"),
         sa.Index("ix_permission_requests_requester_created", "requester_id", "created_at"),
         # The inbox's "Emergency overrides to review" and the 24-hour job read only unreviewed overrides.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -11,6 +12,31 @@ from app.clock import utcnow
 from app.database import UTCDateTime
 from app.extensions import db
 from app.models.accounts import User
+from app.models.checks import enum_check
+
+
+class PushUrgency(enum.StrEnum):
+    """The Web Push ``Urgency`` header (RFC 8030 section 5.3), in rising order."""
+
+    VERY_LOW = "very-low"
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("-", " ").capitalize()
+
+
+class TokenAction(enum.StrEnum):
+    """What a notification's one-time action token does."""
+
+    APPROVE = "approve"
+    DENY = "deny"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
 
 
 class PushSubscription(db.Model):
@@ -47,7 +73,7 @@ class PushOutbox(db.Model):
 
     __tablename__ = "push_outbox"
     __table_args__ = (
-        sa.CheckConstraint("urgency IN ('very-low', 'low', 'normal', 'high')", name="known_urgency"),
+        enum_check("urgency", PushUrgency, name="known_urgency"),
         sa.Index("ix_push_outbox_due", "sent_at", "dead_at", "next_attempt_at"),
     )
 
@@ -74,7 +100,7 @@ class ActionToken(db.Model):
 
     __tablename__ = "action_tokens"
     __table_args__ = (
-        sa.CheckConstraint("action IN ('approve', 'deny')", name="known_action"),
+        enum_check("action", TokenAction, name="known_action"),
         sa.Index("ix_action_tokens_subject", "subject_type", "subject_id"),
     )
 

@@ -6,7 +6,16 @@
 - Audit events older than the audit period (0 = keep for ever) are cut behind a checkpoint that is first
   appended to the chain as an ``audit.checkpoint`` event, so what remains still verifies from the
   checkpoint's hash and a checkpoint the chain does not vouch for is rejected.
-A case hold stops all of it. The run audits what it erased, as counts, never the erased data.
+Housekeeping of account records that have done their job (they hold IP addresses and browsers):
+- signed-in sessions that were ended, or are past the absolute session timeout;
+- sign-in attempts older than the throttling window plus a day (throttling reads only the window);
+- password links that were used or have expired (only their hashes were kept; a link that is gone
+  gets the same "expired or already used" answer as one that is spent).
+
+A case hold stops all of it, housekeeping included: the hold promises that retention erases nothing,
+and who was signed in from where, and who tried to sign in, can be what an investigation needs. The run
+audits what it erased, as counts, never the erased data: one ``retention.erased`` event for the
+retention periods, and one event per kind of housekeeping that removed anything.
 """
 
 from __future__ import annotations
@@ -15,16 +24,20 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask import current_app, has_app_context
 
 from app.models import (
     AuditEvent,
     AuditLink,
+    LoginAttempt,
+    PasswordToken,
     PermissionRequest,
     PersonalDevice,
     RegisteredImei,
     RequestStatus,
     StandingPermission,
     User,
+    UserSession,
     standing_permission_areas,
 )
 from app.scheduler import register_timed_job
@@ -37,6 +50,29 @@ AUDIT_YEARS = define_setting("retention.audit_event_years", 0, "Keep audit event
 CASE_HOLD = define_setting("retention.case_hold", "", "Case hold: while this holds a reason, retention erases nothing")
 
 OPEN_STATUSES = (RequestStatus.PENDING.value, RequestStatus.APPROVED.value)
+# Sign-in attempts are kept this long past the throttling window: a window widened in the
+# configuration still counts recent failures, and today's throttling can be looked into today.
+SIGN_IN_ATTEMPT_MARGIN = timedelta(days=1)
+_ERASED = ("permission_requests", "leaver_devices", "leaver_requests", "standing_permissions", "audit_events")
+
+
+@dataclass(frozen=True)
+class HousekeepingPeriods:
+    """How long account records live, from the configuration that also enforces them."""
+
+    session_lifetime: timedelta = timedelta(hours=12)
+    sign_in_window: timedelta = timedelta(minutes=15)
+
+    @classmethod
+    def from_config(cls, config) -> HousekeepingPeriods:
+        return cls(
+            session_lifetime=timedelta(hours=int(config.get("SESSION_ABSOLUTE_HOURS", 12))),
+            sign_in_window=timedelta(minutes=int(config.get("LOGIN_WINDOW_MINUTES", 15))),
+        )
+
+    @classmethod
+    def current(cls) -> HousekeepingPeriods:
+        return cls.from_config(current_app.config) if has_app_context() else cls()
 
 
 @dataclass
@@ -46,6 +82,9 @@ class RetentionReport:
     leaver_requests: int = 0
     standing_permissions: int = 0
     audit_events: int = 0
+    sessions: int = 0
+    sign_in_attempts: int = 0
+    password_links: int = 0
     held: bool = False
 
 
@@ -95,7 +134,41 @@ def _cut_audit_events(session, now: datetime) -> int:
     return removed
 
 
-def run_retention(session, now: datetime) -> RetentionReport:
+def _remove(session, model, key, condition) -> int:
+    """Delete the rows matching ``condition``, skipping rows another transaction holds (next run takes them).
+
+    One statement whatever the count (no id list to outgrow SQLite's parameter limit); the
+    ``FOR UPDATE SKIP LOCKED`` subquery keeps this job from waiting behind a sign-in or a password
+    change while the tick may already hold the audit lock (CONTRIBUTING's lock order).
+    """
+    doomed = sa.select(key).where(condition).with_for_update(skip_locked=True)
+    result = session.execute(sa.delete(model).where(key.in_(doomed.scalar_subquery())), execution_options={"synchronize_session": False})
+    return result.rowcount or 0
+
+
+def _housekeeping(session, now: datetime, periods: HousekeepingPeriods, report: RetentionReport) -> None:
+    report.sessions = _remove(
+        session,
+        UserSession,
+        UserSession.id,
+        sa.or_(UserSession.ended_at.is_not(None), UserSession.created_at <= now - periods.session_lifetime),
+    )
+    report.sign_in_attempts = _remove(
+        session, LoginAttempt, LoginAttempt.id, LoginAttempt.attempted_at < now - periods.sign_in_window - SIGN_IN_ATTEMPT_MARGIN
+    )
+    report.password_links = _remove(
+        session, PasswordToken, PasswordToken.id, sa.or_(PasswordToken.used_at.is_not(None), PasswordToken.expires_at <= now)
+    )
+    for kind, action in (
+        ("sessions", "retention.sessions_removed"),
+        ("sign_in_attempts", "retention.sign_in_attempts_removed"),
+        ("password_links", "retention.password_links_removed"),
+    ):
+        if count := getattr(report, kind):
+            record_audit_event(session, None, action, "retention", kind, {"count": count})
+
+
+def run_retention(session, now: datetime, periods: HousekeepingPeriods | None = None) -> RetentionReport:
     """Erase what is past its period; idempotent, so the scheduler and cron may both call it."""
     report = RetentionReport()
     if (get_setting(session, CASE_HOLD.key) or "").strip():
@@ -110,8 +183,10 @@ def run_retention(session, now: datetime) -> RetentionReport:
     )
     _erase_leaver_devices(session, now, report)
     report.audit_events = _cut_audit_events(session, now)
-    if any(value for key, value in asdict(report).items() if key != "held"):
-        record_audit_event(session, None, "retention.erased", "retention", "", asdict(report))
+    erased = {key: value for key, value in asdict(report).items() if key in _ERASED}
+    if any(erased.values()):
+        record_audit_event(session, None, "retention.erased", "retention", "", erased | {"held": False})
+    _housekeeping(session, now, periods or HousekeepingPeriods.current(), report)
     return report
 
 

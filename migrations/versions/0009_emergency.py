@@ -1,5 +1,9 @@
 """Emergency override on permission requests: the reason, and the review within 24 hours.
 
+File renamed from 0010_emergency.py (issue 12) so that file names sort in chain order. The revision id
+stays '0010_emergency': deployed databases hold it in alembic_version, and a changed id would break
+their upgrades.
+
 Revision ID: 0010_emergency
 Revises: 0008_governor
 Create Date: 2026-11-25 23:55:33

@@ -1,5 +1,9 @@
 """Audit links (fast filters by person, device, asset, area) and the record of chain verifications.
 
+File renamed from 0006_audit.py (issue 12) so that file names sort in chain order. The revision id
+stays '0006_audit': deployed databases hold it in alembic_version, and a changed id would break
+their upgrades.
+
 Revision ID: 0006_audit
 Revises: 0005_accounts
 Create Date: 2026-11-25 21:17:47.266889

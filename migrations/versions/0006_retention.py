@@ -1,5 +1,9 @@
 """Retention checkpoints: events may be cut only up to a recorded checkpoint; checkpoints never change.
 
+File renamed from 0007_retention.py (issue 12) so that file names sort in chain order. The revision id
+stays '0007_retention': deployed databases hold it in alembic_version, and a changed id would break
+their upgrades.
+
 Revision ID: 0007_retention
 Revises: 0006_audit
 Create Date: 2026-11-25 21:45:09.188937

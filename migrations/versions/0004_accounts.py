@@ -1,5 +1,9 @@
 """Personal API tokens and WebAuthn passkeys.
 
+File renamed from 0005_accounts.py (issue 12) so that file names sort in chain order. The revision id
+stays '0005_accounts': deployed databases hold it in alembic_version, and a changed id would break
+their upgrades.
+
 Revision ID: 0005_accounts
 Revises: 0003_equipment
 Create Date: 2026-11-25 21:10:17.319740

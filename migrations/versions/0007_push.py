@@ -1,5 +1,9 @@
 """Web Push: subscriptions, the outbox of messages to send, and one-time action tokens.
 
+File renamed from 0004_push.py (issue 12) so that file names sort in chain order. The revision id
+stays '0004_push': deployed databases hold it in alembic_version, and a changed id would break
+their upgrades.
+
 Revision ID: 0004_push
 Revises: 0007_retention
 Create Date: 2026-11-25 20:57:05.665770

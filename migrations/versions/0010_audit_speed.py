@@ -4,6 +4,10 @@ as a band of seqs from the index alone (app/services/audit_log.py).
 Plain CREATE/DROP INDEX, never batch mode: batch mode would rebuild audit_events and drop its
 append-only triggers on SQLite.
 
+File renamed from 0009_audit_speed.py (issue 12) so that file names sort in chain order. The revision id
+stays '0009_audit_speed': deployed databases hold it in alembic_version, and a changed id would break
+their upgrades.
+
 Revision ID: 0009_audit_speed
 Revises: 0010_emergency
 Create Date: 2026-11-26 00:00:00
@@ -12,7 +16,6 @@ Create Date: 2026-11-26 00:00:00
 from alembic import op
 
 # revision identifiers, used by Alembic.
-# The lead re-points down_revision to the head of main at merge (0008_governor).
 revision = '0009_audit_speed'
 down_revision = '0010_emergency'
 branch_labels = None

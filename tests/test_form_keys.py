@@ -323,3 +323,15 @@ def test_someone_elses_imei_is_still_a_clash_for_the_office(app, school):
     data = {"csrf_token": csrf_token(browser, "/devices/new"), "kind": "smartphone", "make": "Apple", "model": "iPhone", "imei1": school["phone"].imei1}
     assert browser.post("/devices/new", data=data).status_code == 422
     assert actions("device.duplicate_imei_refused") == 1
+
+
+def test_the_api_answers_registering_my_own_phone_again_with_its_id(app, school):
+    browser = browser_for(app, school["staff"])
+    answer = browser.post(
+        "/api/v1/devices",
+        json={"kind": "smartphone", "make": "Apple", "model": "iPhone 13", "imei1": school["phone"].imei1},
+        headers={"X-CSRFToken": csrf_token(browser, "/")},
+    )
+    assert answer.status_code == 409 and answer.mimetype == "application/problem+json"
+    assert answer.get_json()["device_id"] == school["phone"].id
+    assert count(Notification, Notification.kind == "device.duplicate_imei") == 0

@@ -52,6 +52,9 @@ def create_app(config: dict | None = None) -> Flask:
     from app.web import register_request_rules
 
     register_request_rules(app)
+    from app.form_keys import register_form_keys
+
+    register_form_keys(app)  # after the request rules: the CSRF check comes first
     register_error_handlers(app)
 
     from app.cli import register_cli

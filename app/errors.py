@@ -168,7 +168,7 @@ def settle_refusal(error: DomainError) -> None:
 def _domain_error(error: DomainError):
     settle_refusal(error)
     if wants_problem_json():
-        return problem(error.status, error.title, error.message, error.slug, error.field_errors or None)
+        return problem(error.status, error.title, error.message, error.slug, error.field_errors or None, **getattr(error, "problem_extra", {}))
     return render_template("errors/generic.html", error=error, message=error.message), error.status
 
 

@@ -208,6 +208,18 @@ def _never_stored(response, where: str) -> list[str]:
     )
 
 
+_POST_FORM = re.compile(r"<form\b[^>]*\bmethod=\"post\"[^>]*>(.*?)</form>", re.IGNORECASE | re.DOTALL)
+
+
+def _posts_without_form_key(body: str, where: str) -> list[str]:
+    """One tap, one action: every form on the page that posts carries a one-time form key."""
+    return [
+        f"{where}: a form that posts has no one-time form_key"
+        for inner in _POST_FORM.findall(body)
+        if 'name="form_key"' not in inner
+    ]
+
+
 def test_every_get_route_answers_with_the_security_headers(app):
     """Each GET route, asked for by each kind of person who may see it, with the status it must give."""
     school = _seed()
@@ -239,6 +251,7 @@ def test_every_get_route_answers_with_the_security_headers(app):
             if response.status_code != status:
                 wrong.append(f"{where}: status {response.status_code}, expected {status}")
             wrong += _check_security_headers(response, where)
+            wrong += _posts_without_form_key(body, where)
             if access != "public":
                 wrong += _never_stored(response, where)
             elif short is not None and people[short].display_name in body:

@@ -222,7 +222,8 @@ def test_the_inbox_lists_overrides_to_review_oldest_first(school, frozen_clock):
 
 def test_an_unreviewed_override_is_escalated_once_after_24_hours(school, frozen_clock):
     asked = emergency(school["staff"], school["area"], school["phone"])
-    reviewed = emergency(school["staff"], school["area"], school["phone"])
+    # Another device: a second approval of the same phone would end the first (one device, one place).
+    reviewed = emergency(school["staff"], school["area"], make_device(school["staff"], model="iPad", kind="tablet"))
     committed(permissions.review_emergency, school["head"], reviewed.id, "justified")
     frozen_clock.advance(hours=23)
     assert committed(permissions.run_jobs, frozen_clock()).reviews_overdue == 0

@@ -132,7 +132,8 @@ def test_an_away_approver_is_not_told_and_all_away_goes_to_delegates(school):
     assert len(notices_of(school["deputy"], "permission.requested")) == 1
     committed(permissions.set_away, school["deputy"], True)
     assert permissions.approvers_on_duty(db.session) == []
-    second = ask(school["staff"], school["area"], school["phone"])
+    # Another area: a second waiting request for the same phone and area would be refused.
+    second = ask(school["staff"], make_area(school["admin"], "Hall"), school["phone"])
     assert notices_of(school["head"]) == []
     assert [n.url for n in notices_of(school["deputy"], "permission.requested")] == [f"/approvals/{first.id}", f"/approvals/{second.id}"]
     assert "approver.away" in audit_actions("user", school["head"].id)

@@ -22,6 +22,9 @@ _schemas: dict[str, dict] = {
             "status": {"type": "integer"},
             "detail": {"type": "string"},
             "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+            "request_id": {"type": "integer", "description": "already-asked: the request still waiting for a decision"},
+            "request_url": {"type": "string", "description": "already-asked: its page"},
+            "device_id": {"type": "integer", "description": "conflict on registering: your own device that already has this IMEI"},
         },
     }
 }

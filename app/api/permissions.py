@@ -334,12 +334,14 @@ register_paths(
                 "responses": {"200": {"description": "Requests", "content": _list_of("PermissionRequest")}, "401": _problem, "403": _problem, "422": _problem},
             },
             "post": _op(
-                "Ask to take a device into an area; approved at once when a standing permission covers it, or as an emergency override (emergency with a reason)",
+                "Ask to take a device into an area; approved at once when a standing permission covers it, or as an emergency override (emergency with a reason). "
+                "409 (already-asked) while the same person waits for a decision on the same device and area: request_id and request_url name that request. "
+                "Approving a device in an area ends its approval elsewhere (one device, one place).",
                 "createPermissionRequest",
                 "PermissionRequest",
                 "201",
                 "PermissionRequestInput",
-                errors=("401", "404", "422"),
+                errors=("401", "404", "409", "422"),
             ),
         },
         "/permission-requests/{request_id}": {

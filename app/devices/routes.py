@@ -12,7 +12,7 @@ from app.extensions import db
 from app.models import AuditEvent, DeviceStatus, PersonalDevice, Role
 from app.navigation import register_nav
 from app.services import devices
-from app.services.errors import NotFound, ValidationFailed
+from app.services.errors import AlreadyRegistered, NotFound, ValidationFailed
 
 bp = Blueprint("devices", __name__)
 register_nav("My devices", "devices.mine", (Role.STAFF,), order=10)
@@ -42,6 +42,10 @@ def add():
     if form.validate_on_submit():
         try:
             device = devices.register_device(db.session, current_user, form.details())
+        except AlreadyRegistered as error:
+            db.session.rollback()
+            flash(f"{error.message} Here it is.", "info")
+            return redirect(url_for("devices.show", device_id=error.device_id), 303)
         except ValidationFailed as error:
             settle_refusal(error)
             _apply_errors(form, error)

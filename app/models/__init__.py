@@ -27,12 +27,14 @@ from app.models.permissions import (
 )
 from app.models.push import ActionToken, PushOutbox, PushSubscription, PushUrgency, TokenAction
 from app.models.settings import ApproverStatus, SchoolLogo, SchoolSetting
+from app.models.submissions import FormSubmission
 from app.models.tokens import ApiToken
 
 __all__ = [
     "ActionToken",
     "ApiToken",
     "ApproverStatus",
+    "FormSubmission",
     "Area",
     "AreaRule",
     "AuditCheckpoint",

@@ -106,6 +106,10 @@ class PermissionRequest(db.Model):
     review_note: so.Mapped[str] = so.mapped_column(sa.String(300), default="", server_default="")
     review_escalated_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    # One device, one place: the approval elsewhere that ended this one (the Now board says where it moved).
+    superseded_by_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("permission_requests.id", name="fk_permission_requests_superseded_by"), index=True
+    )
 
     requester: so.Mapped[User] = so.relationship(foreign_keys=[requester_id], lazy="joined")
     decided_by: so.Mapped[User | None] = so.relationship(foreign_keys=[decided_by_id], lazy="joined")

@@ -164,8 +164,11 @@ def ask_submit(token: str):
     except ValidationFailed as error:
         settle_refusal(error)
         _apply_errors(form, error, "device")
-        form.refusal = error.message if isinstance(error, permissions.AreaRuleRefusal) else ""
-        return _door_page(area, form, 422)
+        form.refusal = error.message if isinstance(error, permissions.AreaRuleRefusal | permissions.AlreadyAsked) else ""
+        form.first_request_url = getattr(error, "request_url", "")
+        if isinstance(error, permissions.AlreadyAsked):
+            form.device.errors = []  # said once, in the callout with its link
+        return _door_page(area, form, 409 if isinstance(error, permissions.AlreadyAsked) else 422)
     db.session.commit()
     if asked.emergency:
         flash("Emergency override recorded. The head and the designated safeguarding lead have been told.", "success")
@@ -334,7 +337,8 @@ def review(request_id: int):
 @bp.get("/now")
 @roles_required(Role.APPROVER, Role.OFFICE)
 def now():
-    return render_template("permissions/now.html", active=permissions.active_permissions(db.session, utcnow()), now=utcnow())
+    active = permissions.active_permissions(db.session, utcnow())
+    return render_template("permissions/now.html", active=active, moved=permissions.moved_from(db.session, active), now=utcnow())
 
 
 # Standing permissions -----------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from app.clock import utcnow
 from app.models import DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei, Role, User
 from app.services.accounts import users_with_role
 from app.services.audit import record_audit_event
-from app.services.errors import Conflict, DuplicateImei, NotFound, ValidationFailed
+from app.services.errors import AlreadyRegistered, Conflict, DuplicateImei, NotFound, ValidationFailed
 from app.services.imei import ImeiError, last_four, normalise_imei
 from app.services.notifications import notify
 
@@ -70,6 +70,24 @@ def _imeis_taken(session, imeis: list[str], device_id: int | None) -> list[str]:
     return list(session.scalars(query))
 
 
+def _refuse_own_again(session, actor: User, taken: list[str]) -> None:
+    """A second tap on "Register device": every IMEI taken is on one of the person's own active devices."""
+    if not taken:
+        return
+    owners = session.execute(
+        sa.select(RegisteredImei.imei, PersonalDevice.id)
+        .join(PersonalDevice, PersonalDevice.id == RegisteredImei.device_id)
+        .where(
+            RegisteredImei.imei.in_(taken),
+            PersonalDevice.owner_id == actor.id,
+            PersonalDevice.status == DeviceStatus.ACTIVE.value,
+        )
+        .order_by(PersonalDevice.id)
+    ).all()
+    if {imei for imei, _ in owners} == set(taken):
+        raise AlreadyRegistered("You have already registered this device.", owners[0][1])
+
+
 def _refuse_duplicates(session, actor: User, taken: list[str], slots: dict[str, str]) -> None:
     """Audit the attempt, tell the office, and refuse without saying whose phone it is."""
     record_audit_event(
@@ -98,6 +116,7 @@ def register_device(session, actor: User, details: DeviceDetails) -> PersonalDev
         raise ValidationFailed("Some details need correcting.", errors)
     imeis = {imei: slot for imei, slot in ((imei1, "imei1"), (imei2, "imei2")) if imei}
     if taken := _imeis_taken(session, list(imeis), None):
+        _refuse_own_again(session, actor, taken)
         _refuse_duplicates(session, actor, taken, imeis)
     device = PersonalDevice(
         owner_id=actor.id,
@@ -109,7 +128,12 @@ def register_device(session, actor: User, details: DeviceDetails) -> PersonalDev
         status=DeviceStatus.ACTIVE.value,
     )
     device.imeis = [RegisteredImei(imei=imei, slot=1 if slot == "imei1" else 2) for imei, slot in imeis.items()]
-    _flush_or_duplicate(session, device)
+    try:
+        _flush_or_duplicate(session, device)
+    except Conflict:
+        # Two taps at once: the other request registered it while this one waited on the IMEI's row.
+        _refuse_own_again(session, actor, _imeis_taken(session, list(imeis), None))
+        raise
     record_audit_event(
         session,
         actor,

@@ -48,6 +48,17 @@ class DuplicateImei(ValidationFailed):
     keep_changes = True
 
 
+class AlreadyRegistered(Conflict):
+    """The person registered this device already (a double tap): nobody is alerted; show them their device."""
+
+    title = "Already registered"
+
+    def __init__(self, message: str, device_id: int) -> None:
+        super().__init__(message)
+        self.device_id = device_id
+        self.problem_extra = {"device_id": device_id}
+
+
 class MalformedRequest(DomainError):
     """The request itself is not in the described form (e.g. a query parameter outside its enum)."""
 

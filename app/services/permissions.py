@@ -89,6 +89,24 @@ class AreaRuleRefusal(ValidationFailed):
     title = "Not allowed in this area"
 
 
+class AlreadyAsked(ValidationFailed):
+    """The same person is already waiting for a decision on the same device in the same area."""
+
+    status = 409
+    slug = "already-asked"
+    title = "Already asked"
+
+    def __init__(self, first: PermissionRequest) -> None:
+        message = (
+            f"You already asked to take {first.device_label} into {first.area.name} at {format_time(first.created_at)} "
+            "and are waiting for a decision. Follow that request instead of asking again."
+        )
+        super().__init__(message, {"device": [message]})
+        self.request_id = first.id
+        self.request_url = f"/requests/{first.id}"
+        self.problem_extra = {"request_id": first.id, "request_url": self.request_url}
+
+
 # Device options: what a person may ask to take in. Other features add their own (school assets on loan).
 
 
@@ -422,6 +440,8 @@ def request_permission(
         session, requester, area, device_key, reason, reason_other, duration, until, now, emergency, emergency_reason
     )
     _refuse_by_rule(session, requester, area, option)
+    if not emergency:
+        refuse_second_wait(session, requester, area, option, now)
     request = PermissionRequest(
         requester_id=requester.id,
         area_id=area.id,
@@ -462,6 +482,7 @@ def request_permission(
             {**details, "standing_permission_id": standing.id, "approved_until": request.approved_until.isoformat()},
             related=request_links(request),
         )
+        end_other_places(session, requester, request, now)
         return request
     record_audit_event(session, requester, "permission.requested", "permission_request", request.id, details, related=request_links(request))
     recipients = new_request_recipients(session, requester)
@@ -526,6 +547,7 @@ def _override(session, requester: User, request: PermissionRequest, emergency_re
         },
         related=request_links(request),
     )
+    end_other_places(session, requester, request, now)
     device = request.device_label[:40]
     notify(
         session,
@@ -537,6 +559,120 @@ def _override(session, requester: User, request: PermissionRequest, emergency_re
         extra={"request_id": request.id, "kind": "permission.emergency_override", "urgency": "high"},
     )
     return request
+
+
+# One tap, one request; one device, one place ------------------------------------------------------
+
+# PostgreSQL advisory lock spaces (two-key form: apart from the one-key locks used elsewhere).
+_PERSONAL_DEVICE_LOCK = 7101
+_ASSET_LOCK = 7102
+
+
+def _lock_device(session, personal_device_id: int | None, asset_id: int | None) -> None:
+    """Serialise asking for and approving one device (PostgreSQL; SQLite's BEGIN IMMEDIATE already does).
+
+    Taken after the request's own row lock and before the audit append, like every lock here.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    space, device_id = (_PERSONAL_DEVICE_LOCK, personal_device_id) if personal_device_id is not None else (_ASSET_LOCK, asset_id)
+    session.execute(sa.text("SELECT pg_advisory_xact_lock(:space, :device)"), {"space": space, "device": device_id})
+
+
+def _same_device(personal_device_id: int | None, asset_id: int | None):
+    if personal_device_id is not None:
+        return PermissionRequest.personal_device_id == personal_device_id
+    return PermissionRequest.asset_id == asset_id
+
+
+def refuse_second_wait(session, requester: User, area: Area, option: DeviceOption, now: datetime) -> None:
+    """Refuse a second request while the same person waits for a decision on the same device and area."""
+    _lock_device(session, option.personal_device_id, option.asset_id)
+    first = session.scalar(
+        sa.select(PermissionRequest)
+        .where(
+            PermissionRequest.requester_id == requester.id,
+            PermissionRequest.area_id == area.id,
+            _same_device(option.personal_device_id, option.asset_id),
+            PermissionRequest.status == RequestStatus.PENDING.value,
+            PermissionRequest.wanted_until > now,
+        )
+        .order_by(PermissionRequest.id)
+        .limit(1)
+    )
+    if first is not None:
+        raise AlreadyAsked(first)
+
+
+def end_other_places(session, actor: User | None, approved: PermissionRequest, now: datetime) -> list[PermissionRequest]:
+    """One device, one place: end the same device's other live approvals now that ``approved`` is approved.
+
+    Each is ended (audited ``permission.ended``, its requester told), so the Now board shows the device in
+    one area only.
+    """
+    _lock_device(session, approved.personal_device_id, approved.asset_id)
+    ids = list(
+        session.scalars(
+            sa.select(PermissionRequest.id)
+            .where(
+                _same_device(approved.personal_device_id, approved.asset_id),
+                PermissionRequest.id != approved.id,
+                PermissionRequest.status == RequestStatus.APPROVED.value,
+                PermissionRequest.approved_until > now,
+            )
+            .order_by(PermissionRequest.id)
+            .with_for_update()
+        )
+    )
+    ended = []
+    for request_id in ids:
+        other = session.get(PermissionRequest, request_id, populate_existing=True)
+        other.status = RequestStatus.ENDED.value
+        other.ended_at = now
+        other.superseded_by_id = approved.id
+        session.flush()
+        moved = other.area_id != approved.area_id
+        record_audit_event(
+            session,
+            actor,
+            "permission.ended",
+            "permission_request",
+            other.id,
+            {
+                "area_id": other.area_id,
+                "reason": "approved for another area" if moved else "approved again",
+                "moved_to_area_id": approved.area_id,
+                "replaced_by_request_id": approved.id,
+            },
+            related=request_links(other),
+        )
+        notify(
+            session,
+            [other.requester],
+            kind="permission.ended",
+            title=f"Ended: {other.device_label} in {other.area.name}",
+            body=(
+                f"It is now approved for {approved.area.name} until {format_time(approved.approved_until)}: a device is in one place at a time."
+                if moved
+                else f"A new permission replaces it, until {format_time(approved.approved_until)}."
+            ),
+            url=f"/requests/{other.id}",
+            extra={"request_id": other.id, "kind": "permission.ended"},
+        )
+        ended.append(other)
+    return ended
+
+
+def moved_from(session, active: list[PermissionRequest]) -> dict[int, PermissionRequest]:
+    """For the Now board: the approval each of ``active`` replaced elsewhere, keyed by the active request's id."""
+    if not active:
+        return {}
+    replaced = session.scalars(
+        sa.select(PermissionRequest)
+        .where(PermissionRequest.superseded_by_id.in_([r.id for r in active]))
+        .order_by(PermissionRequest.id)
+    ).unique()
+    return {r.superseded_by_id: r for r in replaced}
 
 
 # Deciding -------------------------------------------------------------------------------------------
@@ -639,6 +775,8 @@ def decide(
     session.flush()
     session.expire(request, ["decided_by"])
     record_audit_event(session, actor, f"permission.{request.status}", "permission_request", request.id, details, related=request_links(request))
+    if request.status == RequestStatus.APPROVED.value:
+        end_other_places(session, actor, request, now)
     notify(
         session,
         [request.requester],
@@ -1116,6 +1254,8 @@ def describe_status(request: PermissionRequest) -> str:
         if request.approved_until is not None:
             return f"Expired at {format_time(request.ended_at)}."
         return f"Nobody decided before {format_time(request.wanted_until)}, so this request has expired."
+    if request.superseded_by_id is not None:
+        return f"Ended at {format_time(request.ended_at)}: the same device was approved elsewhere (one place at a time)."
     return f"Ended at {format_time(request.ended_at)}: you left the room."
 
 

@@ -1,4 +1,5 @@
-// Lanyard's page script: the service worker, the "update available" prompt and a CSRF-aware fetch.
+// Lanyard's page script: the service worker, the "update available" prompt, a CSRF-aware fetch and
+// one submit per form.
 (function () {
   "use strict";
 
@@ -20,6 +21,45 @@
     }
     return fetch("/api/v1" + path, Object.assign({}, options, { headers: headers, credentials: "same-origin" }));
   };
+
+  // One tap, one action: after the first submit of a form, its buttons are disabled and show that it is
+  // on its way, so a second tap on slow Wi-Fi sends nothing. The server keeps its own guard (the form's
+  // one-time key); this is a courtesy. Forms a script sends itself (preventDefault) are left alone.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || (form.getAttribute("method") || "").toLowerCase() !== "post") return;
+    if (form.dataset.submitting === "true") {
+      event.preventDefault();
+      return;
+    }
+    if (event.defaultPrevented) return;
+    form.dataset.submitting = "true";
+    form.setAttribute("aria-busy", "true");
+    var buttons = form.querySelectorAll("button[type=submit], button:not([type]), input[type=submit]");
+    // Disabled after this turn: a disabled submitter would drop its own name and value from the post.
+    setTimeout(function () {
+      buttons.forEach(function (button) {
+        button.disabled = true;
+        button.classList.add("is-busy");
+      });
+    }, 0);
+    // A post that answers with a download leaves the page here: let the form be used again after a while.
+    setTimeout(function () { release(form); }, 15000);
+  }, false);
+
+  function release(form) {
+    delete form.dataset.submitting;
+    form.removeAttribute("aria-busy");
+    form.querySelectorAll(".is-busy").forEach(function (button) {
+      button.disabled = false;
+      button.classList.remove("is-busy");
+    });
+  }
+
+  // Back to a page from the browser's cache: its forms are usable again.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) document.querySelectorAll("form[data-submitting]").forEach(release);
+  });
 
   var updateRequested = false;
 

@@ -2,7 +2,7 @@
 another of the same device (one device, one place).
 
 Revision ID: 0012_form_submissions
-Revises: 0009_audit_speed
+Revises: 0011_audit_checkpoint_chain
 Create Date: 2026-12-01 05:27:00.600147
 
 """
@@ -11,9 +11,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-# The lead re-points down_revision to the head of main at merge.
 revision = '0012_form_submissions'
-down_revision = '0009_audit_speed'
+down_revision = '0011_audit_checkpoint_chain'
 branch_labels = None
 depends_on = None
 

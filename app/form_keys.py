@@ -1,7 +1,7 @@
 """The web side of one-time form keys (see app/services/form_keys.py).
 
-- ``form_key_field()`` (a template global) draws a fresh hidden key beside the CSRF token of every
-  form that changes something: a form drawn again with errors gets a new key.
+- ``new_form_key()`` (a template global) draws a fresh key for the hidden ``form_key`` input beside the
+  CSRF token of every form that changes something: a form drawn again with errors gets a new key.
 - Before the view, a key posted with a page form is inserted into the view's transaction; the view's own
   commit keeps it. A key already taken answers with the first result (303 to where the first answer
   went) and the view never runs.
@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 import sqlalchemy.orm as so
 from flask import Flask, current_app, flash, g, redirect, request
 from flask_login import current_user
-from markupsafe import Markup, escape
 from sqlalchemy import event
 from werkzeug.exceptions import HTTPException
 
@@ -43,10 +42,9 @@ def _user_id() -> int | None:
     return current_user.id if current_user.is_authenticated else None
 
 
-def form_key_field() -> Markup:
-    """A hidden one-time key for the form being drawn."""
-    key = form_keys.new_key(current_app.config["SECRET_KEY"], _user_id())
-    return Markup('<input type="hidden" name="%s" value="%s">') % (FIELD, escape(key))
+def new_form_key() -> str:
+    """A one-time key for the form being drawn (autoescaped into its hidden ``form_key`` input)."""
+    return form_keys.new_key(current_app.config["SECRET_KEY"], _user_id())
 
 
 def _posted_key() -> str | None:
@@ -152,4 +150,4 @@ def _note_committed_key(session) -> None:
 def register_form_keys(app: Flask) -> None:
     app.before_request(_claim_form_key)
     app.after_request(_record_first_result)
-    app.jinja_env.globals["form_key_field"] = form_key_field
+    app.jinja_env.globals["new_form_key"] = new_form_key

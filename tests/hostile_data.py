@@ -176,11 +176,11 @@ def seed_hostile_school(session, h: Hostile, password: str, make_imei) -> dict:
                 reason_other=h.text(label, 200), duration="one_hour",
             )
 
-        pending = ask("pending request reason")
         approved = ask("approved request reason")
         permissions.decide(session, head, approved.id, "approve", note=h.text("approval note", 300))
         denied = ask("denied request reason")
         permissions.decide(session, head, denied.id, "deny", note=h.text("denial note", 300))
+        pending = ask("pending request reason")  # one waiting request per device and area: asked last
         emergency = permissions.request_permission(
             session, staff, ask_area, device_key=f"personal-{phone.id}", reason="medical", duration="one_hour",
             emergency=True, emergency_reason=h.text("emergency override reason", 300),

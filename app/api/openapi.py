@@ -6,30 +6,71 @@ import re
 from datetime import date
 
 from flask import current_app, request
+from pydantic import BaseModel, ConfigDict
 
 from app.access import public
 from app.api import bp
 
 _paths: dict[str, dict] = {}
-_schemas: dict[str, dict] = {
-    "Problem": {
-        "type": "object",
-        "description": "RFC 9457 problem details",
-        "required": ["type", "title", "status"],
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "detail": {"type": "string"},
-            "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
-        },
-    }
-}
+_models: dict[str, tuple[type[BaseModel], str]] = {}
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details"""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str = ""
+    errors: dict[str, list[str]] = {}
+
+
+def register_model(model: type[BaseModel], mode: str = "serialization") -> str:
+    """Put a pydantic model among the component schemas; ``mode`` is validation for request bodies."""
+    known = _models.get(model.__name__)
+    if known is not None and known[0] is not model:
+        raise ValueError(f"Two API shapes are called {model.__name__}")
+    _models[model.__name__] = (model, mode)
+    return f"#/components/schemas/{model.__name__}"
+
+
+def json_content(model: type[BaseModel], description: str) -> dict:
+    """A response that answers with ``model``."""
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": register_model(model)}}}}
+
+
+def request_body(model: type[BaseModel], required: bool = True) -> dict:
+    """A request body read with ``shapes.read_body(model)``."""
+    return {"required": required, "content": {"application/json": {"schema": {"$ref": register_model(model, "validation")}}}}
+
+
+def component_schemas() -> dict[str, dict]:
+    """Every component schema, generated from the models (nested ones included, once each)."""
+    schemas: dict[str, dict] = {}
+    for model, mode in _models.values():
+        schema = model.model_json_schema(ref_template=REF_TEMPLATE, mode=mode)
+        for name, nested in schema.pop("$defs", {}).items():
+            if schemas.setdefault(name, nested) != nested:
+                raise ValueError(f"Two API shapes are called {name}")
+        if schemas.setdefault(model.__name__, schema) != schema:
+            raise ValueError(f"Two API shapes are called {model.__name__}")
+    for name, legacy in _legacy_schemas.items():
+        schemas.setdefault(name, legacy)
+    return dict(sorted(schemas.items()))
+
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+register_model(Problem)
+
+
+_legacy_schemas: dict[str, dict] = {}
 
 
 def register_paths(paths: dict[str, dict], schemas: dict[str, dict] | None = None) -> None:
     _paths.update(paths)
-    _schemas.update(schemas or {})
+    _legacy_schemas.update(schemas or {})
 
 
 def _with_common_responses(paths: dict) -> dict:
@@ -100,7 +141,7 @@ def openapi_document() -> dict:
         "servers": [{"url": f"{current_app.config['BASE_URL']}/api/v1"}],
         "paths": _with_common_responses(dict(sorted(_paths.items()))),
         "components": {
-            "schemas": _schemas,
+            "schemas": component_schemas(),
             "responses": {
                 "Problem": {
                     "description": "A problem",

@@ -56,8 +56,6 @@ def component_schemas() -> dict[str, dict]:
                 raise ValueError(f"Two API shapes are called {name}")
         if schemas.setdefault(model.__name__, schema) != schema:
             raise ValueError(f"Two API shapes are called {model.__name__}")
-    for name, legacy in _legacy_schemas.items():
-        schemas.setdefault(name, legacy)
     return dict(sorted(schemas.items()))
 
 
@@ -65,12 +63,9 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 register_model(Problem)
 
 
-_legacy_schemas: dict[str, dict] = {}
-
-
-def register_paths(paths: dict[str, dict], schemas: dict[str, dict] | None = None) -> None:
+def register_paths(paths: dict[str, dict]) -> None:
+    """Describe routes; their bodies and answers name models through ``request_body`` and ``json_content``."""
     _paths.update(paths)
-    _legacy_schemas.update(schemas or {})
 
 
 def _with_common_responses(paths: dict) -> dict:

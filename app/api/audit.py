@@ -2,27 +2,64 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_login import current_user
 
 from app.access import roles_required
 from app.api import bp
-from app.api.openapi import register_paths
+from app.api.openapi import json_content, register_paths
+from app.api.shapes import PersonRef, Shape, Timestamp, reply
 from app.audit_log.routes import READERS, filters_from_request, heads_path, int_arg
 from app.extensions import db
 from app.services import audit_log
 
 
-def _verification_json(verification) -> dict | None:
-    if verification is None:
-        return None
-    return {
-        "checked_at": verification.checked_at.isoformat(),
-        "ok": verification.broken_at_seq is None and not verification.problem,
-        "verified_count": verification.verified_count,
-        "last_seq": verification.last_seq,
-        "broken_at_seq": verification.broken_at_seq,
-        "problem": verification.problem,
-    }
+class AuditEvent(Shape):
+    seq: int
+    occurred_at: Timestamp
+    actor: PersonRef | None
+    action: str
+    subject_type: str
+    subject_id: str
+    details: dict[str, Any]
+    ip: str
+    hash: str
+
+    @classmethod
+    def of(cls, event) -> AuditEvent:
+        return cls(**audit_log.describe(event))
+
+
+class AuditEventPage(Shape):
+    items: list[AuditEvent]
+    next_before: int | None
+
+
+class AuditVerification(Shape):
+    checked_at: Timestamp
+    ok: bool
+    verified_count: int
+    last_seq: int | None
+    broken_at_seq: int | None
+    problem: str
+
+    @classmethod
+    def maybe(cls, verification) -> AuditVerification | None:
+        if verification is None:
+            return None
+        return cls(
+            checked_at=verification.checked_at,
+            ok=verification.broken_at_seq is None and not verification.problem,
+            verified_count=verification.verified_count,
+            last_seq=verification.last_seq,
+            broken_at_seq=verification.broken_at_seq,
+            problem=verification.problem,
+        )
+
+
+class LatestVerification(Shape):
+    latest: AuditVerification | None
 
 
 @bp.get("/audit-events")
@@ -30,13 +67,13 @@ def _verification_json(verification) -> dict | None:
 def list_audit_events():
     filters, _typed = filters_from_request()
     events, next_cursor = audit_log.page_of_events(db.session, filters, before=int_arg("before"))
-    return {"items": [audit_log.describe(e) for e in events], "next_before": next_cursor}
+    return reply(AuditEventPage(items=[AuditEvent.of(e) for e in events], next_before=next_cursor))
 
 
 @bp.get("/audit-events/verify")
 @roles_required(*READERS)
 def latest_verification():
-    return {"latest": _verification_json(audit_log.latest_verification(db.session))}
+    return reply(LatestVerification(latest=AuditVerification.maybe(audit_log.latest_verification(db.session))))
 
 
 @bp.post("/audit-events/verify")
@@ -44,14 +81,11 @@ def latest_verification():
 def verify_audit_events():
     audit_log.verify_and_record(db.session, current_user, audit_log.published_heads(heads_path()))
     db.session.commit()
-    return {"latest": _verification_json(audit_log.latest_verification(db.session))}
+    return reply(LatestVerification(latest=AuditVerification.maybe(audit_log.latest_verification(db.session))))
 
 
 _problem = {"$ref": "#/components/responses/Problem"}
-_verification = {
-    "description": "The latest recorded verification",
-    "content": {"application/json": {"schema": {"type": "object", "properties": {"latest": {"oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/AuditVerification"}]}}}}},
-}
+_verification = json_content(LatestVerification, "The latest recorded verification")
 _filters = [
     {"name": name, "in": "query", "schema": schema}
     for name, schema in (
@@ -74,21 +108,7 @@ register_paths(
                 "operationId": "listAuditEvents",
                 "parameters": _filters,
                 "responses": {
-                    "200": {
-                        "description": "A page of events",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["items", "next_before"],
-                                    "properties": {
-                                        "items": {"type": "array", "items": {"$ref": "#/components/schemas/AuditEvent"}},
-                                        "next_before": {"type": ["integer", "null"]},
-                                    },
-                                }
-                            }
-                        },
-                    },
+                    "200": json_content(AuditEventPage, "A page of events"),
                     "401": _problem,
                     "403": _problem,
                 },
@@ -98,33 +118,5 @@ register_paths(
             "get": {"summary": "The latest chain verification", "operationId": "getAuditVerification", "responses": {"200": _verification, "401": _problem, "403": _problem}},
             "post": {"summary": "Verify the chain now", "operationId": "verifyAuditEvents", "responses": {"200": _verification, "401": _problem, "403": _problem}},
         },
-    },
-    {
-        "AuditEvent": {
-            "type": "object",
-            "required": ["seq", "occurred_at", "action", "hash"],
-            "properties": {
-                "seq": {"type": "integer"},
-                "occurred_at": {"type": "string", "format": "date-time"},
-                "actor": {"type": ["object", "null"], "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}},
-                "action": {"type": "string"},
-                "subject_type": {"type": "string"},
-                "subject_id": {"type": "string"},
-                "details": {"type": "object"},
-                "ip": {"type": "string"},
-                "hash": {"type": "string"},
-            },
-        },
-        "AuditVerification": {
-            "type": "object",
-            "properties": {
-                "checked_at": {"type": "string", "format": "date-time"},
-                "ok": {"type": "boolean"},
-                "verified_count": {"type": "integer"},
-                "last_seq": {"type": ["integer", "null"]},
-                "broken_at_seq": {"type": ["integer", "null"]},
-                "problem": {"type": "string"},
-            },
-        },
-    },
+    }
 )

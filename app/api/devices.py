@@ -4,38 +4,80 @@ from __future__ import annotations
 
 from flask import request
 from flask_login import current_user, login_required
+from pydantic import Field
 
 from app.api import bp
-from app.api.helpers import bool_field, json_body, text_field
-from app.api.openapi import register_paths
+from app.api.openapi import json_content, register_paths, request_body
+from app.api.shapes import Body, Flag, OptionalTimestamp, PersonRef, Shape, Text, Timestamp, documented, read_body, reply
 from app.extensions import db
-from app.models import PersonalDevice, Role
+from app.models import DeviceKind, DeviceStatus, PersonalDevice, Role
 from app.services import devices
 from app.services.errors import Forbidden, NotFound
 from app.services.imei import last_four
 
-DEVICE_FIELDS = {"kind", "make", "model", "description", "serial", "imei1", "imei2"}
+_KINDS = [k.value for k in DeviceKind]
 
 
-def device_json(device: PersonalDevice) -> dict:
-    """IMEIs in full: only the owner and the office ever reach this."""
-    return {
-        "id": device.id,
-        "owner": {"id": device.owner.id, "name": device.owner.display_name},
-        "kind": device.kind,
-        "make": device.make,
-        "model": device.model,
-        "description": device.description,
-        "serial": device.serial,
-        "imei1": device.imei1,
-        "imei2": device.imei2,
-        "imei1_last4": last_four(device.imei1),
-        "status": device.status,
-        "reported_at": device.reported_at.isoformat() if device.reported_at else None,
-        "crime_reference": device.crime_reference,
-        "created_at": device.created_at.isoformat(),
-        "updated_at": device.updated_at.isoformat(),
-    }
+class DeviceInput(Body):
+    """A device's details; on a change, the fields left out keep their values."""
+
+    kind: Text = Field("smartphone", **documented(enum=_KINDS))
+    make: Text = Field("", **documented(maxLength=60))
+    model: Text = Field("", **documented(maxLength=60))
+    description: Text = Field("", **documented(maxLength=200))
+    serial: Text = Field("", **documented(maxLength=60))
+    imei1: Text = Field("", description="15 digits (spaces and dashes ignored) or a 16-digit IMEISV")
+    imei2: Text = ""
+
+
+class LostReport(Body):
+    stolen: Flag = False
+    crime_reference: Text = Field("", **documented(maxLength=60))
+    notes: Text = Field("", **documented(maxLength=500))
+
+
+class Device(Shape):
+    """A device with its IMEIs in full: only the owner and the office are ever answered with one."""
+
+    id: int
+    owner: PersonRef
+    kind: DeviceKind
+    make: str
+    model: str
+    description: str
+    serial: str
+    imei1: str | None
+    imei2: str | None
+    imei1_last4: str
+    status: DeviceStatus
+    reported_at: OptionalTimestamp
+    crime_reference: str
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @classmethod
+    def of(cls, device: PersonalDevice) -> Device:
+        return cls(
+            id=device.id,
+            owner=PersonRef.of(device.owner),
+            kind=device.kind,
+            make=device.make,
+            model=device.model,
+            description=device.description,
+            serial=device.serial,
+            imei1=device.imei1,
+            imei2=device.imei2,
+            imei1_last4=last_four(device.imei1),
+            status=device.status,
+            reported_at=device.reported_at,
+            crime_reference=device.crime_reference,
+            created_at=device.created_at,
+            updated_at=device.updated_at,
+        )
+
+
+class DeviceList(Shape):
+    items: list[Device]
 
 
 def _visible_device(device_id: int) -> PersonalDevice:
@@ -45,24 +87,17 @@ def _visible_device(device_id: int) -> PersonalDevice:
     return device
 
 
-def _details(data: dict, base: PersonalDevice | None = None) -> devices.DeviceDetails:
-    def field(name: str, current: str) -> str:
-        return text_field(data, name, current)
-
-    return devices.DeviceDetails(
-        kind=field("kind", base.kind if base else "smartphone"),
-        make=field("make", base.make if base else ""),
-        model=field("model", base.model if base else ""),
-        description=field("description", base.description if base else ""),
-        serial=field("serial", base.serial if base else ""),
-        imei1=field("imei1", (base.imei1 or "") if base else ""),
-        imei2=field("imei2", (base.imei2 or "") if base else ""),
-    )
+def _details(body: DeviceInput, base: PersonalDevice | None = None) -> devices.DeviceDetails:
+    if base is None:
+        return devices.DeviceDetails(**body.model_dump())
+    sent = body.model_dump(exclude_unset=True)
+    current = {name: getattr(base, name) or "" for name in DeviceInput.model_fields}
+    return devices.DeviceDetails(**{**current, **sent})
 
 
 def _commit_and(device: PersonalDevice, status: int = 200):
     db.session.commit()
-    return device_json(device), status
+    return reply(Device.of(device), status)
 
 
 @bp.get("/devices")
@@ -75,29 +110,27 @@ def list_devices():
         found = devices.search_register(db.session, request.args.get("q", "")[:100], limit=200)
     else:
         found = devices.devices_of(db.session, current_user, include_retired=request.args.get("retired") == "true")
-    return {"items": [device_json(d) for d in found]}
+    return reply(DeviceList(items=[Device.of(d) for d in found]))
 
 
 @bp.post("/devices")
 @login_required
 def create_device():
-    data = json_body(DEVICE_FIELDS)
-    device = devices.register_device(db.session, current_user, _details(data))
+    device = devices.register_device(db.session, current_user, _details(read_body(DeviceInput)))
     return _commit_and(device, 201)
 
 
 @bp.get("/devices/<int:device_id>")
 @login_required
 def get_device(device_id: int):
-    return device_json(_visible_device(device_id))
+    return reply(Device.of(_visible_device(device_id)))
 
 
 @bp.patch("/devices/<int:device_id>")
 @login_required
 def update_device(device_id: int):
     device = devices.owned_device(db.session, current_user, device_id)
-    data = json_body(DEVICE_FIELDS)
-    devices.update_device(db.session, current_user, device, _details(data, device))
+    devices.update_device(db.session, current_user, device, _details(read_body(DeviceInput), device))
     return _commit_and(device)
 
 
@@ -113,15 +146,8 @@ def retire_device(device_id: int):
 @login_required
 def report_lost(device_id: int):
     device = devices.owned_device(db.session, current_user, device_id)
-    data = json_body({"stolen", "crime_reference", "notes"})
-    devices.report_lost(
-        db.session,
-        current_user,
-        device,
-        stolen=bool_field(data, "stolen"),
-        crime_reference=text_field(data, "crime_reference"),
-        notes=text_field(data, "notes"),
-    )
+    report = read_body(LostReport)
+    devices.report_lost(db.session, current_user, device, stolen=report.stolen, crime_reference=report.crime_reference, notes=report.notes)
     return _commit_and(device)
 
 
@@ -134,20 +160,19 @@ def found(device_id: int):
 
 
 _problem = {"$ref": "#/components/responses/Problem"}
-_device = {"application/json": {"schema": {"$ref": "#/components/schemas/Device"}}}
 _id_param = [{"name": "device_id", "in": "path", "required": True, "schema": {"type": "integer"}}]
 
 
-def _op(summary: str, op_id: str, ok: str = "200", body: str | None = None, params=None, errors=("401", "404")) -> dict:
+def _op(summary: str, op_id: str, ok: str = "200", body: type[Body] | None = None, params=None, errors=("401", "404")) -> dict:
     operation: dict = {
         "summary": summary,
         "operationId": op_id,
-        "responses": {ok: {"description": "The device", "content": _device}, **{code: _problem for code in errors}},
+        "responses": {ok: json_content(Device, "The device"), **{code: _problem for code in errors}},
     }
     if params:
         operation["parameters"] = params
     if body:
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}}}}
+        operation["requestBody"] = request_body(body)
     return operation
 
 
@@ -162,70 +187,18 @@ register_paths(
                     {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 100}},
                     {"name": "retired", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]}},
                 ],
-                "responses": {
-                    "200": {
-                        "description": "Devices",
-                        "content": {"application/json": {"schema": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Device"}}}}}},
-                    },
-                    "401": _problem,
-                    "403": _problem,
-                },
+                "responses": {"200": json_content(DeviceList, "Devices"), "401": _problem, "403": _problem},
             },
-            "post": _op("Register a device", "createDevice", "201", "DeviceInput", errors=("401", "409", "422")),
+            "post": _op("Register a device", "createDevice", "201", DeviceInput, errors=("401", "409", "422")),
         },
         "/devices/{device_id}": {
             "get": _op("One device (owner or office)", "getDevice", params=_id_param),
-            "patch": _op("Change a device", "updateDevice", body="DeviceInput", params=_id_param, errors=("401", "404", "409", "422")),
+            "patch": _op("Change a device", "updateDevice", body=DeviceInput, params=_id_param, errors=("401", "404", "409", "422")),
         },
         "/devices/{device_id}/retire": {"post": _op("Retire a device", "retireDevice", params=_id_param)},
         "/devices/{device_id}/report-lost": {
-            "post": _op("Report a device lost or stolen", "reportDeviceLost", body="LostReport", params=_id_param, errors=("401", "404", "409", "422"))
+            "post": _op("Report a device lost or stolen", "reportDeviceLost", body=LostReport, params=_id_param, errors=("401", "404", "409", "422"))
         },
         "/devices/{device_id}/found": {"post": _op("Mark a lost device found", "markDeviceFound", params=_id_param, errors=("401", "404", "409"))},
-    },
-    {
-        "Device": {
-            "type": "object",
-            "required": ["id", "owner", "kind", "make", "model", "status"],
-            "properties": {
-                "id": {"type": "integer"},
-                "owner": {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}},
-                "kind": {"type": "string", "enum": ["smartphone", "smartwatch", "tablet", "camera", "other_recording"]},
-                "make": {"type": "string"},
-                "model": {"type": "string"},
-                "description": {"type": "string"},
-                "serial": {"type": "string"},
-                "imei1": {"type": ["string", "null"]},
-                "imei2": {"type": ["string", "null"]},
-                "imei1_last4": {"type": "string"},
-                "status": {"type": "string", "enum": ["active", "lost", "stolen", "retired"]},
-                "reported_at": {"type": ["string", "null"], "format": "date-time"},
-                "crime_reference": {"type": "string"},
-                "created_at": {"type": "string", "format": "date-time"},
-                "updated_at": {"type": "string", "format": "date-time"},
-            },
-        },
-        "DeviceInput": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "kind": {"type": "string", "enum": ["smartphone", "smartwatch", "tablet", "camera", "other_recording"]},
-                "make": {"type": "string", "maxLength": 60},
-                "model": {"type": "string", "maxLength": 60},
-                "description": {"type": "string", "maxLength": 200},
-                "serial": {"type": "string", "maxLength": 60},
-                "imei1": {"type": "string", "description": "15 digits (spaces and dashes ignored) or a 16-digit IMEISV"},
-                "imei2": {"type": "string"},
-            },
-        },
-        "LostReport": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "stolen": {"type": "boolean"},
-                "crime_reference": {"type": "string", "maxLength": 60},
-                "notes": {"type": "string", "maxLength": 500},
-            },
-        },
-    },
+    }
 )

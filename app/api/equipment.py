@@ -6,92 +6,241 @@ from datetime import date
 
 from flask import request
 from flask_login import current_user, login_required
+from pydantic import Field
 
 from app.access import roles_required
 from app.api import bp
-from app.api.helpers import ID_SCHEMA, bool_field, id_field, json_body, text_field
-from app.api.openapi import register_paths
+from app.api.openapi import json_content, register_paths, request_body
+from app.api.shapes import (
+    Body,
+    Day,
+    Flag,
+    Id,
+    OptionalTimestamp,
+    PersonRef,
+    Shape,
+    Text,
+    Timestamp,
+    documented,
+    read_body,
+    reply,
+    school_date,
+)
 from app.clock import local_today
 from app.extensions import db
-from app.models import AssetKind, AssetStatus, Role, SchoolAsset, StockTake
+from app.models import AssetKind, AssetStatus, Role, SchoolAsset
+from app.models import Loan as LoanModel
+from app.models import StockTake as StockTakeModel
 from app.services import assets, loans, stocktakes
 from app.services.errors import Forbidden, ValidationFailed
 
-ASSET_FIELDS = {"tag", "name", "kind", "make", "model", "serial", "imei", "recording_capable", "home_location", "notes", "status"}
+_KINDS = [k.value for k in AssetKind]
+_DATE_EXAMPLE = "2026-11-27"
 
 
-def asset_json(asset: SchoolAsset, open_loan=None) -> dict:
+class AssetInput(Body):
+    """An asset's details; on a change, the fields left out keep their values."""
+
+    tag: Text = Field("", **documented(maxLength=40, pattern="^[A-Za-z0-9][A-Za-z0-9-]*$"))
+    name: Text = Field("", **documented(maxLength=120))
+    kind: Text = Field("", **documented(enum=_KINDS))
+    make: Text = Field("", **documented(maxLength=60))
+    model: Text = Field("", **documented(maxLength=60))
+    serial: Text = Field("", **documented(maxLength=60))
+    imei: Text = Field("", description="work mobiles and tablets only; 15 digits or a 16-digit IMEISV")
+    recording_capable: Flag = True
+    home_location: Text = Field("", **documented(maxLength=80))
+    notes: Text = Field("", **documented(maxLength=1000))
+    status: Text = Field("", **documented(enum=["available", "in_repair", "lost"]))
+
+
+class CheckOut(Body):
+    borrower_id: Id
+    due_on: school_date(_DATE_EXAMPLE)
+    purpose: Text = Field("", **documented(maxLength=200))
+    condition: Text = Field("", **documented(maxLength=500))
+
+
+class CheckIn(Body):
+    condition: Text = Field("", **documented(maxLength=500))
+    damaged: Flag = False
+
+
+class StockTakeInput(Body):
+    location: Text = Field("", description="empty: every location", **documented(maxLength=80))
+
+
+class ScanInput(Body):
+    tag: Text = Field(description="the tag, or the label's whole URL")
+    condition: Text = Field("", **documented(maxLength=200))
+
+
+class AssetRef(Shape):
+    id: int
+    tag: str
+    name: str
+
+    @classmethod
+    def of(cls, asset: SchoolAsset) -> AssetRef:
+        return cls(id=asset.id, tag=asset.tag, name=asset.name)
+
+
+class Loan(Shape):
+    id: int
+    asset: AssetRef
+    borrower: PersonRef
+    issued_by: PersonRef
+    out_at: Timestamp
+    due_on: Day = Field(description="a school date (Europe/London)")
+    purpose: str
+    condition_out: str
+    returned_at: OptionalTimestamp
+    received_by: PersonRef | None
+    condition_in: str
+    damaged: bool
+    overdue: bool
+
+    @classmethod
+    def of(cls, loan: LoanModel, today: date | None = None) -> Loan:
+        return cls(
+            id=loan.id,
+            asset=AssetRef.of(loan.asset),
+            borrower=PersonRef.of(loan.borrower),
+            issued_by=PersonRef.of(loan.issued_by),
+            out_at=loan.out_at,
+            due_on=loan.due_on,
+            purpose=loan.purpose,
+            condition_out=loan.condition_out,
+            returned_at=loan.returned_at,
+            received_by=PersonRef.maybe(loan.received_by),
+            condition_in=loan.condition_in,
+            damaged=loan.damaged,
+            overdue=loan.is_overdue(today or local_today()),
+        )
+
+
+class LoanList(Shape):
+    items: list[Loan]
+
+
+class Asset(Shape):
     """The office's view of an asset (IMEI in full: only the office reaches it)."""
-    return {
-        "id": asset.id,
-        "tag": asset.tag,
-        "name": asset.name,
-        "kind": asset.kind,
-        "make": asset.make,
-        "model": asset.model,
-        "serial": asset.serial,
-        "imei": asset.imei,
-        "recording_capable": asset.recording_capable,
-        "status": asset.status,
-        "home_location": asset.home_location,
-        "notes": asset.notes,
-        "last_audited_at": asset.last_audited_at.isoformat() if asset.last_audited_at else None,
-        "created_at": asset.created_at.isoformat(),
-        "updated_at": asset.updated_at.isoformat(),
-        "open_loan": loans.loan_json(open_loan) if open_loan is not None else None,
-    }
+
+    id: int
+    tag: str
+    name: str
+    kind: AssetKind
+    make: str
+    model: str
+    serial: str
+    imei: str | None
+    recording_capable: bool
+    status: AssetStatus
+    home_location: str
+    notes: str
+    last_audited_at: OptionalTimestamp
+    created_at: Timestamp
+    updated_at: Timestamp
+    open_loan: Loan | None
+
+    @classmethod
+    def of(cls, asset: SchoolAsset, open_loan: LoanModel | None = None) -> Asset:
+        return cls(
+            id=asset.id,
+            tag=asset.tag,
+            name=asset.name,
+            kind=asset.kind,
+            make=asset.make,
+            model=asset.model,
+            serial=asset.serial,
+            imei=asset.imei,
+            recording_capable=asset.recording_capable,
+            status=asset.status,
+            home_location=asset.home_location,
+            notes=asset.notes,
+            last_audited_at=asset.last_audited_at,
+            created_at=asset.created_at,
+            updated_at=asset.updated_at,
+            open_loan=Loan.of(open_loan) if open_loan is not None else None,
+        )
 
 
-def stocktake_json(take: StockTake) -> dict:
-    return {
-        "id": take.id,
-        "location": take.location,
-        "started_at": take.started_at.isoformat(),
-        "started_by": {"id": take.started_by.id, "name": take.started_by.display_name},
-        "closed_at": take.closed_at.isoformat() if take.closed_at else None,
-        "closed_by": {"id": take.closed_by.id, "name": take.closed_by.display_name} if take.closed_by else None,
-    }
+class AssetList(Shape):
+    items: list[Asset]
 
 
-def scan_json(scan) -> dict:
-    return {
-        "id": scan.id,
-        "tag": scan.tag,
-        "asset": {"id": scan.asset.id, "tag": scan.asset.tag, "name": scan.asset.name} if scan.asset else None,
-        "condition": scan.condition,
-        "scanned_at": scan.scanned_at.isoformat(),
-    }
+class StockTake(Shape):
+    id: int
+    location: str
+    started_at: Timestamp
+    started_by: PersonRef
+    closed_at: OptionalTimestamp
+    closed_by: PersonRef | None
+
+    @classmethod
+    def fields_of(cls, take: StockTakeModel) -> dict:
+        return {
+            "id": take.id,
+            "location": take.location,
+            "started_at": take.started_at,
+            "started_by": PersonRef.of(take.started_by),
+            "closed_at": take.closed_at,
+            "closed_by": PersonRef.maybe(take.closed_by),
+        }
+
+    @classmethod
+    def of(cls, take: StockTakeModel) -> StockTake:
+        return cls(**cls.fields_of(take))
 
 
-def _details(data: dict, base: SchoolAsset | None = None) -> assets.AssetDetails:
-    def field(name: str, current: str) -> str:
-        return text_field(data, name, current)
+class Scan(Shape):
+    id: int
+    tag: str
+    asset: AssetRef | None
+    condition: str
+    scanned_at: Timestamp
 
-    return assets.AssetDetails(
-        tag=field("tag", base.tag if base else ""),
-        name=field("name", base.name if base else ""),
-        kind=field("kind", base.kind if base else ""),
-        make=field("make", base.make if base else ""),
-        model=field("model", base.model if base else ""),
-        serial=field("serial", base.serial if base else ""),
-        imei=field("imei", (base.imei or "") if base else ""),
-        recording_capable=bool_field(data, "recording_capable", base.recording_capable if base else True),
-        home_location=field("home_location", base.home_location if base else ""),
-        notes=field("notes", base.notes if base else ""),
-        status=field("status", ""),
+    @classmethod
+    def of(cls, scan) -> Scan:
+        return cls(
+            id=scan.id, tag=scan.tag, asset=AssetRef.of(scan.asset) if scan.asset else None, condition=scan.condition, scanned_at=scan.scanned_at
+        )
+
+
+class ReportLine(Shape):
+    tag: str
+    asset_id: int | None
+    name: str | None
+    borrower: PersonRef | None
+    loaned_since: OptionalTimestamp
+    condition: str
+
+
+class StockTakeDetail(StockTake):
+    scans: list[Scan]
+    report: dict[str, list[ReportLine]] = Field(
+        default_factory=dict, description="present once closed: missing, on_loan, unexpected, present"
     )
 
 
-def _date_field(data: dict, name: str) -> date | None:
-    value = data.get(name)
-    if value in (None, ""):
-        return None
-    if not isinstance(value, str):
-        raise ValidationFailed(f"{name} must be a date.", {name: ["Use a date like 2026-11-27."]})
-    try:
-        return date.fromisoformat(value)
-    except ValueError as error:
-        raise ValidationFailed(f"{name} must be a date.", {name: ["Use a date like 2026-11-27."]}) from error
+class ClosedStockTake(StockTake):
+    counts: dict[str, int]
+
+
+class ScanResult(Shape):
+    scan: Scan
+    created: bool
+    expected: bool
+    message: str
+    scanned_count: int
+
+
+def _details(body: AssetInput, base: SchoolAsset | None = None) -> assets.AssetDetails:
+    sent = body.model_dump(exclude_unset=True)
+    if base is None:
+        return assets.AssetDetails(**{**body.model_dump(), **sent})
+    current = {name: getattr(base, name) for name in AssetInput.model_fields}
+    return assets.AssetDetails(**{**current, "imei": base.imei or "", "status": "", **sent})
 
 
 # Assets --------------------------------------------------------------------------------------------
@@ -117,59 +266,51 @@ def list_assets():
         limit=limit,
         offset=offset,
     )
-    return {"items": [asset_json(a) for a in found]}
+    return reply(AssetList(items=[Asset.of(a) for a in found]))
 
 
 @bp.post("/assets")
 @roles_required(Role.OFFICE)
 def create_asset():
-    asset = assets.create_asset(db.session, current_user, _details(json_body(ASSET_FIELDS)), via="api")
+    asset = assets.create_asset(db.session, current_user, _details(read_body(AssetInput)), via="api")
     db.session.commit()
-    return asset_json(asset), 201
+    return reply(Asset.of(asset), 201)
 
 
 @bp.get("/assets/<int:asset_id>")
 @roles_required(Role.OFFICE)
 def get_asset(asset_id: int):
     asset = assets.get_asset(db.session, asset_id)
-    return asset_json(asset, loans.open_loan_for(db.session, asset.id))
+    return reply(Asset.of(asset, loans.open_loan_for(db.session, asset.id)))
 
 
 @bp.patch("/assets/<int:asset_id>")
 @roles_required(Role.OFFICE)
 def update_asset(asset_id: int):
     asset = assets.get_asset(db.session, asset_id)
-    assets.update_asset(db.session, current_user, asset, _details(json_body(ASSET_FIELDS), asset))
+    assets.update_asset(db.session, current_user, asset, _details(read_body(AssetInput), asset))
     db.session.commit()
-    return asset_json(asset, loans.open_loan_for(db.session, asset.id))
+    return reply(Asset.of(asset, loans.open_loan_for(db.session, asset.id)))
 
 
 @bp.post("/assets/<int:asset_id>/check-out")
 @roles_required(Role.OFFICE)
 def check_out(asset_id: int):
-    data = json_body({"borrower_id", "due_on", "purpose", "condition"})
+    body = read_body(CheckOut)
     loan = loans.check_out(
-        db.session,
-        current_user,
-        asset_id,
-        borrower_id=id_field(data, "borrower_id", required=False),
-        due_on=_date_field(data, "due_on"),
-        purpose=text_field(data, "purpose"),
-        condition=text_field(data, "condition"),
+        db.session, current_user, asset_id, borrower_id=body.borrower_id, due_on=body.due_on, purpose=body.purpose, condition=body.condition
     )
     db.session.commit()
-    return loans.loan_json(loan), 201
+    return reply(Loan.of(loan), 201)
 
 
 @bp.post("/assets/<int:asset_id>/check-in")
 @roles_required(Role.OFFICE)
 def check_in(asset_id: int):
-    data = json_body({"condition", "damaged"}) if request.get_data() else {}
-    loan = loans.check_in(
-        db.session, current_user, asset_id, condition=text_field(data, "condition"), damaged=bool_field(data, "damaged")
-    )
+    body = read_body(CheckIn, optional=True)
+    loan = loans.check_in(db.session, current_user, asset_id, condition=body.condition, damaged=body.damaged)
     db.session.commit()
-    return loans.loan_json(loan)
+    return reply(Loan.of(loan))
 
 
 # Loans --------------------------------------------------------------------------------------------
@@ -193,13 +334,13 @@ def list_loans():
         found = loans.loans_of(db.session, current_user, include_returned=request.args.get("returned") == "true")
         if overdue:
             found = [loan for loan in found if loan.is_overdue(today)]
-    return {"items": [loans.loan_json(loan, today) for loan in found]}
+    return reply(LoanList(items=[Loan.of(loan, today) for loan in found]))
 
 
 @bp.get("/loans/<int:loan_id>")
 @login_required
 def get_loan(loan_id: int):
-    return loans.loan_json(loans.visible_loan(db.session, current_user, loan_id))
+    return reply(Loan.of(loans.visible_loan(db.session, current_user, loan_id)))
 
 
 # Stock-takes ----------------------------------------------------------------------------------------
@@ -208,49 +349,49 @@ def get_loan(loan_id: int):
 @bp.post("/stocktakes")
 @roles_required(Role.OFFICE)
 def start_stocktake():
-    data = json_body({"location"}) if request.get_data() else {}
-    take = stocktakes.start_stocktake(db.session, current_user, text_field(data, "location"))
+    body = read_body(StockTakeInput, optional=True)
+    take = stocktakes.start_stocktake(db.session, current_user, body.location)
     db.session.commit()
-    return stocktake_json(take), 201
+    return reply(StockTake.of(take), 201)
 
 
 @bp.get("/stocktakes/<int:stocktake_id>")
 @roles_required(Role.OFFICE)
 def get_stocktake(stocktake_id: int):
     take = stocktakes.get_stocktake(db.session, stocktake_id)
-    body = {**stocktake_json(take), "scans": [scan_json(s) for s in stocktakes.scans_of(db.session, take.id)]}
+    detail = StockTakeDetail(**StockTake.fields_of(take), scans=[Scan.of(s) for s in stocktakes.scans_of(db.session, take.id)])
     if not take.is_open:
-        body["report"] = {
+        detail.report = {
             outcome: [
-                {
-                    "tag": r.tag,
-                    "asset_id": r.asset_id,
-                    "name": r.asset.name if r.asset else None,
-                    "borrower": {"id": r.borrower.id, "name": r.borrower.display_name} if r.borrower else None,
-                    "loaned_since": r.loaned_since.isoformat() if r.loaned_since else None,
-                    "condition": r.condition,
-                }
+                ReportLine(
+                    tag=r.tag,
+                    asset_id=r.asset_id,
+                    name=r.asset.name if r.asset else None,
+                    borrower=PersonRef.maybe(r.borrower),
+                    loaned_since=r.loaned_since,
+                    condition=r.condition,
+                )
                 for r in results
             ]
             for outcome, results in stocktakes.stocktake_report(db.session, take).items()
         }
-    return body
+    return reply(detail)
 
 
 @bp.post("/stocktakes/<int:stocktake_id>/scans")
 @roles_required(Role.OFFICE)
 def record_scan(stocktake_id: int):
-    data = json_body({"tag", "condition"})
-    result = stocktakes.record_scan(db.session, current_user, stocktake_id, text_field(data, "tag"), text_field(data, "condition"))
+    body = read_body(ScanInput)
+    result = stocktakes.record_scan(db.session, current_user, stocktake_id, body.tag, body.condition)
     db.session.commit()
-    body = {
-        "scan": scan_json(result.scan),
-        "created": result.created,
-        "expected": result.expected,
-        "message": result.message,
-        "scanned_count": len(stocktakes.scans_of(db.session, stocktake_id)),
-    }
-    return body, 201 if result.created else 200
+    answer = ScanResult(
+        scan=Scan.of(result.scan),
+        created=result.created,
+        expected=result.expected,
+        message=result.message,
+        scanned_count=len(stocktakes.scans_of(db.session, stocktake_id)),
+    )
+    return reply(answer, 201 if result.created else 200)
 
 
 @bp.post("/stocktakes/<int:stocktake_id>/close")
@@ -258,7 +399,7 @@ def record_scan(stocktake_id: int):
 def close_stocktake(stocktake_id: int):
     counts = stocktakes.close_stocktake(db.session, current_user, stocktake_id)
     db.session.commit()
-    return {**stocktake_json(stocktakes.get_stocktake(db.session, stocktake_id)), "counts": counts}
+    return reply(ClosedStockTake(**StockTake.fields_of(stocktakes.get_stocktake(db.session, stocktake_id)), counts=counts))
 
 
 # OpenAPI -------------------------------------------------------------------------------------------
@@ -266,25 +407,17 @@ def close_stocktake(stocktake_id: int):
 _problem = {"$ref": "#/components/responses/Problem"}
 
 
-def _json(schema: str | dict) -> dict:
-    return {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"} if isinstance(schema, str) else schema}}
-
-
 def _path_param(name: str) -> list[dict]:
     return [{"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}]
 
 
-def _op(summary: str, op_id: str, responses: dict, *, body: str | None = None, params=None, body_required: bool = True) -> dict:
+def _op(summary: str, op_id: str, responses: dict, *, body: type[Body] | None = None, params=None, body_required: bool = True) -> dict:
     operation: dict = {"summary": summary, "operationId": op_id, "responses": responses}
     if params:
         operation["parameters"] = params
     if body:
-        operation["requestBody"] = {"required": body_required, "content": _json(body)}
+        operation["requestBody"] = request_body(body, body_required)
     return operation
-
-
-def _list_of(schema: str) -> dict:
-    return {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"$ref": f"#/components/schemas/{schema}"}}}}
 
 
 _office_errors = {"401": _problem, "403": _problem}
@@ -297,7 +430,7 @@ register_paths(
             "get": _op(
                 "Find school assets (office)",
                 "listAssets",
-                {"200": {"description": "Assets, ordered by tag", "content": _json(_list_of("Asset"))}, "422": _problem, **_office_errors},
+                {"200": json_content(AssetList, "Assets, ordered by tag"), "422": _problem, **_office_errors},
                 params=[
                     {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 100}},
                     {"name": "kind", "in": "query", "schema": {"type": "string", "enum": _kinds}},
@@ -310,22 +443,22 @@ register_paths(
             "post": _op(
                 "Add a school asset (office)",
                 "createAsset",
-                {"201": {"description": "The asset", "content": _json("Asset")}, "409": _problem, "422": _problem, **_office_errors},
-                body="AssetInput",
+                {"201": json_content(Asset, "The asset"), "409": _problem, "422": _problem, **_office_errors},
+                body=AssetInput,
             ),
         },
         "/assets/{asset_id}": {
             "get": _op(
                 "One asset with its open loan (office)",
                 "getAsset",
-                {"200": {"description": "The asset", "content": _json("Asset")}, "404": _problem, **_office_errors},
+                {"200": json_content(Asset, "The asset"), "404": _problem, **_office_errors},
                 params=_path_param("asset_id"),
             ),
             "patch": _op(
                 "Change an asset (office)",
                 "updateAsset",
-                {"200": {"description": "The asset", "content": _json("Asset")}, "404": _problem, "409": _problem, "422": _problem, **_office_errors},
-                body="AssetInput",
+                {"200": json_content(Asset, "The asset"), "404": _problem, "409": _problem, "422": _problem, **_office_errors},
+                body=AssetInput,
                 params=_path_param("asset_id"),
             ),
         },
@@ -333,8 +466,8 @@ register_paths(
             "post": _op(
                 "Lend an asset (office); refused with 409 while it is on loan",
                 "checkOutAsset",
-                {"201": {"description": "The new loan", "content": _json("Loan")}, "404": _problem, "409": _problem, "422": _problem, **_office_errors},
-                body="CheckOut",
+                {"201": json_content(Loan, "The new loan"), "404": _problem, "409": _problem, "422": _problem, **_office_errors},
+                body=CheckOut,
                 params=_path_param("asset_id"),
             ),
         },
@@ -342,8 +475,8 @@ register_paths(
             "post": _op(
                 "Take an asset back (office); refused with 409 when it is not on loan",
                 "checkInAsset",
-                {"200": {"description": "The closed loan", "content": _json("Loan")}, "404": _problem, "409": _problem, "422": _problem, **_office_errors},
-                body="CheckIn",
+                {"200": json_content(Loan, "The closed loan"), "404": _problem, "409": _problem, "422": _problem, **_office_errors},
+                body=CheckIn,
                 params=_path_param("asset_id"),
                 body_required=False,
             ),
@@ -352,7 +485,7 @@ register_paths(
             "get": _op(
                 "Loans: staff see only their own; the office sees everyone's open loans",
                 "listLoans",
-                {"200": {"description": "Loans", "content": _json(_list_of("Loan"))}, "401": _problem, "403": _problem},
+                {"200": json_content(LoanList, "Loans"), "401": _problem, "403": _problem},
                 params=[
                     {"name": "overdue", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]}},
                     {"name": "scope", "in": "query", "schema": {"type": "string", "enum": ["mine", "all"]}},
@@ -366,7 +499,7 @@ register_paths(
             "get": _op(
                 "One loan (its borrower or the office)",
                 "getLoan",
-                {"200": {"description": "The loan", "content": _json("Loan")}, "401": _problem, "404": _problem},
+                {"200": json_content(Loan, "The loan"), "401": _problem, "404": _problem},
                 params=_path_param("loan_id"),
             ),
         },
@@ -374,8 +507,8 @@ register_paths(
             "post": _op(
                 "Start a stock-take, optionally of one location (office); one is open at a time",
                 "startStockTake",
-                {"201": {"description": "The stock-take", "content": _json("StockTake")}, "409": _problem, "422": _problem, **_office_errors},
-                body="StockTakeInput",
+                {"201": json_content(StockTake, "The stock-take"), "409": _problem, "422": _problem, **_office_errors},
+                body=StockTakeInput,
                 body_required=False,
             ),
         },
@@ -383,7 +516,7 @@ register_paths(
             "get": _op(
                 "A stock-take, its scans and (once closed) its report (office)",
                 "getStockTake",
-                {"200": {"description": "The stock-take", "content": _json("StockTakeDetail")}, "404": _problem, **_office_errors},
+                {"200": json_content(StockTakeDetail, "The stock-take"), "404": _problem, **_office_errors},
                 params=_path_param("stocktake_id"),
             ),
         },
@@ -392,14 +525,14 @@ register_paths(
                 "Record a scanned label; scanning it again answers 200 with the first scan and changes nothing",
                 "recordStockTakeScan",
                 {
-                    "201": {"description": "Recorded", "content": _json("ScanResult")},
-                    "200": {"description": "Already recorded", "content": _json("ScanResult")},
+                    "201": json_content(ScanResult, "Recorded"),
+                    "200": json_content(ScanResult, "Already recorded"),
                     "404": _problem,
                     "409": _problem,
                     "422": _problem,
                     **_office_errors,
                 },
-                body="ScanInput",
+                body=ScanInput,
                 params=_path_param("stocktake_id"),
             ),
         },
@@ -407,158 +540,9 @@ register_paths(
             "post": _op(
                 "Close a stock-take and keep its report (office)",
                 "closeStockTake",
-                {"200": {"description": "The closed stock-take with counts by outcome", "content": _json("ClosedStockTake")}, "404": _problem, "409": _problem, **_office_errors},
+                {"200": json_content(ClosedStockTake, "The closed stock-take with counts by outcome"), "404": _problem, "409": _problem, **_office_errors},
                 params=_path_param("stocktake_id"),
             ),
         },
-    },
-    {
-        "Asset": {
-            "type": "object",
-            "required": ["id", "tag", "name", "kind", "status"],
-            "properties": {
-                "id": {"type": "integer"},
-                "tag": {"type": "string"},
-                "name": {"type": "string"},
-                "kind": {"type": "string", "enum": _kinds},
-                "make": {"type": "string"},
-                "model": {"type": "string"},
-                "serial": {"type": "string"},
-                "imei": {"type": ["string", "null"]},
-                "recording_capable": {"type": "boolean"},
-                "status": {"type": "string", "enum": _statuses},
-                "home_location": {"type": "string"},
-                "notes": {"type": "string"},
-                "last_audited_at": {"type": ["string", "null"], "format": "date-time"},
-                "created_at": {"type": "string", "format": "date-time"},
-                "updated_at": {"type": "string", "format": "date-time"},
-                "open_loan": {"oneOf": [{"$ref": "#/components/schemas/Loan"}, {"type": "null"}]},
-            },
-        },
-        "AssetInput": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "tag": {"type": "string", "maxLength": 40, "pattern": "^[A-Za-z0-9][A-Za-z0-9-]*$"},
-                "name": {"type": "string", "maxLength": 120},
-                "kind": {"type": "string", "enum": _kinds},
-                "make": {"type": "string", "maxLength": 60},
-                "model": {"type": "string", "maxLength": 60},
-                "serial": {"type": "string", "maxLength": 60},
-                "imei": {"type": "string", "description": "work mobiles and tablets only; 15 digits or a 16-digit IMEISV"},
-                "recording_capable": {"type": "boolean"},
-                "home_location": {"type": "string", "maxLength": 80},
-                "notes": {"type": "string", "maxLength": 1000},
-                "status": {"type": "string", "enum": ["available", "in_repair", "lost"]},
-            },
-        },
-        "Loan": {
-            "type": "object",
-            "required": ["id", "asset", "borrower", "out_at", "due_on", "overdue"],
-            "properties": {
-                "id": {"type": "integer"},
-                "asset": {"type": "object", "properties": {"id": {"type": "integer"}, "tag": {"type": "string"}, "name": {"type": "string"}}},
-                "borrower": {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}},
-                "issued_by": {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}},
-                "out_at": {"type": "string", "format": "date-time"},
-                "due_on": {"type": "string", "format": "date", "description": "a school date (Europe/London)"},
-                "purpose": {"type": "string"},
-                "condition_out": {"type": "string"},
-                "returned_at": {"type": ["string", "null"], "format": "date-time"},
-                "received_by": {"oneOf": [{"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}}, {"type": "null"}]},
-                "condition_in": {"type": "string"},
-                "damaged": {"type": "boolean"},
-                "overdue": {"type": "boolean"},
-            },
-        },
-        "CheckOut": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["borrower_id", "due_on"],
-            "properties": {
-                "borrower_id": ID_SCHEMA,
-                "due_on": {"type": "string", "format": "date"},
-                "purpose": {"type": "string", "maxLength": 200},
-                "condition": {"type": "string", "maxLength": 500},
-            },
-        },
-        "CheckIn": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {"condition": {"type": "string", "maxLength": 500}, "damaged": {"type": "boolean"}},
-        },
-        "StockTakeInput": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {"location": {"type": "string", "maxLength": 80, "description": "empty: every location"}},
-        },
-        "StockTake": {
-            "type": "object",
-            "required": ["id", "location", "started_at"],
-            "properties": {
-                "id": {"type": "integer"},
-                "location": {"type": "string"},
-                "started_at": {"type": "string", "format": "date-time"},
-                "started_by": {"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}},
-                "closed_at": {"type": ["string", "null"], "format": "date-time"},
-                "closed_by": {"oneOf": [{"type": "object", "properties": {"id": {"type": "integer"}, "name": {"type": "string"}}}, {"type": "null"}]},
-            },
-        },
-        "Scan": {
-            "type": "object",
-            "required": ["id", "tag"],
-            "properties": {
-                "id": {"type": "integer"},
-                "tag": {"type": "string"},
-                "asset": {"oneOf": [{"type": "object", "properties": {"id": {"type": "integer"}, "tag": {"type": "string"}, "name": {"type": "string"}}}, {"type": "null"}]},
-                "condition": {"type": "string"},
-                "scanned_at": {"type": "string", "format": "date-time"},
-            },
-        },
-        "ScanInput": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["tag"],
-            "properties": {
-                "tag": {"type": "string", "description": "the tag, or the label's whole URL"},
-                "condition": {"type": "string", "maxLength": 200},
-            },
-        },
-        "ScanResult": {
-            "type": "object",
-            "required": ["scan", "created", "expected", "message", "scanned_count"],
-            "properties": {
-                "scan": {"$ref": "#/components/schemas/Scan"},
-                "created": {"type": "boolean"},
-                "expected": {"type": "boolean"},
-                "message": {"type": "string"},
-                "scanned_count": {"type": "integer"},
-            },
-        },
-        "StockTakeDetail": {
-            "allOf": [
-                {"$ref": "#/components/schemas/StockTake"},
-                {
-                    "type": "object",
-                    "properties": {
-                        "scans": {"type": "array", "items": {"$ref": "#/components/schemas/Scan"}},
-                        "report": {
-                            "type": "object",
-                            "description": "present once closed: missing, on_loan, unexpected, present",
-                            "additionalProperties": {"type": "array", "items": {"type": "object"}},
-                        },
-                    },
-                },
-            ]
-        },
-        "ClosedStockTake": {
-            "allOf": [
-                {"$ref": "#/components/schemas/StockTake"},
-                {
-                    "type": "object",
-                    "properties": {"counts": {"type": "object", "additionalProperties": {"type": "integer"}}},
-                },
-            ]
-        },
-    },
+    }
 )

@@ -6,33 +6,69 @@ import re
 from datetime import date
 
 from flask import current_app, request
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.access import public
 from app.api import bp
 
 _paths: dict[str, dict] = {}
-_schemas: dict[str, dict] = {
-    "Problem": {
-        "type": "object",
-        "description": "RFC 9457 problem details",
-        "required": ["type", "title", "status"],
-        "properties": {
-            "type": {"type": "string"},
-            "title": {"type": "string"},
-            "status": {"type": "integer"},
-            "detail": {"type": "string"},
-            "errors": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
-            "request_id": {"type": "integer", "description": "already-asked: the request still waiting for a decision"},
-            "request_url": {"type": "string", "description": "already-asked: its page"},
-            "device_id": {"type": "integer", "description": "conflict on registering: your own device that already has this IMEI"},
-        },
-    }
-}
+_models: dict[str, tuple[type[BaseModel], str]] = {}
 
 
-def register_paths(paths: dict[str, dict], schemas: dict[str, dict] | None = None) -> None:
+class Problem(BaseModel):
+    """RFC 9457 problem details"""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str = ""
+    errors: dict[str, list[str]] = {}
+    request_id: int | None = Field(None, description="already-asked: the request still waiting for a decision")
+    request_url: str | None = Field(None, description="already-asked: its page")
+    device_id: int | None = Field(None, description="conflict on registering: your own device that already has this IMEI")
+
+
+def register_model(model: type[BaseModel], mode: str = "serialization") -> str:
+    """Put a pydantic model among the component schemas; ``mode`` is validation for request bodies."""
+    known = _models.get(model.__name__)
+    if known is not None and known[0] is not model:
+        raise ValueError(f"Two API shapes are called {model.__name__}")
+    _models[model.__name__] = (model, mode)
+    return f"#/components/schemas/{model.__name__}"
+
+
+def json_content(model: type[BaseModel], description: str) -> dict:
+    """A response that answers with ``model``."""
+    return {"description": description, "content": {"application/json": {"schema": {"$ref": register_model(model)}}}}
+
+
+def request_body(model: type[BaseModel], required: bool = True) -> dict:
+    """A request body read with ``shapes.read_body(model)``."""
+    return {"required": required, "content": {"application/json": {"schema": {"$ref": register_model(model, "validation")}}}}
+
+
+def component_schemas() -> dict[str, dict]:
+    """Every component schema, generated from the models (nested ones included, once each)."""
+    schemas: dict[str, dict] = {}
+    for model, mode in _models.values():
+        schema = model.model_json_schema(ref_template=REF_TEMPLATE, mode=mode)
+        for name, nested in schema.pop("$defs", {}).items():
+            if schemas.setdefault(name, nested) != nested:
+                raise ValueError(f"Two API shapes are called {name}")
+        if schemas.setdefault(model.__name__, schema) != schema:
+            raise ValueError(f"Two API shapes are called {model.__name__}")
+    return dict(sorted(schemas.items()))
+
+
+REF_TEMPLATE = "#/components/schemas/{model}"
+register_model(Problem)
+
+
+def register_paths(paths: dict[str, dict]) -> None:
+    """Describe routes; their bodies and answers name models through ``request_body`` and ``json_content``."""
     _paths.update(paths)
-    _schemas.update(schemas or {})
 
 
 def _with_common_responses(paths: dict) -> dict:
@@ -103,7 +139,7 @@ def openapi_document() -> dict:
         "servers": [{"url": f"{current_app.config['BASE_URL']}/api/v1"}],
         "paths": _with_common_responses(dict(sorted(_paths.items()))),
         "components": {
-            "schemas": _schemas,
+            "schemas": component_schemas(),
             "responses": {
                 "Problem": {
                     "description": "A problem",

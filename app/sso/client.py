@@ -116,7 +116,7 @@ def authorisation_url(provider: Provider, *, redirect_uri: str, state: str, nonc
     extra = {"hd": provider.domain} if provider.domain else {}
     with _oauth_session(provider, redirect_uri) as oauth:
         url, _state = oauth.create_authorization_url(
-            endpoint, state=state, nonce=nonce, code_verifier=code_verifier, prompt="select_account", **extra
+            endpoint, state=state, nonce=nonce, code_verifier=code_verifier, **extra
         )
     return url
 

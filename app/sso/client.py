@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 from authlib.integrations.requests_client import OAuth2Session
@@ -98,6 +99,14 @@ def forget_cached(provider: Provider | None = None) -> None:
             found = _metadata.pop(provider.metadata_url, None)
             if found:
                 _keys.pop(found[1].get("jwks_uri", ""), None)
+
+
+def authorisation_origin(provider: Provider) -> str:
+    """The origin of the provider's sign-in page: from its discovery document when known, else its issuer's."""
+    with _lock:
+        cached = _metadata.get(provider.metadata_url)
+    parts = urlsplit(cached[1]["authorization_endpoint"] if cached else provider.issuer)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _oauth_session(provider: Provider, redirect_uri: str) -> OAuth2Session:

@@ -28,7 +28,7 @@ from app.services.errors import ValidationFailed
 from app.sso import client
 from app.sso.forms import SignInRulesForm
 from app.sso.providers import Provider, configured_providers, half_configured
-from app.web import client_ip
+from app.web import CONTENT_SECURITY_POLICY, client_ip
 
 bp = Blueprint("sso", __name__)
 register_nav("Sign-in", "sso.rules", (Role.ADMIN,), order=86)
@@ -72,6 +72,17 @@ def refuse_passwords_when_off():
         sso.record_password_refusal(db.session, request.form.get("email", ""))
         db.session.commit()
     return render_template("sso/passwords_off.html"), 403
+
+
+@auth_bp.after_request
+def let_the_buttons_reach_the_providers(response):
+    """The sign-in page's buttons POST here and are redirected to the provider; browsers hold that redirect
+    to the page's CSP ``form-action``, so the sign-in page names the configured providers' origins too."""
+    found = providers()
+    if request.endpoint == "auth.sign_in" and found:
+        origins = " ".join(sorted({client.authorisation_origin(p) for p in found.values()}))
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace("form-action 'self'", f"form-action 'self' {origins}")
+    return response
 
 
 @bp.post("/sign-in/oidc/<provider>")

@@ -37,9 +37,9 @@ const provider = new Provider(issuer, {
     return {
       accountId: id,
       async claims() {
-        const out = { sub: claims.sub || id };
+        const out = { sub: id };
         for (const [key, value] of Object.entries(claims)) {
-          if (value !== null && key !== 'sub') out[key] = value;
+          if (value !== null) out[key] = value;
         }
         return out;
       },

@@ -127,7 +127,7 @@ GETS: dict[str, Get] = {
     "admin.invite": Get("/admin/staff/invite"),
     "admin.person": Get("/admin/staff/{person}"),
     "admin.settings": Get("/admin/settings"),
-    "sso.rules": Get("/admin/sign-in"),
+    "sso.rules": Get("/admin/sso"),
     "permissions.areas": Get("/admin/areas"),
     "permissions.area_new": Get("/admin/areas/new"),
     "permissions.area_edit": Get("/admin/areas/{area}"),

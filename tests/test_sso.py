@@ -343,9 +343,9 @@ def test_require_sso_turns_passwords_off(client, app, idps):
         db.session.commit()
     # The admin signs in with Microsoft (so they cannot lock themselves out), then turns passwords off.
     assert sign_in_with(client, idps, "microsoft", ms_claims("admin@school.test")).status_code == 302
-    page = client.get("/admin/sign-in")
+    page = client.get("/admin/sso")
     assert page.status_code == 200 and "https://lanyard.test/sign-in/oidc/google/callback" in page.get_data(as_text=True)
-    response = client.post("/admin/sign-in", data={"csrf_token": csrf_token(client, "/admin/sign-in"), "passwords_off": "y", "create_domain": ""})
+    response = client.post("/admin/sso", data={"csrf_token": csrf_token(client, "/admin/sso"), "passwords_off": "y", "create_domain": ""})
     assert response.status_code == 302
     assert events("setting.changed")[-1] == {"actor_id": admin.id, "from": False, "to": True}
 
@@ -369,9 +369,9 @@ def test_require_sso_turns_passwords_off(client, app, idps):
 def test_admin_sign_in_page_refuses_passwords_off_without_providers(client):
     admin = make_user(Role.ADMIN)
     sign_in(client, admin)
-    page = client.get("/admin/sign-in").get_data(as_text=True)
+    page = client.get("/admin/sso").get_data(as_text=True)
     assert "Not set up" in page
-    response = client.post("/admin/sign-in", data={"csrf_token": csrf_token(client, "/admin/sign-in"), "passwords_off": "y"})
+    response = client.post("/admin/sso", data={"csrf_token": csrf_token(client, "/admin/sso"), "passwords_off": "y"})
     assert response.status_code == 422 and "nobody could sign in" in response.get_data(as_text=True)
     assert events("setting.changed") == []
 

@@ -156,7 +156,7 @@ def callback(provider: str):
     return redirect(safe_next(claimed.next_url))
 
 
-@bp.route("/admin/sign-in", methods=["GET", "POST"])
+@bp.route("/admin/sso", methods=["GET", "POST"])
 @roles_required(Role.ADMIN)
 def rules():
     found = providers()

@@ -79,7 +79,7 @@ PAGES: dict[str | None, list[str]] = {
         "/admin/areas/{area}/poster",
         "/admin/areas/posters",
         "/admin/settings",
-        "/admin/sign-in",
+        "/admin/sso",
     ],
 }
 # GET endpoints that are not pages a person reads.

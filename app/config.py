@@ -7,6 +7,8 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from app.sso.providers import oidc_settings_from_environment
+
 
 def _flag(name: str, default: bool) -> bool:
     value = os.environ.get(name)
@@ -97,4 +99,6 @@ def settings_from_environment(instance_path: Path) -> dict:
         "PUSH_SEND_THREADS": int(os.environ.get("LANYARD_PUSH_SEND_THREADS", "4")),
         "PUSH_TTL_SECONDS": int(os.environ.get("LANYARD_PUSH_TTL_SECONDS", str(4 * 3600))),
         "PUSH_ACTION_TOKEN_MINUTES": int(os.environ.get("LANYARD_PUSH_ACTION_TOKEN_MINUTES", "60")),
+        # Sign in with Microsoft or Google (LANYARD_OIDC_*; see app/sso/providers.py and the README).
+        **oidc_settings_from_environment(),
     }

@@ -158,6 +158,9 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     'permissions.standing_end': ('approver',),
     'push.remove': 'signed_in',
     'push.settings': 'signed_in',
+    'sso.callback': 'public',
+    'sso.rules': ('admin',),
+    'sso.start': 'public',
 }
 ROLES = ["anonymous", "staff", "approver", "office", "admin", "governor"]
 

@@ -49,6 +49,8 @@ GETS: dict[str, Get] = {
     "main.school_logo": Get("/school-logo/{logo}", visitor=200),
     "auth.sign_in": Get("/sign-in", 302, visitor=200),
     "auth.set_password": Get("/set-password/{token}", visitor=200),
+    # No provider is configured here: the callback of one is not found (tests/test_sso.py covers the rest).
+    "sso.callback": Get("/sign-in/oidc/microsoft/callback", 404, visitor=404),
     "api.openapi_json": Get("/api/v1/openapi.json", visitor=200),
     "api.push_key": Get("/api/v1/push-subscriptions/key", visitor=200),
     # Any signed-in person (the demo's Mr B Clarke, who owns the device, request and loan).
@@ -125,6 +127,7 @@ GETS: dict[str, Get] = {
     "admin.invite": Get("/admin/staff/invite"),
     "admin.person": Get("/admin/staff/{person}"),
     "admin.settings": Get("/admin/settings"),
+    "sso.rules": Get("/admin/sso"),
     "permissions.areas": Get("/admin/areas"),
     "permissions.area_new": Get("/admin/areas/new"),
     "permissions.area_edit": Get("/admin/areas/{area}"),

@@ -138,6 +138,8 @@ def _urls(app, ids: dict, h: Hostile) -> list[str]:
         "user_id": sorted(ids["people"].values()), "tag": ids["tag"],
         # The logo's address is its SHA-256; anything else (hostile text included) is a plain 404.
         "digest": ["0" * 64, HTML_PAYLOADS[1]],
+        # Sign-in providers: a known name (not configured here, so 404) and hostile text.
+        "provider": ["microsoft", HTML_PAYLOADS[1]],
     }
     tokens = {"permissions.ask": ids["poster_token"], "auth.set_password": ids["password_token"]}
     urls: list[str] = []

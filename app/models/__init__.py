@@ -15,6 +15,7 @@ from app.models.assets import (
 )
 from app.models.audit import AuditCheckpoint, AuditEvent, AuditLink, AuditVerification
 from app.models.devices import DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei
+from app.models.identities import Identity, SignInProvider, SignInState
 from app.models.notifications import Notification
 from app.models.passkeys import Passkey
 from app.models.permissions import (
@@ -52,6 +53,7 @@ __all__ = [
     "AuditVerification",
     "DeviceKind",
     "DeviceStatus",
+    "Identity",
     "LoginAttempt",
     "Notification",
     "Passkey",
@@ -68,6 +70,8 @@ __all__ = [
     "Role",
     "SchoolLogo",
     "SchoolSetting",
+    "SignInProvider",
+    "SignInState",
     "StandingPermission",
     "TokenAction",
     "User",

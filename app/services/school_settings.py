@@ -20,7 +20,7 @@ PUSH_CONTACT = define_setting(
 _HH_MM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _EMAIL = re.compile(r"^[^@\s:/]+@[^@\s:/]+\.[^@\s:/]+$")
 # Shown on their own form (an upload), not as a text box.
-_NOT_ON_THE_FORM = {"school.logo"}
+_NOT_ON_THE_FORM = {"school.logo", "sso.required", "sso.create_accounts_domain"}  # SSO: on /admin/sso
 
 
 @cache

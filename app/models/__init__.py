@@ -15,6 +15,7 @@ from app.models.assets import (
 )
 from app.models.audit import AuditCheckpoint, AuditEvent, AuditLink, AuditVerification
 from app.models.devices import DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei
+from app.models.mail import ApprovalMailWatch, MailKind, MailOutbox, MailPreference
 from app.models.notifications import Notification
 from app.models.passkeys import Passkey
 from app.models.permissions import (
@@ -32,6 +33,7 @@ from app.models.tokens import ApiToken
 __all__ = [
     "ActionToken",
     "ApiToken",
+    "ApprovalMailWatch",
     "ApproverStatus",
     "Area",
     "AreaRule",
@@ -51,6 +53,9 @@ __all__ = [
     "DeviceKind",
     "DeviceStatus",
     "LoginAttempt",
+    "MailKind",
+    "MailOutbox",
+    "MailPreference",
     "Notification",
     "Passkey",
     "PasswordToken",

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from email.utils import make_msgid
 
 import sqlalchemy as sa
-from flask import current_app, has_app_context, render_template
+from flask import current_app, has_app_context
 
 from app.clock import utcnow
 from app.models import (
@@ -124,16 +124,19 @@ def render_message(session, kind: MailKind, recipient_name: str, **context) -> R
     context = {
         "school_name": _school_name(session),
         "recipient_name": recipient_name,
-        "base_url": current_app.config["BASE_URL"],
-        "preferences_url": absolute_url("/account#email") if kind.optional else "",
         **context,
     }
-    subject = _LINE_BREAKS.sub(" ", render_template(f"mail/{kind.value}.subject.txt", **context)).strip()[:200]
-    return RenderedMessage(
-        subject=subject,
-        text=render_template(f"mail/{kind.value}.txt", **context),
-        html=render_template(f"mail/{kind.value}.html", **context),
-    )
+    # Every text a person typed (names, device models, areas) loses any IMEI-length digit run.
+    context = {key: safe_text(value) if isinstance(value, str) and key != "link" else value for key, value in context.items()}
+    context["base_url"] = current_app.config["BASE_URL"]
+    context["preferences_url"] = absolute_url("/account#email") if kind.optional else ""
+    subject = _LINE_BREAKS.sub(" ", _render(f"mail/{kind.value}.subject.txt", context)).strip()[:200]
+    return RenderedMessage(subject=subject, text=_render(f"mail/{kind.value}.txt", context), html=_render(f"mail/{kind.value}.html", context))
+
+
+def _render(name: str, context: dict) -> str:
+    # The template alone, without the page context processors: no signed-in person, nav or request.
+    return current_app.jinja_env.get_template(name).render(**context)
 
 
 def _mark_queued(session) -> None:

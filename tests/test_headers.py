@@ -49,6 +49,7 @@ GETS: dict[str, Get] = {
     "main.school_logo": Get("/school-logo/{logo}", visitor=200),
     "auth.sign_in": Get("/sign-in", 302, visitor=200),
     "auth.set_password": Get("/set-password/{token}", visitor=200),
+    "mail.forgot_password": Get("/forgot-password", visitor=200),
     "api.openapi_json": Get("/api/v1/openapi.json", visitor=200),
     "api.push_key": Get("/api/v1/push-subscriptions/key", visitor=200),
     # Any signed-in person (the demo's Mr B Clarke, who owns the device, request and loan).

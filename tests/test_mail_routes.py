@@ -1,0 +1,132 @@
+"""The pages around email: "Forgot your password?", the account page's choices, the sender waking on
+commit, and the development-only /dev/mail page (absent in production)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from app import create_app
+from app.database import write_intent
+from app.extensions import db
+from app.mail.worker import MailSettings, MailWorker, drain_until_idle
+from app.models import AuditEvent, MailPreference, Role
+from app.services import mail
+from tests.conftest import _test_config, csrf_token
+from tests.factories import make_user, sign_in
+from tests.mail_server import MailServer
+
+
+@pytest.fixture
+def smtp(app):
+    server = MailServer()
+    server.start()
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=server.port, SMTP_SECURITY="none", MAIL_FROM="lanyard@school.test")
+    yield server
+    server.stop()
+
+
+def test_the_sign_in_page_offers_a_password_reset(client):
+    page = client.get("/sign-in").get_data(as_text=True)
+    assert 'href="/forgot-password"' in page
+    form = client.get("/forgot-password")
+    assert form.status_code == 200 and "Email me a link" in form.get_data(as_text=True)
+
+
+def test_forgot_password_refuses_what_is_not_an_address(client):
+    token = csrf_token(client, "/forgot-password")
+    response = client.post("/forgot-password", data={"email": "not an address", "csrf_token": token})
+    assert response.status_code == 422
+
+
+def test_the_account_page_offers_the_kinds_for_a_persons_roles_and_saves_them(app, client):
+    office = make_user(Role.OFFICE)
+    sign_in(client, office)
+    page = client.get("/account").get_data(as_text=True)
+    assert "Email me about" in page
+    assert 'value="device_lost" checked' in page and 'value="loan_reminder" checked' in page
+    assert 'value="audit_digest"' not in page and 'value="approval_waiting"' not in page
+    token = csrf_token(client, "/account")
+    response = client.post("/account/email", data={"kind": ["loan_reminder"], "csrf_token": token})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/account#email")
+    assert 'value="device_lost">' in client.get("/account").get_data(as_text=True)
+    stored = db.session.scalars(sa.select(MailPreference)).all()
+    assert [(p.user_id, p.kind, p.enabled) for p in stored] == [(office.id, "device_lost", False)]
+    event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "mail.preferences_changed"))
+    assert event is not None and "device_lost:off" in event.details
+    refused = client.post("/account/email", data={"kind": ["invitation"], "csrf_token": token})
+    assert refused.status_code == 302
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(MailPreference)) == 1
+
+
+def test_preferences_need_a_signed_in_person_and_the_csrf_token(client):
+    assert client.post("/account/email", data={"kind": ["device_lost"]}).status_code in (302, 400)
+    sign_in(client, make_user())
+    assert client.post("/account/email", data={"kind": ["device_lost"]}).status_code == 400
+
+
+def test_the_sender_wakes_when_a_commit_queues_mail(app, smtp):
+    person = make_user()
+    wake = threading.Event()
+    postgres = db.engine.dialect.name == "postgresql"
+    worker = MailWorker(app, wake, listen=postgres, poll_seconds=30)
+    thread = threading.Thread(target=worker.run_forever, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)  # the loop is idle, waiting (on PostgreSQL, listening)
+        with write_intent():
+            mail.queue_invitation(db.session, person, "https://lanyard.test/set-password/x")
+            db.session.commit()
+        if not postgres:
+            # In one process the after-commit hook wakes the module's event; this worker has its own.
+            from app.mail.worker import wake_event
+
+            assert wake_event.is_set()
+            wake.set()
+        deadline = time.monotonic() + 10
+        while not smtp.inbox.to(person.email) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert smtp.inbox.to(person.email), "the sender did not wake"
+    finally:
+        worker.stop()
+        thread.join(10)
+
+
+def _app(database_url, tmp_path, **overrides):
+    instance = tmp_path / "instance-dev"
+    instance.mkdir(exist_ok=True)
+    return create_app({**_test_config(database_url, instance), "MAIL_WORKER": False, **overrides})
+
+
+def test_development_without_smtp_shows_sent_mail_at_dev_mail(database_url, tmp_path):
+    application = _app(database_url, tmp_path, LANYARD_ENV="development", SMTP_HOST="")
+    with application.app_context():
+        person = make_user(name="Ms Dev")
+        with write_intent():
+            assert mail.queue_invitation(db.session, person, "https://lanyard.test/set-password/abc") is not None
+            db.session.commit()
+        settings = MailSettings.from_app(application)
+        assert settings.mode == "dev"
+        assert drain_until_idle(db.session, settings).sent == 1
+        client = application.test_client()
+        index = client.get("/dev/mail")
+        assert index.status_code == 200 and "Your Lanyard account at Lanyard School" in index.get_data(as_text=True)
+        name = next(path.stem for path in (tmp_path / "instance-dev" / "dev-mail").glob("*.eml"))
+        page = client.get(f"/dev/mail/{name}").get_data(as_text=True)
+        assert 'href="https://lanyard.test/set-password/abc"' in page and "Auto-Submitted" not in page
+        assert client.get("/dev/mail/nothing-here").status_code == 404
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize("overrides", [{"LANYARD_ENV": "production"}, {"LANYARD_ENV": "development", "SMTP_HOST": "smtp.school.test"}])
+def test_dev_mail_is_not_there_in_production_or_with_a_mail_server(database_url, tmp_path, overrides):
+    application = _app(database_url, tmp_path, **overrides)
+    assert not any(rule.rule.startswith("/dev/") for rule in application.url_map.iter_rules())
+    with application.app_context():
+        assert application.test_client().get("/dev/mail").status_code == 404
+        db.session.remove()
+        db.engine.dispose()

@@ -130,3 +130,16 @@ def test_dev_mail_is_not_there_in_production_or_with_a_mail_server(database_url,
         assert application.test_client().get("/dev/mail").status_code == 404
         db.session.remove()
         db.engine.dispose()
+
+
+def test_my_data_lists_email_choices_and_messages_without_their_bodies(app, client, smtp):
+    person = make_user()
+    with write_intent():
+        mail.queue_invitation(db.session, person, "https://lanyard.test/set-password/secret-link")
+        db.session.commit()
+    sign_in(client, person)
+    download = client.get("/my-data/download")
+    data = download.get_json()
+    assert data["email"]["choices"] == {"loan_reminder": True}
+    assert [m["kind"] for m in data["email"]["messages"]] == ["invitation"]
+    assert "secret-link" not in download.get_data(as_text=True)

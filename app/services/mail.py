@@ -39,6 +39,7 @@ from app.scheduler import register_timed_job
 from app.services.accounts import find_user_by_email, issue_password_token, normalise_email
 from app.services.audit import record_audit_event
 from app.services.errors import ValidationFailed
+from app.services.personal_data import register_section
 from app.services.settings import define_setting, get_setting
 
 QUEUED_FLAG = "lanyard_mail_queued"
@@ -412,3 +413,22 @@ def set_preferences(session, actor: User, enabled: set[str]) -> list[str]:
         session.flush()
         record_audit_event(session, actor, "mail.preferences_changed", "user", actor.id, {"changes": changes})
     return changes
+
+
+@register_section
+def _mail_data(session, user: User) -> tuple[str, object]:
+    """For "My data": the person's email choices and the messages queued to them (bodies are not kept)."""
+    messages = session.scalars(sa.select(MailOutbox).where(MailOutbox.user_id == user.id).order_by(MailOutbox.id))
+    return "email", {
+        "choices": {kind.value: enabled for kind, enabled in preferences_for(session, user)},
+        "messages": [
+            {
+                "kind": m.kind,
+                "subject": m.subject,
+                "queued_at": m.created_at.isoformat(),
+                "sent_at": m.sent_at.isoformat() if m.sent_at else None,
+                "dropped_at": m.dead_at.isoformat() if m.dead_at else None,
+            }
+            for m in messages
+        ],
+    }

@@ -143,3 +143,68 @@ def test_my_data_lists_email_choices_and_messages_without_their_bodies(app, clie
     assert data["email"]["choices"] == {"loan_reminder": True}
     assert [m["kind"] for m in data["email"]["messages"]] == ["invitation"]
     assert "secret-link" not in download.get_data(as_text=True)
+
+
+def _terminate_connections(database_url: str) -> int:
+    import psycopg
+
+    from tests.conftest import PG_ADMIN_URL
+
+    name = database_url.rsplit("/", 1)[1]
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
+        return len(admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
+        ).fetchall())
+
+
+def _wait_until(predicate, timeout: float, message: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.05)
+
+
+def test_the_sender_survives_the_database_going_away(app, smtp, database_url, backend):
+    """PostgreSQL: every connection is terminated (LISTEN too) and later commits still wake the sender.
+    SQLite: the database stays locked past the busy timeout; the sender backs off and carries on."""
+    import sqlite3
+
+    app.config.update(MAIL_RECONNECT_BASE_SECONDS=0.05, MAIL_RECONNECT_CAP_SECONDS=0.2)
+    person = make_user()
+
+    def queue(n: int) -> None:
+        with write_intent():
+            for index in range(n):
+                mail.queue_invitation(db.session, person, f"https://lanyard.test/set-password/{index}")
+            db.session.commit()
+
+    postgres = backend == "postgresql"
+    worker = MailWorker(app, threading.Event(), listen=postgres, poll_seconds=30 if postgres else 0.1)
+    thread = threading.Thread(target=worker.run_forever, daemon=True)
+    try:
+        if postgres:
+            thread.start()
+            time.sleep(0.5)
+            queue(1)
+            _wait_until(lambda: len(smtp.inbox.received) == 1, 5, "the first message never arrived")
+            assert _terminate_connections(database_url) >= 1
+            _wait_until(lambda: worker.reconnects >= 1, 10, "the sender never came back")
+            started = time.monotonic()
+            queue(5)
+            _wait_until(lambda: len(smtp.inbox.received) == 6, 10, "the sender did not wake after the outage")
+            assert time.monotonic() - started < 8  # woken by NOTIFY, not by the 30 s poll
+        else:
+            queue(5)
+            locker = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+            locker.execute("BEGIN IMMEDIATE")
+            thread.start()
+            _wait_until(lambda: worker.database_failures >= 1, 15, "the sender never hit the lock")
+            locker.execute("ROLLBACK")
+            locker.close()
+            _wait_until(lambda: len(smtp.inbox.received) == 5, 15, "the sender did not carry on")
+            _wait_until(lambda: worker.reconnects == 1, 5, "the sender never said it recovered")
+        assert thread.is_alive()
+    finally:
+        worker.stop()
+        thread.join(10)
+    assert not thread.is_alive()

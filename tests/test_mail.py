@@ -324,3 +324,14 @@ def test_every_kind_of_message_arrives_and_none_carries_an_imei(app, client, smt
         text, html = parts(message)
         for where in (message["Subject"], text, html):
             assert not LONG_DIGITS.search(where), (message["Subject"], where)
+
+
+def test_the_plain_text_part_is_not_html_escaped_and_the_html_part_is(app, smtp):
+    person = make_user(name="Mrs O'Neil & <b>Co</b>")
+    with write_intent():
+        mail.queue_invitation(db.session, person, "https://lanyard.test/set-password/x")
+        db.session.commit()
+    deliver(app)
+    text, html = parts(smtp.inbox.to(person.email)[0])
+    assert "Hello Mrs O'Neil & <b>Co</b>," in text
+    assert "Mrs O&#39;Neil &amp; &lt;b&gt;Co&lt;/b&gt;" in html and "<b>Co" not in html

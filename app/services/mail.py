@@ -12,12 +12,15 @@ never be sent would only grow.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import make_msgid
+from pathlib import Path
 
+import jinja2
 import sqlalchemy as sa
 from flask import current_app, has_app_context
 
@@ -131,13 +134,23 @@ def render_message(session, kind: MailKind, recipient_name: str, **context) -> R
     context = {key: safe_text(value) if isinstance(value, str) and key != "link" else value for key, value in context.items()}
     context["base_url"] = current_app.config["BASE_URL"]
     context["preferences_url"] = absolute_url("/account#email") if kind.optional else ""
-    subject = _LINE_BREAKS.sub(" ", _render(f"mail/{kind.value}.subject.txt", context)).strip()[:200]
-    return RenderedMessage(subject=subject, text=_render(f"mail/{kind.value}.txt", context), html=_render(f"mail/{kind.value}.html", context))
+    subject = _LINE_BREAKS.sub(" ", _text_templates().get_template(f"{kind.value}.subject.txt").render(**context)).strip()[:200]
+    return RenderedMessage(
+        subject=subject,
+        text=_text_templates().get_template(f"{kind.value}.txt").render(**context),
+        # The template alone, without the page context processors: no signed-in person, nav or request.
+        html=current_app.jinja_env.get_template(f"mail/{kind.value}.html").render(**context),
+    )
 
 
-def _render(name: str, context: dict) -> str:
-    # The template alone, without the page context processors: no signed-in person, nav or request.
-    return current_app.jinja_env.get_template(name).render(**context)
+@functools.cache
+def _text_templates() -> jinja2.Environment:
+    """The plain-text parts and subjects: never HTML, so never HTML-escaped (an ``&`` stays an ``&``).
+
+    They live apart from ``templates/`` (where everything is HTML and autoescaped), in app/mail/text_templates.
+    """
+    folder = Path(__file__).resolve().parent.parent / "mail" / "text_templates"
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(folder), autoescape=False, keep_trailing_newline=True)  # noqa: S701 (plain text, never HTML)
 
 
 def _mark_queued(session) -> None:

@@ -70,6 +70,10 @@ def create_app(config: dict | None = None) -> Flask:
     if config and config.get("TESTING") and "PUSH_WORKER" not in config:
         app.config["PUSH_WORKER"] = False  # tests drive the sender themselves
     init_push(app)
+
+    from app.mail import init_mail
+
+    init_mail(app)
     return app
 
 

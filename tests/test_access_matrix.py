@@ -123,6 +123,8 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     'equipment.stocktake_csv': ('office',),
     'equipment.stocktake_list': ('office',),
     'equipment.stocktake_scan': ('office',),
+    'mail.forgot_password': 'public',
+    'mail.preferences': 'signed_in',
     'main.healthz': 'public',
     'main.home': 'signed_in',
     'main.manifest': 'public',

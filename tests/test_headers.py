@@ -51,6 +51,7 @@ GETS: dict[str, Get] = {
     "auth.set_password": Get("/set-password/{token}", visitor=200),
     # No provider is configured here: the callback of one is not found (tests/test_sso.py covers the rest).
     "sso.callback": Get("/sign-in/oidc/microsoft/callback", 404, visitor=404),
+    "mail.forgot_password": Get("/forgot-password", visitor=200),
     "api.openapi_json": Get("/api/v1/openapi.json", visitor=200),
     "api.push_key": Get("/api/v1/push-subscriptions/key", visitor=200),
     # Any signed-in person (the demo's Mr B Clarke, who owns the device, request and loan).

@@ -11,7 +11,7 @@ from app.devices.forms import ConfirmForm
 from app.extensions import db
 from app.models import Role, User
 from app.navigation import register_nav
-from app.services import accounts
+from app.services import accounts, mail
 from app.services.errors import DomainError, NotFound, ValidationFailed
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -60,8 +60,9 @@ def invite():
             for field, messages in error.field_errors.items():
                 getattr(form, field).errors = list(getattr(form, field).errors) + messages
             return render_template("admin/invite.html", form=form), 422
+        emailed = mail.queue_invitation(db.session, user, _set_password_link(token)) is not None
         db.session.commit()
-        return render_template("admin/invited.html", person=user, link=_set_password_link(token))
+        return render_template("admin/invited.html", person=user, link=_set_password_link(token), emailed=emailed)
     return render_template("admin/invite.html", form=form), 422 if form.errors else 200
 
 

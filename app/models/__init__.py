@@ -16,6 +16,7 @@ from app.models.assets import (
 from app.models.audit import AuditCheckpoint, AuditEvent, AuditLink, AuditVerification
 from app.models.devices import DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei
 from app.models.identities import Identity, SignInProvider, SignInState
+from app.models.mail import ApprovalMailWatch, MailKind, MailOutbox, MailPreference
 from app.models.notifications import Notification
 from app.models.passkeys import Passkey
 from app.models.permissions import (
@@ -34,6 +35,7 @@ from app.models.tokens import ApiToken
 __all__ = [
     "ActionToken",
     "ApiToken",
+    "ApprovalMailWatch",
     "ApproverStatus",
     "FormSubmission",
     "Area",
@@ -55,6 +57,9 @@ __all__ = [
     "DeviceStatus",
     "Identity",
     "LoginAttempt",
+    "MailKind",
+    "MailOutbox",
+    "MailPreference",
     "Notification",
     "Passkey",
     "PasswordToken",

@@ -1,6 +1,5 @@
 """Sign-in identities (OpenID Connect: Microsoft Entra ID, Google) and the single-use state of a sign-in.
 
-The lead re-points down_revision to the head of main at merge.
 
 Revision ID: 0013_identities
 Revises: 0012_form_submissions

@@ -24,7 +24,7 @@ PASSWORD = "demo password for a11y"
 
 # Who visits which pages; {device}, {person} and {token} come from the demo school.
 PAGES: dict[str | None, list[str]] = {
-    None: ["/sign-in", "/privacy", "/offline", "/set-password/{token}", "/no-such-page"],
+    None: ["/sign-in", "/forgot-password", "/privacy", "/offline", "/set-password/{token}", "/no-such-page"],
     "head": ["/approvals", "/approvals/{request}", "/now", "/standing", "/cover"],
     "bclarke": [
         "/",

@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
 
-from app.models.accounts import LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
+from app.models.accounts import LoginAttempt, PasswordToken, Role, StaffType, User, UserRole, UserSession
 from app.models.areas import Area, AreaRule
 from app.models.assets import (
     AssetKind,
@@ -25,6 +25,7 @@ from app.models.permissions import (
     StandingPermission,
     standing_permission_areas,
 )
+from app.models.provisioning import EndDateNotice, ScimToken
 from app.models.push import ActionToken, PushOutbox, PushSubscription
 from app.models.settings import ApproverStatus, SchoolLogo, SchoolSetting
 from app.models.tokens import ApiToken
@@ -65,6 +66,9 @@ __all__ = [
     "Role",
     "SchoolLogo",
     "SchoolSetting",
+    "ScimToken",
+    "StaffType",
+    "EndDateNotice",
     "StandingPermission",
     "User",
     "UserRole",

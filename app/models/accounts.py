@@ -56,6 +56,8 @@ class User(db.Model):
     end_date: so.Mapped[date | None] = so.mapped_column(sa.Date)
     # The identity provider's own id for the person (SCIM externalId), kept as sent.
     external_id: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    # When the provisioning system deleted the person (SCIM DELETE): deactivated, and hidden from SCIM.
+    deprovisioned_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     role_rows: so.Mapped[list[UserRole]] = so.relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"

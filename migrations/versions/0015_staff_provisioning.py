@@ -32,6 +32,7 @@ def upgrade():
         op.create_check_constraint(op.f('ck_users_known_staff_type'), 'users', STAFF_TYPES)
     op.add_column('users', sa.Column('end_date', sa.Date(), nullable=True))
     op.add_column('users', sa.Column('external_id', sa.String(length=255), nullable=True))
+    op.add_column('users', sa.Column('deprovisioned_at', sa.DateTime(timezone=True), nullable=True))
     op.create_table('scim_tokens',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=80), nullable=False),
@@ -57,6 +58,7 @@ def upgrade():
 def downgrade():
     op.drop_table('end_date_notices')
     op.drop_table('scim_tokens')
+    op.drop_column('users', 'deprovisioned_at')
     op.drop_column('users', 'external_id')
     op.drop_column('users', 'end_date')
     if op.get_bind().dialect.name != "sqlite":

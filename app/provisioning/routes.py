@@ -36,6 +36,7 @@ def staff_import_page():
         form.file.errors = ["Choose a CSV file to import."]
         return _import_page(form, 422)
     raw = upload.read(staff_import.MAX_BYTES + 1)
+    upload.close()
     if len(raw) > staff_import.MAX_BYTES:
         form.file.errors = [f"The file is larger than {staff_import.MAX_BYTES // 1024} KB; split it and import each part."]
         return _import_page(form, 422)

@@ -174,6 +174,8 @@ def _digest(text: str, plan: ImportPlan) -> str:
 
 def plan_import(session, actor: User, text: str) -> ImportPlan:
     """Read the file and say what it would change, changing nothing. Bad rows refuse the whole file."""
+    # One kind of line ending: a browser sends the previewed text back with CRLF line breaks.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     if len(text.encode()) > MAX_BYTES:
         raise ImportRefused("The file is too large.", [RowProblem(1, "", (f"Import at most {MAX_BYTES // 1024} KB at a time.",))])
     header, rows, unreadable = _read(text)

@@ -106,11 +106,15 @@ def _register_blueprints(app: Flask) -> None:
     from app.equipment.routes import bp as equipment_bp
     from app.main.routes import bp as main_bp
     from app.permissions.routes import bp as permissions_bp
+    from app.provisioning.routes import bp as provisioning_bp
     from app.push.routes import bp as push_bp
+    from app.scim.routes import bp as scim_bp
     from app.sso.routes import bp as sso_bp
 
     for blueprint in (main_bp, auth_bp, devices_bp, equipment_bp, admin_bp, audit_log_bp, permissions_bp, push_bp, sso_bp, api_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(scim_bp)
+    app.register_blueprint(provisioning_bp)
 
 
 def school_name() -> str:

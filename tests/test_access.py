@@ -94,7 +94,7 @@ def test_every_route_is_either_public_or_requires_sign_in(app):
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             response = client.open(path, method=method)
             checked += 1
-            if path.startswith("/api/"):
+            if path.startswith(("/api/", "/scim/")):
                 assert response.status_code in (401, 403), f"{method} {path} answered {response.status_code} to anonymous"
             elif method == "GET":
                 assert response.status_code == 302 and "/sign-in" in response.headers["Location"], f"GET {path}"

@@ -134,6 +134,20 @@ GETS: dict[str, Get] = {
     "permissions.area_edit": Get("/admin/areas/{area}"),
     "permissions.area_poster": Get("/admin/areas/{area}/poster"),
     "permissions.area_posters": Get("/admin/areas/posters"),
+    "provisioning.staff_import_page": Get("/admin/staff/import"),
+    "provisioning.staff_import_template": Get("/admin/staff/import/template.csv"),
+    "provisioning.scim_tokens": Get("/admin/provisioning"),
+    # SCIM: a signed-in person (an admin included) is refused; the refusal carries the headers too.
+    "scim.service_provider": Get("/scim/v2/ServiceProviderConfig", 401, who="admin"),
+    "scim.resource_types": Get("/scim/v2/ResourceTypes", 401, who="admin"),
+    "scim.resource_type": Get("/scim/v2/ResourceTypes/User", 401, who="admin"),
+    "scim.schemas": Get("/scim/v2/Schemas", 401, who="admin"),
+    "scim.schema": Get("/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", 401, who="admin"),
+    "scim.list_users": Get("/scim/v2/Users", 401, who="admin"),
+    "scim.get_user": Get("/scim/v2/Users/{person}", 401, who="admin"),
+    "scim.list_groups": Get("/scim/v2/Groups", 401, who="admin"),
+    "scim.get_group": Get("/scim/v2/Groups/staff", 401, who="admin"),
+    "scim.unknown_endpoint": Get("/scim/v2/Nothing", 401, who="admin"),
 }
 # Who asks, by the access matrix's entry: a role's demo person, or Mr B Clarke for "signed_in".
 PERSON_FOR_ROLE = {"approver": "head", "office": "office", "admin": "admin", "governor": "governor", "signed_in": "bclarke"}

@@ -40,7 +40,7 @@ from tests.hostile_data import (
 PASSWORD = "hostile data password"
 ROLES = ("anonymous", "staff", "head", "office", "admin")
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-JSON_TYPES = {"application/json", "application/problem+json", "application/manifest+json"}
+JSON_TYPES = {"application/json", "application/problem+json", "application/manifest+json", "application/scim+json"}
 # Values kept on purpose where no page shows them (each one is checked in the CSV and JSON instead).
 NOT_ON_ANY_PAGE = {
     "staff user agent": "sign-in and audit user agents are kept for the audit CSV only",
@@ -140,6 +140,9 @@ def _urls(app, ids: dict, h: Hostile) -> list[str]:
         "digest": ["0" * 64, HTML_PAYLOADS[1]],
         # Sign-in providers: a known name (not configured here, so 404) and hostile text.
         "provider": ["microsoft", HTML_PAYLOADS[1]],
+        # SCIM's own arguments (the SCIM endpoint refuses a signed-in person, but never echoes them as HTML).
+        "name": ["User", HTML_PAYLOADS[1]], "schema_id": [HTML_PAYLOADS[1]], "group_id": ["staff", HTML_PAYLOADS[1]],
+        "unknown": [HTML_PAYLOADS[1]],
     }
     tokens = {"permissions.ask": ids["poster_token"], "auth.set_password": ids["password_token"]}
     urls: list[str] = []
@@ -172,6 +175,7 @@ def _urls(app, ids: dict, h: Hostile) -> list[str]:
         f"/audit?person={payload}&action={payload}",
         f"/equipment?q={payload}",
         f"/admin/staff?q={payload}",
+        f"/admin/staff?q={payload}&type={payload}",
         f"/office/devices?q={payload}",
         f"/equipment/new?tag={payload}",
         f"/equipment/labels?q={payload}",

@@ -9,9 +9,9 @@ from app.access import roles_required
 from app.admin.forms import InviteForm, PersonForm
 from app.devices.forms import ConfirmForm
 from app.extensions import db
-from app.models import Role, User
+from app.models import Role, StaffType, User
 from app.navigation import register_nav
-from app.services import accounts, mail
+from app.services import accounts, mail, staff_terms
 from app.services.errors import DomainError, NotFound, ValidationFailed
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -34,11 +34,17 @@ def _set_password_link(token: str) -> str:
 @roles_required(Role.ADMIN)
 def staff():
     text = request.args.get("q", "").strip()[:100]
+    staff_type = request.args.get("type", "")
+    staff_type = staff_type if staff_type in {t.value for t in StaffType} else ""
     query = db.select(User).order_by(User.is_active_account.desc(), User.display_name)
     if text:
         like = f"%{text.lower()}%"
         query = query.where(db.or_(db.func.lower(User.display_name).like(like), User.email.like(like)))
-    return render_template("admin/staff.html", people=db.session.scalars(query.limit(200)).all(), q=text)
+    if staff_type:
+        query = query.where(User.staff_type == staff_type)
+    return render_template(
+        "admin/staff.html", people=db.session.scalars(query.limit(200)).all(), q=text, staff_type=staff_type, staff_types=list(StaffType)
+    )
 
 
 @bp.route("/staff/invite", methods=["GET", "POST"])
@@ -53,6 +59,9 @@ def invite():
                 email=form.email.data,
                 display_name=form.display_name.data,
                 roles={Role(r) for r in form.roles.data or []},
+            )
+            staff_terms.set_staff_terms(
+                db.session, current_user, user, staff_type=StaffType(form.staff_type.data), end_date=form.end_date.data
             )
             token = accounts.issue_password_token(db.session, current_user, user)
         except ValidationFailed as error:
@@ -77,9 +86,15 @@ def person(user_id: int):
         try:
             accounts.update_profile(db.session, current_user, user, display_name=form.display_name.data)
             accounts.set_roles(db.session, current_user, user, {Role(r) for r in form.roles.data or []})
+            staff_terms.set_staff_terms(
+                db.session, current_user, user, staff_type=StaffType(form.staff_type.data), end_date=form.end_date.data
+            )
         except DomainError as error:
             db.session.rollback()
-            form.roles.errors = list(form.roles.errors) + [error.message]
+            if isinstance(error, ValidationFailed) and "end_date" in error.field_errors:
+                form.end_date.errors = list(form.end_date.errors) + error.field_errors["end_date"]
+            else:
+                form.roles.errors = list(form.roles.errors) + [error.message]
             return render_template("admin/person.html", form=form, person=user, confirm=ConfirmForm()), 422
         db.session.commit()
         flash(f"Saved {user.display_name}.", "success")

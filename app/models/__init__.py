@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models, one module per aggregate. Importing this package registers them all."""
 
-from app.models.accounts import LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
+from app.models.accounts import LoginAttempt, PasswordToken, Role, StaffType, User, UserRole, UserSession
 from app.models.areas import Area, AreaRule
 from app.models.assets import (
     AssetKind,
@@ -27,6 +27,7 @@ from app.models.permissions import (
     StandingPermission,
     standing_permission_areas,
 )
+from app.models.provisioning import EndDateNotice, ScimToken
 from app.models.push import ActionToken, PushOutbox, PushSubscription, PushUrgency, TokenAction
 from app.models.settings import ApproverStatus, SchoolLogo, SchoolSetting
 from app.models.submissions import FormSubmission
@@ -77,6 +78,9 @@ __all__ = [
     "SchoolSetting",
     "SignInProvider",
     "SignInState",
+    "ScimToken",
+    "StaffType",
+    "EndDateNotice",
     "StandingPermission",
     "TokenAction",
     "User",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -26,8 +26,24 @@ class Role(enum.StrEnum):
         return {"staff": "Staff", "approver": "Approver", "office": "Office", "admin": "Admin", "governor": "Governor"}[self.value]
 
 
+class StaffType(enum.StrEnum):
+    """How a person works at the school; volunteers, supply staff and contractors usually have an end date."""
+
+    EMPLOYEE = "employee"
+    SUPPLY = "supply"
+    VOLUNTEER = "volunteer"
+    CONTRACTOR = "contractor"
+
+    @property
+    def label(self) -> str:
+        return {"employee": "Employee", "supply": "Supply staff", "volunteer": "Volunteer", "contractor": "Contractor"}[self.value]
+
+
 class User(db.Model):
     __tablename__ = "users"
+    __table_args__ = (
+        sa.CheckConstraint("staff_type IN ('employee', 'supply', 'volunteer', 'contractor')", name="known_staff_type"),
+    )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     email: so.Mapped[str] = so.mapped_column(sa.String(254), unique=True)
@@ -36,6 +52,13 @@ class User(db.Model):
     is_active_account: so.Mapped[bool] = so.mapped_column(sa.Boolean, default=True)
     deactivated_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
+    staff_type: so.Mapped[str] = so.mapped_column(sa.String(20), default=StaffType.EMPLOYEE.value, server_default="employee")
+    # The last day the person works here (a school date); the account deactivates itself after it.
+    end_date: so.Mapped[date | None] = so.mapped_column(sa.Date)
+    # The identity provider's own id for the person (SCIM externalId), kept as sent.
+    external_id: so.Mapped[str | None] = so.mapped_column(sa.String(255))
+    # When the provisioning system deleted the person (SCIM DELETE): deactivated, and hidden from SCIM.
+    deprovisioned_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
     role_rows: so.Mapped[list[UserRole]] = so.relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"

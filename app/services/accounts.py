@@ -10,7 +10,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from app.clock import utcnow
+from app.clock import local_today, utcnow
 from app.models import LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
 from app.services import passwords
 from app.services.api_tokens import revoke_all_tokens
@@ -130,10 +130,13 @@ def set_password_with_token(session, token: str, password: str) -> User:
     return user
 
 
-def set_roles(session, actor: User, user: User, roles: set[Role]) -> None:
-    """Replace a person's roles (staff is always kept). An admin cannot remove their own admin role."""
+def set_roles(session, actor: User | None, user: User, roles: set[Role]) -> None:
+    """Replace a person's roles (staff is always kept). An admin cannot remove their own admin role.
+
+    ``actor`` is None when the provisioning system (SCIM) or an import made the change.
+    """
     roles = roles | {Role.STAFF}
-    if user.id == actor.id and Role.ADMIN in user.roles and Role.ADMIN not in roles:
+    if actor is not None and user.id == actor.id and Role.ADMIN in user.roles and Role.ADMIN not in roles:
         raise Conflict("You cannot remove your own admin role; ask another admin.")
     before = sorted(r.value for r in user.roles)
     after = sorted(r.value for r in roles)
@@ -154,26 +157,38 @@ def update_profile(session, actor: User, user: User, *, display_name: str) -> No
         record_audit_event(session, actor, "user.updated", "user", user.id, {"fields": ["display_name"]})
 
 
-def deactivate_user(session, actor: User, user: User) -> None:
-    """A leaver: never deleted (the audit log points at them); every session ends at once."""
-    if user.id == actor.id:
+def deactivate_user(session, actor: User | None, user: User, *, reason: str | None = None) -> None:
+    """A leaver: never deleted (the audit log points at them); every session ends at once.
+
+    ``actor`` is None when no person did it: the end-date job, or the provisioning system (SCIM);
+    ``reason`` then says which, in the audit event.
+    """
+    if actor is not None and user.id == actor.id:
         raise Conflict("You cannot deactivate your own account.")
     if not user.is_active_account:
         return
     user.is_active_account = False
     user.deactivated_at = utcnow()
     ended = end_all_sessions(session, user)
-    record_audit_event(session, actor, "user.deactivated", "user", user.id, {"sessions_ended": ended})
+    details: dict[str, object] = {"sessions_ended": ended}
+    if reason:
+        details["reason"] = reason
+    record_audit_event(session, actor, "user.deactivated", "user", user.id, details)
 
 
-def reactivate_user(session, actor: User, user: User) -> None:
+def reactivate_user(session, actor: User | None, user: User) -> None:
+    """Let a leaver sign in again. An end date already passed is cleared, or the end-date job would end them again."""
     if user.is_active_account:
         return
     user.is_active_account = True
     user.deactivated_at = None
+    details: dict[str, object] = {}
+    if user.end_date is not None and user.end_date < local_today():
+        details["end_date_cleared"] = user.end_date.isoformat()
+        user.end_date = None
     # Tokens made before the person left must not come back to life with the account.
     revoked = revoke_all_tokens(session, actor, user, "reactivated")
-    record_audit_event(session, actor, "user.reactivated", "user", user.id, {"api_tokens_revoked": revoked})
+    record_audit_event(session, actor, "user.reactivated", "user", user.id, {"api_tokens_revoked": revoked, **details})
 
 
 def end_all_sessions(session, user: User) -> int:

@@ -72,6 +72,8 @@ PAGES: dict[str | None, list[str]] = {
     "admin": [
         "/admin/staff",
         "/admin/staff/invite",
+        "/admin/staff/import",
+        "/admin/provisioning",
         "/admin/staff/{person}",
         "/admin/areas",
         "/admin/areas/new",
@@ -98,7 +100,13 @@ NOT_PAGES = {
     "equipment.export_loans": "CSV download",
     "equipment.stocktake_csv": "CSV download",
     "sso.callback": "the provider's return: checked in test_sso_journey.py (needs a running provider)",
+    "provisioning.staff_import_template": "CSV download",
 }
+# The SCIM endpoint is JSON for identity systems, not pages.
+NOT_PAGES.update({rule: "SCIM JSON" for rule in (
+    "scim.service_provider", "scim.resource_types", "scim.resource_type", "scim.schemas", "scim.schema", "scim.list_users",
+    "scim.get_user", "scim.list_groups", "scim.get_group", "scim.unknown_endpoint",
+)})
 
 
 SAMPLE_IDS = {"device": 1, "person": 1, "token": "x", "area": 1, "poster": "x", "request": 1, "asset": 1, "loaned": 1, "stocktake": 1, "closed_stocktake": 2}

@@ -29,14 +29,25 @@ def smtp(app):
     server.stop()
 
 
-def test_the_sign_in_page_offers_a_password_reset(client):
+def test_the_sign_in_page_offers_a_password_reset(client, smtp):
     page = client.get("/sign-in").get_data(as_text=True)
     assert 'href="/forgot-password"' in page
     form = client.get("/forgot-password")
     assert form.status_code == 200 and "Email me a link" in form.get_data(as_text=True)
 
 
-def test_forgot_password_refuses_what_is_not_an_address(client):
+def test_without_mail_the_sign_in_page_sends_people_to_the_office(client):
+    """With no SMTP server (outside development) nothing could be emailed: no link promising one."""
+    page = client.get("/sign-in").get_data(as_text=True)
+    assert 'href="/forgot-password"' not in page and "Ask the school office" in page
+    form = client.get("/forgot-password")
+    assert form.status_code == 200 and "does not send email" in form.get_data(as_text=True)
+    assert "Email me a link" not in form.get_data(as_text=True)
+    token = csrf_token(client, "/sign-in")
+    assert client.post("/forgot-password", data={"email": "a@school.test", "csrf_token": token}).status_code == 404
+
+
+def test_forgot_password_refuses_what_is_not_an_address(client, smtp):
     token = csrf_token(client, "/forgot-password")
     response = client.post("/forgot-password", data={"email": "not an address", "csrf_token": token})
     assert response.status_code == 422

@@ -36,7 +36,6 @@ PAGES: dict[str | None, list[str]] = {
         "/notices",
         "/more",
         "/scan",
-        "/scan?link=https%3A%2F%2Fexample.org%2Fa%2Fabc",
         "/notifications",
         "/my-data",
         "/account",

@@ -4,7 +4,6 @@ fits one 390x844 screen."""
 
 from __future__ import annotations
 
-import os
 import re
 
 import pytest
@@ -134,9 +133,6 @@ def test_the_door_form_fits_one_screen_with_the_usual_device_chosen(live_server,
     # "Ask permission" is on the first screen, above the tab bar, without scrolling.
     button = page.get_by_role("button", name="Ask permission")
     box = button.bounding_box()
-    if os.environ.get("LANYARD_SHOTS"):
-        page.screenshot(path=f"{os.environ['LANYARD_SHOTS']}/door-390x844.png")
-        print("BUTTON BOX", box, page.get_by_role("navigation", name="Main").bounding_box())
     assert box["y"] + box["height"] <= 844, box
     centre_is_button = page.evaluate(
         "([x, y]) => document.elementFromPoint(x, y)?.closest('button')?.textContent.trim() === 'Ask permission'",

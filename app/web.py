@@ -190,12 +190,17 @@ def _security_headers(response):
 
 
 def _user_context() -> dict:
-    from app.navigation import nav_for
-    from app.services.notifications import unread_count
+    from app.models import Role
+    from app.navigation import navigation_for
+    from app.services.home import pending_count, unread_count
 
     if current_user.is_authenticated:
-        return {"nav_items": nav_for(current_user), "unread_notices": unread_count(db.session, current_user)}
-    return {"nav_items": [], "unread_notices": 0}
+        return {
+            "nav_items": navigation_for(current_user),
+            "unread_notices": unread_count(db.session, current_user),
+            "pending_approvals": pending_count(db.session) if current_user.has_role(Role.APPROVER) else 0,
+        }
+    return {"nav_items": [], "unread_notices": 0, "pending_approvals": 0}
 
 
 def register_request_rules(app: Flask) -> None:

@@ -132,6 +132,8 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     'main.my_data': 'signed_in',
     'main.my_data_download': 'signed_in',
     'main.notices': 'signed_in',
+    'main.more': 'signed_in',
+    'permissions.scan': 'signed_in',
     'main.offline': 'public',
     'main.privacy': 'public',
     'main.school_logo': 'public',

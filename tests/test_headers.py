@@ -57,6 +57,8 @@ GETS: dict[str, Get] = {
     # Any signed-in person (the demo's Mr B Clarke, who owns the device, request and loan).
     "main.home": Get("/"),
     "main.notices": Get("/notices"),
+    "main.more": Get("/more"),
+    "permissions.scan": Get("/scan"),
     "main.my_data": Get("/my-data"),
     "main.my_data_download": Get("/my-data/download"),
     "auth.account": Get("/account"),

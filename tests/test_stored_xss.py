@@ -180,6 +180,8 @@ def _urls(app, ids: dict, h: Hostile) -> list[str]:
         f"/equipment/new?tag={payload}",
         f"/equipment/labels?q={payload}",
         f"/sign-in?next={quote(JAVASCRIPT)}",
+        f"/scan?link={payload}",
+        f"/scan?link={quote(JAVASCRIPT)}",
     ]
     return urls
 

@@ -12,7 +12,7 @@ from app.api.openapi import json_content, register_paths
 from app.api.shapes import Shape, reply
 from app.extensions import db
 from app.models import Role
-from app.services.notifications import unread_count
+from app.services.home import unread_count
 from app.services.personal_data import export_person
 
 

@@ -31,6 +31,8 @@ from app.services.errors import Conflict, ValidationFailed
 bp = Blueprint("equipment", __name__)
 register_nav("My loans", "equipment.my_loans", (Role.STAFF,), order=20)
 register_nav("Equipment", "equipment.index", (Role.OFFICE,), order=55)
+register_nav("Scan a label", "equipment.scan", (Role.OFFICE,), order=56, tab_label="Scan")
+register_nav("Loans", "equipment.loan_list", (Role.OFFICE,), order=57)
 
 PAGE_SIZE = 50
 

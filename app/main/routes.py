@@ -9,10 +9,14 @@ from flask_login import current_user, login_required
 
 from app.access import public
 from app.assets import SHELL_FILES, asset_url, asset_version
+from app.clock import utcnow
 from app.devices.forms import ConfirmForm
 from app.extensions import db
+from app.models import Role
 from app.navigation import register_nav
-from app.services import devices, notifications, school_logo
+from app.permissions.forms import DecisionForm
+from app.services import devices, notifications, permissions, school_logo
+from app.services import home as home_data
 from app.services.audit import record_audit_event
 from app.services.personal_data import export_person
 
@@ -23,18 +27,43 @@ register_nav("Home", "main.home", order=0)
 @bp.get("/")
 @login_required
 def home():
+    """What to do now: decisions waiting (approvers), loans due (office), the current permission (staff)."""
+    is_approver = current_user.has_role(Role.APPROVER)
+    is_office = current_user.has_role(Role.OFFICE)
+    pending = permissions.pending_requests(db.session) if is_approver else []
     return render_template(
         "main/home.html",
         devices=devices.devices_of(db.session, current_user),
         notices=notifications.notices_for(db.session, current_user, limit=5),
+        pending=pending,
+        decision_forms={r.id: DecisionForm(prefix=f"r{r.id}") for r in pending},
+        current=home_data.current_permissions(db.session, current_user, utcnow()),
+        waiting=home_data.waiting_requests_of(db.session, current_user),
+        has_push=home_data.has_push(db.session, current_user),
+        overdue=home_data.overdue_loans(db.session) if is_office else [],
+        due_today=home_data.loans_due_today(db.session) if is_office else [],
+        confirm=ConfirmForm(),
     )
+
+
+@bp.get("/more")
+@login_required
+def more():
+    """Every navigation item, for phones whose tab bar holds only the main tasks."""
+    return render_template("main/more.html")
 
 
 @bp.get("/notices")
 @login_required
 def notices():
+    notices = notifications.notices_for(db.session, current_user)
     return render_template(
-        "main/notices.html", notices=notifications.notices_for(db.session, current_user), confirm=ConfirmForm()
+        "main/notices.html",
+        notices=notices,
+        subjects=home_data.notice_requests(db.session, notices),
+        is_new=home_data.is_new,
+        request_state=home_data.request_state,
+        confirm=ConfirmForm(),
     )
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 import click
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
@@ -17,11 +20,12 @@ from app.navigation import register_nav
 from app.permissions import demo  # noqa: F401  (registers the demo seeder)
 from app.permissions.forms import AreaForm, CoverForm, DecisionForm, RequestForm, ReviewForm, StandingPermissionForm
 from app.scheduler import register_timed_job, run_timed_jobs
-from app.services import areas, permissions
+from app.services import areas, home, permissions
 from app.services.accounts import users_with_role
 from app.services.errors import Conflict, Forbidden, ValidationFailed
 
 bp = Blueprint("permissions", __name__)
+register_nav("Scan a poster", "permissions.scan", (Role.STAFF,), order=5, tab_label="Scan")
 register_nav("My requests", "permissions.my_requests", (Role.STAFF,), order=15)
 register_nav("Approvals", "permissions.inbox", (Role.APPROVER,), order=20)
 register_nav("Now", "permissions.now", (Role.APPROVER, Role.OFFICE), order=25)
@@ -120,9 +124,36 @@ def _request_form(area: Area) -> RequestForm:
         options = [o for o in options if o.school_device]
     form.device.choices = [SelectChoice(o.key, o.label) for o in options]
     form.device_hints = {o.key: o.hint for o in options}
-    if request.method == "GET" and len(options) == 1:
-        form.device.data = options[0].key
+    if request.method == "GET":
+        form.device.data = home.usual_device_key(db.session, current_user, [o.key for o in options]) or None
     return form
+
+
+_POSTER_PATH = re.compile(r"^/a/([A-Za-z0-9_-]{1,64})$")
+
+
+def _poster_path(link: str) -> str:
+    """This site's door page for a poster's link; "" for anything else (never a foreign address)."""
+    parts = urlsplit(link.strip())
+    ours = {urlsplit(current_app.config["BASE_URL"]).netloc, request.host}
+    match = _POSTER_PATH.match(parts.path)
+    if parts.scheme not in ("http", "https") or parts.netloc not in ours or match is None:
+        return ""
+    return url_for("permissions.ask", token=match.group(1))
+
+
+@bp.get("/scan")
+@login_required
+def scan():
+    """The in-app door poster scanner; without a camera, the poster's link can be pasted."""
+    link = request.args.get("link", "")
+    error = ""
+    if link:
+        path = _poster_path(link)
+        if path:
+            return redirect(path)
+        error = "That is not a link from one of this school's Lanyard door posters, so it was not opened."
+    return render_template("permissions/scan.html", link=link, error=error), 422 if error else 200
 
 
 def _door_page(area: Area, form: RequestForm, status: int = 200):
@@ -275,6 +306,8 @@ def decision(request_id: int):
     asked = permissions.visible_request(db.session, current_user, request_id)
     form = _decision_form(request_id)
     back_to_one = request.form.get("back") == "one"
+    # Decided from Home: back to Home (a form with an error is shown again in the inbox, where it lives).
+    done_url = url_for("main.home") if request.form.get("back") == "home" else url_for("permissions.inbox")
 
     def again(status: int):
         if back_to_one:
@@ -295,11 +328,11 @@ def decision(request_id: int):
     except (Conflict, Forbidden) as error:
         db.session.rollback()
         flash(error.message, "error")
-        return redirect(url_for("permissions.inbox"))
+        return redirect(done_url)
     db.session.commit()
     verb = "Approved" if decided.status == "approved" else "Denied"
     flash(f"{verb}: {decided.requester.display_name}, {decided.device_label} in {decided.area.name}.", "success")
-    return redirect(url_for("permissions.inbox"))
+    return redirect(done_url)
 
 
 @bp.post("/approvals/<int:request_id>/review")

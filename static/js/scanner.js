@@ -20,6 +20,18 @@
     return /^[A-Z0-9][A-Z0-9-]{0,39}$/.test(value) ? value : "";
   }
 
+  // A door poster holds <this site's base URL>/a/<token>. Only this site's posters are opened, and always
+  // on this origin: a code pointing anywhere else is refused, never followed.
+  function posterPathFromText(text, baseUrl) {
+    var url;
+    try { url = new URL((text || "").trim()); } catch (e) { return ""; }
+    var origins = [window.location.origin];
+    try { if (baseUrl) origins.push(new URL(baseUrl).origin); } catch (e) { /* no base URL: this origin only */ }
+    if (origins.indexOf(url.origin) === -1) return "";
+    var match = /^\/a\/([A-Za-z0-9_-]{1,64})$/.exec(url.pathname);
+    return match ? "/a/" + match[1] : "";
+  }
+
   function say(element, text) {
     if (element) element.textContent = text;
   }
@@ -63,7 +75,7 @@
     });
   };
 
-  function startCamera(panel, onTag) {
+  function startCamera(panel, onTag, decode, notOurs, pointAt) {
     var video = panel.querySelector(".scanner-video");
     var state = panel.querySelector(".scanner-state");
     var canvas = document.createElement("canvas");
@@ -91,10 +103,10 @@
         var image = context.getImageData(0, 0, canvas.width, canvas.height);
         var code = window.jsQR(image.data, image.width, image.height, { inversionAttempts: "dontInvert" });
         if (code && code.data) {
-          var tag = tagFromText(code.data);
+          var tag = decode(code.data);
           var now = Date.now();
           if (!tag) {
-            say(state, "That code is not a Lanyard label.");
+            say(state, notOurs);
           } else if (tag !== lastTag || now - lastAt > SAME_TAG_PAUSE_MS) {
             lastTag = tag;
             lastAt = now;
@@ -116,11 +128,11 @@
       })
       .then(function () {
         running = true;
-        say(state, "Point the camera at a label.");
+        say(state, pointAt);
         window.requestAnimationFrame(tick);
       })
       .catch(function () {
-        say(state, "The camera is not available here. Type the tag instead.");
+        say(state, panel.getAttribute("data-no-camera") || "The camera is not available here. Type the tag instead.");
         stop();
         panel.hidden = false;
       });
@@ -149,8 +161,19 @@
     if (!cameraPossible) return;
     startButton.hidden = false;
     var stop = null;
+    var poster = panel.getAttribute("data-scanner") === "poster";
     startButton.addEventListener("click", function () {
       startButton.hidden = true;
+      if (poster) {
+        stop = startCamera(panel, function (path, stopCamera) {
+          stopCamera();
+          window.location.assign(window.location.origin + path);
+          return false;
+        }, function (text) { return posterPathFromText(text, panel.getAttribute("data-base-url")); },
+        "That code is not one of this school's Lanyard door posters, so it was not opened.",
+        "Point the camera at the QR code on the door poster.");
+        return;
+      }
       stop = startCamera(panel, function (tag, stopCamera) {
         if (panel.getAttribute("data-scanner") === "open") {
           stopCamera();
@@ -159,7 +182,7 @@
         }
         if (recorder) recorder.record(tag);
         return true;
-      });
+      }, tagFromText, "That code is not a Lanyard label.", "Point the camera at a label.");
     });
     var stopButton = panel.querySelector(".scanner-stop");
     if (stopButton) stopButton.addEventListener("click", function () { if (stop) stop(); });

@@ -25,7 +25,7 @@ PASSWORD = "demo password for a11y"
 # Who visits which pages; {device}, {person} and {token} come from the demo school.
 PAGES: dict[str | None, list[str]] = {
     None: ["/sign-in", "/forgot-password", "/privacy", "/offline", "/set-password/{token}", "/no-such-page"],
-    "head": ["/approvals", "/approvals/{request}", "/now", "/standing", "/cover"],
+    "head": ["/", "/more", "/notices", "/approvals", "/approvals/{request}", "/now", "/standing", "/cover"],
     "bclarke": [
         "/",
         "/devices",
@@ -34,6 +34,8 @@ PAGES: dict[str | None, list[str]] = {
         "/devices/{device}/edit",
         "/devices/{device}/report-lost",
         "/notices",
+        "/more",
+        "/scan",
         "/notifications",
         "/my-data",
         "/account",
@@ -48,6 +50,7 @@ PAGES: dict[str | None, list[str]] = {
         "/t/CAM-001",
     ],
     "office": [
+        "/",
         "/office/devices",
         "/office/devices/{device}",
         "/audit",

@@ -341,8 +341,11 @@ def test_j3_approve_and_deny_from_the_inbox_by_keyboard(live_server, new_phone, 
     assert approved.approved_until.astimezone(UTC) == datetime(2026, 11, 25, 9, 40, tzinfo=UTC)
     assert (denied.status, denied.decision_note) == ("denied", "Not during the phonics assessment, sorry")
 
-    # The Now board, reached through the navigation, lists the approved one only.
-    _tab_to(page, page.get_by_role("navigation", name="Main").get_by_role("link", name="Now"))
+    # The Now board, reached through the navigation's More page (not a main task on a phone), lists the
+    # approved one only.
+    _tab_to(page, page.get_by_role("navigation", name="Main").get_by_role("link", name="More"))
+    _enter_to_a_new_page(page)
+    _tab_to(page, page.get_by_role("list", name="Everything").get_by_role("link", name="Now"))
     _enter_to_a_new_page(page)
     expect(page).to_have_url(re.compile(r"/now(#main)?$"))
     rows = page.get_by_role("row").filter(has_text="Year 3 classroom")

@@ -22,6 +22,7 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     'admin.deactivate': ('admin',),
     'admin.invite': ('admin',),
     'admin.password_link': ('admin',),
+    'admin.password_link_shown': ('admin',),
     'admin.person': ('admin',),
     'admin.reactivate': ('admin',),
     'admin.remove_logo': ('admin',),

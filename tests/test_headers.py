@@ -127,6 +127,7 @@ GETS: dict[str, Get] = {
     "admin.staff": Get("/admin/staff"),
     "admin.invite": Get("/admin/staff/invite"),
     "admin.person": Get("/admin/staff/{person}"),
+    "admin.password_link_shown": Get("/admin/staff/{person}/link"),
     "admin.settings": Get("/admin/settings"),
     "sso.rules": Get("/admin/sso"),
     "permissions.areas": Get("/admin/areas"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from app.access import roles_required
@@ -62,7 +62,7 @@ def invite():
             return render_template("admin/invite.html", form=form), 422
         emailed = mail.queue_invitation(db.session, user, _set_password_link(token)) is not None
         db.session.commit()
-        return render_template("admin/invited.html", person=user, link=_set_password_link(token), emailed=emailed)
+        return _show_link(user, token, emailed=emailed)
     return render_template("admin/invite.html", form=form), 422 if form.errors else 200
 
 
@@ -70,6 +70,7 @@ def invite():
 @roles_required(Role.ADMIN)
 def person(user_id: int):
     user = _person(user_id)
+    session.pop(_SHOWN_LINK, None)  # the admin has moved on from the page that showed a new link
     form = PersonForm(obj=None if request.method == "POST" else user)
     if request.method == "GET":
         form.roles.data = [r.value for r in user.roles if r != Role.STAFF]
@@ -117,4 +118,27 @@ def password_link(user_id: int):
         return redirect(url_for("admin.person", user_id=user.id))
     token = accounts.issue_password_token(db.session, current_user, user, purpose="password_reset")
     db.session.commit()
-    return render_template("admin/invited.html", person=user, link=_set_password_link(token))
+    return _show_link(user, token, emailed=False)
+
+
+_SHOWN_LINK = "lanyard.password_link"
+
+
+def _show_link(user: User, token: str, *, emailed: bool):
+    """Redirect after the post to a page that shows the new link, so a refresh never makes another.
+
+    The link lives only in this admin's signed session cookie (never in the database, which keeps a hash),
+    and only until they leave for the person's page.
+    """
+    session[_SHOWN_LINK] = {"user_id": user.id, "link": _set_password_link(token), "emailed": emailed}
+    return redirect(url_for("admin.password_link_shown", user_id=user.id))
+
+
+@bp.get("/staff/<int:user_id>/link")
+@roles_required(Role.ADMIN)
+def password_link_shown(user_id: int):
+    user = _person(user_id)
+    shown = session.get(_SHOWN_LINK) or {}
+    if shown.get("user_id") != user.id:
+        return render_template("admin/invited.html", person=user, link=None, emailed=False)
+    return render_template("admin/invited.html", person=user, link=shown["link"], emailed=shown["emailed"])

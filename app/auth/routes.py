@@ -96,14 +96,22 @@ def set_password(token: str):
         return render_template("auth/link_expired.html"), 404
     if form.validate_on_submit():
         try:
-            accounts.set_password_with_token(db.session, token, form.password.data)
+            user = accounts.set_password_with_token(db.session, token, form.password.data)
+            # They have just proved who they are with the link: sign them in, as the sign-in page does.
+            session_id = accounts.start_session(
+                db.session, user, ip=client_ip(), user_agent=request.user_agent.string or "", method="password_link"
+            )
         except (ValidationFailed, NotFound) as error:
             db.session.rollback()
             form.password.errors.append(error.message)
             return render_template("auth/set_password.html", form=form), 422
         db.session.commit()
-        flash("Your password is set. Sign in with it now.", "success")
-        return redirect(url_for("auth.sign_in"))
+        session.clear()  # a new session: nothing from before carries over
+        session["sid"] = session_id
+        session["seen"] = time.time()
+        login_user(user)
+        flash("Your password is set and you are signed in.", "success")
+        return redirect(url_for("main.home"))
     return render_template("auth/set_password.html", form=form)
 
 

@@ -8,7 +8,7 @@ from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
 from app.access import roles_required
-from app.clock import local_today
+from app.clock import format_date, local_today
 from app.devices.forms import ConfirmForm
 from app.equipment.forms import (
     AssetForm,
@@ -228,6 +228,7 @@ def scan():
 def check_out(asset_id: int):
     asset = assets.get_asset(db.session, asset_id)
     form = CheckOutForm()
+    form.due_on.description = f"The school day it should be back by. The usual loan ends on {format_date(loans.default_due_on(db.session))}."
     form.borrower_id.choices = [SelectChoice(0, "Choose a person")] + [SelectChoice(u.id, u.display_name) for u in loans.borrowers(db.session)]
     if form.validate_on_submit():
         try:
@@ -251,7 +252,9 @@ def check_out(asset_id: int):
         flash(f"{asset.tag} is lent to {loan.borrower.display_name} until {loan.due_on:%d/%m/%Y}.", "success")
         return redirect(url_for("equipment.show", asset_id=asset.id))
     if form.errors.get("due_on"):
-        form.due_on.errors = ["Enter the date it is due back, like 27/11/2026."]
+        form.due_on.errors = [loans.due_date_example(db.session)]
+    elif request.method == "GET":
+        form.due_on.data = loans.default_due_on(db.session)
     problem = None
     if (current := loans.open_loan_for(db.session, asset.id)) is not None:
         problem = f"{asset.tag} is on loan to {current.borrower.display_name}. Check it in before lending it again."
@@ -453,7 +456,7 @@ def stocktake(stocktake_id: int):
             "equipment/stocktake_scan.html",
             take=take,
             scans=stocktakes.scans_of(db.session, take.id),
-            expected=stocktakes.expected_count(db.session, take),
+            tally=stocktakes.scan_tally(db.session, take),
             form=ScanForm(),
             confirm_form=ConfirmForm(),
             is_expected=lambda asset: stocktakes.is_expected(take, asset),

@@ -74,7 +74,7 @@ def test_office_lends_by_label_teacher_sees_it_and_stocktake_reports_the_missing
         office_phone.get_by_role("button", name="Record").click()
         expect(scanned.get_by_role("listitem")).to_have_count(count)
         expect(scanned.get_by_role("listitem").first).to_contain_text(tag)
-        expect(office_phone.locator("#scan-count")).to_have_text(str(count))
+        expect(office_phone.locator("#found-count")).to_have_text(str(count))
         expect(office_phone.get_by_label("Type the tag")).to_have_value("")
     office_phone.get_by_label("Type the tag").fill(SHELF[0])
     office_phone.get_by_role("button", name="Record").click()

@@ -128,7 +128,7 @@ def test_deactivating_a_leaver_ends_their_open_sessions_at_once(app):
     sign_in(leaver_phone, leaver)
     assert leaver_phone.get("/devices").status_code == 200
     sign_in(admin_phone, admin)
-    admin_phone.post(f"/admin/staff/{leaver.id}/deactivate", data={"csrf_token": csrf_token(admin_phone, "/admin/staff")})
+    admin_phone.post(f"/admin/staff/{leaver.id}/deactivate", data={"csrf_token": csrf_token(admin_phone, "/admin/staff"), "confirmed": "yes"})
     assert leaver_phone.get("/devices").status_code == 302
     assert _try_sign_in(app.test_client(), leaver.email, PASSWORD).status_code == 200
     assert db.session.scalar(sa.select(sa.func.count()).select_from(UserSession).where(UserSession.ended_at.is_(None), UserSession.user_id == leaver.id)) == 0

@@ -453,7 +453,7 @@ def test_stocktake_pages_start_scan_without_javascript_and_close(app, office_cli
     office_client.post(f"/equipment/stocktakes/{take.id}/scan", data={"csrf_token": token, "tag": "pg-1"})
     page = office_client.get(f"/equipment/stocktakes/{take.id}").get_data(as_text=True)
     assert '<span id="found-count">1</span> of <span id="expected-count">1</span> expected found' in page and "PG-1" in page
-    closed = office_client.post(f"/equipment/stocktakes/{take.id}/close", data={"csrf_token": token})
+    closed = office_client.post(f"/equipment/stocktakes/{take.id}/close", data={"csrf_token": token, "confirmed": "yes"})
     assert closed.status_code == 302
     db.session.expire_all()
     assert db.session.scalar(sa.select(SchoolAsset.last_audited_at)) is not None
@@ -495,3 +495,22 @@ def test_check_out_suggests_the_usual_loan_length_from_today(app, office_client,
     token = page_csrf_token(office_client)
     refused = office_client.post(f"/equipment/{asset.id}/check-out", data={"csrf_token": token, "borrower_id": office.id, "due_on": "nonsense"})
     assert refused.status_code == 422 and f"like {fortnight:%d/%m/%Y}" in refused.get_data(as_text=True)
+
+
+def test_closing_a_stocktake_asks_first_and_a_bare_post_closes_nothing(app, office_client, office):
+    """Issue 16 item 7: the button opens a page saying what will happen; only its form closes the stock-take."""
+    make_asset(office, tag="CF-1", home_location="Hall")
+    token = page_csrf_token(office_client)
+    office_client.post("/equipment/stocktakes", data={"csrf_token": token, "location": "Hall"})
+    take = stocktakes.open_stocktake(db.session)
+    asked = office_client.get(f"/equipment/stocktakes/{take.id}/close")
+    page = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and "0 of 1 expected items have been found" in page and 'name="confirmed" value="yes"' in page
+    bare = office_client.post(f"/equipment/stocktakes/{take.id}/close", data={"csrf_token": token})
+    assert bare.status_code == 303 and bare.headers["Location"].endswith(f"/equipment/stocktakes/{take.id}/close")
+    db.session.expire_all()
+    assert stocktakes.open_stocktake(db.session) is not None
+    done = office_client.post(f"/equipment/stocktakes/{take.id}/close", data={"csrf_token": token, "confirmed": "yes"})
+    assert done.status_code == 302
+    db.session.expire_all()
+    assert stocktakes.open_stocktake(db.session) is None

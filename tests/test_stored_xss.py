@@ -140,6 +140,8 @@ def _urls(app, ids: dict, h: Hostile) -> list[str]:
         "digest": ["0" * 64, HTML_PAYLOADS[1]],
         # Sign-in providers: a known name (not configured here, so 404) and hostile text.
         "provider": ["microsoft", HTML_PAYLOADS[1]],
+        # A browser's push subscription: none is seeded, so someone else's or no one's answers 404.
+        "subscription_id": [1, 999_999],
     }
     tokens = {"permissions.ask": ids["poster_token"], "auth.set_password": ids["password_token"]}
     urls: list[str] = []

@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from app.access import roles_required
 from app.admin.forms import InviteForm, PersonForm
+from app.confirmations import ask_first, confirmation_page, confirmed
 from app.devices.forms import ConfirmForm
 from app.extensions import db
 from app.models import Role, User
@@ -88,10 +89,20 @@ def person(user_id: int):
     return render_template("admin/person.html", form=form, person=user, confirm=ConfirmForm()), 422 if form.errors else 200
 
 
-@bp.post("/staff/<int:user_id>/deactivate")
+@bp.route("/staff/<int:user_id>/deactivate", methods=["GET", "POST"])
 @roles_required(Role.ADMIN)
 def deactivate(user_id: int):
     user = _person(user_id)
+    if request.method == "GET":
+        return confirmation_page(
+            title=f"Deactivate {user.display_name}?",
+            consequences=f"{user.display_name} is signed out everywhere at once and can no longer sign in, and their "
+            "API tokens stop working. Their phones are erased after the retention period. You can reactivate them later.",
+            button=f"Deactivate {user.display_name}",
+            cancel_url=url_for("admin.person", user_id=user.id),
+        )
+    if not confirmed():
+        return ask_first()
     if ConfirmForm().validate_on_submit():
         accounts.deactivate_user(db.session, current_user, user)
         db.session.commit()

@@ -9,6 +9,7 @@ from wtforms import SelectChoice
 
 from app.access import roles_required
 from app.clock import format_date, local_today
+from app.confirmations import ask_first, confirmation_page, confirmed
 from app.devices.forms import ConfirmForm
 from app.equipment.forms import (
     AssetForm,
@@ -484,10 +485,23 @@ def stocktake_scan(stocktake_id: int):
     return redirect(url_for("equipment.stocktake", stocktake_id=stocktake_id))
 
 
-@bp.post("/equipment/stocktakes/<int:stocktake_id>/close")
+@bp.route("/equipment/stocktakes/<int:stocktake_id>/close", methods=["GET", "POST"])
 @roles_required(Role.OFFICE)
 def close_stocktake(stocktake_id: int):
-    if ConfirmForm().validate_on_submit():
+    take = stocktakes.get_stocktake(db.session, stocktake_id)
+    if request.method == "GET" and take.is_open:
+        tally = stocktakes.scan_tally(db.session, take)
+        return confirmation_page(
+            title=f"Close stock-take #{take.id}?",
+            consequences=f"{tally.found} of {tally.expected} expected items have been found. Closing marks the rest as "
+            "missing or on loan, and no more labels can be scanned into it.",
+            button="Close and see the report",
+            cancel_url=url_for("equipment.stocktake", stocktake_id=take.id),
+            danger=False,
+        )
+    if request.method == "POST" and take.is_open and not confirmed():
+        return ask_first()
+    if request.method == "POST" and ConfirmForm().validate_on_submit():
         stocktakes.close_stocktake(db.session, current_user, stocktake_id)
         db.session.commit()
         flash("Stock-take closed. Here is its report.", "success")

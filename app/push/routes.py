@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from app.confirmations import ask_first, confirmation_page, confirmed
 from app.devices.forms import ConfirmForm
 from app.extensions import db
 from app.models import Role
@@ -27,12 +28,22 @@ def settings():
     )
 
 
-@bp.post("/notifications/<int:subscription_id>/remove")
+@bp.route("/notifications/<int:subscription_id>/remove", methods=["GET", "POST"])
 @login_required
 def remove(subscription_id: int):
+    subscription = push.owned_subscription(db.session, current_user, subscription_id)
+    if request.method == "GET":
+        return confirmation_page(
+            title="Stop notifications to this browser?",
+            consequences="That browser will no longer be told about requests or decisions. You can turn notifications "
+            "on again from it at any time.",
+            button="Stop notifications",
+            cancel_url=url_for("push.settings"),
+        )
+    if not confirmed():
+        return ask_first()
     form = ConfirmForm()
     if form.validate_on_submit():
-        subscription = push.owned_subscription(db.session, current_user, subscription_id)
         push.unsubscribe(db.session, current_user, subscription)
         db.session.commit()
         flash("That browser will no longer get notifications.", "success")

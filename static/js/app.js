@@ -105,8 +105,7 @@
   }
 })();
 
-// Issue 16 (items 7 and 8): focus the error summary after a failed form, copy buttons, and a confirmation
-// before destructive buttons (the server asks again on its own confirmation page when there is no script).
+// Issue 16 (items 7 and 8): focus the error summary after a failed form, and copy buttons.
 (function () {
   "use strict";
 
@@ -136,20 +135,6 @@
     var button = event.target instanceof Element ? event.target.closest("[data-copy-target]") : null;
     if (button) copyText(button);
   });
-
-  // A form marked data-confirm asks first; on "OK" it posts with confirmed=yes, so the server skips its
-  // own confirmation page (which is what a browser without script sees).
-  document.addEventListener("submit", function (event) {
-    var form = event.target;
-    if (!(form instanceof HTMLFormElement) || !form.dataset.confirm) return;
-    if (!window.confirm(form.dataset.confirm)) {
-      event.preventDefault();
-      event.stopImmediatePropagation();
-      return;
-    }
-    var confirmed = form.querySelector('input[name="confirmed"]');
-    if (confirmed) confirmed.value = "yes";
-  }, true);
 
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", focusErrorSummary);

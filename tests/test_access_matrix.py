@@ -160,6 +160,7 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     'permissions.standing': ('approver',),
     'permissions.standing_end': ('approver',),
     'push.remove': 'signed_in',
+    'push.send_test': 'signed_in',
     'push.settings': 'signed_in',
     'sso.callback': 'public',
     'sso.rules': ('admin',),

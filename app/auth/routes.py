@@ -13,7 +13,7 @@ from app.access import public
 from app.auth.forms import ChangePasswordForm, SetPasswordForm, SignInForm, TokenForm
 from app.extensions import db
 from app.problems import problem
-from app.services import accounts, api_tokens
+from app.services import accounts, api_tokens, push
 from app.services.errors import NotFound, ValidationFailed
 from app.web import client_ip
 
@@ -132,11 +132,11 @@ def account():
             db.session.rollback()
             for field, messages in error.field_errors.items():
                 getattr(form, field).errors.extend(messages)
-            return render_template("auth/account.html", form=form), 422
+            return render_template("auth/account.html", form=form, push_browsers=len(push.subscriptions_of(db.session, current_user))), 422
         db.session.commit()
         flash("Password changed. Your other signed-in browsers have been signed out.", "success")
         return redirect(url_for("auth.account"))
-    return render_template("auth/account.html", form=form)
+    return render_template("auth/account.html", form=form, push_browsers=len(push.subscriptions_of(db.session, current_user)))
 
 
 @bp.route("/account/tokens", methods=["GET", "POST"])

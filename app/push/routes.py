@@ -11,6 +11,7 @@ from app.extensions import db
 from app.models import Role
 from app.navigation import register_nav
 from app.services import push
+from app.services.errors import ValidationFailed
 from app.services.push_keys import application_server_key
 
 bp = Blueprint("push", __name__)
@@ -47,4 +48,20 @@ def remove(subscription_id: int):
         push.unsubscribe(db.session, current_user, subscription)
         db.session.commit()
         flash("That browser will no longer get notifications.", "success")
+    return redirect(url_for("push.settings"))
+
+
+@bp.post("/notifications/test")
+@login_required
+def send_test():
+    """Queue a test notification to the person's own browsers (at most one a minute; audited)."""
+    if ConfirmForm().validate_on_submit():
+        try:
+            count = push.send_test_push(db.session, current_user)
+        except ValidationFailed as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            flash(f"A test notification is on its way to {count} {'browser' if count == 1 else 'browsers'}.", "success")
     return redirect(url_for("push.settings"))

@@ -67,16 +67,20 @@ PAGES: dict[str | None, list[str]] = {
         "/equipment/stocktakes",
         "/equipment/stocktakes/{closed_stocktake}",
         "/equipment/stocktakes/{stocktake}",
+        "/equipment/stocktakes/{stocktake}/close",
         "/t/CAM-001",
     ],
     "admin": [
         "/admin/staff",
         "/admin/staff/invite",
         "/admin/staff/{person}",
+        "/admin/staff/{person}/link",
+        "/admin/staff/{person}/deactivate",
         "/admin/areas",
         "/admin/areas/new",
         "/admin/areas/{area}",
         "/admin/areas/{area}/poster",
+        "/admin/areas/{area}/rotate",
         "/admin/areas/posters",
         "/admin/settings",
         "/admin/sso",
@@ -97,6 +101,7 @@ NOT_PAGES = {
     "equipment.export_assets": "CSV download",
     "equipment.export_loans": "CSV download",
     "equipment.stocktake_csv": "CSV download",
+    "push.remove": "the confirmation for a browser's subscription: checked in test_push_notifications.py (needs one)",
     "sso.callback": "the provider's return: checked in test_sso_journey.py (needs a running provider)",
 }
 

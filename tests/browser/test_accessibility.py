@@ -101,7 +101,7 @@ NOT_PAGES = {
     "equipment.export_assets": "CSV download",
     "equipment.export_loans": "CSV download",
     "equipment.stocktake_csv": "CSV download",
-    "push.remove": "the confirmation for a browser's subscription: checked in test_push_notifications.py (needs one)",
+    "push.remove": "needs a push subscription; its page is the shared confirm.html, checked on the other confirmation pages",
     "sso.callback": "the provider's return: checked in test_sso_journey.py (needs a running provider)",
 }
 

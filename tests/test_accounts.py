@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from app.extensions import db
-from app.models import AuditEvent, LoginAttempt, Role, User, UserSession
+from app.models import AuditEvent, LoginAttempt, PasswordToken, Role, User, UserSession
 from app.services import passwords
 from tests.conftest import csrf_token
 from tests.factories import PASSWORD, make_user, sign_in
@@ -128,7 +128,7 @@ def test_deactivating_a_leaver_ends_their_open_sessions_at_once(app):
     sign_in(leaver_phone, leaver)
     assert leaver_phone.get("/devices").status_code == 200
     sign_in(admin_phone, admin)
-    admin_phone.post(f"/admin/staff/{leaver.id}/deactivate", data={"csrf_token": csrf_token(admin_phone, "/admin/staff")})
+    admin_phone.post(f"/admin/staff/{leaver.id}/deactivate", data={"csrf_token": csrf_token(admin_phone, "/admin/staff"), "confirmed": "yes"})
     assert leaver_phone.get("/devices").status_code == 302
     assert _try_sign_in(app.test_client(), leaver.email, PASSWORD).status_code == 200
     assert db.session.scalar(sa.select(sa.func.count()).select_from(UserSession).where(UserSession.ended_at.is_(None), UserSession.user_id == leaver.id)) == 0
@@ -142,8 +142,9 @@ def test_an_admin_invites_staff_with_a_one_time_link(client):
     page = client.post(
         "/admin/staff/invite",
         data={"display_name": "Mrs New Teacher", "email": "New.Teacher@School.test", "roles": ["approver"], "csrf_token": token},
+        follow_redirects=True,
     ).get_data(as_text=True)
-    link = re.search(r'value="(https://lanyard\.test/set-password/[^"]+)"', page).group(1)
+    link = re.search(r'(https://lanyard\.test/set-password/[A-Za-z0-9_-]+)', page).group(1)
     newcomer = db.session.scalar(sa.select(User).where(User.email == "new.teacher@school.test"))
     assert newcomer.roles == {Role.STAFF, Role.APPROVER}
     assert newcomer.password_hash is None
@@ -155,7 +156,7 @@ def test_an_admin_invites_staff_with_a_one_time_link(client):
     done = fresh.post(path, data={"password": "a long enough secret", "csrf_token": csrf_token(fresh, path)})
     assert done.status_code == 302
     assert fresh.get(path).status_code == 404, "the link works once"
-    sign_in(fresh, newcomer, "a long enough secret")
+    sign_in(client.application.test_client(), newcomer, "a long enough secret")
     assert {"user.created", "user.invite_issued", "user.password_set"} <= set(_actions())
 
 
@@ -205,15 +206,17 @@ def _invite(client, email: str = "new.teacher@school.test") -> str:
     page = client.post(
         "/admin/staff/invite",
         data={"display_name": "Mrs New Teacher", "email": email, "roles": [], "csrf_token": csrf_token(client, "/admin/staff/invite")},
+        follow_redirects=True,
     ).get_data(as_text=True)
-    return re.search(r'value="https://lanyard\.test(/set-password/[^"]+)"', page).group(1)
+    return re.search(r'https://lanyard\.test(/set-password/[A-Za-z0-9_-]+)', page).group(1)
 
 
 def _new_link(client, user_id: int) -> str:
     page = client.post(
-        f"/admin/staff/{user_id}/password-link", data={"csrf_token": csrf_token(client, f"/admin/staff/{user_id}")}
+        f"/admin/staff/{user_id}/password-link", data={"csrf_token": csrf_token(client, f"/admin/staff/{user_id}")},
+        follow_redirects=True,
     ).get_data(as_text=True)
-    return re.search(r'value="https://lanyard\.test(/set-password/[^"]+)"', page).group(1)
+    return re.search(r'https://lanyard\.test(/set-password/[A-Za-z0-9_-]+)', page).group(1)
 
 
 def _set_password(app, path: str, password: str = "a long enough secret"):
@@ -275,6 +278,59 @@ def test_setting_a_password_revokes_every_outstanding_link(app, client):
         sa.select(PasswordToken).where(PasswordToken.user_id == teacher.id, PasswordToken.used_at.is_(None), PasswordToken.expires_at > utcnow())
     ).all()
     assert outstanding == []
-    last = db.session.scalar(sa.select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1))
+    last = db.session.scalar(
+        sa.select(AuditEvent).where(AuditEvent.action != "auth.signed_in").order_by(AuditEvent.seq.desc()).limit(1)
+    )  # setting the password then signs them in
     assert last.action == "user.password_links_revoked" and last.actor_id == teacher.id and '"reason":"password_set"' in last.details
     _refused_clearly(app.test_client().get(newest))
+
+
+# Issue 16 item 7: the invitation redirects after the post, and setting a password signs the person in.
+
+
+def test_the_invitation_redirects_to_a_page_showing_the_link_and_a_refresh_makes_nothing_new(client):
+    admin = make_user(Role.ADMIN)
+    sign_in(client, admin)
+    posted = client.post(
+        "/admin/staff/invite",
+        data={"display_name": "Mr Refresh", "email": "refresh@school.test", "roles": [], "csrf_token": csrf_token(client, "/admin/staff/invite")},
+    )
+    newcomer = db.session.scalar(sa.select(User).where(User.email == "refresh@school.test"))
+    assert posted.status_code == 302 and posted.headers["Location"].endswith(f"/admin/staff/{newcomer.id}/link")
+    tokens_before = db.session.scalar(sa.select(sa.func.count()).select_from(PasswordToken))
+    first, again = client.get(posted.headers["Location"]), client.get(posted.headers["Location"])
+    link = re.search(r"https://lanyard\.test/set-password/[A-Za-z0-9_-]+", first.get_data(as_text=True)).group(0)
+    assert link in again.get_data(as_text=True)  # a refresh shows the same link and issues no other
+    assert 'data-copy-target="set-password-link"' in first.get_data(as_text=True)
+    assert 'value="https://' not in first.get_data(as_text=True)  # the whole link as text, not cut off in a box
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PasswordToken)) == tokens_before
+    assert _actions().count("user.invite_issued") == 1
+
+    client.get(f"/admin/staff/{newcomer.id}")  # moving on forgets the link
+    gone = client.get(f"/admin/staff/{newcomer.id}/link").get_data(as_text=True)
+    assert "set-password/" not in gone and "make a new link" in gone
+
+
+def test_a_new_password_link_for_someone_is_also_shown_after_a_redirect(client):
+    admin, teacher = make_user(Role.ADMIN), make_user()
+    sign_in(client, admin)
+    posted = client.post(f"/admin/staff/{teacher.id}/password-link", data={"csrf_token": csrf_token(client, f"/admin/staff/{teacher.id}")})
+    assert posted.status_code == 302 and posted.headers["Location"].endswith(f"/admin/staff/{teacher.id}/link")
+    assert "/set-password/" in client.get(posted.headers["Location"]).get_data(as_text=True)
+
+
+def test_setting_a_password_through_a_link_signs_the_person_in(app, client):
+    admin, teacher = make_user(Role.ADMIN), make_user()
+    sign_in(client, admin)
+    path = _new_link(client, teacher.id)
+    browser = app.test_client()
+    browser.get(path)
+    done = browser.post(path, data={"password": "a long enough secret", "csrf_token": csrf_token(browser, path)})
+    assert done.status_code == 302 and done.headers["Location"] == "/"
+    home = browser.get("/")
+    assert home.status_code == 200 and "Your password is set and you are signed in." in home.get_data(as_text=True)
+    signed_in = db.session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.action == "auth.signed_in", AuditEvent.actor_id == teacher.id)
+    ).all()
+    assert len(signed_in) == 1 and '"method":"password_link"' in signed_in[0].details
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(UserSession).where(UserSession.user_id == teacher.id, UserSession.ended_at.is_(None))) == 1

@@ -60,7 +60,7 @@ def test_revoked_wrong_and_leavers_tokens_are_refused(app, client):
     second = _create(client, "second")
     admin_client = app.test_client()
     sign_in(admin_client, admin)
-    admin_client.post(f"/admin/staff/{user.id}/deactivate", data={"csrf_token": csrf_token(admin_client, "/admin/staff")})
+    admin_client.post(f"/admin/staff/{user.id}/deactivate", data={"csrf_token": csrf_token(admin_client, "/admin/staff"), "confirmed": "yes"})
     assert script.get("/api/v1/me", headers={"Authorization": f"Bearer {second}"}).status_code == 401
 
 
@@ -95,7 +95,7 @@ def test_use_is_audited_at_most_hourly(app, client, frozen_clock):
 def _admin_does(app, admin, path: str) -> None:
     browser = app.test_client()
     sign_in(browser, admin)
-    response = browser.post(path, data={"csrf_token": csrf_token(browser, "/admin/staff")})
+    response = browser.post(path, data={"csrf_token": csrf_token(browser, "/admin/staff"), "confirmed": "yes"})
     assert response.status_code in (200, 302)
 
 

@@ -452,9 +452,65 @@ def test_stocktake_pages_start_scan_without_javascript_and_close(app, office_cli
     assert again.status_code == 409 and "is still open" in again.get_data(as_text=True)
     office_client.post(f"/equipment/stocktakes/{take.id}/scan", data={"csrf_token": token, "tag": "pg-1"})
     page = office_client.get(f"/equipment/stocktakes/{take.id}").get_data(as_text=True)
-    assert "1</span> scanned of 1 expected" in page and "PG-1" in page
-    closed = office_client.post(f"/equipment/stocktakes/{take.id}/close", data={"csrf_token": token})
+    assert '<span id="found-count">1</span> of <span id="expected-count">1</span> expected found' in page and "PG-1" in page
+    closed = office_client.post(f"/equipment/stocktakes/{take.id}/close", data={"csrf_token": token, "confirmed": "yes"})
     assert closed.status_code == 302
     db.session.expire_all()
     assert db.session.scalar(sa.select(SchoolAsset.last_audited_at)) is not None
     assert loans.open_loans(db.session) == []
+
+
+def test_the_stocktake_counter_counts_only_expected_items_found(app, office_client, office):
+    """Issue 16: "2 of 3 expected found", with a stray asset and an unknown tag counted apart."""
+    for tag in ("CT-1", "CT-2", "CT-3"):
+        make_asset(office, tag=tag, home_location="Hall")
+    make_asset(office, tag="CT-9", home_location="Library")
+    token = page_csrf_token(office_client)
+    office_client.post("/equipment/stocktakes", data={"csrf_token": token, "location": "Hall"})
+    take = stocktakes.open_stocktake(db.session)
+    for tag in ("CT-1", "CT-2", "CT-9", "NOPE-1"):
+        office_client.post(f"/equipment/stocktakes/{take.id}/scan", data={"csrf_token": token, "tag": tag})
+    page = office_client.get(f"/equipment/stocktakes/{take.id}").get_data(as_text=True)
+    assert '<span id="found-count">2</span> of <span id="expected-count">3</span> expected found' in page
+    assert '<span id="unexpected-count">1</span> not expected here, <span id="unknown-count">1</span> unknown tag.' in page
+    answer = office_client.post(
+        f"/api/v1/stocktakes/{take.id}/scans", json={"tag": "CT-3"}, headers={"X-CSRFToken": token}
+    ).get_json()
+    assert (answer["found_count"], answer["expected_count"], answer["unexpected_count"], answer["unknown_count"]) == (3, 3, 1, 1)
+
+
+def test_check_out_suggests_the_usual_loan_length_from_today(app, office_client, office, frozen_clock):
+    """Issue 16: the due date defaults to loans.default_days from today (school date); examples are never past."""
+    from app.services.settings import set_setting
+
+    asset = make_asset(office, tag="DUE-1")
+    page = office_client.get(f"/equipment/{asset.id}/check-out").get_data(as_text=True)
+    week = local_today() + timedelta(days=7)
+    assert f'value="{week:%Y-%m-%d}"' in page and f"The usual loan ends on {week:%d/%m/%Y}" in page
+    with write_intent():
+        set_setting(db.session, office, "loans.default_days", 14)
+        db.session.commit()
+    fortnight = local_today() + timedelta(days=14)
+    assert f'value="{fortnight:%Y-%m-%d}"' in office_client.get(f"/equipment/{asset.id}/check-out").get_data(as_text=True)
+    token = page_csrf_token(office_client)
+    refused = office_client.post(f"/equipment/{asset.id}/check-out", data={"csrf_token": token, "borrower_id": office.id, "due_on": "nonsense"})
+    assert refused.status_code == 422 and f"like {fortnight:%d/%m/%Y}" in refused.get_data(as_text=True)
+
+
+def test_closing_a_stocktake_asks_first_and_a_bare_post_closes_nothing(app, office_client, office):
+    """Issue 16 item 7: the button opens a page saying what will happen; only its form closes the stock-take."""
+    make_asset(office, tag="CF-1", home_location="Hall")
+    token = page_csrf_token(office_client)
+    office_client.post("/equipment/stocktakes", data={"csrf_token": token, "location": "Hall"})
+    take = stocktakes.open_stocktake(db.session)
+    asked = office_client.get(f"/equipment/stocktakes/{take.id}/close")
+    page = asked.get_data(as_text=True)
+    assert asked.status_code == 200 and "0 of 1 expected items have been found" in page and 'name="confirmed" value="yes"' in page
+    bare = office_client.post(f"/equipment/stocktakes/{take.id}/close", data={"csrf_token": token})
+    assert bare.status_code == 303 and bare.headers["Location"].endswith(f"/equipment/stocktakes/{take.id}/close")
+    db.session.expire_all()
+    assert stocktakes.open_stocktake(db.session) is not None
+    done = office_client.post(f"/equipment/stocktakes/{take.id}/close", data={"csrf_token": token, "confirmed": "yes"})
+    assert done.status_code == 302
+    db.session.expire_all()
+    assert stocktakes.open_stocktake(db.session) is None

@@ -73,6 +73,7 @@ def test_the_invitation_is_emailed_with_a_link_from_the_base_url(app, client, sm
     page = client.post(
         "/admin/staff/invite",
         data={"email": "new.teacher@school.test", "display_name": "Ms New", "csrf_token": csrf_token(client, "/admin/staff/invite")},
+        follow_redirects=True,
     )
     assert page.status_code == 200
     assert "We are emailing this link to new.teacher@school.test" in page.get_data(as_text=True)

@@ -422,7 +422,11 @@ def test_admin_creates_edits_and_rotates_an_area(app, school):
     edited = admin.post(f"/admin/areas/{area.id}", data={"csrf_token": token, "name": "EYFS unit (Reception)", "rule": "school-devices-only"})
     assert edited.status_code == 302
     old = area.poster_token
-    admin.post(f"/admin/areas/{area.id}/rotate", data={"csrf_token": token})
+    asked = admin.get(f"/admin/areas/{area.id}/rotate")
+    assert asked.status_code == 200 and "stops working at once" in text(asked)  # the button asks first
+    bare = admin.post(f"/admin/areas/{area.id}/rotate", data={"csrf_token": token})
+    assert bare.status_code == 303 and db.session.get(Area, area.id).poster_token == old  # a bare post changes nothing
+    admin.post(f"/admin/areas/{area.id}/rotate", data={"csrf_token": token, "confirmed": "yes"})
     db.session.rollback()
     area = db.session.get(Area, area.id)
     assert area.name == "EYFS unit (Reception)"

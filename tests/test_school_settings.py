@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -126,3 +127,27 @@ def test_the_push_contact_is_an_email_address_and_reaches_the_vapid_claim(client
         set_setting(db.session, None, "push.contact", "")
         db.session.commit()
     assert school_settings.push_contact(db.session, "mailto:fallback@example.org") == "mailto:fallback@example.org"
+
+
+def test_the_settings_page_is_grouped_with_help_for_each_setting(client):
+    """Issue 16 item 8: school, time and lessons, notifications, people, retention; each setting explained."""
+    from app.services import school_settings
+
+    sign_in(client, make_user(Role.ADMIN))
+    page = client.get("/admin/settings").get_data(as_text=True)
+    headings = re.findall(r'<h2 class="group-title">([^<]+)</h2>', page)
+    assert headings[:5] == ["School", "Time and lessons", "Notifications", "People", "Retention"]
+    assert "Other" not in headings, "every setting belongs to a named group"
+    assert "Usual loan length (days)" in page and 'name="loans.default_days" value="7"' in page
+    fields = school_settings.setting_fields(db.session)
+    assert all(f.help for f in fields), [f.key for f in fields if not f.help]
+    for f in fields:
+        assert f.help in page.replace("&#39;", "'")
+
+
+def test_a_refused_setting_is_summarised_for_focus(client):
+    sign_in(client, make_user(Role.ADMIN))
+    answer = client.post("/admin/settings", data={"csrf_token": csrf_token(client, "/admin/settings"), "loans.default_days": "soon"})
+    page = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    assert '<div class="error-summary" role="alert" tabindex="-1">' in page and "Enter a whole number" in page

@@ -143,6 +143,8 @@ def _urls(app, ids: dict, h: Hostile) -> list[str]:
         # SCIM's own arguments (the SCIM endpoint refuses a signed-in person, but never echoes them as HTML).
         "name": ["User", HTML_PAYLOADS[1]], "schema_id": [HTML_PAYLOADS[1]], "group_id": ["staff", HTML_PAYLOADS[1]],
         "unknown": [HTML_PAYLOADS[1]],
+        # A browser's push subscription: none is seeded, so someone else's or no one's answers 404.
+        "subscription_id": [1, 999_999],
     }
     tokens = {"permissions.ask": ids["poster_token"], "auth.set_password": ids["password_token"]}
     urls: list[str] = []

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
 from app.access import roles_required
 from app.admin.forms import InviteForm, PersonForm
+from app.confirmations import ask_first, confirmation_page, confirmed
 from app.devices.forms import ConfirmForm
 from app.extensions import db
 from app.models import Role, StaffType, User
@@ -71,7 +72,7 @@ def invite():
             return render_template("admin/invite.html", form=form), 422
         emailed = mail.queue_invitation(db.session, user, _set_password_link(token)) is not None
         db.session.commit()
-        return render_template("admin/invited.html", person=user, link=_set_password_link(token), emailed=emailed)
+        return _show_link(user, token, emailed=emailed)
     return render_template("admin/invite.html", form=form), 422 if form.errors else 200
 
 
@@ -79,6 +80,7 @@ def invite():
 @roles_required(Role.ADMIN)
 def person(user_id: int):
     user = _person(user_id)
+    session.pop(_SHOWN_LINK, None)  # the admin has moved on from the page that showed a new link
     form = PersonForm(obj=None if request.method == "POST" else user)
     if request.method == "GET":
         form.roles.data = [r.value for r in user.roles if r != Role.STAFF]
@@ -102,10 +104,20 @@ def person(user_id: int):
     return render_template("admin/person.html", form=form, person=user, confirm=ConfirmForm()), 422 if form.errors else 200
 
 
-@bp.post("/staff/<int:user_id>/deactivate")
+@bp.route("/staff/<int:user_id>/deactivate", methods=["GET", "POST"])
 @roles_required(Role.ADMIN)
 def deactivate(user_id: int):
     user = _person(user_id)
+    if request.method == "GET":
+        return confirmation_page(
+            title=f"Deactivate {user.display_name}?",
+            consequences=f"{user.display_name} is signed out everywhere at once and can no longer sign in, and their "
+            "API tokens stop working. Their phones are erased after the retention period. You can reactivate them later.",
+            button=f"Deactivate {user.display_name}",
+            cancel_url=url_for("admin.person", user_id=user.id),
+        )
+    if not confirmed():
+        return ask_first()
     if ConfirmForm().validate_on_submit():
         accounts.deactivate_user(db.session, current_user, user)
         db.session.commit()
@@ -132,4 +144,27 @@ def password_link(user_id: int):
         return redirect(url_for("admin.person", user_id=user.id))
     token = accounts.issue_password_token(db.session, current_user, user, purpose="password_reset")
     db.session.commit()
-    return render_template("admin/invited.html", person=user, link=_set_password_link(token))
+    return _show_link(user, token, emailed=False)
+
+
+_SHOWN_LINK = "lanyard.password_link"
+
+
+def _show_link(user: User, token: str, *, emailed: bool):
+    """Redirect after the post to a page that shows the new link, so a refresh never makes another.
+
+    The link lives only in this admin's signed session cookie (never in the database, which keeps a hash),
+    and only until they leave for the person's page.
+    """
+    session[_SHOWN_LINK] = {"user_id": user.id, "link": _set_password_link(token), "emailed": emailed}
+    return redirect(url_for("admin.password_link_shown", user_id=user.id))
+
+
+@bp.get("/staff/<int:user_id>/link")
+@roles_required(Role.ADMIN)
+def password_link_shown(user_id: int):
+    user = _person(user_id)
+    shown = session.get(_SHOWN_LINK) or {}
+    if shown.get("user_id") != user.id:
+        return render_template("admin/invited.html", person=user, link=None, emailed=False)
+    return render_template("admin/invited.html", person=user, link=shown["link"], emailed=shown["emailed"])

@@ -25,7 +25,7 @@ def _settings_page(form: ConfirmForm, errors: dict[str, list[str]], typed: dict[
     return render_template(
         "admin/settings.html",
         form=form,
-        fields=school_settings.setting_fields(db.session),
+        groups=school_settings.setting_groups(db.session),
         approvers=school_settings.approver_choices(db.session),
         time_zones=sorted(school_settings.known_time_zones()),
         logo_form=ConfirmForm(),

@@ -233,6 +233,10 @@ class ScanResult(Shape):
     expected: bool
     message: str
     scanned_count: int
+    found_count: int = Field(description="Expected items scanned so far")
+    expected_count: int
+    unexpected_count: int = Field(description="Assets scanned that are not looked for in this stock-take")
+    unknown_count: int = Field(description="Scanned tags that no asset has")
 
 
 def _details(body: AssetInput, base: SchoolAsset | None = None) -> assets.AssetDetails:
@@ -384,12 +388,17 @@ def record_scan(stocktake_id: int):
     body = read_body(ScanInput)
     result = stocktakes.record_scan(db.session, current_user, stocktake_id, body.tag, body.condition)
     db.session.commit()
+    tally = stocktakes.scan_tally(db.session, stocktakes.get_stocktake(db.session, stocktake_id))
     answer = ScanResult(
         scan=Scan.of(result.scan),
         created=result.created,
         expected=result.expected,
         message=result.message,
         scanned_count=len(stocktakes.scans_of(db.session, stocktake_id)),
+        found_count=tally.found,
+        expected_count=tally.expected,
+        unexpected_count=tally.unexpected,
+        unknown_count=tally.unknown,
     )
     return reply(answer, 201 if result.created else 200)
 

@@ -13,7 +13,7 @@ from app.access import public
 from app.auth.forms import ChangePasswordForm, SetPasswordForm, SignInForm, TokenForm
 from app.extensions import db
 from app.problems import problem
-from app.services import accounts, api_tokens
+from app.services import accounts, api_tokens, push
 from app.services.errors import NotFound, ValidationFailed
 from app.web import client_ip
 
@@ -96,14 +96,22 @@ def set_password(token: str):
         return render_template("auth/link_expired.html"), 404
     if form.validate_on_submit():
         try:
-            accounts.set_password_with_token(db.session, token, form.password.data)
+            user = accounts.set_password_with_token(db.session, token, form.password.data)
+            # They have just proved who they are with the link: sign them in, as the sign-in page does.
+            session_id = accounts.start_session(
+                db.session, user, ip=client_ip(), user_agent=request.user_agent.string or "", method="password_link"
+            )
         except (ValidationFailed, NotFound) as error:
             db.session.rollback()
             form.password.errors.append(error.message)
             return render_template("auth/set_password.html", form=form), 422
         db.session.commit()
-        flash("Your password is set. Sign in with it now.", "success")
-        return redirect(url_for("auth.sign_in"))
+        session.clear()  # a new session: nothing from before carries over
+        session["sid"] = session_id
+        session["seen"] = time.time()
+        login_user(user)
+        flash("Your password is set and you are signed in.", "success")
+        return redirect(url_for("main.home"))
     return render_template("auth/set_password.html", form=form)
 
 
@@ -124,11 +132,11 @@ def account():
             db.session.rollback()
             for field, messages in error.field_errors.items():
                 getattr(form, field).errors.extend(messages)
-            return render_template("auth/account.html", form=form), 422
+            return render_template("auth/account.html", form=form, push_browsers=len(push.subscriptions_of(db.session, current_user))), 422
         db.session.commit()
         flash("Password changed. Your other signed-in browsers have been signed out.", "success")
         return redirect(url_for("auth.account"))
-    return render_template("auth/account.html", form=form)
+    return render_template("auth/account.html", form=form, push_browsers=len(push.subscriptions_of(db.session, current_user)))
 
 
 @bp.route("/account/tokens", methods=["GET", "POST"])

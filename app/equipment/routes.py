@@ -8,7 +8,8 @@ from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
 from app.access import roles_required
-from app.clock import local_today
+from app.clock import format_date, local_today
+from app.confirmations import ask_first, confirmation_page, confirmed
 from app.devices.forms import ConfirmForm
 from app.equipment.forms import (
     AssetForm,
@@ -230,6 +231,7 @@ def scan():
 def check_out(asset_id: int):
     asset = assets.get_asset(db.session, asset_id)
     form = CheckOutForm()
+    form.due_on.description = f"The school day it should be back by. The usual loan ends on {format_date(loans.default_due_on(db.session))}."
     form.borrower_id.choices = [SelectChoice(0, "Choose a person")] + [SelectChoice(u.id, u.display_name) for u in loans.borrowers(db.session)]
     if form.validate_on_submit():
         try:
@@ -253,7 +255,9 @@ def check_out(asset_id: int):
         flash(f"{asset.tag} is lent to {loan.borrower.display_name} until {loan.due_on:%d/%m/%Y}.", "success")
         return redirect(url_for("equipment.show", asset_id=asset.id))
     if form.errors.get("due_on"):
-        form.due_on.errors = ["Enter the date it is due back, like 27/11/2026."]
+        form.due_on.errors = [loans.due_date_example(db.session)]
+    elif request.method == "GET":
+        form.due_on.data = loans.default_due_on(db.session)
     problem = None
     if (current := loans.open_loan_for(db.session, asset.id)) is not None:
         problem = f"{asset.tag} is on loan to {current.borrower.display_name}. Check it in before lending it again."
@@ -455,7 +459,7 @@ def stocktake(stocktake_id: int):
             "equipment/stocktake_scan.html",
             take=take,
             scans=stocktakes.scans_of(db.session, take.id),
-            expected=stocktakes.expected_count(db.session, take),
+            tally=stocktakes.scan_tally(db.session, take),
             form=ScanForm(),
             confirm_form=ConfirmForm(),
             is_expected=lambda asset: stocktakes.is_expected(take, asset),
@@ -483,10 +487,23 @@ def stocktake_scan(stocktake_id: int):
     return redirect(url_for("equipment.stocktake", stocktake_id=stocktake_id))
 
 
-@bp.post("/equipment/stocktakes/<int:stocktake_id>/close")
+@bp.route("/equipment/stocktakes/<int:stocktake_id>/close", methods=["GET", "POST"])
 @roles_required(Role.OFFICE)
 def close_stocktake(stocktake_id: int):
-    if ConfirmForm().validate_on_submit():
+    take = stocktakes.get_stocktake(db.session, stocktake_id)
+    if request.method == "GET" and take.is_open:
+        tally = stocktakes.scan_tally(db.session, take)
+        return confirmation_page(
+            title=f"Close stock-take #{take.id}?",
+            consequences=f"{tally.found} of {tally.expected} expected items have been found. Closing marks the rest as "
+            "missing or on loan, and no more labels can be scanned into it.",
+            button="Close and see the report",
+            cancel_url=url_for("equipment.stocktake", stocktake_id=take.id),
+            danger=False,
+        )
+    if request.method == "POST" and take.is_open and not confirmed():
+        return ask_first()
+    if request.method == "POST" and ConfirmForm().validate_on_submit():
         stocktakes.close_stocktake(db.session, current_user, stocktake_id)
         db.session.commit()
         flash("Stock-take closed. Here is its report.", "success")

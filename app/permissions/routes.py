@@ -12,6 +12,7 @@ from wtforms import SelectChoice
 
 from app.access import roles_required
 from app.clock import local_today, utcnow
+from app.confirmations import ask_first, confirmation_page, confirmed
 from app.devices.forms import ConfirmForm
 from app.errors import settle_refusal
 from app.extensions import db
@@ -86,10 +87,20 @@ def area_edit(area_id: int):
     return render_template("permissions/area_form.html", form=form, area=area, confirm=ConfirmForm()), status
 
 
-@bp.post("/admin/areas/<int:area_id>/rotate")
+@bp.route("/admin/areas/<int:area_id>/rotate", methods=["GET", "POST"])
 @roles_required(Role.ADMIN)
 def area_rotate(area_id: int):
     area = areas.get_area(db.session, area_id)
+    if request.method == "GET":
+        return confirmation_page(
+            title=f"New poster code for {area.name}?",
+            consequences=f"Every poster for {area.name} now on a wall stops working at once. Staff cannot ask from "
+            "them until you print the new poster and put it up.",
+            button="Make a new poster code",
+            cancel_url=url_for("permissions.area_edit", area_id=area.id),
+        )
+    if not confirmed():
+        return ask_first()
     if ConfirmForm().validate_on_submit():
         areas.rotate_poster(db.session, current_user, area)
         db.session.commit()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
+from app.confirmations import ask_first, confirmation_page, confirmed
 from app.devices.forms import ConfirmForm
 from app.extensions import db
 from app.models import Role
 from app.navigation import register_nav
 from app.services import push
+from app.services.errors import ValidationFailed
 from app.services.push_keys import application_server_key
 
 bp = Blueprint("push", __name__)
@@ -27,13 +29,39 @@ def settings():
     )
 
 
-@bp.post("/notifications/<int:subscription_id>/remove")
+@bp.route("/notifications/<int:subscription_id>/remove", methods=["GET", "POST"])
 @login_required
 def remove(subscription_id: int):
+    subscription = push.owned_subscription(db.session, current_user, subscription_id)
+    if request.method == "GET":
+        return confirmation_page(
+            title="Stop notifications to this browser?",
+            consequences="That browser will no longer be told about requests or decisions. You can turn notifications "
+            "on again from it at any time.",
+            button="Stop notifications",
+            cancel_url=url_for("push.settings"),
+        )
+    if not confirmed():
+        return ask_first()
     form = ConfirmForm()
     if form.validate_on_submit():
-        subscription = push.owned_subscription(db.session, current_user, subscription_id)
         push.unsubscribe(db.session, current_user, subscription)
         db.session.commit()
         flash("That browser will no longer get notifications.", "success")
+    return redirect(url_for("push.settings"))
+
+
+@bp.post("/notifications/test")
+@login_required
+def send_test():
+    """Queue a test notification to the person's own browsers (at most one a minute; audited)."""
+    if ConfirmForm().validate_on_submit():
+        try:
+            count = push.send_test_push(db.session, current_user)
+        except ValidationFailed as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            flash(f"A test notification is on its way to {count} {'browser' if count == 1 else 'browsers'}.", "success")
     return redirect(url_for("push.settings"))

@@ -19,8 +19,15 @@ from app.services.assets import lock_asset, require_office
 from app.services.audit import record_audit_event
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.notifications import notify
+from app.services.settings import define_setting, get_setting
 
 LONGEST_LOAN = timedelta(days=366)
+DEFAULT_DAYS = define_setting(
+    "loans.default_days",
+    7,
+    "Usual loan length (days)",
+    "A check-out's due date starts this many days from today; the office can change it on each loan.",
+)
 # Reminders go out from this school time on, never in the night (the scheduler ticks round the clock).
 REMINDERS_FROM = time(8, 0)
 REMINDER_LOCK = 7_005_001
@@ -29,6 +36,18 @@ NOT_LENDABLE = {
     AssetStatus.LOST.value: "is recorded as lost",
     AssetStatus.IN_REPAIR.value: "is in repair",
 }
+
+
+def default_due_on(session, today: date | None = None) -> date:
+    """Today (school date) plus the school's usual loan length, kept within the longest loan allowed."""
+    days = get_setting(session, DEFAULT_DAYS.key)
+    days = days if isinstance(days, int) and not isinstance(days, bool) else DEFAULT_DAYS.default
+    return (today or local_today()) + timedelta(days=max(0, min(days, LONGEST_LOAN.days)))
+
+
+def due_date_example(session) -> str:
+    """How to write a due date, with a real one (the usual due date), never a date that has passed."""
+    return f"Enter the date it is due back, like {format_date(default_due_on(session))}."
 
 
 def open_loan_for(session, asset_id: int) -> Loan | None:
@@ -61,7 +80,7 @@ def check_out(
     if borrower is None:
         errors["borrower_id"] = ["Choose who is borrowing it."]
     if due_on is None:
-        errors["due_on"] = ["Enter the date it is due back, like 27/11/2026."]
+        errors["due_on"] = [due_date_example(session)]
     elif due_on < today:
         errors["due_on"] = [f"The due date must be today ({format_date(today)}) or later."]
     elif due_on > today + LONGEST_LOAN:

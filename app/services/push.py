@@ -443,3 +443,34 @@ def _push_data(session, user: User) -> tuple[str, object]:
             for t in tokens
         ],
     }
+
+
+TEST_PUSH_GAP = timedelta(minutes=1)
+
+
+def send_test_push(session, actor: User) -> int:
+    """Queue a test notification to each of the person's own browsers; at most one a minute. Returns how many."""
+    from app.clock import utcnow
+    from app.models import AuditEvent
+    from app.services.notifications import notify
+
+    browsers = subscriptions_of(session, actor)
+    if not browsers:
+        raise ValidationFailed(
+            "No browser gets your notifications yet: turn them on first.", {"test": ["Turn on notifications first."]}
+        )
+    last = session.scalar(
+        sa.select(sa.func.max(AuditEvent.occurred_at)).where(AuditEvent.action == "push.test_sent", AuditEvent.actor_id == actor.id)
+    )
+    if last is not None and last > utcnow() - TEST_PUSH_GAP:
+        raise ValidationFailed("A test notification was sent less than a minute ago: wait a moment and look for it.", {"test": ["Wait a minute."]})
+    notify(
+        session,
+        [actor],
+        kind="push.test",
+        title="Test notification from Lanyard",
+        body="Notifications work on this browser.",
+        url="/notifications",
+    )
+    record_audit_event(session, actor, "push.test_sent", "user", actor.id, {"browsers": len(browsers)})
+    return len(browsers)

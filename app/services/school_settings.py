@@ -50,6 +50,38 @@ class SettingField:
     label: str
     kind: str  # text, number, times, people
     value: object
+    help: str = ""
+
+
+@dataclass(frozen=True)
+class SettingGroup:
+    title: str
+    fields: list[SettingField]
+
+
+# The settings page in the order a school thinks of it; a setting not named here goes under "Other".
+GROUPS = (
+    ("School", ("school.name", "loans.default_days")),
+    ("Time and lessons", ("school.time_zone", "permissions.lesson_ends", "permissions.day_ends")),
+    ("Notifications", ("permissions.escalation_minutes", "mail.approval_fallback_minutes", "push.contact")),
+    ("People", ("permissions.delegate_ids",)),
+    ("Retention", ("retention.permission_request_months", "retention.leaver_device_days", "retention.audit_event_years", "retention.case_hold")),
+)
+# Help for settings declared before define_setting took it (a definition's own help wins).
+HELP = {
+    "school.name": "Shown at the top of every page and in emails.",
+    "school.time_zone": "Every date and time on screen, and every 'end of lesson', is worked out in this zone.",
+    "permissions.lesson_ends": "'Until the end of the lesson' means the next of these times. Separate them with commas.",
+    "permissions.day_ends": "'For the rest of the day' lasts until this time, after-school clubs included.",
+    "permissions.escalation_minutes": "If nobody has answered a request by then, the delegates below are asked too.",
+    "mail.approval_fallback_minutes": "Approvers whose phones cannot receive push notifications get an email after this wait.",
+    "push.contact": "Push services (Google, Apple, Mozilla) write here if this server sends something wrong.",
+    "permissions.delegate_ids": "Approvers who are asked when the head has not answered in time.",
+    "retention.permission_request_months": "Older requests are erased each night.",
+    "retention.leaver_device_days": "Counted from the day the person's account is deactivated.",
+    "retention.audit_event_years": "The audit log proves what happened; most schools keep it for ever.",
+    "retention.case_hold": "For a complaint or investigation: say why, and nothing is erased until you clear it.",
+}
 
 
 def _kind(default: object, key: str) -> str:
@@ -70,10 +102,23 @@ def _kind(default: object, key: str) -> str:
 
 def setting_fields(session) -> list[SettingField]:
     return [
-        SettingField(d.key, d.label, _kind(d.default, d.key), get_setting(session, d.key))
+        SettingField(d.key, d.label, _kind(d.default, d.key), get_setting(session, d.key), d.help or HELP.get(d.key, ""))
         for d in defined_settings()
         if d.key not in _NOT_ON_THE_FORM
     ]
+
+
+def setting_groups(session) -> list[SettingGroup]:
+    """The settings page's fields under their headings; any setting no group names comes last, under Other."""
+    fields = {f.key: f for f in setting_fields(session)}
+    groups = []
+    for title, keys in GROUPS:
+        found = [fields.pop(key) for key in keys if key in fields]
+        if found:
+            groups.append(SettingGroup(title, found))
+    if fields:
+        groups.append(SettingGroup("Other", list(fields.values())))
+    return groups
 
 
 def _parse(field: SettingField, raw: list[str], approvers: dict[int, User]) -> object:

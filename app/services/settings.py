@@ -28,14 +28,15 @@ class SettingDefinition:
     key: str
     default: object
     label: str
+    help: str = ""
 
 
 _definitions: dict[str, SettingDefinition] = {}
 
 
-def define_setting(key: str, default: object, label: str) -> SettingDefinition:
-    """Declare a setting and its default (idempotent, so modules may be imported twice)."""
-    definition = SettingDefinition(key, default, label)
+def define_setting(key: str, default: object, label: str, help: str = "") -> SettingDefinition:  # noqa: A002
+    """Declare a setting, its default and the help shown under it (idempotent, so modules may be imported twice)."""
+    definition = SettingDefinition(key, default, label, help)
     _definitions[key] = definition
     return definition
 

@@ -145,6 +145,28 @@ def scans_of(session, stocktake_id: int) -> list[StockTakeScan]:
     )
 
 
+@dataclass(frozen=True)
+class ScanTally:
+    """Progress of an open stock-take: only expected items found count towards the expected total."""
+
+    found: int  # expected items scanned
+    expected: int
+    unexpected: int  # a real asset, but not looked for here
+    unknown: int  # a tag no asset has
+
+
+def scan_tally(session, take: StockTake) -> ScanTally:
+    found = unexpected = unknown = 0
+    for scan in scans_of(session, take.id):
+        if scan.asset is None:
+            unknown += 1
+        elif is_expected(take, scan.asset):
+            found += 1
+        else:
+            unexpected += 1
+    return ScanTally(found, expected_count(session, take), unexpected, unknown)
+
+
 def expected_count(session, take: StockTake) -> int:
     query = sa.select(sa.func.count()).select_from(SchoolAsset).where(SchoolAsset.status.in_(EXPECTED_STATUSES))
     if take.location:

@@ -104,3 +104,41 @@
     });
   }
 })();
+
+// Issue 16 (items 7 and 8): focus the error summary after a failed form, and copy buttons.
+(function () {
+  "use strict";
+
+  function focusErrorSummary() {
+    var summary = document.querySelector(".error-summary");
+    if (summary) summary.focus();
+  }
+
+  function copyText(button) {
+    var target = document.getElementById(button.dataset.copyTarget);
+    var status = document.querySelector('[data-copy-status="' + button.dataset.copyTarget + '"]');
+    if (!target) return;
+    function say(message) { if (status) status.textContent = message; }
+    var text = target.textContent.trim();
+    if (!navigator.clipboard || !navigator.clipboard.writeText) {
+      say("This browser cannot copy for you: select the link and copy it.");
+      return;
+    }
+    navigator.clipboard.writeText(text).then(function () {
+      say("Copied. Paste the link into your message.");
+    }, function () {
+      say("Could not copy: select the link and copy it.");
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target instanceof Element ? event.target.closest("[data-copy-target]") : null;
+    if (button) copyText(button);
+  });
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", focusErrorSummary);
+  } else {
+    focusErrorSummary();
+  }
+})();

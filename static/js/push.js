@@ -28,9 +28,23 @@
     return window.matchMedia("(display-mode: standalone)").matches || navigator.standalone === true;
   }
 
+  // Only Lanyard's own sentences reach the page: a browser's error text ("Registration failed -
+  // permission denied") means nothing to a teacher, so anything else becomes a plain next step.
+  function ourError(message) {
+    var error = new Error(message);
+    error.ours = true;
+    return error;
+  }
+
+  function plainMessage(error, fallback) {
+    return error && error.ours ? error.message : fallback;
+  }
+
+  var COULD_NOT_TURN_ON = "Notifications could not be turned on. Try again; if it keeps happening, check that this browser allows notifications for Lanyard.";
+
   function withTimeout(promise, ms, message) {
     return new Promise(function (resolve, reject) {
-      var timer = setTimeout(function () { reject(new Error(message)); }, ms);
+      var timer = setTimeout(function () { reject(ourError(message)); }, ms);
       promise.then(
         function (value) { clearTimeout(timer); resolve(value); },
         function (error) { clearTimeout(timer); reject(error); }
@@ -70,7 +84,7 @@
   function saveOnServer(subscription) {
     return window.lanyardApi("/push-subscriptions", { method: "POST", body: subscription.toJSON() }).then(function (response) {
       if (response.ok) return response.json();
-      return problemText(response, "Lanyard could not save this browser.").then(function (text) { throw new Error(text); });
+      return problemText(response, "Lanyard could not save this browser.").then(function (text) { throw ourError(text); });
     });
   }
 
@@ -146,7 +160,7 @@
           handFocus(enableButton, document.getElementById("push-state"));
           return;
         }
-        showOff((error && error.message) || "Notifications could not be turned on.");
+        showOff(plainMessage(error, COULD_NOT_TURN_ON));
       });
   }
 
@@ -202,5 +216,5 @@
       showOff();
       return null;
     })
-    .catch(function (error) { showOff(error && error.message); });
+    .catch(function (error) { showOff(plainMessage(error, "Notifications are off for this browser.")); });
 })();

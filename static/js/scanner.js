@@ -40,7 +40,6 @@
     this.id = stocktakeId;
     this.list = document.getElementById("scan-list");
     this.message = document.getElementById("scan-message");
-    this.count = document.getElementById("scan-count");
   }
 
   Recorder.prototype.record = function (tag) {
@@ -68,9 +67,10 @@
         item.appendChild(document.createTextNode(" " + name + (body.expected ? "" : " (not expected here)")));
         self.list.insertBefore(item, self.list.firstChild);
       }
-      if (self.count && typeof body.scanned_count === "number") {
-        self.count.textContent = String(body.scanned_count);
-      }
+      ["found", "expected", "unexpected", "unknown"].forEach(function (name) {
+        var counter = document.getElementById(name + "-count");
+        if (counter && typeof body[name + "_count"] === "number") counter.textContent = String(body[name + "_count"]);
+      });
       if (navigator.vibrate) navigator.vibrate(body.created ? 60 : [30, 40, 30]);
     });
   };

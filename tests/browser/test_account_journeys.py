@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
 from app.models import Role
@@ -64,7 +66,8 @@ def test_an_admin_deactivates_a_teacher_whose_open_session_is_then_refused(live_
     admin_desk = new_phone().new_page()
     sign_in_page(admin_desk, admin_email, PASSWORD)
     admin_desk.goto(f"/admin/staff/{teacher_id}")
-    admin_desk.get_by_role("button", name="Deactivate (leaver): signs them out everywhere").click()
+    admin_desk.get_by_role("link", name="Deactivate (leaver): signs them out everywhere").click()
+    admin_desk.get_by_role("button", name=re.compile(r"^Deactivate ")).click()
     expect(admin_desk.get_by_role("status").first).to_contain_text("deactivated")
 
     teacher_phone.goto("/devices")

@@ -67,7 +67,7 @@ def test_the_camera_scanner_records_a_label(live_server, chromium, tmp_path):
     scanned = page.get_by_role("list", name="Scanned labels")
     expect(scanned.get_by_role("listitem")).to_have_count(1)
     expect(scanned).to_contain_text("CAM-900")
-    expect(page.locator("#scan-count")).to_have_text("1")
+    expect(page.locator("#found-count")).to_have_text("1")
     page.wait_for_timeout(3000)  # the same label stays in view: it must not be recorded again
     expect(scanned.get_by_role("listitem")).to_have_count(1)
     page.get_by_role("button", name="Stop the camera").click()

@@ -75,7 +75,7 @@ def test_office_lends_by_label_teacher_sees_it_and_stocktake_reports_the_missing
         office_phone.get_by_role("button", name="Record").click()
         expect(scanned.get_by_role("listitem")).to_have_count(count)
         expect(scanned.get_by_role("listitem").first).to_contain_text(tag)
-        expect(office_phone.locator("#scan-count")).to_have_text(str(count))
+        expect(office_phone.locator("#found-count")).to_have_text(str(count))
         expect(office_phone.get_by_label("Type the tag")).to_have_value("")
     office_phone.get_by_label("Type the tag").fill(SHELF[0])
     office_phone.get_by_role("button", name="Record").click()
@@ -83,6 +83,8 @@ def test_office_lends_by_label_teacher_sees_it_and_stocktake_reports_the_missing
     expect(scanned.get_by_role("listitem")).to_have_count(4)
     _fits_the_phone(office_phone)
 
+    office_phone.get_by_role("link", name="Close the stock-take").click()
+    expect(office_phone.get_by_text("4 of 5 expected items have been found")).to_be_visible()
     office_phone.get_by_role("button", name="Close and see the report").click()
     expect(office_phone.get_by_role("heading", name="Missing (1)")).to_be_visible()
     expect(office_phone.get_by_role("heading", name="Present (4)")).to_be_visible()

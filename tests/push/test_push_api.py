@@ -137,8 +137,8 @@ def test_the_page_removes_only_my_browser(push_service, client):
     _b2, their_id = subscribe_browser(push_service, theirs)
     sign_in(client, mine)
     token = csrf_token(client, "/notifications")
-    assert client.post(f"/notifications/{their_id}/remove", data={"csrf_token": token}).status_code == 404
-    assert client.post(f"/notifications/{my_id}/remove", data={"csrf_token": token}).status_code == 302
+    assert client.post(f"/notifications/{their_id}/remove", data={"csrf_token": token, "confirmed": "yes"}).status_code == 404
+    assert client.post(f"/notifications/{my_id}/remove", data={"csrf_token": token, "confirmed": "yes"}).status_code == 302
     db.session.expire_all()
     assert db.session.get(PushSubscription, my_id) is None and db.session.get(PushSubscription, their_id) is not None
 

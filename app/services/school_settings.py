@@ -64,11 +64,12 @@ GROUPS = (
     ("School", ("school.name", "loans.default_days")),
     ("Time and lessons", ("school.time_zone", "permissions.lesson_ends", "permissions.day_ends")),
     ("Notifications", ("permissions.escalation_minutes", "mail.approval_fallback_minutes", "push.contact")),
-    ("People", ("permissions.delegate_ids",)),
+    ("People", ("permissions.delegate_ids", "staff.end_date_notice_days")),
     ("Retention", ("retention.permission_request_months", "retention.leaver_device_days", "retention.audit_event_years", "retention.case_hold")),
 )
 # Help for settings declared before define_setting took it (a definition's own help wins).
 HELP = {
+    "staff.end_date_notice_days": "The office is told this many days before a volunteer's, supply teacher's or contractor's last day, once per person.",
     "school.name": "Shown at the top of every page and in emails.",
     "school.time_zone": "Every date and time on screen, and every 'end of lesson', is worked out in this zone.",
     "permissions.lesson_ends": "'Until the end of the lesson' means the next of these times. Separate them with commas.",

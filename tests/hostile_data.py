@@ -181,8 +181,10 @@ def seed_hostile_school(session, h: Hostile, password: str, make_imei) -> dict:
         denied = ask("denied request reason")
         permissions.decide(session, head, denied.id, "deny", note=h.text("denial note", 300))
         pending = ask("pending request reason")  # one waiting request per device and area: asked last
+        # A second device for the override: one device, one place would otherwise end the approval above.
+        watch = devices.register_device(session, staff, devices.DeviceDetails(kind="smartwatch", make="Acme", model="Watch"))
         emergency = permissions.request_permission(
-            session, staff, ask_area, device_key=f"personal-{phone.id}", reason="medical", duration="one_hour",
+            session, staff, ask_area, device_key=f"personal-{watch.id}", reason="medical", duration="one_hour",
             emergency=True, emergency_reason=h.text("emergency override reason", 300),
         )
         permissions.review_emergency(session, head, emergency.id, "not_justified", note=h.text("emergency review note", 300))

@@ -28,7 +28,7 @@ CLIPPED = """() => {
     if (!hides || style.display === 'none' || style.visibility === 'hidden') continue;
     if (el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1) {
       if (el.closest('[hidden], .visually-hidden, .sr-only')) continue;
-      if (el.offsetWidth <= 1 && el.offsetHeight <= 1) continue;  // a label kept for screen readers only (the tab bar's full names)
+      if ((el.offsetWidth <= 1 && el.offsetHeight <= 1) || style.clip.startsWith('rect(0')) continue;  // a label kept for screen readers only (the tab bar's full names)
       found.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + ': ' + el.textContent.trim().slice(0, 40));
     }
   }

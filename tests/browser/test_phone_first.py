@@ -231,3 +231,28 @@ def test_a_foreign_code_is_refused_never_opened(live_server, chromium, tmp_path)
     expect(page.get_by_role("alert")).to_contain_text("not a link from one of this school's Lanyard door posters")
     assert page.url.startswith(live_server.url)
     browser.close()
+
+
+@pytest.mark.parametrize("path, name", [("/equipment", "Assets"), ("/equipment/loans", "Loans")])
+def test_the_office_sees_a_table_on_a_desktop_and_cards_on_a_phone(live_server, new_phone, path, name):
+    from tests.equipment_factories import lend, make_asset
+
+    with live_server.app_context():
+        office = make_user(Role.OFFICE)
+        borrower = make_user(name="Mr T Borrower")
+        asset = make_asset(office, name="Class camera", home_location="Year 4")
+        lend(office, asset, borrower, purpose="Sports day photos")
+        email = office.email
+    desk = new_phone(viewport={"width": 1366, "height": 768}, is_mobile=False, has_touch=False, device_scale_factor=1).new_page()
+    sign_in_page(desk, email, PASSWORD)
+    desk.goto(path)
+    table = desk.get_by_role("table", name=name)
+    expect(table.get_by_role("columnheader").first).to_be_visible()
+    expect(table.get_by_role("row").filter(has_text="Class camera")).to_have_count(1)
+    expect(desk.get_by_role("list", name=name)).to_have_count(0)  # the phone's cards are hidden, from screen readers too
+    phone = new_phone(viewport=TALL_PHONE).new_page()
+    sign_in_page(phone, email, PASSWORD)
+    phone.goto(path)
+    expect(phone.get_by_role("list", name=name).get_by_role("listitem").filter(has_text="Class camera")).to_have_count(1)
+    expect(phone.get_by_role("table", name=name)).to_have_count(0)
+    _fits(phone)

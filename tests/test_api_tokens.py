@@ -54,7 +54,7 @@ def test_revoked_wrong_and_leavers_tokens_are_refused(app, client):
     script = app.test_client()
     assert script.get("/api/v1/me", headers={"Authorization": "Bearer lny_not-a-real-token"}).status_code == 401
     token = db.session.scalar(sa.select(ApiToken))
-    client.post(f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf_token(client, "/account/tokens")})
+    client.post(f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf_token(client, "/account/tokens"), "confirmed": "yes"})
     assert script.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
 
     second = _create(client, "second")
@@ -71,7 +71,7 @@ def test_nobody_revokes_another_persons_token(app, client):
     token = db.session.scalar(sa.select(ApiToken))
     other = app.test_client()
     sign_in(other, make_user())
-    response = other.post(f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf_token(other, "/account/tokens")})
+    response = other.post(f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf_token(other, "/account/tokens"), "confirmed": "yes"})
     assert response.status_code == 404
     assert db.session.get(ApiToken, token.id).revoked_at is None
 
@@ -137,7 +137,7 @@ def _dead_tokens(app, client, user, admin) -> dict[str, str]:
     """Headers that must all be refused, while ``client`` holds ``user``'s live cookie session."""
     revoked = _create(client, "revoked")
     token = db.session.scalar(sa.select(ApiToken).where(ApiToken.name == "revoked"))
-    client.post(f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf_token(client, "/account/tokens")})
+    client.post(f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf_token(client, "/account/tokens"), "confirmed": "yes"})
     leaver = make_user()
     leaver_browser = app.test_client()
     sign_in(leaver_browser, leaver)
@@ -217,3 +217,21 @@ def test_a_live_token_with_someone_elses_cookie_acts_as_the_tokens_owner(app, cl
     sign_in(other_browser, other)
     me = other_browser.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
     assert me.status_code == 200 and me.get_json()["email"] == owner.email
+
+
+def test_revoking_a_token_asks_first(app, client):
+    sign_in(client, make_user())
+    _create(client, "MIS sync")
+    token = db.session.scalar(sa.select(ApiToken))
+    page = client.get(f"/account/tokens/{token.id}/revoke")
+    assert page.status_code == 200
+    assert "Revoke the token \u201cMIS sync\u201d?" in page.get_data(as_text=True)
+    unconfirmed = client.post(f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf_token(client, "/account/tokens")})
+    assert unconfirmed.status_code == 303 and unconfirmed.headers["Location"].endswith(f"/account/tokens/{token.id}/revoke")
+    assert db.session.get(ApiToken, token.id).revoked_at is None
+    done = client.post(f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf_token(client, "/account/tokens"), "confirmed": "yes"})
+    assert done.status_code == 302
+    assert db.session.get(ApiToken, token.id).revoked_at is not None
+    other = app.test_client()
+    sign_in(other, make_user())
+    assert other.get(f"/account/tokens/{token.id}/revoke").status_code == 404

@@ -59,7 +59,7 @@ def test_nobody_removes_another_persons_passkey(app, client):
     db.session.add(passkey)
     db.session.commit()
     sign_in(client, make_user())
-    response = client.post(f"/account/passkeys/{passkey.id}/remove", data={"csrf_token": csrf_token(client, "/account/passkeys")})
+    response = client.post(f"/account/passkeys/{passkey.id}/remove", data={"csrf_token": csrf_token(client, "/account/passkeys"), "confirmed": "yes"})
     assert response.status_code == 404
     assert db.session.get(Passkey, passkey.id) is not None
 
@@ -68,3 +68,20 @@ def test_the_options_are_json_and_not_cached(client):
     response = _json_post(client, "/sign-in/passkey/options", {})
     assert response.headers["Cache-Control"] == "no-store"
     assert json.loads(response.get_data(as_text=True))["challenge"]
+
+
+def test_removing_a_passkey_asks_first(app, client):
+    owner = make_user()
+    passkey = Passkey(user_id=owner.id, credential_id="cred-2", public_key=b"k", name="Work phone", sign_count=0)
+    db.session.add(passkey)
+    db.session.commit()
+    passkey_id = passkey.id
+    sign_in(client, owner)
+    page = client.get(f"/account/passkeys/{passkey_id}/remove")
+    assert "Remove the passkey \u201cWork phone\u201d?" in page.get_data(as_text=True)
+    unconfirmed = client.post(f"/account/passkeys/{passkey_id}/remove", data={"csrf_token": csrf_token(client, "/account/passkeys")})
+    assert unconfirmed.status_code == 303
+    assert db.session.get(Passkey, passkey_id) is not None
+    client.post(f"/account/passkeys/{passkey_id}/remove", data={"csrf_token": csrf_token(client, "/account/passkeys"), "confirmed": "yes"})
+    db.session.expire_all()
+    assert db.session.get(Passkey, passkey_id) is None

@@ -9,6 +9,8 @@ from flask_login import current_user, login_required, login_user
 
 from app.access import public
 from app.auth.routes import bp, safe_next
+from app.confirmations import ask_first, confirmation_page, confirmed
+from app.devices.forms import ConfirmForm
 from app.errors import settle_refusal
 from app.extensions import db
 from app.problems import problem
@@ -65,12 +67,23 @@ def passkey_register():
     return jsonify({"redirect": url_for("auth.passkey_list")})
 
 
-@bp.post("/account/passkeys/<int:passkey_id>/remove")
+@bp.route("/account/passkeys/<int:passkey_id>/remove", methods=["GET", "POST"])
 @login_required
 def passkey_remove(passkey_id: int):
-    passkeys.remove_passkey(db.session, current_user, passkey_id)
-    db.session.commit()
-    flash("Passkey removed.", "success")
+    passkey = passkeys.owned_passkey(db.session, current_user, passkey_id)
+    if request.method == "GET":
+        return confirmation_page(
+            title=f"Remove the passkey \u201c{passkey.name}\u201d?",
+            consequences="You will no longer be able to sign in with it. Your password and other passkeys still work.",
+            button="Remove passkey",
+            cancel_url=url_for("auth.passkey_list"),
+        )
+    if not confirmed():
+        return ask_first()
+    if ConfirmForm().validate_on_submit():
+        passkeys.remove_passkey(db.session, current_user, passkey_id)
+        db.session.commit()
+        flash("Passkey removed.", "success")
     return redirect(url_for("auth.passkey_list"))
 
 

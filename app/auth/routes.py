@@ -11,6 +11,8 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from app.access import public
 from app.auth.forms import ChangePasswordForm, SetPasswordForm, SignInForm, TokenForm
+from app.confirmations import ask_first, confirmation_page, confirmed
+from app.devices.forms import ConfirmForm
 from app.extensions import db
 from app.problems import problem
 from app.services import accounts, api_tokens, push
@@ -156,10 +158,22 @@ def tokens():
     return render_template("auth/tokens.html", form=form, tokens=api_tokens.tokens_of(db.session, current_user)), status
 
 
-@bp.post("/account/tokens/<int:token_id>/revoke")
+@bp.route("/account/tokens/<int:token_id>/revoke", methods=["GET", "POST"])
 @login_required
 def revoke_token(token_id: int):
-    token = api_tokens.revoke_token(db.session, current_user, token_id)
-    db.session.commit()
-    flash(f"Token \u201c{token.name}\u201d revoked. Scripts using it stop working now.", "success")
+    token = api_tokens.owned_token(db.session, current_user, token_id)
+    if request.method == "GET":
+        return confirmation_page(
+            title=f"Revoke the token \u201c{token.name}\u201d?",
+            consequences="Scripts and systems using it stop working at once. This cannot be undone: "
+            "a new token would have to be made and given to them.",
+            button="Revoke token",
+            cancel_url=url_for("auth.tokens"),
+        )
+    if not confirmed():
+        return ask_first()
+    if ConfirmForm().validate_on_submit():
+        api_tokens.revoke_token(db.session, current_user, token_id)
+        db.session.commit()
+        flash(f"Token \u201c{token.name}\u201d revoked. Scripts using it stop working now.", "success")
     return redirect(url_for("auth.tokens"))

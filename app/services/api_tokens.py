@@ -44,10 +44,16 @@ def tokens_of(session, owner: User) -> list[ApiToken]:
     return list(session.scalars(sa.select(ApiToken).where(ApiToken.user_id == owner.id).order_by(ApiToken.id.desc())))
 
 
-def revoke_token(session, owner: User, token_id: int) -> ApiToken:
+def owned_token(session, owner: User, token_id: int) -> ApiToken:
+    """The person's own token; another person's is answered as missing."""
     token = session.get(ApiToken, token_id)
     if token is None or token.user_id != owner.id:
         raise NotFound("There is no such token.")
+    return token
+
+
+def revoke_token(session, owner: User, token_id: int) -> ApiToken:
+    token = owned_token(session, owner, token_id)
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         record_audit_event(session, owner, "api_token.revoked", "api_token", token.id)

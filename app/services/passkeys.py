@@ -99,10 +99,16 @@ def register_passkey(session, rp: RelyingParty, user: User, credential: dict, ch
     return passkey
 
 
-def remove_passkey(session, user: User, passkey_id: int) -> None:
+def owned_passkey(session, user: User, passkey_id: int) -> Passkey:
+    """The person's own passkey; another person's is answered as missing."""
     passkey = session.get(Passkey, passkey_id)
     if passkey is None or passkey.user_id != user.id:
         raise NotFound("There is no such passkey.")
+    return passkey
+
+
+def remove_passkey(session, user: User, passkey_id: int) -> None:
+    passkey = owned_passkey(session, user, passkey_id)
     session.delete(passkey)
     record_audit_event(session, user, "passkey.removed", "passkey", passkey_id)
 

@@ -136,9 +136,38 @@
     if (button) copyText(button);
   });
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", focusErrorSummary);
-  } else {
+
+  // The account page says whether this very browser gets notifications (the server only knows how many do).
+  function showThisBrowserPushState() {
+    var line = document.getElementById("account-push-this");
+    if (!line) return;
+    var known = (line.dataset.endpoints || "").split(" ").filter(Boolean);
+    function say(text) { line.textContent = text; }
+    if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) {
+      say("This browser cannot show notifications.");
+      return;
+    }
+    if (Notification.permission === "denied") {
+      say("Notifications are blocked for Lanyard in this browser's settings.");
+      return;
+    }
+    navigator.serviceWorker.getRegistration()
+      .then(function (reg) { return reg ? reg.pushManager.getSubscription() : null; })
+      .then(function (subscription) {
+        var on = subscription && Notification.permission === "granted" && known.indexOf(subscription.endpoint) !== -1;
+        say(on ? "This browser gets your notifications." : "This browser does not get notifications yet.");
+      })
+      .catch(function () { say("This browser does not get notifications yet."); });
+  }
+
+  function onReady() {
     focusErrorSummary();
+    showThisBrowserPushState();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", onReady);
+  } else {
+    onReady();
   }
 })();

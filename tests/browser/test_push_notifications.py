@@ -140,6 +140,8 @@ def test_turn_on_then_approve_from_the_notification(live_server, new_phone, loca
     expect(page.locator("#push-state")).to_have_text("Notifications are on for this browser.")
     expect(page.get_by_role("list", name="Browsers that get notifications").get_by_role("listitem")).to_have_count(1)
     expect(page.get_by_text("this browser", exact=True)).to_be_visible()
+    page.goto("/account")
+    expect(page.locator("#account-push-this")).to_have_text("This browser gets your notifications.")
     with live_server.app_context():
         assert db.session.scalar(sa.select(PushSubscription.user_id).where(PushSubscription.endpoint == browser.endpoint)) == head_id
 

@@ -514,3 +514,14 @@ def test_closing_a_stocktake_asks_first_and_a_bare_post_closes_nothing(app, offi
     assert done.status_code == 302
     db.session.expire_all()
     assert stocktakes.open_stocktake(db.session) is None
+
+
+def test_a_tampered_borrower_gets_a_sentence_not_a_wtforms_message(app, office_client, office):
+    asset = make_asset(office, tag="CO-9", name="Camera")
+    token = page_csrf_token(office_client)
+    for tampered in ("99999999999", "abc", "-3"):
+        response = office_client.post(f"/equipment/{asset.id}/check-out", data={"csrf_token": token, "borrower_id": tampered, "purpose": "Trip"})
+        text = response.get_data(as_text=True)
+        assert response.status_code == 422, tampered
+        assert "Choose who is borrowing it from the list." in text and "coerce" not in text and 'value="Trip"' in text
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Loan)) == 0

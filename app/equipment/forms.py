@@ -5,7 +5,7 @@ from flask_wtf.file import FileField
 from wtforms import BooleanField, DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional
 
-from app.ids import form_id
+from app.form_fields import IdSelectField
 from app.models import AssetKind, AssetStatus
 from app.services.assets import SETTABLE_STATUSES, AssetDetails
 
@@ -51,7 +51,9 @@ class AssetForm(FlaskForm):
 
 
 class CheckOutForm(FlaskForm):
-    borrower_id = SelectField("Who is borrowing it?", coerce=form_id, validate_choice=False)
+    borrower_id = IdSelectField(
+        "Who is borrowing it?", validate_choice=False, invalid_message="Choose who is borrowing it from the list."
+    )
     due_on = DateField("Due back on", validators=[Optional()], description="The school day it should be back by.")
     purpose = StringField("What is it for? (optional)", description="For example: Year 5 trip photos.")
     condition = TextAreaField("Condition going out (optional)", description="Scratches, missing parts, charger included...")

@@ -1,8 +1,9 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, IntegerField, RadioField, SelectChoice, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, IntegerField, RadioField, SelectChoice, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from app.admin.forms import MultiCheckboxField
+from app.form_fields import IdSelectField
 from app.ids import form_id
 from app.models import AreaRule, RequestReason, ReviewOutcome
 from app.services.permissions import MAX_EMERGENCY_REASON, MAX_NOTE, Duration
@@ -59,8 +60,8 @@ class DecisionForm(FlaskForm):
 
 
 class StandingPermissionForm(FlaskForm):
-    person = SelectField("Member of staff", coerce=form_id, validators=[InputRequired("Choose a member of staff.")])
-    device = SelectField("Device", coerce=form_id, default=0, description="Any of their devices, or one.")
+    person = IdSelectField("Member of staff", invalid_message="Choose a member of staff from the list.", validators=[InputRequired("Choose a member of staff.")])
+    device = IdSelectField("Device", invalid_message="Choose one of their devices, or any device.", default=0, description="Any of their devices, or one.")
     areas = MultiCheckboxField("Areas (none ticked means every area that allows it)", coerce=form_id)
     starts_on = DateField("First day", validators=[InputRequired("Enter the first day.")])
     ends_on = DateField("Last day", validators=[InputRequired("Enter the last day.")])

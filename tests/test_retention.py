@@ -336,3 +336,18 @@ def test_the_retention_command_does_the_housekeeping(app, frozen_clock):
     assert result.exit_code == 0, result.output
     assert _count(LoginAttempt) == 0
     assert _actions("retention.sign_in_attempts_removed") == [{"count": 1}]
+
+
+def test_the_privacy_notice_states_the_periods_that_are_enforced(app, client):
+    admin = make_user(Role.ADMIN)
+    with write_intent():
+        set_setting(db.session, admin, "retention.permission_request_months", 6)
+        set_setting(db.session, admin, "retention.leaver_device_days", 45)
+        set_setting(db.session, admin, "retention.audit_event_years", 7)
+        db.session.commit()
+    page = client.get("/privacy").get_data(as_text=True)
+    assert "kept for 6 months, then erased" in page
+    assert "erased 45 days after your account is deactivated" in page
+    assert "audit log is kept for 7 years" in page
+    hours = app.config.get("SESSION_ABSOLUTE_HOURS", 12)
+    assert f"for {hours} hours at most" in page and "failed sign-in attempts for 25 hours" in page

@@ -15,7 +15,7 @@ from app.extensions import db
 from app.models import Role
 from app.navigation import register_nav
 from app.permissions.forms import DecisionForm
-from app.services import devices, notifications, permissions, school_logo
+from app.services import devices, notifications, permissions, retention, school_logo
 from app.services import home as home_data
 from app.services.audit import record_audit_event
 from app.services.personal_data import export_person
@@ -81,7 +81,7 @@ def mark_notices_read():
 @bp.get("/privacy")
 @public
 def privacy():
-    return render_template("main/privacy.html")
+    return render_template("main/privacy.html", periods=retention.published_periods(db.session))
 
 
 @bp.get("/my-data")

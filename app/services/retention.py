@@ -168,6 +168,29 @@ def _housekeeping(session, now: datetime, periods: HousekeepingPeriods, report: 
             record_audit_event(session, None, action, "retention", kind, {"count": count})
 
 
+@dataclass(frozen=True)
+class PublishedPeriods:
+    """The periods the privacy notice states, read from the same settings and configuration that enforce them."""
+
+    request_months: int
+    leaver_device_days: int
+    audit_years: int
+    session_hours: int
+    sign_in_attempt_hours: int
+
+
+def published_periods(session) -> PublishedPeriods:
+    periods = HousekeepingPeriods.current()
+    attempts = periods.sign_in_window + SIGN_IN_ATTEMPT_MARGIN
+    return PublishedPeriods(
+        request_months=int(get_setting(session, REQUEST_MONTHS.key)),
+        leaver_device_days=int(get_setting(session, LEAVER_DEVICE_DAYS.key)),
+        audit_years=int(get_setting(session, AUDIT_YEARS.key)),
+        session_hours=int(periods.session_lifetime.total_seconds() // 3600),
+        sign_in_attempt_hours=int(-(-attempts.total_seconds() // 3600)),
+    )
+
+
 def run_retention(session, now: datetime, periods: HousekeepingPeriods | None = None) -> RetentionReport:
     """Erase what is past its period; idempotent, so the scheduler and cron may both call it."""
     report = RetentionReport()

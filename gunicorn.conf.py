@@ -1,8 +1,9 @@
 """Production settings for `gunicorn -c gunicorn.conf.py wsgi:app`.
 
 Workers are processes with a few threads each; SQLite (WAL, BEGIN IMMEDIATE) and PostgreSQL both
-handle that. Background jobs (push sender, scheduler) run as their own processes in production
-(`flask push-worker`, `flask permissions run-jobs` from cron), so the web workers do not start them.
+handle that. The background work (the push and mail senders, the scheduler of timed jobs) runs in its own
+processes in production, one systemd unit each (deploy/systemd/lanyard-push.service and
+lanyard-scheduler.service), so the web workers never start them.
 """
 
 import multiprocessing

@@ -19,6 +19,7 @@ VERIFY = UNITS / "verify"
 EXPECTED = {
     "lanyard.service": "/srv/lanyard/.venv/bin/gunicorn -c gunicorn.conf.py wsgi:app",
     "lanyard-push.service": "/srv/lanyard/.venv/bin/flask --app wsgi push-worker",
+    "lanyard-mail.service": "/srv/lanyard/.venv/bin/flask --app wsgi mail-worker",
     "lanyard-scheduler.service": "/srv/lanyard/.venv/bin/flask --app wsgi scheduler",
 }
 

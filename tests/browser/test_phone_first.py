@@ -256,3 +256,25 @@ def test_the_office_sees_a_table_on_a_desktop_and_cards_on_a_phone(live_server, 
     expect(phone.get_by_role("list", name=name).get_by_role("listitem").filter(has_text="Class camera")).to_have_count(1)
     expect(phone.get_by_role("table", name=name)).to_have_count(0)
     _fits(phone)
+
+
+LABELS_ABOVE_CONTROLS = """() => [...document.querySelectorAll('form[role=search] label[for]')].flatMap((label) => {
+  const control = document.getElementById(label.htmlFor);
+  if (!control) return [label.htmlFor + ': no control'];
+  const l = label.getBoundingClientRect(), c = control.getBoundingClientRect();
+  const above = l.bottom <= c.top + 1;
+  const overlaps = l.left < c.right && c.left < l.right;
+  return above && overlaps ? [] : [label.textContent.trim() + ' is not above its box'];
+})"""
+
+
+@pytest.mark.parametrize("width", [390, 1366])
+def test_search_forms_put_each_label_above_its_own_box(live_server, new_phone, width):
+    with live_server.app_context():
+        email = make_user(Role.OFFICE, Role.ADMIN).email
+    page = new_phone(viewport={"width": width, "height": 800}).new_page()
+    sign_in_page(page, email, PASSWORD)
+    for path in ("/office/devices", "/equipment", "/equipment/labels", "/admin/staff"):
+        page.goto(path)
+        expect(page.get_by_role("search")).to_have_count(1)
+        assert page.evaluate(LABELS_ABOVE_CONTROLS) == [], path

@@ -318,8 +318,8 @@ def main(argv: list[str]) -> int:
         say(f"PostgreSQL: nothing answers at {configured}; starting a throwaway cluster")
         with throwaway_server() as url:
             status = run_pytest(argv, {**environ, "LANYARD_TEST_PG": url})
-            say(f"pytest exited {status}")
-            return status
+            say(f"pytest exited {status}" if status >= 0 else f"pytest was ended by signal {-status}")
+            return status if status >= 0 else 128 - status
     except MissingPrerequisite as missing:
         print(f"make test: {missing.line}", file=sys.stderr)
         return 2

@@ -33,6 +33,7 @@ lock:
 
 # axe-core for the accessibility tests, from npm (no lock file: it would record the registry's host)
 tests/browser/node_modules/.installed: tests/browser/package.json
+	$(PYTHON) tools/test_prereqs.py --ensure-npm
 	npm install --prefix tests/browser --no-package-lock --no-audit --no-fund --silent
 	touch $@
 

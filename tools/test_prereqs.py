@@ -1,13 +1,14 @@
 """`make test`'s front door: provide what the suite needs, then run pytest with it.
 
     python tools/test_prereqs.py [PYTEST ARGS...]
+    python tools/test_prereqs.py --ensure-npm     (the Makefile, before `npm install`)
 
 - Chromium (Debian's, at /usr/bin/chromium) for the browser journeys, unless LANYARD_SKIP_BROWSER=1.
 - A PostgreSQL server when PostgreSQL is among the databases asked for: LANYARD_TEST_PG (default
   127.0.0.1:5432, user postgres) when it answers; otherwise a throwaway cluster made with the installed
   server binaries (initdb and pg_ctl) in a temporary folder, on a free port, trust auth, fsync off, run
   by an unprivileged user when we are root, and stopped and removed when pytest ends, however it ends.
-- systemd-analyze where LANYARD_REQUIRE_SYSTEMD=1 (CI).
+- systemd-analyze where LANYARD_REQUIRE_SYSTEMD=1 (CI); npm for axe-core (--ensure-npm).
 
 A missing package is installed with apt-get when we are root on Debian or Ubuntu; otherwise the run
 stops with one line naming the package. No browser build is ever downloaded.
@@ -99,6 +100,10 @@ def ensure_chromium(environ: dict[str, str]) -> None:
         "chromium",
         f"the browser journeys need Debian's Chromium at {CHROMIUM} (or set LANYARD_SKIP_BROWSER=1 to skip them)",
     )
+
+
+def ensure_npm() -> None:
+    require(lambda: shutil.which("npm"), "npm", "the accessibility tests need axe-core, installed with npm")
 
 
 def ensure_systemd_analyze(environ: dict[str, str]) -> None:
@@ -304,6 +309,13 @@ def _terminated(signum, _frame):
 
 def main(argv: list[str]) -> int:
     environ = dict(os.environ)
+    if argv == ["--ensure-npm"]:  # from the Makefile, before `npm install` (and before the venv exists)
+        try:
+            ensure_npm()
+        except MissingPrerequisite as missing:
+            print(f"make test: {missing.line}", file=sys.stderr)
+            return 2
+        return 0
     signal.signal(signal.SIGTERM, _terminated)
     signal.signal(signal.SIGHUP, _terminated)
     try:

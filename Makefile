@@ -33,6 +33,7 @@ lock:
 
 # axe-core for the accessibility tests, from npm (no lock file: it would record the registry's host)
 tests/browser/node_modules/.installed: tests/browser/package.json
+	$(PYTHON) tools/test_prereqs.py --ensure-npm
 	npm install --prefix tests/browser --no-package-lock --no-audit --no-fund --silent
 	touch $@
 
@@ -43,16 +44,18 @@ run: install
 	LANYARD_ENV=development $(BIN)/flask run --host 127.0.0.1 --port 5000
 
 ## make test: the whole suite, on SQLite and PostgreSQL, browser journeys included
+# tools/test_prereqs.py installs Chromium (and PostgreSQL) with apt as root or names the package, uses
+# LANYARD_TEST_PG or 127.0.0.1:5432 when it answers, else a throwaway cluster it removes afterwards, then runs pytest.
 test: install-dev
-	$(BIN)/ruff check app tests benchmarks
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/ruff check app tests benchmarks tools
+	$(BIN)/python tools/test_prereqs.py $(PYTEST_ARGS)
 
 ## make units: check the systemd units in deploy/systemd with systemd-analyze verify (CI does too)
 units:
 	bash deploy/systemd/verify
 
 lint: install-dev
-	$(BIN)/ruff check app tests benchmarks
+	$(BIN)/ruff check app tests benchmarks tools
 
 clean:
 	rm -rf $(VENV) .pytest_cache

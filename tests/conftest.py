@@ -2,8 +2,9 @@
 
 Each test gets its own database copied from a template made once per run by the real migrations: a
 file copy on SQLite, CREATE DATABASE ... TEMPLATE on PostgreSQL. The backends come from
---databases (default: both). A backend that was asked for and cannot be reached is an error, not a
-skip, so CI can never pass without PostgreSQL.
+--databases or LANYARD_TEST_DATABASES (default: both; an empty list is a usage error). A backend that
+was asked for and cannot be reached is an error, not a skip, so CI can never pass without PostgreSQL.
+`make test` (tools/test_prereqs.py) points LANYARD_TEST_PG at a server it found or started.
 """
 
 from __future__ import annotations
@@ -35,9 +36,35 @@ def pytest_addoption(parser):
     )
 
 
+BACKENDS = ("sqlite", "postgresql")
+
+
+def databases(config) -> list[str]:
+    """The backends asked for; an empty or unknown list is a usage error, never a run that tests nothing."""
+    value = config.getoption("--databases")
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise pytest.UsageError(
+            "--databases (or LANYARD_TEST_DATABASES) is empty: name sqlite, postgresql or both (sqlite,postgresql)"
+        )
+    unknown = [name for name in names if name not in BACKENDS]
+    if unknown:
+        raise pytest.UsageError(f"--databases: unknown backend {', '.join(unknown)} (use sqlite, postgresql or both)")
+    return names
+
+
+def pytest_configure(config):
+    databases(config)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if os.environ.get("LANYARD_SKIP_BROWSER") == "1":
+        terminalreporter.write_sep("=", "BROWSER JOURNEYS NOT RUN: LANYARD_SKIP_BROWSER=1", yellow=True, bold=True)
+
+
 def pytest_generate_tests(metafunc):
     if "backend" in metafunc.fixturenames:
-        backends = [name.strip() for name in metafunc.config.getoption("--databases").split(",") if name.strip()]
+        backends = databases(metafunc.config)
         if "tests/browser" in str(metafunc.definition.path) or metafunc.definition.get_closest_marker("sqlite_only"):
             backends = [b for b in backends if b == "sqlite"] or ["sqlite"]
         metafunc.parametrize("backend", backends, scope="session")
@@ -83,8 +110,6 @@ def template_database(backend, tmp_path_factory):
         _migrated(f"sqlite:///{path}", instance)
         yield {"backend": "sqlite", "path": path, "instance": instance}
         return
-    if backend != "postgresql":
-        raise pytest.UsageError(f"unknown backend {backend}")
     try:
         _pg_execute("SELECT 1")
     except psycopg.OperationalError as error:

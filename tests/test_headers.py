@@ -304,7 +304,9 @@ def test_templates_hold_no_inline_script_style_or_handlers():
     import pathlib
     import re
 
-    for template in pathlib.Path("templates").rglob("*.html"):
+    templates = sorted((pathlib.Path(__file__).resolve().parent.parent / "templates").rglob("*.html"))
+    assert len(templates) > 20, "the templates were not found"
+    for template in templates:
         text = template.read_text()
         assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), template
         assert not re.search(r"\son[a-z]+=", text), template

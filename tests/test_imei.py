@@ -36,8 +36,16 @@ def test_a_16_digit_imeisv_is_accepted_and_its_imei_derived():
     assert normalise_imei(body + "86") == body + luhn.calc_check_digit(body)
 
 
-def test_16_digits_that_are_not_an_imeisv_are_refused():
-    with pytest.raises(ImeiError):
+@pytest.mark.parametrize("typed", ["0049015420323751", "0000000000000000"])
+def test_16_digits_that_are_not_a_phones_imeisv_are_refused(typed):
+    # An IMEISV has no check digit, so 16 digits fail only on what they say: reporting body 00 is for testing.
+    assert len(typed) == 16 and typed.isdigit()
+    with pytest.raises(ImeiError, match="test number"):
+        normalise_imei(typed)
+
+
+def test_16_characters_with_letters_are_refused_as_letters_not_as_an_imeisv():
+    with pytest.raises(ImeiError, match="digits only"):
         normalise_imei("A" * 16)
 
 

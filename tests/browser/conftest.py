@@ -1,18 +1,20 @@
 """Browser fixtures: the real app on a live local server, and Debian's headless Chromium via Playwright.
 
-Chromium is required where LANYARD_REQUIRE_BROWSER=1 (CI): missing, it fails the run. Elsewhere a
-missing browser skips these tests with a loud reason in the summary.
+Chromium is required: missing, it fails the run (`make test` installs it as root, or names the package).
+Only LANYARD_SKIP_BROWSER=1 skips these tests, and the terminal summary says so.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 import uuid
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from app import create_app
@@ -79,11 +81,14 @@ def live_server(template_database, tmp_path):
 
 @pytest.fixture(scope="session")
 def chromium():
+    if os.environ.get("LANYARD_SKIP_BROWSER") == "1":
+        pytest.skip("BROWSER JOURNEYS NOT RUN: LANYARD_SKIP_BROWSER=1")
     if not os.path.exists(CHROMIUM):
-        message = f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-        if os.environ.get("LANYARD_REQUIRE_BROWSER") == "1":
-            pytest.fail(message, pytrace=False)
-        pytest.skip("BROWSER TESTS NOT RUN: " + message)
+        pytest.fail(
+            f"Debian's Chromium is not installed at {CHROMIUM} (apt-get install chromium; "
+            "or LANYARD_SKIP_BROWSER=1 to skip the browser journeys)",
+            pytrace=False,
+        )
     from playwright.sync_api import sync_playwright
 
     playwright = sync_playwright().start()
@@ -132,3 +137,11 @@ def sign_in_page(page, email: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_load_state()
+    assert_signed_in(page)
+
+
+def assert_signed_in(page) -> None:
+    """The page after signing in is a signed-in page: off /sign-in, with the Notices link and Sign out button."""
+    expect(page).not_to_have_url(re.compile(r"/sign-in"))
+    expect(page.get_by_role("link", name=re.compile(r"^Notices"))).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile(r"^Sign out "))).to_be_attached()

@@ -19,6 +19,7 @@ from app.database import write_intent
 from app.extensions import db
 from app.models import PermissionRequest, Role, User
 from app.services import permissions
+from tests.browser.conftest import assert_signed_in
 from tests.factories import PASSWORD, make_device, make_user
 from tests.permission_factories import ask, make_area
 
@@ -189,7 +190,7 @@ def _sign_in_by_keyboard(page: Page, email: str) -> None:
     expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_focused()
     _assert_focus_shows(page)
     _enter_to_a_new_page(page)
-    expect(page).not_to_have_url(re.compile(r"/sign-in"))
+    assert_signed_in(page)
 
 
 def _latest(live_server, requester_name: str) -> PermissionRequest:

@@ -253,6 +253,7 @@ def _client_for(app, role: str):
 def _call(client, token: str, path: str, method: str):
     headers = {"X-CSRFToken": token} if method != "GET" else {}
     response = client.open(path, method=method, headers=headers, json={} if path.startswith("/api/") and method != "GET" else None)
+    response.get_data()  # read (and keep) the body before the response is closed
     response.close()
     return response
 
@@ -341,6 +342,8 @@ def _audit_count() -> int:
 def test_other_peoples_objects_answer_each_role_as_the_table_says(app, others_objects, role):
     """Every id route, every method, on an object that exists: the exact refusal, nothing recorded, nothing shown.
 
+    Nobody but the office ever sees the owner's full IMEI (DESIGN.md section 7), refused or let through.
+
     Reads go first, then changes, each in path order, so an allowed change (the admin rotating a poster)
     never makes a later read of the same object a 404.
     """
@@ -361,6 +364,10 @@ def test_other_peoples_objects_answer_each_role_as_the_table_says(app, others_ob
         response = _call(client, token, path, method)
         status, recorded = response.status_code, _audit_count() - before
         seen = f"{method} {path} ({rule.endpoint}) as {role}: got {status}"
+        body = response.get_data()  # bytes: the logo is an image
+        imei, name = others_objects.owner_imei.encode(), OWNER_NAME.encode()
+        if role != "office" and imei in body:
+            wrong.append(f"{seen}: shows the owner's IMEI (the owner's and the office's only)")
         if expected == OK:
             if status in (401, 403, 404) or _sent_to_sign_in(response):
                 wrong.append(f"{seen}, should be let through")
@@ -372,8 +379,7 @@ def test_other_peoples_objects_answer_each_role_as_the_table_says(app, others_ob
             wrong.append(f"{seen}, should be {expected}")
         if recorded:
             wrong.append(f"{seen}: a refused call recorded {recorded} audit event(s)")
-        body = response.get_data(as_text=True)
-        if OWNER_NAME in body or others_objects.owner_imei in body:
+        if name in body or imei in body:
             wrong.append(f"{seen}: the refusal shows the owner's name or IMEI")
     assert wrong == []
     assert len(calls) >= 80

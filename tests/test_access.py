@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
+from app.database import write_intent
 from app.extensions import db
-from app.models import PersonalDevice, Role
+from app.models import AuditEvent, PasswordToken, PersonalDevice, Role
+from app.services import devices
 from tests.conftest import csrf_token
+from tests.equipment_factories import api_headers
 from tests.factories import make_device, make_user, sign_in
 
 
@@ -32,6 +36,56 @@ def test_staff_cannot_change_another_persons_device(client, two_teachers, path):
     response = client.post(path.format(id=phone.id), data={"csrf_token": token, "make": "X", "model": "Y", "kind": "smartphone", "what_happened": "lost"})
     assert response.status_code == 404
     assert db.session.get(PersonalDevice, phone.id).status == "active"
+
+
+def _events(subject_type: str, subject_id: int) -> list[str]:
+    db.session.rollback()
+    query = sa.select(AuditEvent.action).where(AuditEvent.subject_type == subject_type, AuditEvent.subject_id == str(subject_id))
+    return list(db.session.scalars(query.order_by(AuditEvent.seq)))
+
+
+@pytest.mark.parametrize(
+    ("action", "body", "status_before"),
+    [("retire", {}, "active"), ("report-lost", {"stolen": True, "crime_reference": "CR1"}, "active"), ("found", {}, "lost")],
+)
+def test_staff_cannot_retire_report_lost_or_find_another_persons_device_through_the_api(client, two_teachers, action, body, status_before):
+    """The API's device actions check ownership as the pages do: another person's phone is not there (404)."""
+    alice, bob, phone = two_teachers
+    if status_before == "lost":
+        with write_intent():
+            devices.report_lost(db.session, bob, db.session.get(PersonalDevice, phone.id), stolen=False)
+            db.session.commit()
+    events = _events("personal_device", phone.id)
+    sign_in(client, alice)
+    response = client.post(f"/api/v1/devices/{phone.id}/{action}", json=body, headers=api_headers(client))
+    assert response.status_code == 404
+    assert response.mimetype == "application/problem+json"
+    db.session.rollback()
+    assert db.session.get(PersonalDevice, phone.id).status == status_before
+    assert _events("personal_device", phone.id) == events
+    # The owner can: the same call is not refused for some other reason.
+    client.post("/sign-out", data={"csrf_token": csrf_token(client, "/devices")})
+    sign_in(client, bob)
+    assert client.post(f"/api/v1/devices/{phone.id}/{action}", json=body, headers=api_headers(client)).status_code == 200
+    assert len(_events("personal_device", phone.id)) == len(events) + 1
+
+
+def test_staff_cannot_make_a_password_link_for_someone_else(client):
+    """A missing role check on an id route: staff posting to another person's password-link is refused (403)."""
+    alice, bob = make_user(name="Alice"), make_user(name="Bob")
+    sign_in(client, alice)
+    before = _events("user", bob.id)
+    response = client.post(f"/admin/staff/{bob.id}/password-link", data={"csrf_token": csrf_token(client, "/devices")})
+    assert response.status_code == 403
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(PasswordToken).where(PasswordToken.user_id == bob.id)) == 0
+    assert _events("user", bob.id) == before
+    # An admin's identical post does make one, so the refusal above is the role check.
+    client.post("/sign-out", data={"csrf_token": csrf_token(client, "/devices")})
+    sign_in(client, make_user(Role.ADMIN))
+    made = client.post(f"/admin/staff/{bob.id}/password-link", data={"csrf_token": csrf_token(client, f"/admin/staff/{bob.id}")})
+    assert made.status_code == 302 and made.headers["Location"].endswith(f"/admin/staff/{bob.id}/link")
+    assert "user.password_reset_issued" in _events("user", bob.id)
 
 
 def test_staff_cannot_see_other_imeis_but_the_office_can(client, two_teachers):

@@ -223,7 +223,7 @@ def test_each_role_gets_the_expected_answer(app, role):
     client, token = _client_for(app, role)
     wrong = []
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        if rule.endpoint == "static" or rule.endpoint == "auth.sign_out":
+        if rule.endpoint in {"static", "auth.sign_out"}:
             continue
         expected = ACCESS[rule.endpoint]
         path = _sample_path(rule)

@@ -42,8 +42,20 @@ run: install
 	LANYARD_ENV=development $(BIN)/flask demo
 	LANYARD_ENV=development $(BIN)/flask run --host 127.0.0.1 --port 5000
 
+# eslint for static/js, from npm (no lock file, as above)
+tools/eslint/node_modules/.installed: tools/eslint/package.json
+	npm install --prefix tools/eslint --no-package-lock --no-audit --no-fund --silent
+	touch $@
+
+## make gates: the static checks `make test` runs first: ruff (lint, complexity), mypy on app/, eslint on static/js
+.PHONY: gates
+gates: install-dev tools/eslint/node_modules/.installed
+	$(BIN)/ruff check app tests benchmarks
+	$(BIN)/mypy
+	tools/eslint/node_modules/.bin/eslint static/js
+
 ## make test: the whole suite, on SQLite and PostgreSQL, browser journeys included
-test: install-dev
+test: install-dev gates
 	$(BIN)/ruff check app tests benchmarks
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -43,11 +43,22 @@ run: install
 	LANYARD_ENV=development $(BIN)/flask demo
 	LANYARD_ENV=development $(BIN)/flask run --host 127.0.0.1 --port 5000
 
+# eslint for static/js, from npm (no lock file, as above)
+tools/eslint/node_modules/.installed: tools/eslint/package.json
+	npm install --prefix tools/eslint --no-package-lock --no-audit --no-fund --silent
+	touch $@
+
+## make gates: the static checks `make test` runs first: ruff (lint, complexity), mypy on app/, eslint on static/js
+.PHONY: gates
+gates: install-dev tools/eslint/node_modules/.installed
+	$(BIN)/ruff check app tests benchmarks tools
+	$(BIN)/mypy
+	tools/eslint/node_modules/.bin/eslint static/js
+
 ## make test: the whole suite, on SQLite and PostgreSQL, browser journeys included
 # tools/test_prereqs.py installs Chromium (and PostgreSQL) with apt as root or names the package, uses
 # LANYARD_TEST_PG or 127.0.0.1:5432 when it answers, else a throwaway cluster it removes afterwards, then runs pytest.
-test: install-dev
-	$(BIN)/ruff check app tests benchmarks tools
+test: install-dev gates
 	$(BIN)/python tools/test_prereqs.py $(PYTEST_ARGS)
 
 ## make units: check the systemd units in deploy/systemd with systemd-analyze verify (CI does too)

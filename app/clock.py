@@ -21,7 +21,7 @@ def school_zone() -> ZoneInfo:
 
 def set_zone_source(source: Callable[[], ZoneInfo] | None) -> None:
     """Where the school's time zone is read from (the app reads its setting); None means Europe/London."""
-    global _zone_source
+    global _zone_source  # noqa: PLW0603 (one process-wide setting, set by the app factory and tests)
     _zone_source = source
 
 
@@ -34,7 +34,7 @@ def utcnow() -> datetime:
 
 def set_source(source: Callable[[], datetime] | None) -> None:
     """Replace the clock (tests); None restores the system clock."""
-    global _source
+    global _source  # noqa: PLW0603 (one process-wide clock, replaced by tests)
     _source = source
 
 

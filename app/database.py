@@ -13,9 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import DateTime, event, text
+from sqlalchemy import CursorResult, DateTime, Result, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 _write_intent: ContextVar[bool] = ContextVar("lanyard_write_intent", default=False)
@@ -44,7 +46,7 @@ def wants_write_lock() -> bool:
 
 
 @contextmanager
-def long_read(session) -> Iterator[None]:
+def long_read(session: Session) -> Iterator[None]:
     """A long read (walking a million audit events) in its own read transaction, outside the write lock.
 
     On SQLite a reader in WAL mode never blocks writers, but a BEGIN IMMEDIATE transaction would hold
@@ -91,7 +93,12 @@ def _begin_sqlite(connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if wants_write_lock() else "BEGIN")
 
 
-def lock_for_append(session, key: int) -> None:
+def rows_changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed (its cursor's rowcount; 0 when the driver cannot say)."""
+    return cast(CursorResult[Any], result).rowcount or 0
+
+
+def lock_for_append(session: Session, key: int) -> None:
     """Serialise writers on PostgreSQL with a transaction-scoped advisory lock.
 
     On SQLite the surrounding BEGIN IMMEDIATE already holds the only write lock.

@@ -7,16 +7,17 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy.orm import Session
 from stdnum import luhn
 
 from app.models import Role, User
 from app.services import accounts, devices
 
-Seeder = Callable[[object, dict[str, User]], None]
+Seeder = Callable[[Session, dict[str, User]], None]
 _seeders: list[tuple[int, Seeder]] = []
 
 DEMO_DOMAIN = "demo.lanyard.school"
-DEMO_PEOPLE = (
+DEMO_PEOPLE: tuple[tuple[str, str, set[Role]], ...] = (
     ("head", "Mrs A Adeyemi", {Role.APPROVER}),
     ("deputy", "Mr D Okafor", {Role.APPROVER}),
     ("office", "Ms O Brennan", {Role.OFFICE}),
@@ -59,7 +60,7 @@ def demo_password(instance_path: Path) -> str:
     return password
 
 
-def seed_demo_school(session, password: str) -> dict[str, User] | None:
+def seed_demo_school(session: Session, password: str) -> dict[str, User] | None:
     """Create the demo school unless it exists. Returns the people created, or None if already there."""
     if accounts.find_user_by_email(session, f"head@{DEMO_DOMAIN}") is not None:
         return None

@@ -141,10 +141,10 @@ def _database_error(error: Exception):
 
 def _http_error(error: HTTPException):
     if wants_problem_json():
-        response = problem(error.code or 500, error.name, error.description if error.code != 404 else "Not found.")
+        response = problem(error.code or 500, error.name, error.description or error.name if error.code != 404 else "Not found.")
     else:
         template = f"errors/{error.code}.html" if error.code in (400, 403, 404, 405, 413) else "errors/generic.html"
-        response = current_app.make_response((render_template(template, error=error), error.code))
+        response = current_app.make_response((render_template(template, error=error), error.code or 500))
     valid_methods = getattr(error, "valid_methods", None)
     if valid_methods:
         response.headers["Allow"] = ", ".join(sorted(valid_methods))

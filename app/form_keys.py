@@ -20,6 +20,7 @@ import sqlalchemy.orm as so
 from flask import Flask, current_app, flash, g, redirect, request
 from flask_login import current_user
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
 from app.database import reset_write_intent, set_write_intent
@@ -137,14 +138,15 @@ def _record_first_result(response):
 
 
 @event.listens_for(so.Session, "after_commit")
-def _note_committed_key(session) -> None:
+def _note_committed_key(session: Session) -> None:
     row = session.info.get("form_key_row")
     if row is None:
         return
-    state = so.object_session(row) is session and not so.attributes.instance_state(row).transient
+    state = so.attributes.instance_state(row)
+    kept = so.object_session(row) is session and not state.transient
     session.info.pop("form_key_row", None)
-    if state:
-        session.info["form_key_committed"] = so.attributes.instance_state(row).identity[0]
+    if kept and state.identity is not None:
+        session.info["form_key_committed"] = state.identity[0]
 
 
 def register_form_keys(app: Flask) -> None:

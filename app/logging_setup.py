@@ -76,8 +76,10 @@ class JsonFormatter(logging.Formatter):
         found = getattr(record, "request_id", None) or request_id()
         if found:
             entry["request_id"] = found
-        if record.exc_info or record.exc_text:
-            entry["error"] = redact(record.exc_text or self.formatException(record.exc_info))
+        if record.exc_text:
+            entry["error"] = redact(record.exc_text)
+        elif record.exc_info:
+            entry["error"] = redact(self.formatException(record.exc_info))
         return json.dumps(entry)
 
 
@@ -103,7 +105,7 @@ class StderrHandler(logging.StreamHandler):
         logging.Handler.__init__(self)
 
     @property
-    def stream(self):  # type: ignore[override]
+    def stream(self):
         return sys.stderr
 
 

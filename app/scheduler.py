@@ -21,6 +21,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy.orm import Session
 
 from app.clock import utcnow
 from app.database import write_intent
@@ -29,7 +30,7 @@ from app.extensions import db
 log = logging.getLogger(__name__)
 
 SCHEDULER_LOCK = 7_001_002
-TimedJob = Callable[[object, datetime], object]
+TimedJob = Callable[[Session, datetime], object]
 BackgroundJob = Callable[[Flask], object]
 _jobs: dict[str, TimedJob] = {}
 _background_jobs: dict[str, BackgroundJob] = {}
@@ -57,13 +58,13 @@ def run_background_jobs(app: Flask) -> dict[str, object]:
     return results
 
 
-def _take_tick_lock(session) -> bool:
+def _take_tick_lock(session: Session) -> bool:
     if session.get_bind().dialect.name == "postgresql":
         return bool(session.scalar(sa.text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": SCHEDULER_LOCK}))
     return True
 
 
-def run_timed_jobs(session, now: datetime | None = None, names: list[str] | None = None) -> dict[str, object] | None:
+def run_timed_jobs(session: Session, now: datetime | None = None, names: list[str] | None = None) -> dict[str, object] | None:
     """Run the registered jobs in one transaction and commit; None if another process holds the tick."""
     now = now or utcnow()
     with write_intent():
@@ -120,7 +121,7 @@ def init_scheduler(app: Flask) -> None:
         return
 
     def start_scheduler_once() -> None:
-        global _started_in_pid
+        global _started_in_pid  # noqa: PLW0603 (one scheduler thread per process, guarded by _start_lock)
         if _started_in_pid == os.getpid():
             return
         with _start_lock:

@@ -176,7 +176,7 @@ def collect(asset_count: int, loan_count: int, runs: int, stocktake_count: int, 
                 with write_intent():
                     take = stocktakes.start_stocktake(db.session, office, location)
                     tags = list(db.session.execute(sa.select(SchoolAsset.id, SchoolAsset.tag).where(SchoolAsset.home_location == location)))
-                    seen = rng.sample(tags, int(len(tags) * 0.9)) + [(None, f"STRAY-{n}")]
+                    seen = [*rng.sample(tags, int(len(tags) * 0.9)), (None, f"STRAY-{n}")]
                     now = datetime.now(UTC)
                     db.session.execute(
                         sa.insert(StockTakeScan),

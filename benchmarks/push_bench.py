@@ -121,7 +121,7 @@ def seed(database_url: str, instance, clients: int, recipients: int, service: Pu
     return {"taken_imei": taken, "area_id": area_id, "devices": phones}
 
 
-async def measure_notified(base_url: str, service: PushService, scenario: Scenario, context: dict, clients: int, total: int, recipients: int) -> tuple[LoadResult, LoadResult]:
+async def measure_notified(base_url: str, service: PushService, scenario: Scenario, context: dict, *, clients: int, total: int, recipients: int) -> tuple[LoadResult, LoadResult]:
     loop = asyncio.get_running_loop()
     arrivals = {n: asyncio.Queue() for n in range(clients)}
 
@@ -187,7 +187,7 @@ def measure(clients: int = 50, requests: int = 1000, recipients: int = 2, worker
             if worker == "process":
                 sender = subprocess.Popen([PYTHON, "-m", "flask", "push-worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
             with gunicorn(env) as base_url:
-                notified, answered = asyncio.run(measure_notified(base_url, service, chosen, context, clients, requests, recipients))
+                notified, answered = asyncio.run(measure_notified(base_url, service, chosen, context, clients=clients, total=requests, recipients=recipients))
         finally:
             if sender is not None:
                 sender.terminate()

@@ -185,6 +185,18 @@ class PushService:
         request.end_headers()
         request.wfile.write(body)
 
+    def _read_message(self, request: BaseHTTPRequestHandler, body: bytes, endpoint: str, subscription) -> tuple[dict, dict]:
+        """Check the VAPID signature and the headers and decrypt the body, as a real push service does."""
+        claims = self._verify_vapid(request.headers.get("Authorization", ""), endpoint)
+        if request.headers.get("Content-Encoding") != "aes128gcm":
+            raise PermissionError("body is not aes128gcm")
+        if not request.headers.get("TTL", "").isdigit():
+            raise PermissionError("no TTL header")
+        plain = http_ece.decrypt(
+            body, private_key=subscription.private_key, auth_secret=subscription.auth_secret, version="aes128gcm"
+        )
+        return claims, json.loads(plain)
+
     def _handle(self, request: BaseHTTPRequestHandler) -> None:
         arrived_at = time.monotonic()
         length = int(request.headers.get("Content-Length", "0"))
@@ -212,15 +224,7 @@ class PushService:
         if self.answer_first:
             self._answer(request, 201)
         try:
-            claims = self._verify_vapid(request.headers.get("Authorization", ""), endpoint)
-            if request.headers.get("Content-Encoding") != "aes128gcm":
-                raise PermissionError("body is not aes128gcm")
-            if not request.headers.get("TTL", "").isdigit():
-                raise PermissionError("no TTL header")
-            plain = http_ece.decrypt(
-                body, private_key=subscription.private_key, auth_secret=subscription.auth_secret, version="aes128gcm"
-            )
-            message = json.loads(plain)
+            claims, message = self._read_message(request, body, endpoint, subscription)
         except Exception as error:  # any failure to verify or decrypt is a refusal the test sees
             with self._lock:
                 self.refusals.append(str(error))

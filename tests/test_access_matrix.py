@@ -355,7 +355,7 @@ def test_the_real_object_table_agrees_with_who_may_use_each_route():
         f"{endpoint} for {role}: ACCESS says {'allowed' if _allowed(ACCESS[endpoint], role) else 'refused'}, ID_ROUTES {answer}"
         for endpoint, answers in ID_ROUTES.items()
         for role, answer in zip(ROLES, answers, strict=True)
-        if answer == OK and not _allowed(ACCESS[endpoint], role) or answer in (401, 403, SIGN_IN) and _allowed(ACCESS[endpoint], role)
+        if (answer == OK and not _allowed(ACCESS[endpoint], role)) or (answer in (401, 403, SIGN_IN) and _allowed(ACCESS[endpoint], role))
     ]
     assert disagree == []
 
@@ -389,7 +389,7 @@ def test_each_role_gets_the_expected_answer(app, role):
     client, token = _client_for(app, role)
     wrong = []
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
-        if rule.endpoint in ("static", "auth.sign_out") or rule.endpoint in ID_ROUTES:
+        if rule.endpoint in {"static", "auth.sign_out"} or rule.endpoint in ID_ROUTES:
             continue
         expected = ACCESS[rule.endpoint]
         path = _sample_path(rule)

@@ -120,7 +120,7 @@ def test_staff_are_refused_the_office_pages(app, client, teacher, targets, metho
     assert _audit_count() == before
 
 
-@pytest.mark.parametrize(("method", "path"), OFFICE_PAGES + [("get", "/my-loans"), ("get", "/t/ACC-1")])
+@pytest.mark.parametrize(("method", "path"), [*OFFICE_PAGES, ("get", "/my-loans"), ("get", "/t/ACC-1")])
 def test_anonymous_visitors_are_sent_to_sign_in(app, client, targets, method, path):
     response = _call(client, method, path.format(**targets))
     if method == "get":
@@ -138,7 +138,7 @@ def test_staff_are_refused_the_office_api(app, client, teacher, targets, method,
     assert response.mimetype == "application/problem+json"
 
 
-@pytest.mark.parametrize(("method", "path"), OFFICE_API + [("get", "/api/v1/loans")])
+@pytest.mark.parametrize(("method", "path"), [*OFFICE_API, ("get", "/api/v1/loans")])
 def test_anonymous_api_calls_get_401(app, client, targets, method, path):
     response = client.open(path.format(**targets), method=method.upper(), headers={"Accept": "application/json"}, json={} if method != "get" else None)
     assert response.status_code in (401, 403)  # 403 only where CSRF refuses first

@@ -49,9 +49,9 @@ def test_16_characters_with_letters_are_refused_as_letters_not_as_an_imeisv():
         normalise_imei("A" * 16)
 
 
-@pytest.mark.parametrize("typed", ["49015420323751X", "IMEI490154203237518", "49015420323751８"])
+@pytest.mark.parametrize("typed", ["49015420323751X", "IMEI490154203237518", "49015420323751８"])  # noqa: RUF001 (a full-width digit on purpose)
 def test_letters_and_other_characters_are_refused(typed):
-    with pytest.raises(ImeiError, match="digits only|not a valid"):
+    with pytest.raises(ImeiError, match=r"digits only|not a valid"):
         normalise_imei(typed)
 
 

@@ -247,7 +247,7 @@ def test_a_tampered_id_token_is_refused(client, idps, tamper, reason):
     query = fake.authorise(location, claims, **options)
     if tamper in ("altered_claims", "alg_none"):
         genuine = fake.sign({**fake.codes[query["code"]]["claims"], "email": "someone@school.test"})
-        header, payload, signature = genuine.split(".")
+        header, _payload, signature = genuine.split(".")
         forged = fake.sign({**fake.codes[query["code"]]["claims"], "email": "admin@school.test"}).split(".")[1]
         fake.codes[query["code"]]["raw"] = (
             f"{header}.{forged}.{signature}" if tamper == "altered_claims" else f"eyJhbGciOiJub25lIn0.{forged}."

@@ -177,7 +177,7 @@ def _school():
 
 
 def test_preview_names_new_changed_and_leaving_without_changing_anything(app, frozen_clock):
-    admin, patel, clarke, leaver = _school()
+    admin, _patel, clarke, leaver = _school()
     before = len(_actions())
     plan = staff_import.plan_import(db.session, admin, CSV)
     assert [p.record.email for p in plan.new] == ["new.vol@school.test"]
@@ -189,7 +189,7 @@ def test_preview_names_new_changed_and_leaving_without_changing_anything(app, fr
 
 
 def test_apply_is_all_or_nothing_and_audited(app, frozen_clock):
-    admin, patel, clarke, leaver = _school()
+    admin, _patel, clarke, leaver = _school()
     plan = staff_import.plan_import(db.session, admin, CSV)
     with write_intent():
         result = staff_import.apply_import(db.session, admin, CSV, plan.digest, deactivate_missing=True)
@@ -206,7 +206,7 @@ def test_apply_is_all_or_nothing_and_audited(app, frozen_clock):
 
 
 def test_apply_refuses_another_file_or_a_staff_list_that_changed(app, frozen_clock):
-    admin, patel, clarke, leaver = _school()
+    admin, _patel, _clarke, _leaver = _school()
     plan = staff_import.plan_import(db.session, admin, CSV)
     db.session.rollback()
     for text in (CSV.replace("supply", "volunteer"), CSV):
@@ -260,7 +260,7 @@ def test_bad_rows_are_named_and_nothing_is_applied(client, frozen_clock):
 
 
 def test_the_import_pages_preview_then_apply(client, frozen_clock):
-    admin, patel, clarke, leaver = _school()
+    admin, _patel, _clarke, leaver = _school()
     sign_in(client, admin)
     token = csrf_token(client, "/admin/staff/import")
     preview = client.post("/admin/staff/import", data={"csrf_token": token, "file": (io.BytesIO(CSV.encode()), "staff.csv")})

@@ -14,6 +14,7 @@ import io
 import json
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from html import unescape
 from urllib.parse import quote
 
@@ -210,13 +211,50 @@ def hostile_school(app, frozen_clock):
     return h, ids, clients
 
 
+@dataclass
+class _Crawl:
+    """What the crawl of every page, API answer and export found."""
+
+    problems: list[str] = field(default_factory=list)
+    shown_on_pages: set[str] = field(default_factory=set)
+    in_json: set[str] = field(default_factory=set)
+    csv_cells: dict[str, list[str]] = field(default_factory=dict)
+    audit_pages: list[str] = field(default_factory=list)
+
+    def inspect(self, h, url: str, where: str, response) -> list[str]:
+        """Check one answer; return the further links to follow (the audit log's older pages)."""
+        text = response.get_data(as_text=True)
+        mimetype = response.mimetype
+        links: list[str] = []
+        if url.startswith("/api/") and mimetype not in JSON_TYPES:
+            self.problems.append(f"{where}: an API answer sent as {mimetype}")
+        if mimetype == "text/html":
+            self.problems += [f"{where}: {p}" for p in html_problems(text)]
+            self.shown_on_pages.update(label for label, value in h.values.items() if any(form in text for form in shown_forms(value)))
+            if url.startswith("/audit") and response.status_code == 200:
+                self.audit_pages.append(text)
+                links = [unescape(link) for link in OLDER_EVENTS.findall(text)]
+        elif mimetype in JSON_TYPES:
+            try:
+                strings = set(_strings(json.loads(text)))
+            except ValueError:
+                self.problems.append(f"{where}: not JSON")
+                return links
+            self.in_json.update(label for label, value in h.values.items() if any(value in s for s in strings))
+        elif mimetype == "text/csv":
+            cells = [cell for row in csv.reader(io.StringIO(text.lstrip("\ufeff"))) for cell in row]
+            self.csv_cells[url.split("?")[0] if "stocktakes" not in url else "stocktake report"] = cells
+            self.problems += [f"{where}: formula cell {cell[:40]!r}" for cell in cells if cell.startswith(FORMULA_STARTS)]
+        elif mimetype not in ("text/javascript", "application/javascript"):
+            self.problems.append(f"{where}: unexpected content type {mimetype}")
+        if response.status_code == 500:
+            self.problems.append(f"{where}: server error")
+        return links
+
+
 def test_every_page_api_answer_and_export_keeps_hostile_text_inert(app, hostile_school):
     h, ids, clients = hostile_school
-    problems: list[str] = []
-    shown_on_pages: set[str] = set()
-    in_json: set[str] = set()
-    csv_cells: dict[str, list[str]] = {}
-    audit_pages: list[str] = []
+    crawl = _Crawl()
     for role in ROLES:
         client = clients[role]
         queue = _urls(app, ids, h)
@@ -227,33 +265,9 @@ def test_every_page_api_answer_and_export_keeps_hostile_text_inert(app, hostile_
                 continue
             visited.add(url)
             response = client.get(url)
-            where = f"GET {url} as {role} ({response.status_code})"
-            text = response.get_data(as_text=True)
-            mimetype = response.mimetype
-            if url.startswith("/api/") and mimetype not in JSON_TYPES:
-                problems.append(f"{where}: an API answer sent as {mimetype}")
-            if mimetype == "text/html":
-                problems += [f"{where}: {p}" for p in html_problems(text)]
-                shown_on_pages.update(label for label, value in h.values.items() if any(form in text for form in shown_forms(value)))
-                if url.startswith("/audit") and response.status_code == 200:
-                    audit_pages.append(text)
-                    queue += [unescape(link) for link in OLDER_EVENTS.findall(text)]
-            elif mimetype in JSON_TYPES:
-                try:
-                    strings = set(_strings(json.loads(text)))
-                except ValueError:
-                    problems.append(f"{where}: not JSON")
-                    continue
-                in_json.update(label for label, value in h.values.items() if any(value in s for s in strings))
-            elif mimetype == "text/csv":
-                cells = [cell for row in csv.reader(io.StringIO(text.lstrip("\ufeff"))) for cell in row]
-                csv_cells[url.split("?")[0] if "stocktakes" not in url else "stocktake report"] = cells
-                problems += [f"{where}: formula cell {cell[:40]!r}" for cell in cells if cell.startswith(FORMULA_STARTS)]
-            elif mimetype not in ("text/javascript", "application/javascript"):
-                problems.append(f"{where}: unexpected content type {mimetype}")
-            if response.status_code == 500:
-                problems.append(f"{where}: server error")
-    assert problems == []
+            queue += crawl.inspect(h, url, f"GET {url} as {role} ({response.status_code})", response)
+    assert crawl.problems == []
+    shown_on_pages, in_json, csv_cells, audit_pages = crawl.shown_on_pages, crawl.in_json, crawl.csv_cells, crawl.audit_pages
 
     # The crawl really met the payloads: each one is on some page, escaped (so the checks above meant something).
     missing = sorted(set(h.values) - shown_on_pages - set(NOT_ON_ANY_PAGE))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Annotated
 
 from flask import request
 from flask_login import current_user, login_required
@@ -56,7 +57,7 @@ class AssetInput(Body):
 
 class CheckOut(Body):
     borrower_id: Id
-    due_on: school_date(_DATE_EXAMPLE)
+    due_on: Annotated[date, *school_date(_DATE_EXAMPLE)]
     purpose: Text = Field("", **documented(maxLength=200))
     condition: Text = Field("", **documented(maxLength=500))
 

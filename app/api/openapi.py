@@ -7,12 +7,13 @@ from datetime import date
 
 from flask import current_app, request
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import JsonSchemaMode
 
 from app.access import public
 from app.api import bp
 
 _paths: dict[str, dict] = {}
-_models: dict[str, tuple[type[BaseModel], str]] = {}
+_models: dict[str, tuple[type[BaseModel], JsonSchemaMode]] = {}
 
 
 class Problem(BaseModel):
@@ -30,7 +31,7 @@ class Problem(BaseModel):
     device_id: int | None = Field(None, description="conflict on registering: your own device that already has this IMEI")
 
 
-def register_model(model: type[BaseModel], mode: str = "serialization") -> str:
+def register_model(model: type[BaseModel], mode: JsonSchemaMode = "serialization") -> str:
     """Put a pydantic model among the component schemas; ``mode`` is validation for request bodies."""
     known = _models.get(model.__name__)
     if known is not None and known[0] is not model:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import date
+from typing import Annotated, Literal
 
 from flask import current_app, request
 from flask_login import current_user, login_required
@@ -78,9 +79,9 @@ class Review(Body):
 class StandingPermissionInput(Body):
     person_id: Id
     personal_device_id: OptionalId = None
-    area_ids: IdList = []
-    starts_on: school_date("2026-12-31")
-    ends_on: school_date("2026-12-31")
+    area_ids: IdList = []  # noqa: RUF012 (pydantic copies a field's default for each instance)
+    starts_on: Annotated[date, *school_date("2026-12-31")]
+    ends_on: Annotated[date, *school_date("2026-12-31")]
     reason: Text = Field(**documented(maxLength=200))
 
 
@@ -391,7 +392,7 @@ def now_board():
 _problem = {"$ref": "#/components/responses/Problem"}
 
 
-def _op(summary: str, op_id: str, shape: type[Shape], ok: str = "200", body: type[Body] | None = None, params=None, errors=("401", "404")) -> dict:
+def _op(summary: str, op_id: str, shape: type[Shape], ok: str = "200", *, body: type[Body] | None = None, params=None, errors=("401", "404")) -> dict:
     operation: dict = {"summary": summary, "operationId": op_id, "responses": {ok: json_content(shape, summary), **{code: _problem for code in errors}}}
     if params:
         operation["parameters"] = params
@@ -414,7 +415,7 @@ register_paths(
                 "operationId": "listAreas",
                 "responses": {"200": json_content(AreaList, "Areas"), "401": _problem},
             },
-            "post": _op("Add an area (admin)", "createArea", Area, "201", AreaInput, errors=("401", "403", "422")),
+            "post": _op("Add an area (admin)", "createArea", Area, "201", body=AreaInput, errors=("401", "403", "422")),
         },
         "/areas/{area_id}": {
             "patch": _op("Rename an area or change its rule (admin)", "updateArea", Area, body=AreaInput, params=_path_id("area_id"), errors=("401", "403", "404", "422")),
@@ -436,7 +437,7 @@ register_paths(
                 "createPermissionRequest",
                 PermissionRequest,
                 "201",
-                PermissionRequestInput,
+                body=PermissionRequestInput,
                 errors=("401", "404", "409", "422"),
             ),
         },
@@ -476,7 +477,7 @@ register_paths(
                 "parameters": [{"name": "ended", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]}}],
                 "responses": {"200": json_content(StandingPermissionList, "Standing permissions"), "401": _problem},
             },
-            "post": _op("Grant a standing permission (approvers)", "grantStandingPermission", StandingPermission, "201", StandingPermissionInput, errors=("401", "403", "422")),
+            "post": _op("Grant a standing permission (approvers)", "grantStandingPermission", StandingPermission, "201", body=StandingPermissionInput, errors=("401", "403", "422")),
         },
         "/standing-permissions/{standing_id}/end": {
             "post": _op("End a standing permission early (approvers)", "endStandingPermission", StandingPermission, params=_path_id("standing_id"), errors=("401", "403", "404", "409")),

@@ -6,8 +6,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+from sqlalchemy.orm import Session
+
 from app import clock
 from app.demo import demo_imei, demo_seeder
+from app.models import SchoolAsset
 from app.services import assets, loans
 
 DEMO_ASSETS = (
@@ -37,9 +40,9 @@ def _days_ago(days: int) -> Iterator[None]:
 
 
 @demo_seeder(30)
-def seed_equipment(session, people) -> None:
+def seed_equipment(session: Session, people) -> None:
     office = people["office"]
-    made = {}
+    made: dict[str, SchoolAsset] = {}
     with _days_ago(30):
         _add_assets(session, office, made)
     with _days_ago(10):
@@ -54,7 +57,7 @@ def seed_equipment(session, people) -> None:
     )
 
 
-def _add_assets(session, office, made: dict) -> None:
+def _add_assets(session: Session, office, made: dict) -> None:
     for tag, name, kind, make, model, imei_seed, location in DEMO_ASSETS:
         made[tag] = assets.create_asset(
             session,

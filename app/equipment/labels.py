@@ -33,6 +33,8 @@ def qr_svg(text: str) -> QrSvg:
     image = code.make_image()
     image.to_string()  # lays out the path element
     size = code.modules_count + 2 * code.border
+    if image.path is None:
+        raise RuntimeError("the QR code image has no path element")
     return QrSvg(view_box=f"0 0 {size} {size}", path=image.path.attrib["d"], text=text)
 
 

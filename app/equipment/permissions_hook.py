@@ -4,6 +4,7 @@ request form, and each request that named an asset shows in that asset's history
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.models import PermissionRequest, SchoolAsset, User
 from app.services.assets import HistoryEntry, register_history_source
@@ -12,7 +13,7 @@ from app.services.permissions import DeviceOption, register_device_option_provid
 
 
 @register_device_option_provider
-def school_assets_on_loan(session, user: User) -> list[DeviceOption]:
+def school_assets_on_loan(session, user: User) -> list[DeviceOption]:  # session: Session once DeviceOptionProvider says so (h12 split)
     """The school equipment lent to this person now (allowed even where personal devices are not)."""
     return [
         DeviceOption(
@@ -27,7 +28,7 @@ def school_assets_on_loan(session, user: User) -> list[DeviceOption]:
 
 
 @register_history_source
-def permission_requests_for(session, asset: SchoolAsset) -> list[HistoryEntry]:
+def permission_requests_for(session: Session, asset: SchoolAsset) -> list[HistoryEntry]:
     """Requests that named this asset, with where it went and what was decided."""
     requests = session.scalars(
         sa.select(PermissionRequest)

@@ -27,7 +27,7 @@ from app.ids import is_id
 from app.models import AssetKind, AssetStatus, Role
 from app.navigation import register_nav
 from app.services import asset_csv, assets, loans, stocktakes
-from app.services.errors import Conflict, ValidationFailed
+from app.services.errors import Conflict, DomainError, ValidationFailed
 
 bp = Blueprint("equipment", __name__)
 register_nav("My loans", "equipment.my_loans", (Role.STAFF,), order=20)
@@ -38,7 +38,7 @@ register_nav("Loans", "equipment.loan_list", (Role.OFFICE,), order=57)
 PAGE_SIZE = 50
 
 
-def _apply_errors(form, error: ValidationFailed) -> None:
+def _apply_errors(form, error: DomainError) -> None:
     for name, messages in error.field_errors.items():
         if name in form:
             form[name].errors = list(form[name].errors) + messages
@@ -199,7 +199,7 @@ def scanned(tag: str):
     asset = assets.find_by_tag(db.session, tag)
     if not current_user.has_role(Role.OFFICE):
         mine = asset is not None and any(a.id == asset.id for a in loans.assets_on_loan_to(db.session, current_user))
-        loan = loans.open_loan_for(db.session, asset.id) if mine else None
+        loan = loans.open_loan_for(db.session, asset.id) if mine and asset is not None else None
         return render_template("equipment/tag_staff.html", asset=asset, tag=tag, loan=loan), 200 if asset else 404
     if asset is None:
         return render_template("equipment/unknown_tag.html", tag=assets.normalise_tag(tag)[:40]), 404

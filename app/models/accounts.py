@@ -10,7 +10,7 @@ import sqlalchemy.orm as so
 
 from app.clock import utcnow
 from app.database import UTCDateTime
-from app.extensions import db
+from app.extensions import Model
 from app.models.checks import enum_check
 
 
@@ -39,7 +39,7 @@ class StaffType(enum.StrEnum):
         return {"employee": "Employee", "supply": "Supply staff", "volunteer": "Volunteer", "contractor": "Contractor"}[self.value]
 
 
-class User(db.Model):
+class User(Model):
     __tablename__ = "users"
     __table_args__ = (
         sa.CheckConstraint("staff_type IN ('employee', 'supply', 'volunteer', 'contractor')", name="known_staff_type"),
@@ -91,7 +91,7 @@ class User(db.Model):
         return f"<User {self.id}>"
 
 
-class UserRole(db.Model):
+class UserRole(Model):
     __tablename__ = "user_roles"
     __table_args__ = (
         enum_check("role", Role, name="known_role"),
@@ -103,7 +103,7 @@ class UserRole(db.Model):
     user: so.Mapped[User] = so.relationship(back_populates="role_rows")
 
 
-class UserSession(db.Model):
+class UserSession(Model):
     """A signed-in browser. Ending the row ends the session at once, wherever the cookie is."""
 
     __tablename__ = "user_sessions"
@@ -116,7 +116,7 @@ class UserSession(db.Model):
     user_agent: so.Mapped[str | None] = so.mapped_column(sa.String(255))
 
 
-class PasswordToken(db.Model):
+class PasswordToken(Model):
     """A one-time link to set a password (invitation or reset); only its hash is stored."""
 
     __tablename__ = "password_tokens"
@@ -129,7 +129,7 @@ class PasswordToken(db.Model):
     used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
 
-class LoginAttempt(db.Model):
+class LoginAttempt(Model):
     """Sign-in attempts keyed on account + IP, in the database so every worker sees the same count."""
 
     __tablename__ = "login_attempts"

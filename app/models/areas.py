@@ -11,7 +11,7 @@ import sqlalchemy.orm as so
 
 from app.clock import utcnow
 from app.database import UTCDateTime
-from app.extensions import db
+from app.extensions import Model
 from app.models.checks import enum_check
 
 
@@ -43,7 +43,7 @@ def new_poster_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-class Area(db.Model):
+class Area(Model):
     __tablename__ = "areas"
     __table_args__ = (enum_check("rule", AreaRule, name="known_rule"),)
 

@@ -10,7 +10,7 @@ import sqlalchemy.orm as so
 
 from app.clock import utcnow
 from app.database import UTCDateTime
-from app.extensions import db
+from app.extensions import Model
 from app.models.accounts import User
 from app.models.checks import enum_check
 
@@ -70,7 +70,7 @@ class StockTakeOutcome(enum.StrEnum):
         return {"present": "Present", "missing": "Missing", "on_loan": "On loan", "unexpected": "Unexpected"}[self.value]
 
 
-class SchoolAsset(db.Model):
+class SchoolAsset(Model):
     __tablename__ = "school_assets"
     __table_args__ = (
         enum_check("kind", AssetKind, name="known_kind"),
@@ -120,7 +120,7 @@ class SchoolAsset(db.Model):
         return f"<SchoolAsset {self.tag}>"
 
 
-class AssetSearchTerm(db.Model):
+class AssetSearchTerm(Model):
     """The words of an asset's tag, name, make, model, serial and home, lower-cased, so a search for what
     a word starts with uses an index instead of reading every asset (50,000 in a large trust)."""
 
@@ -133,7 +133,7 @@ class AssetSearchTerm(db.Model):
     term: so.Mapped[str] = so.mapped_column(sa.String(80), primary_key=True)
 
 
-class Loan(db.Model):
+class Loan(Model):
     """One lending of an asset. Open while ``returned_at`` is empty; the database allows one open loan per asset."""
 
     __tablename__ = "loans"
@@ -173,7 +173,7 @@ class Loan(db.Model):
         return self.returned_at is None and self.due_on < today
 
 
-class StockTake(db.Model):
+class StockTake(Model):
     __tablename__ = "stocktakes"
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
@@ -195,7 +195,7 @@ class StockTake(db.Model):
         return self.location or "Every location"
 
 
-class StockTakeScan(db.Model):
+class StockTakeScan(Model):
     """A label read during a stock-take. Scanning the same tag again changes nothing (unique per stock-take)."""
 
     __tablename__ = "stocktake_scans"
@@ -212,7 +212,7 @@ class StockTakeScan(db.Model):
     asset: so.Mapped[SchoolAsset | None] = so.relationship(lazy="joined")
 
 
-class StockTakeResult(db.Model):
+class StockTakeResult(Model):
     """The closing report, kept as it was at closing (loans and locations change afterwards)."""
 
     __tablename__ = "stocktake_results"

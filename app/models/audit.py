@@ -8,10 +8,10 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from app.database import UTCDateTime
-from app.extensions import db
+from app.extensions import Model
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     __tablename__ = "audit_events"
     __table_args__ = (
         sa.Index("ix_audit_events_actor_seq", "actor_id", "seq"),
@@ -37,7 +37,7 @@ class AuditEvent(db.Model):
     actor = so.relationship("User", lazy="joined")
 
 
-class AuditLink(db.Model):
+class AuditLink(Model):
     """What an event is about besides its subject (the person, device, asset or area), for fast filters.
 
     Written with the event and append-only like it; not part of the hash (it is an index, and verify
@@ -53,7 +53,7 @@ class AuditLink(db.Model):
     ref: so.Mapped[str] = so.mapped_column(sa.String(40), primary_key=True)
 
 
-class AuditVerification(db.Model):
+class AuditVerification(Model):
     """The result of each chain verification, shown on the audit page without re-walking a million rows."""
 
     __tablename__ = "audit_verifications"
@@ -67,7 +67,7 @@ class AuditVerification(db.Model):
     problem: so.Mapped[str] = so.mapped_column(sa.String(200), default="")
 
 
-class AuditCheckpoint(db.Model):
+class AuditCheckpoint(Model):
     """Where retention cut the oldest events: the chain now starts after ``up_to_seq`` from ``hash``.
 
     A row alone proves nothing (anyone with database access can insert one): it counts only when the

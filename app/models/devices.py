@@ -10,7 +10,7 @@ import sqlalchemy.orm as so
 
 from app.clock import utcnow
 from app.database import UTCDateTime
-from app.extensions import db
+from app.extensions import Model
 from app.models.accounts import User
 from app.models.checks import enum_check
 
@@ -44,7 +44,7 @@ class DeviceStatus(enum.StrEnum):
         return self.value.capitalize()
 
 
-class PersonalDevice(db.Model):
+class PersonalDevice(Model):
     __tablename__ = "personal_devices"
     __table_args__ = (
         enum_check("kind", DeviceKind, name="known_kind"),
@@ -98,7 +98,7 @@ class PersonalDevice(db.Model):
         return self.status != DeviceStatus.RETIRED.value
 
 
-class RegisteredImei(db.Model):
+class RegisteredImei(Model):
     """One IMEI, one row: the primary key makes an IMEI unique across personal devices and school assets.
 
     Each row belongs to exactly one personal device or one school asset (a work mobile).

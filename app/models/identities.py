@@ -10,7 +10,7 @@ import sqlalchemy.orm as so
 
 from app.clock import utcnow
 from app.database import UTCDateTime
-from app.extensions import db
+from app.extensions import Model
 
 
 class SignInProvider(enum.StrEnum):
@@ -22,7 +22,7 @@ class SignInProvider(enum.StrEnum):
         return {"microsoft": "Microsoft", "google": "Google"}[self.value]
 
 
-class Identity(db.Model):
+class Identity(Model):
     """A person's account at a provider (issuer + subject), linked to one Lanyard account.
 
     A person may have one from each provider; all of them lead to the same account.
@@ -43,7 +43,7 @@ class Identity(db.Model):
     last_used_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
 
-class SignInState(db.Model):
+class SignInState(Model):
     """A sign-in sent to a provider and not yet come back: its state (hashed), nonce and PKCE verifier.
 
     Kept on the server so each can be used once: the callback marks the row used, and a replayed

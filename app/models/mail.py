@@ -10,7 +10,7 @@ import sqlalchemy.orm as so
 
 from app.clock import utcnow
 from app.database import UTCDateTime
-from app.extensions import db
+from app.extensions import Model
 
 
 class MailKind(enum.StrEnum):
@@ -42,7 +42,7 @@ _KINDS = ", ".join(f"'{kind.value}'" for kind in MailKind)
 _OPTIONAL_KINDS = ", ".join(f"'{kind.value}'" for kind in MailKind if kind.optional)
 
 
-class MailOutbox(db.Model):
+class MailOutbox(Model):
     """One email to one address; written in the transaction of the change it tells about.
 
     ``next_attempt_at`` doubles as the claim, as in the push outbox: a sender moves it past its send
@@ -76,7 +76,7 @@ class MailOutbox(db.Model):
     last_error: so.Mapped[str] = so.mapped_column(sa.String(255), default="")
 
 
-class MailPreference(db.Model):
+class MailPreference(Model):
     """A person's choice for one optional kind of email; no row means the default (on)."""
 
     __tablename__ = "mail_preferences"
@@ -88,7 +88,7 @@ class MailPreference(db.Model):
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
 
 
-class ApprovalMailWatch(db.Model):
+class ApprovalMailWatch(Model):
     """An approver told of a permission request: emailed once if it still waits after the set minutes
     and no push subscription of theirs works. ``settled_at`` is when that was decided, either way."""
 

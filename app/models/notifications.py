@@ -9,10 +9,10 @@ import sqlalchemy.orm as so
 
 from app.clock import utcnow
 from app.database import UTCDateTime
-from app.extensions import db
+from app.extensions import Model
 
 
-class Notification(db.Model):
+class Notification(Model):
     __tablename__ = "notifications"
     __table_args__ = (sa.Index("ix_notifications_user_unread", "user_id", "read_at"),)
 

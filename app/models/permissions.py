@@ -10,7 +10,7 @@ import sqlalchemy.orm as so
 
 from app.clock import utcnow
 from app.database import UTCDateTime
-from app.extensions import db
+from app.extensions import Model, db
 from app.models.accounts import User
 from app.models.areas import Area
 from app.models.checks import enum_check
@@ -66,7 +66,7 @@ class ReviewOutcome(enum.StrEnum):
         return {"justified": "justified", "not_justified": "not justified"}[self.value]
 
 
-class PermissionRequest(db.Model):
+class PermissionRequest(Model):
     __tablename__ = "permission_requests"
     __table_args__ = (
         enum_check("status", RequestStatus, name="known_status"),
@@ -136,7 +136,7 @@ class PermissionRequest(db.Model):
         """The review's state in a few words: "to be reviewed", or "reviewed by Mrs A: justified"."""
         if not self.emergency:
             return ""
-        if self.reviewed_at is None:
+        if self.reviewed_at is None or self.reviewed_by is None:
             return "to be reviewed"
         return f"reviewed by {self.reviewed_by.display_name}: {self.review_outcome_label}"
 
@@ -163,7 +163,7 @@ standing_permission_areas = sa.Table(
 )
 
 
-class StandingPermission(db.Model):
+class StandingPermission(Model):
     """Granted ahead by an approver: requests it covers are approved at once, without asking each time."""
 
     __tablename__ = "standing_permissions"

@@ -9,10 +9,10 @@ import sqlalchemy.orm as so
 
 from app.clock import utcnow
 from app.database import UTCDateTime
-from app.extensions import db
+from app.extensions import Model
 
 
-class ScimToken(db.Model):
+class ScimToken(Model):
     """A provisioning system's key (Entra ID, Google): it acts as that system, not as a person. Only the hash is kept."""
 
     __tablename__ = "scim_tokens"
@@ -31,7 +31,7 @@ class ScimToken(db.Model):
         return self.revoked_at is None
 
 
-class EndDateNotice(db.Model):
+class EndDateNotice(Model):
     """The office was told that this person's account ends on this date (once per person per end date)."""
 
     __tablename__ = "end_date_notices"

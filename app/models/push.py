@@ -10,7 +10,7 @@ import sqlalchemy.orm as so
 
 from app.clock import utcnow
 from app.database import UTCDateTime
-from app.extensions import db
+from app.extensions import Model
 from app.models.accounts import User
 from app.models.checks import enum_check
 
@@ -39,7 +39,7 @@ class TokenAction(enum.StrEnum):
         return self.value.capitalize()
 
 
-class PushSubscription(db.Model):
+class PushSubscription(Model):
     """One browser's push subscription (a person may have several)."""
 
     __tablename__ = "push_subscriptions"
@@ -64,7 +64,7 @@ class PushSubscription(db.Model):
         return {"endpoint": self.endpoint, "keys": {"p256dh": self.p256dh, "auth": self.auth}}
 
 
-class PushOutbox(db.Model):
+class PushOutbox(Model):
     """A message waiting to go to one subscription; written in the transaction of the event it tells.
 
     ``next_attempt_at`` doubles as the claim: a sender moves it past the send timeout while it sends,
@@ -95,7 +95,7 @@ class PushOutbox(db.Model):
     subscription: so.Mapped[PushSubscription] = so.relationship(back_populates="messages")
 
 
-class ActionToken(db.Model):
+class ActionToken(Model):
     """A one-time credential behind a notification's Approve or Deny button; only its hash is kept."""
 
     __tablename__ = "action_tokens"

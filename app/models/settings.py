@@ -13,10 +13,10 @@ import sqlalchemy.orm as so
 
 from app.clock import utcnow
 from app.database import UTCDateTime
-from app.extensions import db
+from app.extensions import Model
 
 
-class SchoolSetting(db.Model):
+class SchoolSetting(Model):
     __tablename__ = "school_settings"
 
     key: so.Mapped[str] = so.mapped_column(sa.String(80), primary_key=True)
@@ -25,7 +25,7 @@ class SchoolSetting(db.Model):
     updated_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
 
 
-class ApproverStatus(db.Model):
+class ApproverStatus(Model):
     """An approver's cover state: while away, new requests go to the others on duty (or the delegates)."""
 
     __tablename__ = "approver_statuses"
@@ -35,7 +35,7 @@ class ApproverStatus(db.Model):
     changed_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class SchoolLogo(db.Model):
+class SchoolLogo(Model):
     """The school's logo image, in the database so every server of a deployment serves the same one.
 
     The ``school.logo`` setting names the current one by its SHA-256, which is also its URL (cached for

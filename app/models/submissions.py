@@ -9,10 +9,10 @@ import sqlalchemy.orm as so
 
 from app.clock import utcnow
 from app.database import UTCDateTime
-from app.extensions import db
+from app.extensions import Model
 
 
-class FormSubmission(db.Model):
+class FormSubmission(Model):
     """A form key used once. Inserted in the same transaction as the change it guards.
 
     ``location`` is where the first answer sent the browser (recorded just after the change commits);

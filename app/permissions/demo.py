@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from sqlalchemy.orm import Session
+
 from app.clock import local_today
 from app.demo import demo_seeder
 from app.models import AreaRule
@@ -12,7 +14,7 @@ from app.services.devices import devices_of
 
 
 @demo_seeder(30)
-def seed_permissions(session, people) -> None:
+def seed_permissions(session: Session, people) -> None:
     """Four areas (one of each rule and the hall), delegates, and a standing permission for Miss C Davies."""
     admin, head = people["admin"], people["head"]
     year3 = areas.create_area(session, admin, name="Year 3 classroom", rule=AreaRule.ASK.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
 import click
@@ -519,5 +520,5 @@ def run_jobs_command() -> None:
     if results is None:
         click.echo("Another process is running the timed jobs; nothing done.")
         return
-    report = results["permissions"]
+    report: Any = results["permissions"]
     click.echo(f"Expired {report.expired}, escalated {report.escalated}, emergency reviews overdue {report.reviews_overdue}.")

@@ -7,12 +7,14 @@ request, one decision per request: a second approver is told who decided first).
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
 from app.clock import format_time
 from app.services import permissions
 from app.services.action_tokens import register_action_handler, register_subject_lock
 
 
-def decide_from_notification(session, approver, request_id: int, action: str) -> dict:
+def decide_from_notification(session: Session, approver, request_id: int, action: str) -> dict:
     """Decide the request as ``approver``; the message is what the confirming notification says."""
     request = permissions.decide(session, approver, request_id, action)
     if action == "approve":

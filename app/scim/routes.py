@@ -18,6 +18,7 @@ from scim2_models import (
     Context,
     Error,
     Group,
+    Meta,
     PatchOp,
     ResourceType,
     ResponseParameters,
@@ -156,8 +157,8 @@ def service_provider():
 def _resource_types() -> list[ResourceType]:
     user_type = ResourceType.from_resource(ScimUser)
     group_type = ResourceType.from_resource(Group)
-    user_type.meta = {"resourceType": "ResourceType", "location": f"{_base()}/ResourceTypes/User"}
-    group_type.meta = {"resourceType": "ResourceType", "location": f"{_base()}/ResourceTypes/Group"}
+    user_type.meta = Meta(resource_type="ResourceType", location=f"{_base()}/ResourceTypes/User")
+    group_type.meta = Meta(resource_type="ResourceType", location=f"{_base()}/ResourceTypes/Group")
     return [user_type, group_type]
 
 
@@ -414,8 +415,8 @@ def patch_group(group_id: str):
     patch.patch(after)
     if after.display_name != before.display_name:
         return scim_error(400, "Lanyard's group names are fixed: they are its roles.", "mutability")
-    had = {member.value for member in before.members or []}
-    has = {member.value for member in after.members or []}
+    had = {member.value or "" for member in before.members or []}
+    has = {member.value or "" for member in after.members or []}
     changes = [(user_id, True) for user_id in sorted(has - had)] + [(user_id, False) for user_id in sorted(had - has)]
     for user_id, member in changes:
         person = _person(user_id or "")

@@ -9,8 +9,10 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from sqlalchemy.orm import Session
 
 from app.clock import local_today, utcnow
+from app.database import rows_changed
 from app.models import LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
 from app.services import passwords
 from app.services.api_tokens import revoke_all_tokens
@@ -24,11 +26,11 @@ def normalise_email(email: str) -> str:
     return (email or "").strip().lower()
 
 
-def find_user_by_email(session, email: str) -> User | None:
+def find_user_by_email(session: Session, email: str) -> User | None:
     return session.scalar(sa.select(User).where(User.email == normalise_email(email)))
 
 
-def create_user(session, actor: User | None, *, email: str, display_name: str, roles: set[Role], password: str | None = None) -> User:
+def create_user(session: Session, actor: User | None, *, email: str, display_name: str, roles: set[Role], password: str | None = None) -> User:
     """Add a member of staff. Everyone holds the staff role; others are added to it."""
     email = normalise_email(email)
     errors: dict[str, list[str]] = {}
@@ -54,7 +56,7 @@ def create_user(session, actor: User | None, *, email: str, display_name: str, r
     return user
 
 
-def _live_password_links(session, user_id: int) -> list[PasswordToken]:
+def _live_password_links(session: Session, user_id: int) -> list[PasswordToken]:
     """The person's links that could still set a password, locked in id order."""
     return list(
         session.scalars(
@@ -66,7 +68,7 @@ def _live_password_links(session, user_id: int) -> list[PasswordToken]:
     )
 
 
-def _revoke_password_links(session, actor: User | None, user: User, links: list[PasswordToken], reason: str) -> int:
+def _revoke_password_links(session: Session, actor: User | None, user: User, links: list[PasswordToken], reason: str) -> int:
     """End ``links`` now (a revoked link simply expires at this moment), with one audit event saying so."""
     if not links:
         return 0
@@ -78,7 +80,7 @@ def _revoke_password_links(session, actor: User | None, user: User, links: list[
     return len(links)
 
 
-def issue_password_token(session, actor: User | None, user: User, purpose: str = "invite") -> str:
+def issue_password_token(session: Session, actor: User | None, user: User, purpose: str = "invite") -> str:
     """Make a one-time set-password link token; only its hash is kept.
 
     Only the newest link works: every earlier one for the person is revoked. A password reset also
@@ -99,7 +101,7 @@ def issue_password_token(session, actor: User | None, user: User, purpose: str =
     return token
 
 
-def find_password_token(session, token: str) -> PasswordToken | None:
+def find_password_token(session: Session, token: str) -> PasswordToken | None:
     row = session.scalar(
         sa.select(PasswordToken).where(PasswordToken.token_hash == hashlib.sha256((token or "").encode()).hexdigest())
     )
@@ -108,7 +110,7 @@ def find_password_token(session, token: str) -> PasswordToken | None:
     return row
 
 
-def set_password_with_token(session, token: str, password: str) -> User:
+def set_password_with_token(session: Session, token: str, password: str) -> User:
     """Set the password through a link, once; every other outstanding link for the person dies with it."""
     row = find_password_token(session, token)
     if row is not None:
@@ -130,7 +132,7 @@ def set_password_with_token(session, token: str, password: str) -> User:
     return user
 
 
-def set_roles(session, actor: User | None, user: User, roles: set[Role]) -> None:
+def set_roles(session: Session, actor: User | None, user: User, roles: set[Role]) -> None:
     """Replace a person's roles (staff is always kept). An admin cannot remove their own admin role.
 
     ``actor`` is None when the provisioning system (SCIM) or an import made the change.
@@ -149,7 +151,7 @@ def set_roles(session, actor: User | None, user: User, roles: set[Role]) -> None
     record_audit_event(session, actor, "user.roles_changed", "user", user.id, {"from": before, "to": after})
 
 
-def update_profile(session, actor: User, user: User, *, display_name: str) -> None:
+def update_profile(session: Session, actor: User | None, user: User, *, display_name: str) -> None:
     if not display_name.strip():
         raise ValidationFailed("Enter a name.", {"display_name": ["Enter the name colleagues know them by."]})
     if display_name.strip() != user.display_name:
@@ -157,7 +159,7 @@ def update_profile(session, actor: User, user: User, *, display_name: str) -> No
         record_audit_event(session, actor, "user.updated", "user", user.id, {"fields": ["display_name"]})
 
 
-def deactivate_user(session, actor: User | None, user: User, *, reason: str | None = None) -> None:
+def deactivate_user(session: Session, actor: User | None, user: User, *, reason: str | None = None) -> None:
     """A leaver: never deleted (the audit log points at them); every session ends at once.
 
     ``actor`` is None when no person did it: the end-date job, or the provisioning system (SCIM);
@@ -176,7 +178,7 @@ def deactivate_user(session, actor: User | None, user: User, *, reason: str | No
     record_audit_event(session, actor, "user.deactivated", "user", user.id, details)
 
 
-def reactivate_user(session, actor: User | None, user: User) -> None:
+def reactivate_user(session: Session, actor: User | None, user: User) -> None:
     """Let a leaver sign in again. An end date already passed is cleared, or the end-date job would end them again."""
     if user.is_active_account:
         return
@@ -191,13 +193,13 @@ def reactivate_user(session, actor: User | None, user: User) -> None:
     record_audit_event(session, actor, "user.reactivated", "user", user.id, {"api_tokens_revoked": revoked, **details})
 
 
-def end_all_sessions(session, user: User) -> int:
+def end_all_sessions(session: Session, user: User) -> int:
     result = session.execute(
         sa.update(UserSession)
         .where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
         .values(ended_at=utcnow())
     )
-    return result.rowcount or 0
+    return rows_changed(result)
 
 
 # Signing in ---------------------------------------------------------------------------------------
@@ -214,7 +216,7 @@ def throttle_key(email: str, ip: str) -> str:
     return hashlib.sha256(f"{normalise_email(email)}|{ip}".encode()).hexdigest()
 
 
-def _recent_failures(session, key: str, window: timedelta) -> int:
+def _recent_failures(session: Session, key: str, window: timedelta) -> int:
     since = utcnow() - window
     last_success = session.scalar(
         sa.select(sa.func.max(LoginAttempt.attempted_at)).where(
@@ -229,7 +231,7 @@ def _recent_failures(session, key: str, window: timedelta) -> int:
     return session.scalar(query) or 0
 
 
-def sign_in(session, *, email: str, password: str, ip: str, user_agent: str, max_failures: int, window: timedelta) -> SignInResult:
+def sign_in(session: Session, *, email: str, password: str, ip: str, user_agent: str, max_failures: int, window: timedelta) -> SignInResult:
     """Check a password, keyed throttling on account + IP; record the attempt and audit it."""
     key = throttle_key(email, ip)
     user = find_user_by_email(session, email)
@@ -249,12 +251,12 @@ def sign_in(session, *, email: str, password: str, ip: str, user_agent: str, max
         )
         return SignInResult(None)
     session.add(LoginAttempt(throttle_key=key, succeeded=True))
-    if passwords.needs_rehash(user.password_hash):
+    if user.password_hash is not None and passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     return SignInResult(user, start_session(session, user, ip=ip, user_agent=user_agent, method="password"))
 
 
-def start_session(session, user: User, *, ip: str, user_agent: str, method: str) -> str:
+def start_session(session: Session, user: User, *, ip: str, user_agent: str, method: str) -> str:
     """Open a new server-side session for a person who has just proved who they are."""
     session_id = secrets.token_urlsafe(32)
     session.add(UserSession(id=session_id, user_id=user.id, ip=ip[:64], user_agent=user_agent[:255]))
@@ -262,7 +264,7 @@ def start_session(session, user: User, *, ip: str, user_agent: str, method: str)
     return session_id
 
 
-def sign_out(session, user: User, session_id: str | None) -> None:
+def sign_out(session: Session, user: User, session_id: str | None) -> None:
     if session_id:
         row = session.get(UserSession, session_id)
         if row is not None and row.ended_at is None:
@@ -270,7 +272,7 @@ def sign_out(session, user: User, session_id: str | None) -> None:
     record_audit_event(session, user, "auth.signed_out", "user", user.id)
 
 
-def live_session_user(session, user_id: int, session_id: str | None, absolute: timedelta) -> User | None:
+def live_session_user(session: Session, user_id: int, session_id: str | None, absolute: timedelta) -> User | None:
     """Return the user if this browser's session is still live: not ended, not too old, account active."""
     if not session_id:
         return None
@@ -289,7 +291,7 @@ def live_session_user(session, user_id: int, session_id: str | None, absolute: t
     return user
 
 
-def change_password(session, user: User, *, current: str, new: str, keep_session_id: str | None) -> None:
+def change_password(session: Session, user: User, *, current: str, new: str, keep_session_id: str | None) -> None:
     if not passwords.check_password(user.password_hash, current):
         raise ValidationFailed("Your current password is not right.", {"current_password": ["That is not your current password."]})
     if problem := passwords.password_problem(new):
@@ -303,7 +305,7 @@ def change_password(session, user: User, *, current: str, new: str, keep_session
     record_audit_event(session, user, "user.password_changed", "user", user.id)
 
 
-def users_with_role(session, role: Role) -> list[User]:
+def users_with_role(session: Session, role: Role) -> list[User]:
     return list(
         session.scalars(
             sa.select(User)

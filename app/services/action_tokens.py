@@ -19,15 +19,17 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.clock import utcnow
+from app.database import rows_changed
 from app.models import ActionToken, User
 from app.services.audit import record_audit_event
 from app.services.errors import Forbidden
 
 ACTIONS = ("approve", "deny")
-ActionHandler = Callable[[object, User, int, str], object]
-SubjectLock = Callable[[object, int], object]
+ActionHandler = Callable[[Session, User, int, str], object]
+SubjectLock = Callable[[Session, int], object]
 _handlers: dict[str, ActionHandler] = {}
 _subject_locks: dict[str, SubjectLock] = {}
 
@@ -70,7 +72,7 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_action_tokens(session, approver: User, subject_type: str, subject_id: int, lifetime: timedelta) -> dict[str, str]:
+def issue_action_tokens(session: Session, approver: User, subject_type: str, subject_id: int, lifetime: timedelta) -> dict[str, str]:
     """Make one approve and one deny token for ``approver``; return them in the clear (never stored)."""
     expires_at = utcnow() + lifetime
     tokens = {}
@@ -100,7 +102,7 @@ class Redemption:
     outcome: object
 
 
-def _refuse(session, reason: str, message: str, found: ActionToken | None, action: str) -> ActionRefused:
+def _refuse(session: Session, reason: str, message: str, found: ActionToken | None, action: str) -> ActionRefused:
     record_audit_event(
         session,
         found.approver if found is not None else None,
@@ -112,7 +114,7 @@ def _refuse(session, reason: str, message: str, found: ActionToken | None, actio
     return ActionRefused(message)
 
 
-def redeem(session, token: str, action: str, presenter: User | None = None) -> Redemption:
+def redeem(session: Session, token: str, action: str, presenter: User | None = None) -> Redemption:
     """Spend ``token`` on ``action`` and let the subject's handler decide, all in the caller's transaction.
 
     ``presenter`` is the signed-in person when the call carried a session: a token is refused if anyone
@@ -161,7 +163,7 @@ def redeem(session, token: str, action: str, presenter: User | None = None) -> R
         .values(used_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    if spent.rowcount != 1:
+    if rows_changed(spent) != 1:
         raise _refuse(session, "already_used", "This button has already been used.", found, action)
     # The twin token (the other decision) dies with this one.
     session.execute(

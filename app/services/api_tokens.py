@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.clock import utcnow
 from app.models import ApiToken, User
@@ -22,14 +23,14 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session, owner: User, name: str) -> tuple[ApiToken, str]:
+def create_token(session: Session, owner: User, name: str) -> tuple[ApiToken, str]:
     """Make a token; the secret is returned once and only its hash is kept."""
     name = (name or "").strip()
     if not name or len(name) > 80:
         raise ValidationFailed("Name the token.", {"name": ["Give it a name up to 80 characters, like 'MIS sync'."]})
     active = session.scalar(
         sa.select(sa.func.count()).where(ApiToken.user_id == owner.id, ApiToken.revoked_at.is_(None))
-    )
+    ) or 0
     if active >= MAX_ACTIVE_TOKENS:
         raise ValidationFailed("Too many tokens.", {"name": [f"You can have {MAX_ACTIVE_TOKENS} tokens; revoke one first."]})
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -40,11 +41,11 @@ def create_token(session, owner: User, name: str) -> tuple[ApiToken, str]:
     return token, secret
 
 
-def tokens_of(session, owner: User) -> list[ApiToken]:
+def tokens_of(session: Session, owner: User) -> list[ApiToken]:
     return list(session.scalars(sa.select(ApiToken).where(ApiToken.user_id == owner.id).order_by(ApiToken.id.desc())))
 
 
-def owned_token(session, owner: User, token_id: int) -> ApiToken:
+def owned_token(session: Session, owner: User, token_id: int) -> ApiToken:
     """The person's own token; another person's is answered as missing."""
     token = session.get(ApiToken, token_id)
     if token is None or token.user_id != owner.id:
@@ -60,7 +61,7 @@ def revoke_token(session, owner: User, token_id: int) -> ApiToken:
     return token
 
 
-def revoke_all_tokens(session, actor: User | None, owner: User, reason: str) -> int:
+def revoke_all_tokens(session: Session, actor: User | None, owner: User, reason: str) -> int:
     """Revoke every live token of ``owner`` (their account was reactivated or its password reset), each audited."""
     live = list(
         session.scalars(
@@ -75,7 +76,7 @@ def revoke_all_tokens(session, actor: User | None, owner: User, reason: str) -> 
     return len(live)
 
 
-def user_for_token(session, secret: str) -> tuple[User, ApiToken, bool] | None:
+def user_for_token(session: Session, secret: str) -> tuple[User, ApiToken, bool] | None:
     """The active person behind a bearer token, or None. Use is audited at most hourly per token.
 
     The third value says whether this call recorded the use (so there is something to commit).

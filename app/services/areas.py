@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import qrcode
 import sqlalchemy as sa
 from qrcode.image.svg import SvgPathImage
+from sqlalchemy.orm import Session
 
 from app.clock import utcnow
 from app.models import Area, AreaRule, User
@@ -16,7 +17,7 @@ from app.services.errors import NotFound, ValidationFailed
 RULE_VALUES = {rule.value for rule in AreaRule}
 
 
-def _validate(session, name: str, rule: str, area_id: int | None) -> dict[str, list[str]]:
+def _validate(session: Session, name: str, rule: str, area_id: int | None) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     name = name.strip()
     if not name:
@@ -34,7 +35,7 @@ def _validate(session, name: str, rule: str, area_id: int | None) -> dict[str, l
     return errors
 
 
-def create_area(session, actor: User, *, name: str, rule: str = AreaRule.ASK.value) -> Area:
+def create_area(session: Session, actor: User, *, name: str, rule: str = AreaRule.ASK.value) -> Area:
     """Add a pupil area with a fresh poster token."""
     if errors := _validate(session, name, rule, None):
         raise ValidationFailed("Some details need correcting.", errors)
@@ -45,7 +46,7 @@ def create_area(session, actor: User, *, name: str, rule: str = AreaRule.ASK.val
     return area
 
 
-def update_area(session, actor: User, area: Area, *, name: str, rule: str) -> Area:
+def update_area(session: Session, actor: User, area: Area, *, name: str, rule: str) -> Area:
     """Rename an area or change its rule; the poster token stays (rotate it separately)."""
     if errors := _validate(session, name, rule, area.id):
         raise ValidationFailed("Some details need correcting.", errors)
@@ -62,7 +63,7 @@ def update_area(session, actor: User, area: Area, *, name: str, rule: str) -> Ar
     return area
 
 
-def rotate_poster(session, actor: User, area: Area) -> Area:
+def rotate_poster(session: Session, actor: User, area: Area) -> Area:
     """Give the area a new poster token: every printed poster of it stops working at once."""
     from app.models.areas import new_poster_token
 
@@ -73,18 +74,18 @@ def rotate_poster(session, actor: User, area: Area) -> Area:
     return area
 
 
-def list_areas(session) -> list[Area]:
+def list_areas(session: Session) -> list[Area]:
     return list(session.scalars(sa.select(Area).order_by(Area.name)))
 
 
-def get_area(session, area_id: int) -> Area:
+def get_area(session: Session, area_id: int) -> Area:
     area = session.get(Area, area_id)
     if area is None:
         raise NotFound("There is no such area.")
     return area
 
 
-def area_for_token(session, token: str) -> Area | None:
+def area_for_token(session: Session, token: str) -> Area | None:
     """The area whose current poster carries ``token``; None for a rotated or unknown token."""
     if not token or len(token) > 64:
         return None
@@ -116,4 +117,6 @@ def qr_svg(data: str, label: str) -> PosterQr:
     image = code.make_image()
     image.to_string()  # lays out the path element
     size = code.modules_count + 2 * code.border
+    if image.path is None:
+        raise RuntimeError("the QR code image has no path element")
     return PosterQr(view_box=f"0 0 {size} {size}", path=image.path.attrib["d"], label=label)

@@ -9,6 +9,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.clock import utcnow
 from app.models import (
@@ -129,26 +130,26 @@ def validate_asset(details: AssetDetails) -> tuple[dict[str, list[str]], CleanAs
     )
 
 
-def tag_taken(session, tag: str, except_id: int | None = None) -> bool:
+def tag_taken(session: Session, tag: str, except_id: int | None = None) -> bool:
     query = sa.select(SchoolAsset.id).where(SchoolAsset.tag == tag)
     if except_id is not None:
         query = query.where(SchoolAsset.id != except_id)
     return session.scalar(query.limit(1)) is not None
 
 
-def imei_taken(session, imei: str, except_asset_id: int | None = None) -> bool:
+def imei_taken(session: Session, imei: str, except_asset_id: int | None = None) -> bool:
     """True when any personal device or other asset holds this IMEI (never says which)."""
     row = session.get(RegisteredImei, imei)
     return row is not None and (except_asset_id is None or row.asset_id != except_asset_id)
 
 
-def refuse_duplicate_imei(session, actor: User, imei: str) -> None:
+def refuse_duplicate_imei(session: Session, actor: User, imei: str) -> None:
     """Audit the attempt and refuse without revealing who holds the IMEI."""
     record_audit_event(session, actor, "asset.duplicate_imei_refused", "user", actor.id, {"imei_last4": last_four(imei)})
     raise DuplicateImei(DUPLICATE_IMEI, {"imei": [DUPLICATE_IMEI]})
 
 
-def _in_savepoint(session, change: Callable[[], None], message: str, field_name: str) -> None:
+def _in_savepoint(session: Session, change: Callable[[], None], message: str, field_name: str) -> None:
     """Apply ``change`` and flush inside a savepoint: the unique keys are the real guard, and a race that
     slips past the checks lands here as a Conflict. (begin_nested() flushes what is already pending, so
     the change itself must happen inside it.)"""
@@ -160,7 +161,7 @@ def _in_savepoint(session, change: Callable[[], None], message: str, field_name:
         raise Conflict(message, {field_name: [message]}) from error
 
 
-def create_asset(session, actor: User, details: AssetDetails, *, via: str = "form") -> SchoolAsset:
+def create_asset(session: Session, actor: User, details: AssetDetails, *, via: str = "form") -> SchoolAsset:
     """Add an asset to the school's equipment."""
     require_office(actor)
     errors, clean = validate_asset(details)
@@ -197,11 +198,26 @@ def create_asset(session, actor: User, details: AssetDetails, *, via: str = "for
     return asset
 
 
-def update_asset(session, actor: User, asset: SchoolAsset, details: AssetDetails) -> list[str]:
+def update_asset(session: Session, actor: User, asset: SchoolAsset, details: AssetDetails) -> list[str]:
     """Change an asset's details; return the names of the fields that changed."""
     require_office(actor)
     if asset.status == AssetStatus.RETIRED.value:
         raise Conflict("This asset is retired and can no longer be changed.")
+    clean = _checked_change(session, asset, details)
+    if clean.imei and clean.imei != asset.imei and imei_taken(session, clean.imei, asset.id):
+        refuse_duplicate_imei(session, actor, clean.imei)
+    changed: list[str] = []
+    _in_savepoint(session, lambda: changed.extend(_apply_details(session, asset, clean)), RACED, "tag")
+    if set(changed) & set(SEARCHED_FIELDS):
+        index_search_terms(session, asset)
+    if changed:
+        asset.updated_at = utcnow()
+        record_audit_event(session, actor, "asset.updated", "asset", asset.id, {"fields": sorted(changed)})
+    return changed
+
+
+def _checked_change(session: Session, asset: SchoolAsset, details: AssetDetails) -> CleanAsset:
+    """The new details, checked against the other assets; a status change is ignored while on loan."""
     errors, clean = validate_asset(details)
     if clean is not None and tag_taken(session, clean.tag, asset.id):
         errors["tag"] = [f"Another asset already has the tag {clean.tag}."]
@@ -211,36 +227,30 @@ def update_asset(session, actor: User, asset: SchoolAsset, details: AssetDetails
         clean = CleanAsset(**{**clean.__dict__, "status": ""})
     if errors or clean is None:
         raise ValidationFailed("Some details need correcting.", errors)
-    if clean.imei and clean.imei != asset.imei and imei_taken(session, clean.imei, asset.id):
-        refuse_duplicate_imei(session, actor, clean.imei)
+    return clean
+
+
+def _apply_details(session: Session, asset: SchoolAsset, clean: CleanAsset) -> list[str]:
+    """Copy the checked details onto the asset; return the names of the fields that changed."""
     changed: list[str] = []
-
-    def change() -> None:
-        for name in ("tag", "name", "kind", "make", "model", "serial", "recording_capable", "home_location", "notes"):
-            if getattr(asset, name) != getattr(clean, name):
-                setattr(asset, name, getattr(clean, name))
-                changed.append(name)
-        if clean.status and clean.status != asset.status:
-            asset.status = clean.status
-            changed.append("status")
-        if clean.imei != asset.imei:
-            if asset.imei_row is not None:
-                asset.imei_row = None
-                session.flush()
-            if clean.imei:
-                asset.imei_row = RegisteredImei(imei=clean.imei, slot=1)
-            changed.append("imei")
-
-    _in_savepoint(session, change, RACED, "tag")
-    if set(changed) & set(SEARCHED_FIELDS):
-        index_search_terms(session, asset)
-    if changed:
-        asset.updated_at = utcnow()
-        record_audit_event(session, actor, "asset.updated", "asset", asset.id, {"fields": sorted(changed)})
+    for name in ("tag", "name", "kind", "make", "model", "serial", "recording_capable", "home_location", "notes"):
+        if getattr(asset, name) != getattr(clean, name):
+            setattr(asset, name, getattr(clean, name))
+            changed.append(name)
+    if clean.status and clean.status != asset.status:
+        asset.status = clean.status
+        changed.append("status")
+    if clean.imei != asset.imei:
+        if asset.imei_row is not None:
+            asset.imei_row = None
+            session.flush()
+        if clean.imei:
+            asset.imei_row = RegisteredImei(imei=clean.imei, slot=1)
+        changed.append("imei")
     return changed
 
 
-def retire_asset(session, actor: User, asset: SchoolAsset, reason: str = "") -> None:
+def retire_asset(session: Session, actor: User, asset: SchoolAsset, reason: str = "") -> None:
     """Take an asset out of use for good. Its record, loans and IMEI stay for the audit trail."""
     require_office(actor)
     if asset.status == AssetStatus.RETIRED.value:
@@ -257,21 +267,21 @@ def retire_asset(session, actor: User, asset: SchoolAsset, reason: str = "") -> 
     )
 
 
-def get_asset(session, asset_id: int) -> SchoolAsset:
+def get_asset(session: Session, asset_id: int) -> SchoolAsset:
     asset = session.get(SchoolAsset, asset_id)
     if asset is None:
         raise NotFound("There is no such asset.")
     return asset
 
 
-def find_by_tag(session, tag: str) -> SchoolAsset | None:
+def find_by_tag(session: Session, tag: str) -> SchoolAsset | None:
     tag = normalise_tag(tag)
     if not tag:
         return None
     return session.scalar(sa.select(SchoolAsset).where(SchoolAsset.tag == tag))
 
 
-def lock_asset(session, asset_id: int) -> SchoolAsset:
+def lock_asset(session: Session, asset_id: int) -> SchoolAsset:
     """Load the asset with a row lock (PostgreSQL) so two check-outs or check-ins queue up."""
     asset = session.execute(
         sa.select(SchoolAsset)
@@ -300,13 +310,13 @@ def terms_for(tag: str, name: str, make: str, model: str, serial: str, home_loca
     return {term for term in terms if term}
 
 
-def index_search_terms(session, asset: SchoolAsset) -> None:
+def index_search_terms(session: Session, asset: SchoolAsset) -> None:
     session.execute(sa.delete(AssetSearchTerm).where(AssetSearchTerm.asset_id == asset.id))
     terms = terms_for(asset.tag, asset.name, asset.make, asset.model, asset.serial, asset.home_location)
     session.execute(sa.insert(AssetSearchTerm), [{"asset_id": asset.id, "term": term} for term in sorted(terms)])
 
 
-def _starts_with(session, column, prefix: str):
+def _starts_with(session: Session, column, prefix: str):
     """``column`` starts with ``prefix``, in a form each database answers from an index."""
     if session.get_bind().dialect.name == "sqlite":
         # SQLite's LIKE ignores case and so cannot use a plain index; a range on the binary order can.
@@ -316,7 +326,7 @@ def _starts_with(session, column, prefix: str):
 
 
 def search_assets(
-    session,
+    session: Session,
     text: str = "",
     *,
     kind: str = "",
@@ -332,7 +342,10 @@ def search_assets(
     tag = normalise_tag(text)
     if "-" in tag and TAG_PATTERN.match(tag):
         # Typed like a tag (CAM-0...): the tag index answers alone; words only if no tag starts so.
-        found = _run_search(session, _starts_with(session, SchoolAsset.tag, tag), kind, status, location, include_retired, limit, offset)
+        found = _run_search(
+            session, _starts_with(session, SchoolAsset.tag, tag), kind=kind, status=status, location=location,
+            include_retired=include_retired, limit=limit, offset=offset,
+        )
         if found or offset:
             return found
     condition = None
@@ -354,10 +367,12 @@ def search_assets(
                 )
             )
         condition = sa.or_(*conditions)
-    return _run_search(session, condition, kind, status, location, include_retired, limit, offset)
+    return _run_search(
+        session, condition, kind=kind, status=status, location=location, include_retired=include_retired, limit=limit, offset=offset
+    )
 
 
-def _run_search(session, condition, kind: str, status: str, location: str, include_retired: bool, limit: int, offset: int):
+def _run_search(session: Session, condition, *, kind: str, status: str, location: str, include_retired: bool, limit: int, offset: int):
     query = sa.select(SchoolAsset)
     if condition is not None:
         query = query.where(condition)
@@ -372,7 +387,7 @@ def _run_search(session, condition, kind: str, status: str, location: str, inclu
     return list(session.scalars(query.order_by(SchoolAsset.tag).limit(limit).offset(offset)))
 
 
-def home_locations(session) -> list[str]:
+def home_locations(session: Session) -> list[str]:
     """Every home location in use, for filters and stock-takes."""
     return [
         value
@@ -385,7 +400,7 @@ def home_locations(session) -> list[str]:
     ]
 
 
-def assets_by_ids(session, ids: list[int]) -> list[SchoolAsset]:
+def assets_by_ids(session: Session, ids: list[int]) -> list[SchoolAsset]:
     if not ids:
         return []
     return list(session.scalars(sa.select(SchoolAsset).where(SchoolAsset.id.in_(ids)).order_by(SchoolAsset.tag)))
@@ -405,7 +420,7 @@ class HistoryEntry:
     details: dict = field(default_factory=dict)
 
 
-HistorySource = Callable[[object, SchoolAsset], list[HistoryEntry]]
+HistorySource = Callable[[Session, SchoolAsset], list[HistoryEntry]]
 _history_sources: list[HistorySource] = []
 
 
@@ -427,7 +442,7 @@ EDIT_ACTIONS = {
 }
 
 
-def asset_history(session, asset: SchoolAsset, limit: int = 200) -> list[HistoryEntry]:
+def asset_history(session: Session, asset: SchoolAsset, limit: int = 200) -> list[HistoryEntry]:
     """Loans, returns, stock-takes, edits and whatever other features add, newest first."""
     from app.clock import format_date
 

@@ -19,6 +19,7 @@ from hashlib import sha256
 from json.encoder import encode_basestring
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.clock import utcnow
 from app.database import lock_for_append, wants_write_lock
@@ -111,7 +112,7 @@ class _Encoded(dict):
         return encoded
 
 
-def _canonical(seq, timestamp: str, actor_id, action, subject_type, subject_id, details: str, ip, user_agent, encoded=None) -> str:
+def _canonical(seq, timestamp: str, actor_id, action, subject_type, subject_id, details: str, ip, user_agent, encoded=None) -> str:  # noqa: PLR0917 (the event's fields in their canonical order)
     """The canonical JSON of one event: the one definition both appending and verifying hash.
 
     ``timestamp`` is the ISO text (always a str); ``encoded`` is an _Encoded cache for verify's million calls.
@@ -125,12 +126,13 @@ def _canonical(seq, timestamp: str, actor_id, action, subject_type, subject_id, 
 
 
 def record_audit_event(
-    session,
+    session: Session,
     actor: User | None,
     action: str,
     subject_type: str = "",
     subject_id: object = "",
     details: dict | None = None,
+    *,
     related: dict[str, object] | None = None,
 ) -> AuditEvent:
     """Append one event to the chain inside the caller's transaction.
@@ -176,7 +178,7 @@ def grouped_hash(value: str | None) -> str:
     return " ".join(value[i : i + 8] for i in range(0, len(value), 8)) if value else ""
 
 
-def record_checkpoint(session, *, up_to_seq: int, replaced_hash: str, before: datetime, events_removed: int, now: datetime) -> AuditCheckpoint:
+def record_checkpoint(session: Session, *, up_to_seq: int, replaced_hash: str, before: datetime, events_removed: int, now: datetime) -> AuditCheckpoint:
     """Chain a retention checkpoint before anything is cut: append the event vouching for it, then its row.
 
     The event's details hold the last seq to be cut and its hash (the hash the rest of the chain will
@@ -226,13 +228,15 @@ _CHAIN_POSTGRESQL = (
 VERIFY_BATCH = 20_000
 
 
-def _chain_batches(session) -> Iterator[list[tuple]]:
+def _chain_batches(session: Session) -> Iterator[list[tuple]]:
     """Every event in chain order as plain tuples, in big batches, without ORM objects.
 
     PostgreSQL streams through a server-side cursor, fetched one batch ahead on a thread so the server
     reads and sends while this thread hashes; SQLite reads in-process in fetchmany batches.
     """
     connection = session.connection().connection.driver_connection
+    if connection is None:
+        raise RuntimeError("the session's connection has no DBAPI connection")
     if session.get_bind().dialect.name != "postgresql":
         cursor = connection.cursor()
         try:
@@ -304,7 +308,7 @@ def _recorded_checkpoint(row, action: str, details: str) -> dict | None:
     return recorded if matches else None
 
 
-def _unvouched(session, checkpoint) -> str:
+def _unvouched(session: Session, checkpoint) -> str:
     """Why the chain does not vouch for the checkpoint row, before walking it ("" if its event does)."""
     cut = checkpoint.up_to_seq
     if checkpoint.event_seq is None:
@@ -352,7 +356,7 @@ def _checkpoint_problem(checkpoint, voucher: _Voucher, heads: list[tuple[int, st
     return None
 
 
-def verify_chain(session, published_head: PublishedHeads = None) -> ChainReport:
+def verify_chain(session: Session, published_head: PublishedHeads = None) -> ChainReport:
     """Walk the chain in order and report the first broken link, if any.
 
     ``published_head`` is what was published outside the table: one (seq, hash), or every entry of the
@@ -374,12 +378,7 @@ def verify_chain(session, published_head: PublishedHeads = None) -> ChainReport:
     prev_hash, first_seq = (checkpoint.hash, checkpoint.up_to_seq + 1) if checkpoint else (GENESIS_HASH, 1)
     cut = first_seq - 1
     heads = _heads_to_check(published_head)
-    heads_in_chain: dict[int, set[str]] = {}
-    for seq, head_hash, _entry in heads:
-        if seq > cut:
-            heads_in_chain.setdefault(seq, set()).add(head_hash)
-    # Every checkpoint row whose vouching event is still in the chain is checked against it.
-    vouchers = {row.event_seq: row for row in checkpoints if row.event_seq is not None and row.event_seq > cut}
+    heads_in_chain, vouchers = _watch_list(checkpoints, heads, cut)
     watched = heads_in_chain.keys() | vouchers.keys()
     voucher = _Voucher()
     expected_seq = first_seq
@@ -397,35 +396,61 @@ def verify_chain(session, published_head: PublishedHeads = None) -> ChainReport:
     for batch in _chain_batches(session):
         for seq, timestamp, actor_id, action, subject_type, subject_id, details, ip, user_agent, stored_prev, stored_hash in batch:
             if seq != expected_seq:
-                if last_seq is None:
-                    return report(seq, f"the chain does not start at event {first_seq}")
-                return report(expected_seq, f"event {expected_seq} is missing")
-            if raw_sqlite:
-                # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: the canonical form without a datetime round trip.
-                timestamp = f"{timestamp[:10]}T{timestamp[11:]}+00:00" if len(timestamp) == 26 and timestamp[10] == " " else _sqlite_timestamp(timestamp)
-            payload = _canonical(seq, timestamp, actor_id, action, subject_type, subject_id, details, ip, user_agent, encoded)
+                return report(*_gap(seq, expected_seq, first_seq, last_seq))
+            # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: the canonical form without a datetime round trip.
+            stamp = (
+                (f"{timestamp[:10]}T{timestamp[11:]}+00:00" if len(timestamp) == 26 and timestamp[10] == " " else _sqlite_timestamp(timestamp))
+                if raw_sqlite
+                else timestamp
+            )
+            payload = _canonical(seq, stamp, actor_id, action, subject_type, subject_id, details, ip, user_agent, encoded)
             if stored_prev != prev_hash or sha256((prev_hash + payload).encode()).hexdigest() != stored_hash:
                 return report(seq, f"event {seq} has been altered")
             if seq in watched:
                 if seq in heads_in_chain and heads_in_chain[seq] != {stored_hash}:
-                    return ChainReport(seq - first_seq, seq, stored_hash, datetime.fromisoformat(timestamp), seq, "the published head does not match", cut or None)
-                if seq in vouchers:
-                    row = vouchers[seq]
-                    recorded = _recorded_checkpoint(row, action, details)
-                    if recorded is None:
-                        return report(row.up_to_seq, f"the checkpoint at event {row.up_to_seq} is not vouched for: event {seq} does not record it")
-                    if row is checkpoint:
-                        voucher = _Voucher(datetime.fromisoformat(timestamp), _instant(recorded, "before"))
+                    return ChainReport(seq - first_seq, seq, stored_hash, datetime.fromisoformat(stamp), seq, "the published head does not match", cut or None)
+                recorded = _recorded_checkpoint(vouchers[seq], action, details) if seq in vouchers else None
+                if seq in vouchers and recorded is None:
+                    cut_at = vouchers[seq].up_to_seq
+                    return report(cut_at, f"the checkpoint at event {cut_at} is not vouched for: event {seq} does not record it")
+                if recorded is not None and vouchers[seq] is checkpoint:
+                    voucher = _Voucher(datetime.fromisoformat(stamp), _instant(recorded, "before"))
             prev_hash = stored_hash
             last_seq = seq
-            last_timestamp = timestamp
+            last_timestamp = stamp
             expected_seq = seq + 1
+    if broken := _end_problem(checkpoint, voucher, heads, heads_in_chain, last_seq):
+        return report(*broken)
+    return report()
+
+
+def _gap(seq: int, expected_seq: int, first_seq: int, last_seq: int | None) -> tuple[int, str]:
+    """Where and why the chain breaks when the walk meets ``seq`` instead of ``expected_seq``."""
+    if last_seq is None:
+        return seq, f"the chain does not start at event {first_seq}"
+    return expected_seq, f"event {expected_seq} is missing"
+
+
+def _watch_list(checkpoints, heads: list[tuple[int, str, Mapping]], cut: int) -> tuple[dict[int, set[str]], dict]:
+    """The published heads the walk must meet (by seq), and the checkpoint rows whose vouching event it will meet."""
+    heads_in_chain: dict[int, set[str]] = {}
+    for seq, head_hash, _entry in heads:
+        if seq > cut:
+            heads_in_chain.setdefault(seq, set()).add(head_hash)
+    # Every checkpoint row whose vouching event is still in the chain is checked against it.
+    vouchers = {row.event_seq: row for row in checkpoints if row.event_seq is not None and row.event_seq > cut}
+    return heads_in_chain, vouchers
+
+
+def _end_problem(checkpoint, voucher: _Voucher, heads, heads_in_chain: dict[int, set[str]], last_seq: int | None) -> tuple[int, str] | None:
+    """What the finished walk shows: a checkpoint no event vouched for or cut too much, or published heads gone."""
     if checkpoint is not None:
+        cut = checkpoint.up_to_seq
         if last_seq is None or checkpoint.event_seq > last_seq:
-            return report(cut, f"the checkpoint at event {cut} is not vouched for: its event {checkpoint.event_seq} is not in the chain")
-        if problem := _checkpoint_problem(checkpoint, voucher, heads):
-            return report(*problem)
+            return cut, f"the checkpoint at event {cut} is not vouched for: its event {checkpoint.event_seq} is not in the chain"
+        if late := _checkpoint_problem(checkpoint, voucher, heads):
+            return late
     gone = [seq for seq in heads_in_chain if last_seq is None or seq > last_seq]
     if gone:
-        return report(max(gone), f"events up to {max(gone)} were published but are gone")
-    return report()
+        return max(gone), f"events up to {max(gone)} were published but are gone"
+    return None

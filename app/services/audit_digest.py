@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime, time
 from pathlib import Path
 
+from sqlalchemy.orm import Session
+
 from app.clock import format_date, to_local
 from app.database import long_read, write_intent
 from app.models import Role
@@ -68,11 +70,11 @@ def _publisher_lock(path: Path) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _readers(session) -> list:
+def _readers(session: Session) -> list:
     return [*users_with_role(session, Role.ADMIN), *users_with_role(session, Role.GOVERNOR)]
 
 
-def publish_daily_head(session, path: Path, now: datetime, *, force: bool = False) -> DigestResult | None:
+def publish_daily_head(session: Session, path: Path, now: datetime, *, force: bool = False) -> DigestResult | None:
     """Verify the chain and publish its head if today's is due (or ``force``); None when not due or busy."""
     if not force and not digest_due(path, now):
         return None

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
+from sqlalchemy.orm import Session
 
 from app.clock import school_zone, utcnow
 from app.database import long_read
@@ -39,7 +41,7 @@ class AuditFilters:
                 self.links.append((LINK_KINDS[name], [str(value)]))
 
 
-def people_matching(session, text: str, limit: int = 20) -> list[int]:
+def people_matching(session: Session, text: str, limit: int = 20) -> list[int]:
     """Ids of people whose name or email contains the text (the audit page's person filter)."""
     like = f"%{text.strip().lower()}%"
     return list(
@@ -53,7 +55,7 @@ def _local_midnight(day: date) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=school_zone())
 
 
-def _date_window(session, filters: AuditFilters) -> tuple[int, int, bool] | None:
+def _date_window(session: Session, since: date, until: date) -> tuple[int, int, bool] | None:
     """The lowest and highest seq of the events inside a closed date range, or None if there are none.
 
     Events are in seq order and (almost always) in time order, so a date range is a narrow band of
@@ -69,8 +71,8 @@ def _date_window(session, filters: AuditFilters) -> tuple[int, int, bool] | None
     """
     low, high, count = session.execute(
         sa.select(sa.func.min(AuditEvent.seq), sa.func.max(AuditEvent.seq), sa.func.count()).where(
-            AuditEvent.occurred_at >= _local_midnight(filters.since),
-            AuditEvent.occurred_at < _local_midnight(filters.until + timedelta(days=1)),
+            AuditEvent.occurred_at >= _local_midnight(since),
+            AuditEvent.occurred_at < _local_midnight(until + timedelta(days=1)),
         )
     ).one()
     return (low, high, count == high - low + 1) if count else None
@@ -79,12 +81,12 @@ def _date_window(session, filters: AuditFilters) -> tuple[int, int, bool] | None
 _NOTHING = object()
 
 
-def _window(session, filters: AuditFilters):
+def _window(session: Session, filters: AuditFilters):
     """The seq band of a closed date range; _NOTHING without one; None when no event is in it."""
-    return _date_window(session, filters) if filters.since and filters.until else _NOTHING
+    return _date_window(session, filters.since, filters.until) if filters.since and filters.until else _NOTHING
 
 
-def _filtered(filters: AuditFilters, window, driver_refs: list[str] | None = None) -> tuple[sa.Select, sa.ColumnElement]:
+def _filtered(filters: AuditFilters, window, driver_refs: list[str] | None = None) -> tuple[sa.Select, so.QueryableAttribute[int]]:
     """Events matching the filters, newest first, and the seq column the cursor applies to.
 
     The first link filter drives the query through the (kind, ref, seq) index, so a page costs the
@@ -122,7 +124,7 @@ def _filtered(filters: AuditFilters, window, driver_refs: list[str] | None = Non
     return query, seq_column
 
 
-def page_of_events(session, filters: AuditFilters, before: int | None = None, size: int = PAGE_SIZE) -> tuple[list[AuditEvent], int | None]:
+def page_of_events(session: Session, filters: AuditFilters, before: int | None = None, size: int = PAGE_SIZE) -> tuple[list[AuditEvent], int | None]:
     """One page, newest first; the cursor for the next page is the last seq shown.
 
     When the first link filter names several refs (a name matching several people), each ref's events
@@ -159,13 +161,13 @@ def page_of_events(session, filters: AuditFilters, before: int | None = None, si
 CSV_HEADER = ["seq", "occurred_at_utc", "actor_id", "actor", "action", "subject_type", "subject_id", "details", "ip", "user_agent", "hash"]
 
 
-def export_rows(session, filters: AuditFilters) -> Iterator[str]:
+def export_rows(session: Session, filters: AuditFilters) -> Iterator[str]:
     """The filtered log as CSV lines, oldest first, streamed in batches."""
     window = _window(session, filters)
     if window is None:
         return csv_lines(CSV_HEADER, iter(()))
     query = _filtered(filters, window)[0].order_by(None).order_by(AuditEvent.seq).execution_options(yield_per=2000)
-    names = dict(session.execute(sa.select(User.id, User.display_name)).all())
+    names = dict(session.execute(sa.select(User.id, User.display_name)).tuples().all())
 
     def rows():
         result = session.execute(query.with_only_columns(
@@ -224,11 +226,11 @@ def publish_head(path, report: ChainReport) -> dict:
     return entry
 
 
-def latest_verification(session) -> AuditVerification | None:
+def latest_verification(session: Session) -> AuditVerification | None:
     return session.scalar(sa.select(AuditVerification).order_by(AuditVerification.id.desc()).limit(1))
 
 
-def verify_and_record(session, actor: User | None, published: list[dict]) -> ChainReport:
+def verify_and_record(session: Session, actor: User | None, published: list[dict]) -> ChainReport:
     """Walk the chain (in a read transaction of its own: see ``long_read``) against every published head,
     keep the result for the audit page, and audit that it was checked (in the transaction that follows,
     which the caller commits)."""
@@ -241,7 +243,7 @@ def verify_and_record(session, actor: User | None, published: list[dict]) -> Cha
     return report
 
 
-def record_verification(session, report: ChainReport) -> None:
+def record_verification(session: Session, report: ChainReport) -> None:
     """Keep a verification's result for the audit page's "is the log intact?" panel."""
     session.add(
         AuditVerification(

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.clock import utcnow
 from app.models import DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei, Role, User
@@ -62,7 +63,7 @@ def _validate(details: DeviceDetails) -> tuple[dict[str, list[str]], str | None,
     return errors, imei1, imei2
 
 
-def _imeis_taken(session, imeis: list[str], device_id: int | None) -> list[str]:
+def _imeis_taken(session: Session, imeis: list[str], device_id: int | None) -> list[str]:
     query = sa.select(RegisteredImei.imei).where(RegisteredImei.imei.in_(imeis))
     if device_id is not None:
         # Rows held by school assets have no device_id: they are taken too.
@@ -70,7 +71,7 @@ def _imeis_taken(session, imeis: list[str], device_id: int | None) -> list[str]:
     return list(session.scalars(query))
 
 
-def _refuse_own_again(session, actor: User, taken: list[str]) -> None:
+def _refuse_own_again(session: Session, actor: User, taken: list[str]) -> None:
     """A second tap on "Register device": every IMEI taken is on one of the person's own active devices."""
     if not taken:
         return
@@ -88,7 +89,7 @@ def _refuse_own_again(session, actor: User, taken: list[str]) -> None:
         raise AlreadyRegistered("You have already registered this device.", owners[0][1])
 
 
-def _refuse_duplicates(session, actor: User, taken: list[str], slots: dict[str, str]) -> None:
+def _refuse_duplicates(session: Session, actor: User, taken: list[str], slots: dict[str, str]) -> None:
     """Audit the attempt, tell the office, and refuse without saying whose phone it is."""
     record_audit_event(
         session,
@@ -109,7 +110,7 @@ def _refuse_duplicates(session, actor: User, taken: list[str], slots: dict[str, 
     raise DuplicateImei(DUPLICATE_IMEI, {slots[imei]: [DUPLICATE_IMEI] for imei in taken})
 
 
-def register_device(session, actor: User, details: DeviceDetails) -> PersonalDevice:
+def register_device(session: Session, actor: User, details: DeviceDetails) -> PersonalDevice:
     """Add a device to the actor's own register."""
     errors, imei1, imei2 = _validate(details)
     if errors:
@@ -145,7 +146,7 @@ def register_device(session, actor: User, details: DeviceDetails) -> PersonalDev
     return device
 
 
-def _flush_or_duplicate(session, *new_rows) -> None:
+def _flush_or_duplicate(session: Session, *new_rows) -> None:
     """The primary key on registered_imeis is the real guard; a race that slips past the check lands here.
 
     New rows are added inside the savepoint: opening a savepoint flushes what is pending, so rows
@@ -159,7 +160,7 @@ def _flush_or_duplicate(session, *new_rows) -> None:
         raise Conflict(DUPLICATE_IMEI, {"imei1": [DUPLICATE_IMEI]}) from error
 
 
-def update_device(session, actor: User, device: PersonalDevice, details: DeviceDetails) -> PersonalDevice:
+def update_device(session: Session, actor: User, device: PersonalDevice, details: DeviceDetails) -> PersonalDevice:
     if device.status == DeviceStatus.RETIRED.value:
         raise Conflict("This device has been retired and can no longer be changed.")
     errors, imei1, imei2 = _validate(details)
@@ -195,7 +196,7 @@ def update_device(session, actor: User, device: PersonalDevice, details: DeviceD
     return device
 
 
-def retire_device(session, actor: User, device: PersonalDevice) -> None:
+def retire_device(session: Session, actor: User, device: PersonalDevice) -> None:
     """The owner no longer brings it to school. The record stays for the audit trail."""
     if device.status == DeviceStatus.RETIRED.value:
         return
@@ -204,7 +205,7 @@ def retire_device(session, actor: User, device: PersonalDevice) -> None:
     record_audit_event(session, actor, "device.retired", "personal_device", device.id, {"previous_status": previous})
 
 
-def report_lost(session, actor: User, device: PersonalDevice, *, stolen: bool, crime_reference: str = "", notes: str = "") -> PersonalDevice:
+def report_lost(session: Session, actor: User, device: PersonalDevice, *, stolen: bool, crime_reference: str = "", notes: str = "") -> PersonalDevice:
     """Record a lost or stolen phone and tell the office in the app."""
     if device.status == DeviceStatus.RETIRED.value:
         raise Conflict("This device has been retired; it cannot be reported lost.")
@@ -236,7 +237,7 @@ def report_lost(session, actor: User, device: PersonalDevice, *, stolen: bool, c
     return device
 
 
-def mark_found(session, actor: User, device: PersonalDevice) -> None:
+def mark_found(session: Session, actor: User, device: PersonalDevice) -> None:
     if device.status not in (DeviceStatus.LOST.value, DeviceStatus.STOLEN.value):
         raise Conflict("This device is not reported lost or stolen.")
     previous = device.status
@@ -244,14 +245,14 @@ def mark_found(session, actor: User, device: PersonalDevice) -> None:
     record_audit_event(session, actor, "device.found", "personal_device", device.id, {"previous_status": previous})
 
 
-def devices_of(session, owner: User, include_retired: bool = False) -> list[PersonalDevice]:
+def devices_of(session: Session, owner: User, include_retired: bool = False) -> list[PersonalDevice]:
     query = sa.select(PersonalDevice).where(PersonalDevice.owner_id == owner.id)
     if not include_retired:
         query = query.where(PersonalDevice.status != DeviceStatus.RETIRED.value)
     return list(session.scalars(query.order_by(PersonalDevice.created_at.desc(), PersonalDevice.id.desc())))
 
 
-def owned_device(session, owner: User, device_id: int) -> PersonalDevice:
+def owned_device(session: Session, owner: User, device_id: int) -> PersonalDevice:
     """The owner's device, or NotFound: another person's device is indistinguishable from none."""
     device = session.get(PersonalDevice, device_id)
     if device is None or device.owner_id != owner.id:
@@ -262,7 +263,7 @@ def owned_device(session, owner: User, device_id: int) -> PersonalDevice:
 REGISTER_PAGE = 100
 
 
-def search_register(session, text: str = "", status: str = "", limit: int | None = None, offset: int = 0) -> list[PersonalDevice]:
+def search_register(session: Session, text: str = "", status: str = "", limit: int | None = None, offset: int = 0) -> list[PersonalDevice]:
     """Office search across every registered device: by IMEI (any part of it) or by owner or name."""
     query = sa.select(PersonalDevice).join(PersonalDevice.owner)
     text = text.strip()

@@ -18,7 +18,9 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
+from app.database import rows_changed
 from app.models import FormSubmission
 
 KEEP_FOR = timedelta(hours=24)
@@ -46,7 +48,7 @@ def verified_token(secret: str, key: str, user_id: int | None) -> str | None:
     return token
 
 
-def claim(session, token: str, user_id: int | None, endpoint: str) -> FormSubmission | None:
+def claim(session: Session, token: str, user_id: int | None, endpoint: str) -> FormSubmission | None:
     """Insert the key in the current transaction; None when it is already taken (committed by another request).
 
     On PostgreSQL the insert waits while another transaction holds the same key, then fails once that
@@ -62,26 +64,26 @@ def claim(session, token: str, user_id: int | None, endpoint: str) -> FormSubmis
     return row
 
 
-def first_result(session, token: str) -> FormSubmission | None:
+def first_result(session: Session, token: str) -> FormSubmission | None:
     """The committed row of a key, read afresh."""
     return session.scalar(
         sa.select(FormSubmission).where(FormSubmission.key == token).execution_options(populate_existing=True)
     )
 
 
-def record_result(session, token: str, status: int, location: str | None) -> None:
+def record_result(session: Session, token: str, status: int, location: str | None) -> None:
     """Keep where the first answer sent the browser, for replays."""
     session.execute(
         sa.update(FormSubmission).where(FormSubmission.key == token).values(status=status, location=(location or None) and location[:500])
     )
 
 
-def release(session, token: str) -> None:
+def release(session: Session, token: str) -> None:
     """Free a key whose request committed only a refusal (an audited attempt): posting it again tries again."""
     session.execute(sa.delete(FormSubmission).where(FormSubmission.key == token))
 
 
-def purge_expired(session, now: datetime) -> int:
+def purge_expired(session: Session, now: datetime) -> int:
     """Forget keys older than a day (a timed job; idempotent)."""
     result = session.execute(sa.delete(FormSubmission).where(FormSubmission.created_at < now - KEEP_FOR))
-    return result.rowcount or 0
+    return rows_changed(result)

@@ -6,6 +6,7 @@ import re
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.clock import format_time, local_today
 from app.models import Loan, Notification, PermissionRequest, PushSubscription, RequestStatus, User
@@ -16,14 +17,14 @@ DECIDE_KINDS = ("permission.requested", "permission.escalated")
 _REQUEST_URL = re.compile(r"^/(?:approvals|requests)/(\d+)$")
 
 
-def pending_count(session) -> int:
+def pending_count(session: Session) -> int:
     """How many requests wait for a decision (the Approvals tab's count)."""
     return session.scalar(
         sa.select(sa.func.count()).select_from(PermissionRequest).where(PermissionRequest.status == RequestStatus.PENDING.value)
     ) or 0
 
 
-def current_permissions(session, user: User, now: datetime) -> list[PermissionRequest]:
+def current_permissions(session: Session, user: User, now: datetime) -> list[PermissionRequest]:
     """The person's permissions in force now, soonest to end first."""
     return list(
         session.scalars(
@@ -38,7 +39,7 @@ def current_permissions(session, user: User, now: datetime) -> list[PermissionRe
     )
 
 
-def waiting_requests_of(session, user: User) -> list[PermissionRequest]:
+def waiting_requests_of(session: Session, user: User) -> list[PermissionRequest]:
     """The person's own requests still waiting for a decision."""
     return list(
         session.scalars(
@@ -49,7 +50,7 @@ def waiting_requests_of(session, user: User) -> list[PermissionRequest]:
     )
 
 
-def usual_device_key(session, user: User, keys: list[str]) -> str:
+def usual_device_key(session: Session, user: User, keys: list[str]) -> str:
     """The device the door form preselects: the one last used for a request, else the only one."""
     last = session.execute(
         sa.select(PermissionRequest.personal_device_id, PermissionRequest.asset_id)
@@ -64,18 +65,18 @@ def usual_device_key(session, user: User, keys: list[str]) -> str:
     return keys[0] if len(keys) == 1 else ""
 
 
-def has_push(session, user: User) -> bool:
-    return session.scalar(sa.select(sa.func.count()).select_from(PushSubscription).where(PushSubscription.user_id == user.id)) > 0
+def has_push(session: Session, user: User) -> bool:
+    return (session.scalar(sa.select(sa.func.count()).select_from(PushSubscription).where(PushSubscription.user_id == user.id)) or 0) > 0
 
 
-def loans_due_today(session) -> list[Loan]:
+def loans_due_today(session: Session) -> list[Loan]:
     """Open loans due back today (school date)."""
     today = local_today()
     query = sa.select(Loan).options(*loans.LIST_OPTIONS).where(Loan.returned_at.is_(None), Loan.due_on == today)
     return list(session.scalars(query.order_by(Loan.id)))
 
 
-def overdue_loans(session, limit: int = 20) -> list[Loan]:
+def overdue_loans(session: Session, limit: int = 20) -> list[Loan]:
     return loans.overdue_loans(session, limit=limit)
 
 
@@ -90,7 +91,7 @@ def request_id_of(notice: Notification) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def notice_requests(session, notices: list[Notification]) -> dict[int, PermissionRequest]:
+def notice_requests(session: Session, notices: list[Notification]) -> dict[int, PermissionRequest]:
     """Each permission notice's request, keyed by notice id, loaded in one query."""
     wanted = {n.id: rid for n in notices if (rid := request_id_of(n)) is not None}
     if not wanted:
@@ -132,7 +133,7 @@ def request_state(asked: PermissionRequest) -> str:
     return f"Ended at {format_time(asked.ended_at)}"
 
 
-def unread_count(session, user: User) -> int:
+def unread_count(session: Session, user: User) -> int:
     """Unread notices, not counting requests to decide that someone has already decided."""
     unread = list(
         session.scalars(sa.select(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None)))

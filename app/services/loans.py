@@ -9,6 +9,7 @@ from datetime import date, datetime, time, timedelta
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.clock import format_date, local_today, to_local, utcnow
 from app.database import lock_for_append
@@ -38,23 +39,23 @@ NOT_LENDABLE = {
 }
 
 
-def default_due_on(session, today: date | None = None) -> date:
+def default_due_on(session: Session, today: date | None = None) -> date:
     """Today (school date) plus the school's usual loan length, kept within the longest loan allowed."""
     days = get_setting(session, DEFAULT_DAYS.key)
     days = days if isinstance(days, int) and not isinstance(days, bool) else DEFAULT_DAYS.default
     return (today or local_today()) + timedelta(days=max(0, min(days, LONGEST_LOAN.days)))
 
 
-def due_date_example(session) -> str:
+def due_date_example(session: Session) -> str:
     """How to write a due date, with a real one (the usual due date), never a date that has passed."""
     return f"Enter the date it is due back, like {format_date(default_due_on(session))}."
 
 
-def open_loan_for(session, asset_id: int) -> Loan | None:
+def open_loan_for(session: Session, asset_id: int) -> Loan | None:
     return session.scalar(sa.select(Loan).where(Loan.asset_id == asset_id, Loan.returned_at.is_(None)))
 
 
-def _borrower(session, borrower_id: int | None) -> User | None:
+def _borrower(session: Session, borrower_id: int | None) -> User | None:
     if borrower_id is None:
         return None
     user = session.get(User, borrower_id)
@@ -62,7 +63,7 @@ def _borrower(session, borrower_id: int | None) -> User | None:
 
 
 def check_out(
-    session,
+    session: Session,
     actor: User,
     asset_id: int,
     *,
@@ -97,7 +98,7 @@ def check_out(
         )
     if asset.status in NOT_LENDABLE:
         raise Conflict(f"{asset.tag} {NOT_LENDABLE[asset.status]}, so it cannot be lent.")
-    if errors:
+    if errors or borrower is None or due_on is None:
         raise ValidationFailed("Some details need correcting.", errors)
     loan = Loan(
         asset_id=asset.id,
@@ -129,7 +130,7 @@ def check_out(
     return loan
 
 
-def check_in(session, actor: User, asset_id: int, *, condition: str = "", damaged: bool = False) -> Loan:
+def check_in(session: Session, actor: User, asset_id: int, *, condition: str = "", damaged: bool = False) -> Loan:
     """Take an asset back, noting its condition; a damaged asset goes to repair."""
     require_office(actor)
     asset = lock_asset(session, asset_id)
@@ -156,14 +157,14 @@ def check_in(session, actor: User, asset_id: int, *, condition: str = "", damage
     return loan
 
 
-def get_loan(session, loan_id: int) -> Loan:
+def get_loan(session: Session, loan_id: int) -> Loan:
     loan = session.get(Loan, loan_id)
     if loan is None:
         raise NotFound("There is no such loan.")
     return loan
 
 
-def visible_loan(session, viewer: User, loan_id: int) -> Loan:
+def visible_loan(session: Session, viewer: User, loan_id: int) -> Loan:
     """The office sees every loan; staff see their own, and anyone else's is indistinguishable from none."""
     loan = session.get(Loan, loan_id)
     if loan is None or (loan.borrower_id != viewer.id and not viewer.has_role(Role.OFFICE)):
@@ -171,7 +172,7 @@ def visible_loan(session, viewer: User, loan_id: int) -> Loan:
     return loan
 
 
-def loans_of(session, borrower: User, *, include_returned: bool = True, limit: int = 200) -> list[Loan]:
+def loans_of(session: Session, borrower: User, *, include_returned: bool = True, limit: int = 200) -> list[Loan]:
     """A person's loans, open ones first, newest first."""
     query = sa.select(Loan).options(*LIST_OPTIONS).where(Loan.borrower_id == borrower.id)
     if not include_returned:
@@ -193,7 +194,7 @@ PAGE_SIZE = 100
 
 
 def open_loans(
-    session, *, overdue_only: bool = False, today: date | None = None, limit: int = PAGE_SIZE, offset: int = 0
+    session: Session, *, overdue_only: bool = False, today: date | None = None, limit: int = PAGE_SIZE, offset: int = 0
 ) -> list[Loan]:
     """Loans not yet returned, soonest due first; with ``overdue_only`` those due before today (school date)."""
     query = sa.select(Loan).options(*LIST_OPTIONS).where(Loan.returned_at.is_(None))
@@ -202,11 +203,11 @@ def open_loans(
     return list(session.scalars(query.order_by(Loan.due_on, Loan.id).limit(limit).offset(offset)))
 
 
-def overdue_loans(session, today: date | None = None, limit: int = PAGE_SIZE, offset: int = 0) -> list[Loan]:
+def overdue_loans(session: Session, today: date | None = None, limit: int = PAGE_SIZE, offset: int = 0) -> list[Loan]:
     return open_loans(session, overdue_only=True, today=today, limit=limit, offset=offset)
 
 
-def overdue_count(session, today: date | None = None) -> int:
+def overdue_count(session: Session, today: date | None = None) -> int:
     return session.scalar(
         sa.select(sa.func.count()).select_from(Loan).where(Loan.returned_at.is_(None), Loan.due_on < (today or local_today()))
     ) or 0
@@ -216,7 +217,7 @@ def days_overdue(loan: Loan, today: date | None = None) -> int:
     return max(0, ((today or local_today()) - loan.due_on).days) if loan.returned_at is None else 0
 
 
-def assets_on_loan_to(session, user: User) -> list[SchoolAsset]:
+def assets_on_loan_to(session: Session, user: User) -> list[SchoolAsset]:
     """The school assets a person has on loan now: what they may name in a permission request."""
     return list(
         session.scalars(
@@ -228,7 +229,7 @@ def assets_on_loan_to(session, user: User) -> list[SchoolAsset]:
     )
 
 
-def borrowers(session) -> list[User]:
+def borrowers(session: Session) -> list[User]:
     """Everyone who may borrow: every active member of staff."""
     return list(session.scalars(sa.select(User).where(User.is_active_account.is_(True)).order_by(User.display_name)))
 
@@ -244,7 +245,7 @@ class ReminderReport:
     overdue_count: int
 
 
-def _summary_sent_on(session, today: date) -> bool:
+def _summary_sent_on(session: Session, today: date) -> bool:
     last = session.scalar(
         sa.select(AuditEvent.details)
         .where(AuditEvent.action == "loan.overdue_summary_sent")
@@ -254,7 +255,7 @@ def _summary_sent_on(session, today: date) -> bool:
     return last is not None and json.loads(last).get("on") == today.isoformat()
 
 
-def send_loan_reminders(session, now: datetime | None = None) -> ReminderReport:
+def send_loan_reminders(session: Session, now: datetime | None = None) -> ReminderReport:
     """Remind borrowers on the due day and each day after (once a day per loan), and send the office
     a daily overdue summary. Safe to run as often as you like: a second run the same day sends nothing.
 
@@ -312,7 +313,7 @@ def send_loan_reminders(session, now: datetime | None = None) -> ReminderReport:
     return ReminderReport(today, len(due), summary_sent, count)
 
 
-def scheduled_loan_reminders(session, now: datetime) -> ReminderReport | None:
+def scheduled_loan_reminders(session: Session, now: datetime) -> ReminderReport | None:
     """The embedded scheduler's job: from 08:00 school time, send what is due (once a day, as above)."""
     if to_local(now).time() < REMINDERS_FROM:
         return None

@@ -23,6 +23,7 @@ from pathlib import Path
 import jinja2
 import sqlalchemy as sa
 from flask import current_app, has_app_context
+from sqlalchemy.orm import Session
 
 from app.clock import utcnow
 from app.models import (
@@ -107,7 +108,7 @@ def path_for(endpoint: str, **values) -> str:
     return current_app.url_map.bind("lanyard.invalid").build(endpoint, values)
 
 
-def _school_name(session) -> str:
+def _school_name(session: Session) -> str:
     return (str(get_setting(session, "school.name") or "")).strip() or current_app.config["SCHOOL_NAME"]
 
 
@@ -123,7 +124,7 @@ class RenderedMessage:
     html: str
 
 
-def render_message(session, kind: MailKind, recipient_name: str, **context) -> RenderedMessage:
+def render_message(session: Session, kind: MailKind, recipient_name: str, **context) -> RenderedMessage:
     """Render a kind's plain-text and HTML templates with what every message has."""
     context = {
         "school_name": _school_name(session),
@@ -153,13 +154,13 @@ def _text_templates() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(folder), autoescape=False, keep_trailing_newline=True)  # noqa: S701 (plain text, never HTML)
 
 
-def _mark_queued(session) -> None:
+def _mark_queued(session: Session) -> None:
     session.info[QUEUED_FLAG] = True
     if session.get_bind().dialect.name == "postgresql":
         session.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
 
 
-def _add(session, kind: MailKind, address: str, user: User | None, message: RenderedMessage | None) -> MailOutbox:
+def _add(session: Session, kind: MailKind, address: str, user: User | None, message: RenderedMessage | None) -> MailOutbox:
     row = MailOutbox(
         kind=kind.value,
         user_id=user.id if user else None,
@@ -176,18 +177,18 @@ def _add(session, kind: MailKind, address: str, user: User | None, message: Rend
     return row
 
 
-def disabled_kinds(session, user_id: int) -> set[str]:
+def disabled_kinds(session: Session, user_id: int) -> set[str]:
     return set(
         session.scalars(sa.select(MailPreference.kind).where(MailPreference.user_id == user_id, MailPreference.enabled.is_(False)))
     )
 
 
-def wants_mail(session, user: User, kind: MailKind) -> bool:
+def wants_mail(session: Session, user: User, kind: MailKind) -> bool:
     """True for the invitation and reset; for optional kinds unless the person switched them off."""
     return user.is_active_account and (not kind.optional or kind.value not in disabled_kinds(session, user.id))
 
 
-def queue_to_person(session, kind: MailKind, user: User, **context) -> MailOutbox | None:
+def queue_to_person(session: Session, kind: MailKind, user: User, **context) -> MailOutbox | None:
     """Queue one message of ``kind`` to ``user`` (if mail is on and they want it); None otherwise."""
     if mail_mode() == "off" or not wants_mail(session, user, kind):
         return None
@@ -197,7 +198,7 @@ def queue_to_person(session, kind: MailKind, user: User, **context) -> MailOutbo
     return row
 
 
-def queue_invitation(session, user: User, link: str) -> MailOutbox | None:
+def queue_invitation(session: Session, user: User, link: str) -> MailOutbox | None:
     """Email a new member of staff their set-password link (the admin still sees it on screen)."""
     return queue_to_person(session, MailKind.INVITATION, user, link=link)
 
@@ -205,7 +206,7 @@ def queue_invitation(session, user: User, link: str) -> MailOutbox | None:
 # The notice channel ---------------------------------------------------------------------------
 
 
-def queue_mail_for_notices(session, notices: list[Notification], extra: dict) -> None:
+def queue_mail_for_notices(session: Session, notices: list[Notification], extra: dict) -> None:
     """The email channel of ``notify()``: mail the notices whose kinds are emailed, watch approvals."""
     if not notices or mail_mode() == "off":
         return
@@ -245,7 +246,7 @@ def queue_mail_for_notices(session, notices: list[Notification], extra: dict) ->
         _mark_queued(session)
 
 
-def _watch_approvals(session, notices: list[Notification], extra: dict) -> None:
+def _watch_approvals(session: Session, notices: list[Notification], extra: dict) -> None:
     request_id = extra.get("request_id")
     if not isinstance(request_id, int) or isinstance(request_id, bool):
         return
@@ -259,7 +260,7 @@ def _watch_approvals(session, notices: list[Notification], extra: dict) -> None:
     session.flush()
 
 
-def has_working_push(session, user_id: int) -> bool:
+def has_working_push(session: Session, user_id: int) -> bool:
     """A push subscription that has not failed since it last worked (a new one counts as working)."""
     return bool(
         session.scalar(
@@ -268,7 +269,7 @@ def has_working_push(session, user_id: int) -> bool:
     )
 
 
-def send_approval_fallbacks(session, now: datetime) -> int:
+def send_approval_fallbacks(session: Session, now: datetime) -> int:
     """Email approvers whose push cannot reach them about requests still waiting after the set minutes.
 
     Once per request per approver: each watch is settled (emailed or not) the first time it is due.
@@ -329,7 +330,7 @@ def _reset_key(what: str, value: str) -> str:
     return hashlib.sha256(f"password-reset|{what}|{value}".encode()).hexdigest()
 
 
-def _recent(session, key: str, since: datetime) -> int:
+def _recent(session: Session, key: str, since: datetime) -> int:
     return session.scalar(
         sa.select(sa.func.count()).where(LoginAttempt.throttle_key == key, LoginAttempt.attempted_at > since)
     ) or 0
@@ -339,7 +340,7 @@ def _email_domain(address: str) -> str:
     return safe_text(address.rpartition("@")[2])[:100]
 
 
-def request_password_reset(session, *, email: str, ip: str) -> bool:
+def request_password_reset(session: Session, *, email: str, ip: str) -> bool:
     """Queue a reset for an address, whoever it belongs to; False when throttled.
 
     Nothing here looks the address up: the sender does, so the answer (and its time) is the same
@@ -366,7 +367,7 @@ def request_password_reset(session, *, email: str, ip: str) -> bool:
     return True
 
 
-def prepare_password_reset(session, row: MailOutbox) -> bool:
+def prepare_password_reset(session: Session, row: MailOutbox) -> bool:
     """Make the link and the message for a queued reset (the sender calls this in a write transaction).
 
     Return False, and settle the row unsent, when no active account has the address. Locks follow the
@@ -395,12 +396,12 @@ def offered_kinds(user: User) -> list[MailKind]:
     return [kind for kind, roles in KIND_ROLES.items() if user.has_role(*roles)]
 
 
-def preferences_for(session, user: User) -> list[tuple[MailKind, bool]]:
+def preferences_for(session: Session, user: User) -> list[tuple[MailKind, bool]]:
     off = disabled_kinds(session, user.id)
     return [(kind, kind.value not in off) for kind in offered_kinds(user)]
 
 
-def set_preferences(session, actor: User, enabled: set[str]) -> list[str]:
+def set_preferences(session: Session, actor: User, enabled: set[str]) -> list[str]:
     """Switch the actor's optional kinds on (those in ``enabled``) and off (the rest offered); return changes."""
     unknown = enabled - {kind.value for kind in MailKind if kind.optional}
     if unknown:
@@ -429,7 +430,7 @@ def set_preferences(session, actor: User, enabled: set[str]) -> list[str]:
 
 
 @register_section
-def _mail_data(session, user: User) -> tuple[str, object]:
+def _mail_data(session: Session, user: User) -> tuple[str, object]:
     """For "My data": the person's email choices and the messages queued to them (bodies are not kept)."""
     messages = session.scalars(sa.select(MailOutbox).where(MailOutbox.user_id == user.id).order_by(MailOutbox.id))
     return "email", {

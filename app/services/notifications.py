@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.clock import utcnow
+from app.database import rows_changed
 from app.models import Notification, User
 
-Channel = Callable[[object, list[Notification], dict], None]
+Channel = Callable[[Session, list[Notification], dict], None]
 _channels: list[Channel] = []
 
 
@@ -22,7 +24,7 @@ def register_channel(channel: Channel) -> None:
         _channels.append(channel)
 
 
-def notify(session, recipients: Iterable[User], *, kind: str, title: str, body: str = "", url: str = "", extra: dict | None = None) -> list[Notification]:
+def notify(session: Session, recipients: Iterable[User], *, kind: str, title: str, body: str = "", url: str = "", extra: dict | None = None) -> list[Notification]:
     """Write one in-app notice per recipient and hand them to every delivery channel."""
     seen: set[int] = set()
     notices = []
@@ -39,7 +41,7 @@ def notify(session, recipients: Iterable[User], *, kind: str, title: str, body: 
     return notices
 
 
-def notices_for(session, user: User, limit: int = 50) -> list[Notification]:
+def notices_for(session: Session, user: User, limit: int = 50) -> list[Notification]:
     return list(
         session.scalars(
             sa.select(Notification).where(Notification.user_id == user.id).order_by(Notification.id.desc()).limit(limit)
@@ -47,16 +49,16 @@ def notices_for(session, user: User, limit: int = 50) -> list[Notification]:
     )
 
 
-def unread_count(session, user: User) -> int:
+def unread_count(session: Session, user: User) -> int:
     return session.scalar(
         sa.select(sa.func.count()).where(Notification.user_id == user.id, Notification.read_at.is_(None))
     ) or 0
 
 
-def mark_all_read(session, user: User) -> int:
+def mark_all_read(session: Session, user: User) -> int:
     result = session.execute(
         sa.update(Notification)
         .where(Notification.user_id == user.id, Notification.read_at.is_(None))
         .values(read_at=utcnow())
     )
-    return result.rowcount or 0
+    return rows_changed(result)

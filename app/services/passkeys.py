@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 import webauthn
+from sqlalchemy.orm import Session
 from webauthn.helpers import bytes_to_base64url
 from webauthn.helpers.exceptions import InvalidAuthenticationResponse, WebAuthnException
 from webauthn.helpers.structs import (
@@ -49,11 +50,11 @@ def _user_handle(user: User) -> bytes:
     return f"lanyard-user-{user.id}".encode()
 
 
-def passkeys_of(session, user: User) -> list[Passkey]:
+def passkeys_of(session: Session, user: User) -> list[Passkey]:
     return list(session.scalars(sa.select(Passkey).where(Passkey.user_id == user.id).order_by(Passkey.id)))
 
 
-def registration_options(session, rp: RelyingParty, user: User) -> tuple[str, bytes]:
+def registration_options(session: Session, rp: RelyingParty, user: User) -> tuple[str, bytes]:
     """Options for navigator.credentials.create (JSON) and the challenge to keep in the session."""
     challenge = secrets.token_bytes(32)
     options = webauthn.generate_registration_options(
@@ -73,7 +74,7 @@ def registration_options(session, rp: RelyingParty, user: User) -> tuple[str, by
     return webauthn.options_to_json(options), challenge
 
 
-def register_passkey(session, rp: RelyingParty, user: User, credential: dict, challenge: bytes, name: str) -> Passkey:
+def register_passkey(session: Session, rp: RelyingParty, user: User, credential: dict, challenge: bytes, name: str) -> Passkey:
     name = (name or "").strip()[:80] or "Passkey"
     try:
         verified = webauthn.verify_registration_response(
@@ -99,7 +100,7 @@ def register_passkey(session, rp: RelyingParty, user: User, credential: dict, ch
     return passkey
 
 
-def owned_passkey(session, user: User, passkey_id: int) -> Passkey:
+def owned_passkey(session: Session, user: User, passkey_id: int) -> Passkey:
     """The person's own passkey; another person's is answered as missing."""
     passkey = session.get(Passkey, passkey_id)
     if passkey is None or passkey.user_id != user.id:
@@ -122,7 +123,7 @@ def authentication_options(rp: RelyingParty) -> tuple[str, bytes]:
     return webauthn.options_to_json(options), challenge
 
 
-def authenticate(session, rp: RelyingParty, credential: dict, challenge: bytes) -> User:
+def authenticate(session: Session, rp: RelyingParty, credential: dict, challenge: bytes) -> User:
     """Check an assertion and return its active owner; failures are audited and say nothing more."""
     raw_id = credential.get("id") if isinstance(credential, dict) else None
     passkey = session.scalar(sa.select(Passkey).where(Passkey.credential_id == raw_id)) if isinstance(raw_id, str) else None

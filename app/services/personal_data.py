@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.models import AuditEvent, Notification, User
 from app.services.devices import devices_of
 
-Section = Callable[[object, User], tuple[str, object]]
+Section = Callable[[Session, User], tuple[str, object]]
 _sections: list[Section] = []
 
 
@@ -19,8 +20,8 @@ def register_section(section: Section) -> Section:
     return section
 
 
-def export_person(session, user: User) -> dict:
-    data = {
+def export_person(session: Session, user: User) -> dict:
+    data: dict[str, object] = {
         "person": {
             "id": user.id,
             "email": user.email,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.clock import utcnow
 from app.models import Role, ScimToken, StaffType, User, UserRole
@@ -33,12 +34,12 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_scim_token(session, admin: User, name: str) -> tuple[ScimToken, str]:
+def create_scim_token(session: Session, admin: User, name: str) -> tuple[ScimToken, str]:
     """Make a provisioning token; the secret is returned once and only its hash is kept."""
     name = (name or "").strip()
     if not name or len(name) > 80:
         raise ValidationFailed("Name the token.", {"name": ["Give it a name up to 80 characters, like 'Entra ID provisioning'."]})
-    active = session.scalar(sa.select(sa.func.count()).where(ScimToken.revoked_at.is_(None)))
+    active = session.scalar(sa.select(sa.func.count()).where(ScimToken.revoked_at.is_(None))) or 0
     if active >= MAX_ACTIVE_SCIM_TOKENS:
         raise ValidationFailed("Too many tokens.", {"name": [f"The school can have {MAX_ACTIVE_SCIM_TOKENS} provisioning tokens; revoke one first."]})
     secret = SCIM_TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -49,11 +50,11 @@ def create_scim_token(session, admin: User, name: str) -> tuple[ScimToken, str]:
     return token, secret
 
 
-def scim_tokens(session) -> list[ScimToken]:
+def scim_tokens(session: Session) -> list[ScimToken]:
     return list(session.scalars(sa.select(ScimToken).order_by(ScimToken.id.desc())))
 
 
-def revoke_scim_token(session, admin: User, token_id: int) -> ScimToken:
+def revoke_scim_token(session: Session, admin: User, token_id: int) -> ScimToken:
     token = session.get(ScimToken, token_id)
     if token is None:
         raise NotFound("There is no such token.")
@@ -63,7 +64,7 @@ def revoke_scim_token(session, admin: User, token_id: int) -> ScimToken:
     return token
 
 
-def scim_token_for(session, secret: str | None, *, note_use: bool = False) -> ScimToken | None:
+def scim_token_for(session: Session, secret: str | None, *, note_use: bool = False) -> ScimToken | None:
     """The live provisioning token behind a bearer secret, else None.
 
     With ``note_use`` (a call that writes anyway) its last use is noted, at most hourly.
@@ -96,7 +97,7 @@ class StaffRecord:
     external_id: str | None = None
 
 
-def _admins_left(session, without: User) -> int:
+def _admins_left(session: Session, without: User) -> int:
     return session.scalar(
         sa.select(sa.func.count())
         .select_from(User)
@@ -105,7 +106,7 @@ def _admins_left(session, without: User) -> int:
     ) or 0
 
 
-def _keep_an_admin(session, user: User, *, roles: set[Role] | None, active: bool | None) -> None:
+def _keep_an_admin(session: Session, user: User, *, roles: set[Role] | None, active: bool | None) -> None:
     """A provisioning source never removes the school's last active admin (nobody could undo it)."""
     if Role.ADMIN not in user.roles or not user.is_active_account:
         return
@@ -114,7 +115,7 @@ def _keep_an_admin(session, user: User, *, roles: set[Role] | None, active: bool
         raise Conflict(f"{user.email} is the school's only active admin; make someone else an admin first.")
 
 
-def change_email(session, actor: User | None, user: User, email: str, *, via: str) -> bool:
+def change_email(session: Session, actor: User | None, user: User, email: str, *, via: str) -> bool:
     email = accounts.normalise_email(email)
     if email == user.email:
         return False
@@ -129,7 +130,7 @@ def change_email(session, actor: User | None, user: User, email: str, *, via: st
     return True
 
 
-def create_person(session, actor: User | None, record: StaffRecord, *, via: str) -> User:
+def create_person(session: Session, actor: User | None, record: StaffRecord, *, via: str) -> User:
     """Add a person as the record describes: the same account creation (and audit) as an admin's invitation."""
     user = accounts.create_user(
         session, actor, email=record.email, display_name=record.display_name, roles=record.roles or set()
@@ -142,7 +143,7 @@ def create_person(session, actor: User | None, record: StaffRecord, *, via: str)
     return user
 
 
-def update_person(session, actor: User | None, user: User, record: StaffRecord, *, via: str) -> list[str]:
+def update_person(session: Session, actor: User | None, user: User, record: StaffRecord, *, via: str) -> list[str]:
     """Bring a person in line with the record; return the names of the fields that changed.
 
     ``active`` false runs the leaver flow (sessions ended), true reactivates: the same functions an
@@ -180,7 +181,7 @@ def update_person(session, actor: User | None, user: User, record: StaffRecord, 
     return changed
 
 
-def set_role_members(session, role: Role, user: User, member: bool, *, via: str) -> bool:
+def set_role_members(session: Session, role: Role, user: User, member: bool, *, via: str) -> bool:
     """Give or take one role (a SCIM group membership). Staff is everyone's and cannot be taken."""
     if role == Role.STAFF:
         if not member:

@@ -15,13 +15,14 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import idna
 import requests
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import current_app, has_app_context
+from sqlalchemy.orm import Session
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
@@ -171,7 +172,7 @@ def _client_reading(endpoint: str) -> tuple[str, str, int | None, str | None] | 
     try:
         prepared = requests.models.PreparedRequest()
         prepared.prepare_url(endpoint, None)
-        first, second = parse_url(endpoint), parse_url(prepared.url)
+        first, second = parse_url(endpoint), parse_url(prepared.url or "")
     except (requests.RequestException, LocationParseError, ValueError, UnicodeError):
         return None
     readings = {
@@ -190,6 +191,24 @@ def endpoint_problem(endpoint: object, services: PushServices) -> str | None:
     """
     if not isinstance(endpoint, str) or not endpoint:
         return "Send the subscription's endpoint URL."
+    problem = _text_problem(endpoint)
+    if problem:
+        return problem
+    parts = urlsplit(endpoint)
+    try:
+        split_port = parts.port
+    except ValueError:
+        return "The endpoint's port is not a number from 1 to 65535."
+    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    problem = _reading_problem(endpoint, parts, scheme, split_port)
+    if problem:
+        return problem
+    candidates = services.find(host)
+    return _host_problem(host, candidates) or _service_problem(endpoint, scheme, host, split_port, candidates)
+
+
+def _text_problem(endpoint: str) -> str | None:
+    """What is wrong with the endpoint's characters, before it is read as a URL."""
     if len(endpoint) > MAX_ENDPOINT_LENGTH:
         return f"The endpoint is longer than {MAX_ENDPOINT_LENGTH} characters."
     if "\\" in endpoint:
@@ -198,14 +217,14 @@ def endpoint_problem(endpoint: object, services: PushServices) -> str | None:
         return "The endpoint must not contain spaces or control characters."
     if not endpoint.isascii():
         return "The endpoint must be plain ASCII (a push service's host in its punycode form)."
-    parts = urlsplit(endpoint)
-    try:
-        split_port = parts.port
-    except ValueError:
-        return "The endpoint's port is not a number from 1 to 65535."
+    return None
+
+
+def _reading_problem(endpoint: str, parts: SplitResult, scheme: str, split_port: int | None) -> str | None:
+    """What is wrong with the URL as urllib.parse and urllib3 read it: userinfo, IP literals, two readings."""
+    host = parts.hostname or ""
     if "@" in parts.netloc or parts.username is not None:
         return "The endpoint must not carry a user name or password (user@host)."
-    scheme, host = parts.scheme.lower(), (parts.hostname or "")
     if parts.netloc.startswith("["):
         return "The endpoint must name a push service's host, not an IP address."
     client = _client_reading(endpoint)
@@ -217,11 +236,14 @@ def endpoint_problem(endpoint: object, services: PushServices) -> str | None:
         return "The endpoint has no host."
     if host.endswith(".") or ".." in host:
         return "The endpoint's host must not end with a dot or have an empty label."
-    candidates = services.find(host)
-    named_exactly = any(not candidate.suffix for candidate in candidates)
-    if _is_ip_literal(host) and not named_exactly:
-        return "The endpoint must name a push service's host, not an IP address."
-    if not named_exactly:
+    return None
+
+
+def _host_problem(host: str, candidates: list[PushHost]) -> str | None:
+    """What is wrong with the host: an IP address or an odd spelling (unless a service names it exactly), or unknown."""
+    if not any(not candidate.suffix for candidate in candidates):
+        if _is_ip_literal(host):
+            return "The endpoint must name a push service's host, not an IP address."
         try:
             ascii_host = idna.encode(idna.decode(host), uts46=True).decode("ascii")
         except (idna.IDNAError, UnicodeError, ValueError):
@@ -230,6 +252,11 @@ def endpoint_problem(endpoint: object, services: PushServices) -> str | None:
             return "The endpoint's host is not a plain host name."
     if not candidates:
         return f"{host} is not a push service Lanyard sends to."
+    return None
+
+
+def _service_problem(endpoint: str, scheme: str, host: str, split_port: int | None, candidates: list[PushHost]) -> str | None:
+    """What is wrong with the scheme and port for the push services that match the host (None when one fits)."""
     default_port = {"https": 443, "http": 80}.get(scheme)
     port = split_port or default_port
     plain_netloc = host if port == default_port else f"{host}:{port}"
@@ -278,7 +305,7 @@ def validate_subscription(endpoint: object, p256dh: object, auth: object, servic
     return errors
 
 
-def subscriptions_of(session, user: User) -> list[PushSubscription]:
+def subscriptions_of(session: Session, user: User) -> list[PushSubscription]:
     return list(
         session.scalars(
             sa.select(PushSubscription).where(PushSubscription.user_id == user.id).order_by(PushSubscription.id)
@@ -286,7 +313,7 @@ def subscriptions_of(session, user: User) -> list[PushSubscription]:
     )
 
 
-def owned_subscription(session, user: User, subscription_id: int) -> PushSubscription:
+def owned_subscription(session: Session, user: User, subscription_id: int) -> PushSubscription:
     """The person's own subscription; anyone else's is 'not found' (its existence is not revealed)."""
     subscription = session.get(PushSubscription, subscription_id)
     if subscription is None or subscription.user_id != user.id:
@@ -294,7 +321,7 @@ def owned_subscription(session, user: User, subscription_id: int) -> PushSubscri
     return subscription
 
 
-def subscribe(session, actor: User, *, endpoint: str, p256dh: str, auth: str, user_agent: str, services: PushServices) -> tuple[PushSubscription, bool]:
+def subscribe(session: Session, actor: User, *, endpoint: str, p256dh: str, auth: str, user_agent: str, services: PushServices) -> tuple[PushSubscription, bool]:
     """Record (or refresh) this browser's subscription for the actor; return it and whether it is new."""
     if errors := validate_subscription(endpoint, p256dh, auth, services):
         raise ValidationFailed("The browser's subscription is not usable.", errors)
@@ -327,7 +354,7 @@ def subscribe(session, actor: User, *, endpoint: str, p256dh: str, auth: str, us
     return existing, False
 
 
-def unsubscribe(session, actor: User, subscription: PushSubscription) -> None:
+def unsubscribe(session: Session, actor: User, subscription: PushSubscription) -> None:
     """Forget one of the actor's browsers; its unsent messages go with it."""
     if subscription.user_id != actor.id:
         raise NotFound("There is no such browser in your notifications.")
@@ -368,7 +395,7 @@ def _topic(subject_type: str, subject_id: int) -> str:
     return _TOPIC_UNSAFE.sub("-", f"{subject_type}-{subject_id}")[:32]
 
 
-def queue_push_messages(session, notices: list[Notification], extra: dict) -> None:
+def queue_push_messages(session: Session, notices: list[Notification], extra: dict) -> None:
     """The push channel: one outbox row per subscription of each notice's recipient, in this transaction."""
     if not notices:
         return
@@ -397,7 +424,7 @@ def queue_push_messages(session, notices: list[Notification], extra: dict) -> No
             payload[actionable.id_key] = subject_id
             topic = _topic(actionable.subject_type, subject_id)
             recipient = session.get(User, notice.user_id)
-            if recipient.has_role(*actionable.roles) and has_action_handler(actionable.subject_type):
+            if recipient is not None and recipient.has_role(*actionable.roles) and has_action_handler(actionable.subject_type):
                 payload["actions"] = issue_action_tokens(
                     session, recipient, actionable.subject_type, subject_id, settings.token_lifetime
                 )
@@ -417,7 +444,7 @@ def queue_push_messages(session, notices: list[Notification], extra: dict) -> No
 
 
 @register_section
-def _push_data(session, user: User) -> tuple[str, object]:
+def _push_data(session: Session, user: User) -> tuple[str, object]:
     """For "My data": the browsers that get this person's pushes and the action buttons sent to them."""
     tokens = session.scalars(sa.select(ActionToken).where(ActionToken.approver_id == user.id).order_by(ActionToken.id))
     return "push", {
@@ -448,7 +475,7 @@ def _push_data(session, user: User) -> tuple[str, object]:
 TEST_PUSH_GAP = timedelta(minutes=1)
 
 
-def send_test_push(session, actor: User) -> int:
+def send_test_push(session: Session, actor: User) -> int:
     """Queue a test notification to each of the person's own browsers; at most one a minute. Returns how many."""
     from app.clock import utcnow
     from app.models import AuditEvent

@@ -25,7 +25,9 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app, has_app_context
+from sqlalchemy.orm import Session
 
+from app.database import rows_changed
 from app.models import (
     AuditEvent,
     AuditLink,
@@ -92,14 +94,14 @@ def _months_ago(now: datetime, months: int) -> datetime:
     return now - timedelta(days=round(months * 30.44))
 
 
-def _erase_requests(session, condition) -> int:
+def _erase_requests(session: Session, condition) -> int:
     ids = list(session.scalars(sa.select(PermissionRequest.id).where(condition)))
     if ids:
         session.execute(sa.delete(PermissionRequest).where(PermissionRequest.id.in_(ids)))
     return len(ids)
 
 
-def _erase_leaver_devices(session, now: datetime, report: RetentionReport) -> None:
+def _erase_leaver_devices(session: Session, now: datetime, report: RetentionReport) -> None:
     cutoff = now - timedelta(days=int(get_setting(session, LEAVER_DEVICE_DAYS.key)))
     leavers = sa.select(User.id).where(User.is_active_account.is_(False), User.deactivated_at <= cutoff)
     device_ids = list(session.scalars(sa.select(PersonalDevice.id).where(PersonalDevice.owner_id.in_(leavers))))
@@ -116,7 +118,7 @@ def _erase_leaver_devices(session, now: datetime, report: RetentionReport) -> No
     report.standing_permissions = len(standing_ids)
 
 
-def _cut_audit_events(session, now: datetime) -> int:
+def _cut_audit_events(session: Session, now: datetime) -> int:
     years = int(get_setting(session, AUDIT_YEARS.key) or 0)
     if years <= 0:
         return 0
@@ -126,7 +128,7 @@ def _cut_audit_events(session, now: datetime) -> int:
     ).first()
     if last is None:
         return 0
-    removed = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.seq <= last.seq))
+    removed = session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.seq <= last.seq)) or 0
     # The chain vouches for the cut before it is made; the database refuses the deletes below otherwise.
     record_checkpoint(session, up_to_seq=last.seq, replaced_hash=last.hash, before=cutoff, events_removed=removed, now=now)
     session.execute(sa.delete(AuditLink).where(AuditLink.seq <= last.seq))
@@ -134,7 +136,7 @@ def _cut_audit_events(session, now: datetime) -> int:
     return removed
 
 
-def _remove(session, model, key, condition) -> int:
+def _remove(session: Session, model, key, condition) -> int:
     """Delete the rows matching ``condition``, skipping rows another transaction holds (next run takes them).
 
     One statement whatever the count (no id list to outgrow SQLite's parameter limit); the
@@ -143,10 +145,10 @@ def _remove(session, model, key, condition) -> int:
     """
     doomed = sa.select(key).where(condition).with_for_update(skip_locked=True)
     result = session.execute(sa.delete(model).where(key.in_(doomed.scalar_subquery())), execution_options={"synchronize_session": False})
-    return result.rowcount or 0
+    return rows_changed(result)
 
 
-def _housekeeping(session, now: datetime, periods: HousekeepingPeriods, report: RetentionReport) -> None:
+def _housekeeping(session: Session, now: datetime, periods: HousekeepingPeriods, report: RetentionReport) -> None:
     report.sessions = _remove(
         session,
         UserSession,
@@ -179,7 +181,7 @@ class PublishedPeriods:
     sign_in_attempt_hours: int
 
 
-def published_periods(session) -> PublishedPeriods:
+def published_periods(session: Session) -> PublishedPeriods:
     periods = HousekeepingPeriods.current()
     attempts = periods.sign_in_window + SIGN_IN_ATTEMPT_MARGIN
     return PublishedPeriods(
@@ -191,7 +193,7 @@ def published_periods(session) -> PublishedPeriods:
     )
 
 
-def run_retention(session, now: datetime, periods: HousekeepingPeriods | None = None) -> RetentionReport:
+def run_retention(session: Session, now: datetime, periods: HousekeepingPeriods | None = None) -> RetentionReport:
     """Erase what is past its period; idempotent, so the scheduler and cron may both call it."""
     report = RetentionReport()
     if (get_setting(session, CASE_HOLD.key) or "").strip():
@@ -216,7 +218,7 @@ def run_retention(session, now: datetime, periods: HousekeepingPeriods | None = 
 _last_scheduled_run: dict[str, datetime] = {}
 
 
-def scheduled_retention(session, now: datetime) -> RetentionReport | None:
+def scheduled_retention(session: Session, now: datetime) -> RetentionReport | None:
     """The embedded scheduler's job: at most hourly per process (each run is idempotent anyway)."""
     last = _last_scheduled_run.get("at")
     if last is not None and now - last < timedelta(hours=1):

@@ -12,6 +12,7 @@ import hashlib
 import struct
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.models import SchoolLogo, User
 from app.services.errors import ValidationFailed
@@ -113,7 +114,7 @@ def _check_pixels(data: bytes, content_type: str) -> None:
         )
 
 
-def save_logo(session, actor: User, data: bytes) -> SchoolLogo:
+def save_logo(session: Session, actor: User, data: bytes) -> SchoolLogo:
     """Check and store a new logo, make it the school's, and forget the ones it replaces (audited)."""
     if not data:
         raise ValidationFailed("Choose a logo to upload.", {"logo": ["Choose an image file to upload."]})
@@ -136,14 +137,14 @@ def save_logo(session, actor: User, data: bytes) -> SchoolLogo:
     return logo
 
 
-def remove_logo(session, actor: User) -> None:
+def remove_logo(session: Session, actor: User) -> None:
     session.execute(sa.delete(SchoolLogo))
     set_setting(session, actor, LOGO.key, "")
 
 
-def current_digest(session) -> str:
+def current_digest(session: Session) -> str:
     return get_setting(session, LOGO.key) or ""
 
 
-def logo_by_digest(session, digest: str) -> SchoolLogo | None:
+def logo_by_digest(session: Session, digest: str) -> SchoolLogo | None:
     return session.get(SchoolLogo, digest) if len(digest) == 64 else None

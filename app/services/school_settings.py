@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
+
+from sqlalchemy.orm import Session
 
 from app.models import Role, User
 from app.services.accounts import users_with_role
@@ -34,11 +37,11 @@ def zone_named(name: str) -> ZoneInfo:
     return ZoneInfo(name) if name in known_time_zones() else ZoneInfo(TIME_ZONE.default)
 
 
-def school_zone(session) -> ZoneInfo:
+def school_zone(session: Session) -> ZoneInfo:
     return zone_named(get_setting(session, TIME_ZONE.key) or TIME_ZONE.default)
 
 
-def push_contact(session, fallback: str) -> str:
+def push_contact(session: Session, fallback: str) -> str:
     """The ``sub`` claim for VAPID: the settings page's address as a mailto: link, else the server's."""
     contact = (get_setting(session, PUSH_CONTACT.key) or "").strip()
     return f"mailto:{contact}" if contact else fallback
@@ -101,7 +104,7 @@ def _kind(default: object, key: str) -> str:
     return "text"
 
 
-def setting_fields(session) -> list[SettingField]:
+def setting_fields(session: Session) -> list[SettingField]:
     return [
         SettingField(d.key, d.label, _kind(d.default, d.key), get_setting(session, d.key), d.help or HELP.get(d.key, ""))
         for d in defined_settings()
@@ -109,7 +112,7 @@ def setting_fields(session) -> list[SettingField]:
     ]
 
 
-def setting_groups(session) -> list[SettingGroup]:
+def setting_groups(session: Session) -> list[SettingGroup]:
     """The settings page's fields under their headings; any setting no group names comes last, under Other."""
     fields = {f.key: f for f in setting_fields(session)}
     groups = []
@@ -122,32 +125,55 @@ def setting_groups(session) -> list[SettingGroup]:
     return groups
 
 
+def _parse_number(text: str, _raw: list[str], _approvers: dict[int, User]) -> int:
+    if not text.isdigit() or int(text) > 100_000:
+        raise ValueError("Enter a whole number, 0 or more.")
+    return int(text)
+
+
+def _parse_people(_text: str, raw: list[str], approvers: dict[int, User]) -> list[int]:
+    ids = [int(v) for v in raw if v.isdigit()]
+    unknown = [i for i in ids if i not in approvers]
+    if unknown:
+        raise ValueError("Delegates must be approvers.")
+    return sorted(set(ids))
+
+
+def _parse_times(text: str, _raw: list[str], _approvers: dict[int, User]) -> list[str]:
+    times = [t.strip() for t in text.replace(";", ",").split(",") if t.strip()]
+    if not times or not all(_HH_MM.match(t) for t in times):
+        raise ValueError("Enter times as HH:MM separated by commas, like 09:50, 10:45.")
+    return sorted(f"{int(t.split(':')[0]):02d}:{t.split(':')[1]}" for t in times)
+
+
+def _parse_zone(text: str, _raw: list[str], _approvers: dict[int, User]) -> str:
+    if text not in known_time_zones():
+        raise ValueError("Enter a time zone from the list, like Europe/London.")
+    return text
+
+
+def _parse_email(text: str, _raw: list[str], _approvers: dict[int, User]) -> str:
+    address = text.removeprefix("mailto:")
+    if address and (len(address) > 200 or not _EMAIL.match(address)):
+        raise ValueError("Enter an email address, like office@school.sch.uk, or leave it blank.")
+    return address
+
+
+# How each kind of field is read from the form; any other kind is a line of text.
+_PARSERS: dict[str, Callable[[str, list[str], dict[int, User]], object]] = {
+    "number": _parse_number,
+    "people": _parse_people,
+    "times": _parse_times,
+    "zone": _parse_zone,
+    "email": _parse_email,
+}
+
+
 def _parse(field: SettingField, raw: list[str], approvers: dict[int, User]) -> object:
     text = (raw[0] if raw else "").strip()
-    if field.kind == "number":
-        if not text.isdigit() or int(text) > 100_000:
-            raise ValueError("Enter a whole number, 0 or more.")
-        return int(text)
-    if field.kind == "people":
-        ids = [int(v) for v in raw if v.isdigit()]
-        unknown = [i for i in ids if i not in approvers]
-        if unknown:
-            raise ValueError("Delegates must be approvers.")
-        return sorted(set(ids))
-    if field.kind == "times":
-        times = [t.strip() for t in text.replace(";", ",").split(",") if t.strip()]
-        if not times or not all(_HH_MM.match(t) for t in times):
-            raise ValueError("Enter times as HH:MM separated by commas, like 09:50, 10:45.")
-        return sorted(f"{int(t.split(':')[0]):02d}:{t.split(':')[1]}" for t in times)
-    if field.kind == "zone":
-        if text not in known_time_zones():
-            raise ValueError("Enter a time zone from the list, like Europe/London.")
-        return text
-    if field.kind == "email":
-        address = text.removeprefix("mailto:")
-        if address and (len(address) > 200 or not _EMAIL.match(address)):
-            raise ValueError("Enter an email address, like office@school.sch.uk, or leave it blank.")
-        return address
+    parser = _PARSERS.get(field.kind)
+    if parser is not None:
+        return parser(text, raw, approvers)
     if field.key.endswith("_ends") and not _HH_MM.match(text):
         raise ValueError("Enter a time as HH:MM, like 18:00.")
     if len(text) > 200:
@@ -155,7 +181,7 @@ def _parse(field: SettingField, raw: list[str], approvers: dict[int, User]) -> o
     return text
 
 
-def save_settings(session, actor: User, form: dict[str, list[str]]) -> int:
+def save_settings(session: Session, actor: User, form: dict[str, list[str]]) -> int:
     """Check every submitted setting first, then store the changed ones (each change audited)."""
     approvers = {u.id: u for u in users_with_role(session, Role.APPROVER)}
     parsed: dict[str, object] = {}
@@ -177,5 +203,5 @@ def save_settings(session, actor: User, form: dict[str, list[str]]) -> int:
     return changed
 
 
-def approver_choices(session) -> list[User]:
+def approver_choices(session: Session) -> list[User]:
     return users_with_role(session, Role.APPROVER)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -22,45 +23,47 @@ from app.services.audit import record_audit_event
 
 _SNAPSHOT = "lanyard.settings"
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
-class SettingDefinition:
+class SettingDefinition(Generic[T]):
     key: str
-    default: object
+    default: T
     label: str
     help: str = ""
 
 
-_definitions: dict[str, SettingDefinition] = {}
+_definitions: dict[str, SettingDefinition[Any]] = {}
 
 
-def define_setting(key: str, default: object, label: str, help: str = "") -> SettingDefinition:  # noqa: A002
+def define_setting(key: str, default: T, label: str, help: str = "") -> SettingDefinition[T]:  # noqa: A002
     """Declare a setting, its default and the help shown under it (idempotent, so modules may be imported twice)."""
     definition = SettingDefinition(key, default, label, help)
     _definitions[key] = definition
     return definition
 
 
-def defined_settings() -> list[SettingDefinition]:
+def defined_settings() -> list[SettingDefinition[Any]]:
     return sorted(_definitions.values(), key=lambda item: item.key)
 
 
-def _stored(session) -> dict[str, str]:
+def _stored(session: Session) -> dict[str, str]:
     snapshot = session.info.get(_SNAPSHOT)
     if snapshot is None:
         with session.no_autoflush:  # read from anywhere, even while a service is half-way building rows
-            snapshot = dict(session.execute(sa.select(SchoolSetting.key, SchoolSetting.value)).all())
+            snapshot = dict(session.execute(sa.select(SchoolSetting.key, SchoolSetting.value)).tuples().all())
         session.info[_SNAPSHOT] = snapshot
     return snapshot
 
 
 @event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_soft_rollback")
-def _forget_snapshot(session, *_args) -> None:
+def _forget_snapshot(session: Session, *_args) -> None:
     session.info.pop(_SNAPSHOT, None)
 
 
-def get_setting(session, key: str):
+def get_setting(session: Session, key: str):
     """The stored value, or the declared default."""
     raw = _stored(session).get(key)
     if raw is None:
@@ -69,7 +72,7 @@ def get_setting(session, key: str):
     return json.loads(raw)
 
 
-def set_setting(session, actor: User | None, key: str, value) -> None:
+def set_setting(session: Session, actor: User | None, key: str, value) -> None:
     """Store a value and audit the change (old and new values; settings never hold personal data)."""
     before = get_setting(session, key)
     if before == value:

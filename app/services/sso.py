@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.clock import utcnow
+from app.database import rows_changed
 from app.models import Identity, Passkey, Role, SignInProvider, SignInState, User
 from app.services import accounts
 from app.services.audit import record_audit_event
@@ -85,7 +87,7 @@ def _hash(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
 
 
-def start_sign_in(session, provider: SignInProvider, next_url: str) -> StartedSignIn:
+def start_sign_in(session: Session, provider: SignInProvider, next_url: str) -> StartedSignIn:
     """Make the state, nonce and PKCE verifier for one trip to the provider; keep them to check its return."""
     started = StartedSignIn(secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(64))
     session.add(
@@ -102,7 +104,7 @@ def start_sign_in(session, provider: SignInProvider, next_url: str) -> StartedSi
     return started
 
 
-def claim_state(session, provider: SignInProvider, state: str, browser_state: str | None) -> ClaimedState:
+def claim_state(session: Session, provider: SignInProvider, state: str, browser_state: str | None) -> ClaimedState:
     """Use a returned state once: it must be ours, unused, in date, for this provider and this browser."""
     if not state:
         raise SignInRefused("state_missing")
@@ -134,7 +136,8 @@ def verified_email(provider, claims: dict) -> str:
     ``email`` and ``xms_edov`` to the app registration). ``preferred_username`` is never used: it is
     mutable and not an email address Microsoft vouches for.
     """
-    email = accounts.normalise_email(claims.get("email") if isinstance(claims.get("email"), str) else "")
+    claimed = claims.get("email")
+    email = accounts.normalise_email(claimed if isinstance(claimed, str) else "")
     domain = email.rpartition("@")[2]
     if provider.name is SignInProvider.MICROSOFT:
         if str(claims.get("tid", "")).lower() != provider.tenant:
@@ -158,7 +161,7 @@ def _display_name(claims: dict, email: str) -> str:
     return email.partition("@")[0][:120]
 
 
-def sign_in_with_claims(session, provider, claims: dict, *, ip: str, user_agent: str) -> tuple[User, str]:
+def sign_in_with_claims(session: Session, provider, claims: dict, *, ip: str, user_agent: str) -> tuple[User, str]:
     """Find (or, when the school allows, create) the person behind checked ID token claims and start a session.
 
     Returns the person and the new session id; raises ``SignInRefused`` (the caller audits it).
@@ -196,7 +199,7 @@ def sign_in_with_claims(session, provider, claims: dict, *, ip: str, user_agent:
     return user, accounts.start_session(session, user, ip=ip, user_agent=user_agent, method=provider.name.value)
 
 
-def record_refusal(session, provider_name: str, reason: str, user: User | None = None, email_domain: str = "") -> None:
+def record_refusal(session: Session, provider_name: str, reason: str, user: User | None = None, email_domain: str = "") -> None:
     """Audit a refused sign-in: the provider, the reason and at most the email's domain."""
     details = {"provider": provider_name, "reason": reason}
     if email_domain:
@@ -204,7 +207,7 @@ def record_refusal(session, provider_name: str, reason: str, user: User | None =
     record_audit_event(session, user, "auth.sso_refused", "user", user.id if user else "", details)
 
 
-def record_password_refusal(session, email: str) -> None:
+def record_password_refusal(session: Session, email: str) -> None:
     """Audit a password sign-in refused because passwords are off (the password is never checked)."""
     user = accounts.find_user_by_email(session, email)
     record_audit_event(session, user, "auth.sign_in_failed", "user", user.id if user else "", {"reason": "passwords_off"})
@@ -213,17 +216,17 @@ def record_password_refusal(session, email: str) -> None:
 # The school's rules -----------------------------------------------------------------------------
 
 
-def passwords_off(session, providers: dict) -> bool:
+def passwords_off(session: Session, providers: dict) -> bool:
     """Whether passwords are refused now. With no provider configured they work whatever the setting says,
     so a provider removed from the server's configuration can never lock everyone out."""
     return bool(providers) and bool(get_setting(session, PASSWORDS_OFF.key))
 
 
-def identities_of(session, user: User) -> list[Identity]:
+def identities_of(session: Session, user: User) -> list[Identity]:
     return list(session.scalars(sa.select(Identity).where(Identity.user_id == user.id).order_by(Identity.id)))
 
 
-def save_sign_in_rules(session, actor: User, providers: dict, *, passwords_off_wanted: bool, create_domain: str) -> int:
+def save_sign_in_rules(session: Session, actor: User, providers: dict, *, passwords_off_wanted: bool, create_domain: str) -> int:
     """Change the two SSO settings, refusing anything that could lock everyone out. Returns how many changed."""
     domain = create_domain.strip().lower().lstrip("@")
     errors: dict[str, list[str]] = {}
@@ -246,7 +249,7 @@ def save_sign_in_rules(session, actor: User, providers: dict, *, passwords_off_w
     return changed
 
 
-def purge_sign_in_states(session, now: datetime) -> int:
+def purge_sign_in_states(session: Session, now: datetime) -> int:
     """Forget sign-in states a day after they ended (a timed job; safe to run any number of times)."""
     result = session.execute(sa.delete(SignInState).where(SignInState.expires_at < now - KEEP_USED_STATES))
-    return result.rowcount or 0
+    return rows_changed(result)

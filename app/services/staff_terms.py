@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.clock import format_date, local_today, to_local
 from app.models import EndDateNotice, Role, StaffType, User
@@ -60,7 +61,7 @@ def parse_end_date(text: str | None) -> date | None:
         raise ValueError(f"{text} is not a real date; write it as DD/MM/YYYY.") from None
 
 
-def set_staff_terms(session, actor: User | None, user: User, *, staff_type: StaffType, end_date: date | None, via: str = "admin") -> list[str]:
+def set_staff_terms(session: Session, actor: User | None, user: User, *, staff_type: StaffType, end_date: date | None, via: str = "admin") -> list[str]:
     """Set a person's staff type and end date; audit what changed. Returns the names of the changed fields.
 
     An end date already passed is refused for someone still active: deactivate them instead.
@@ -95,7 +96,7 @@ class EndDateReport:
     notices: int
 
 
-def _due(session, condition) -> list[User]:
+def _due(session: Session, condition) -> list[User]:
     """Active people matching ``condition``, locked in id order, skipping any another writer holds."""
     return list(
         session.scalars(
@@ -107,7 +108,7 @@ def _due(session, condition) -> list[User]:
     )
 
 
-def end_accounts_due(session, now: datetime) -> EndDateReport:
+def end_accounts_due(session: Session, now: datetime) -> EndDateReport:
     """Deactivate everyone whose last day has gone; tell the office about those ending soon. Idempotent."""
     today = to_local(now).date()
     ended = _due(session, User.end_date < today)
@@ -127,8 +128,11 @@ def end_accounts_due(session, now: datetime) -> EndDateReport:
         soon = [user for user in soon if (user.id, user.end_date) not in told]
     office = users_with_role(session, Role.OFFICE) if soon else []
     for user in soon:
-        session.add(EndDateNotice(user_id=user.id, end_date=user.end_date))
-        last_day = format_date(user.end_date)
+        end_date = user.end_date
+        if end_date is None:  # _due keeps only people with an end date
+            continue
+        session.add(EndDateNotice(user_id=user.id, end_date=end_date))
+        last_day = format_date(end_date)
         notify(
             session,
             [member for member in office if member.id != user.id],
@@ -138,7 +142,7 @@ def end_accounts_due(session, now: datetime) -> EndDateReport:
             "they have on loan; an admin can change the date on their staff page.",
             url="/equipment/loans",
         )
-        record_audit_event(session, None, "user.end_date_notice_sent", "user", user.id, {"end_date": user.end_date.isoformat()})
+        record_audit_event(session, None, "user.end_date_notice_sent", "user", user.id, {"end_date": end_date.isoformat()})
     session.flush()
     return EndDateReport(len(ended), len(soon))
 

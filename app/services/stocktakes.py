@@ -4,9 +4,11 @@ or unexpected (journey J4)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from app.clock import utcnow
 from app.database import lock_for_append
@@ -20,22 +22,22 @@ STOCKTAKE_LOCK = 7_005_002
 EXPECTED_STATUSES = (AssetStatus.AVAILABLE.value, AssetStatus.ON_LOAN.value)
 
 
-def open_stocktake(session) -> StockTake | None:
+def open_stocktake(session: Session) -> StockTake | None:
     return session.scalar(sa.select(StockTake).where(StockTake.closed_at.is_(None)).order_by(StockTake.id.desc()).limit(1))
 
 
-def get_stocktake(session, stocktake_id: int) -> StockTake:
+def get_stocktake(session: Session, stocktake_id: int) -> StockTake:
     take = session.get(StockTake, stocktake_id)
     if take is None:
         raise NotFound("There is no such stock-take.")
     return take
 
 
-def recent_stocktakes(session, limit: int = 20) -> list[StockTake]:
+def recent_stocktakes(session: Session, limit: int = 20) -> list[StockTake]:
     return list(session.scalars(sa.select(StockTake).order_by(StockTake.id.desc()).limit(limit)))
 
 
-def start_stocktake(session, actor: User, location: str = "") -> StockTake:
+def start_stocktake(session: Session, actor: User, location: str = "") -> StockTake:
     """Open a stock-take of one location, or of every location when ``location`` is empty.
 
     One stock-take is open at a time, so a scanned label always knows where to go.
@@ -56,7 +58,7 @@ def start_stocktake(session, actor: User, location: str = "") -> StockTake:
     return take
 
 
-def _lock_open(session, stocktake_id: int) -> StockTake:
+def _lock_open(session: Session, stocktake_id: int) -> StockTake:
     take = session.execute(
         sa.select(StockTake)
         .where(StockTake.id == stocktake_id)
@@ -95,7 +97,7 @@ def is_expected(take: StockTake, asset: SchoolAsset | None) -> bool:
     )
 
 
-def record_scan(session, actor: User, stocktake_id: int, typed_tag: str, condition: str = "") -> ScanResult:
+def record_scan(session: Session, actor: User, stocktake_id: int, typed_tag: str, condition: str = "") -> ScanResult:
     """Record that a label was seen. Scanning the same tag again returns the first scan and changes nothing."""
     require_office(actor)
     tag = normalise_tag(typed_tag)
@@ -139,7 +141,7 @@ def record_scan(session, actor: User, stocktake_id: int, typed_tag: str, conditi
     return ScanResult(scan, True, is_expected(take, asset))
 
 
-def scans_of(session, stocktake_id: int) -> list[StockTakeScan]:
+def scans_of(session: Session, stocktake_id: int) -> list[StockTakeScan]:
     return list(
         session.scalars(sa.select(StockTakeScan).where(StockTakeScan.stocktake_id == stocktake_id).order_by(StockTakeScan.id.desc()))
     )
@@ -155,7 +157,7 @@ class ScanTally:
     unknown: int  # a tag no asset has
 
 
-def scan_tally(session, take: StockTake) -> ScanTally:
+def scan_tally(session: Session, take: StockTake) -> ScanTally:
     found = unexpected = unknown = 0
     for scan in scans_of(session, take.id):
         if scan.asset is None:
@@ -167,14 +169,14 @@ def scan_tally(session, take: StockTake) -> ScanTally:
     return ScanTally(found, expected_count(session, take), unexpected, unknown)
 
 
-def expected_count(session, take: StockTake) -> int:
+def expected_count(session: Session, take: StockTake) -> int:
     query = sa.select(sa.func.count()).select_from(SchoolAsset).where(SchoolAsset.status.in_(EXPECTED_STATUSES))
     if take.location:
         query = query.where(SchoolAsset.home_location == take.location)
     return session.scalar(query) or 0
 
 
-def close_stocktake(session, actor: User, stocktake_id: int) -> dict[str, int]:
+def close_stocktake(session: Session, actor: User, stocktake_id: int) -> dict[str, int]:
     """Close the stock-take and keep its report: every expected asset is present (scanned), on loan
     (not scanned, lent out) or missing; anything scanned that was not expected here is unexpected.
     Scanned assets get today's last-audited date. Returns the counts by outcome."""
@@ -223,7 +225,7 @@ def close_stocktake(session, actor: User, stocktake_id: int) -> dict[str, int]:
             )
     if results:
         # A plain executemany: the ORM's bulk path costs more than the insert itself at 500 rows.
-        session.execute(StockTakeResult.__table__.insert(), results)
+        session.execute(cast(sa.Table, StockTakeResult.__table__).insert(), results)
     audited = [scan.asset_id for scan in scans.values() if scan.asset_id is not None]
     for start in range(0, len(audited), 500):
         session.execute(
@@ -241,7 +243,7 @@ def close_stocktake(session, actor: User, stocktake_id: int) -> dict[str, int]:
     return counts
 
 
-def stocktake_report(session, take: StockTake) -> dict[str, list[StockTakeResult]]:
+def stocktake_report(session: Session, take: StockTake) -> dict[str, list[StockTakeResult]]:
     """The kept report of a closed stock-take, grouped by outcome (missing first: that is what needs acting on)."""
     report: dict[str, list[StockTakeResult]] = {
         StockTakeOutcome.MISSING.value: [],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import cast
 from urllib.parse import urlsplit
 
 import requests
@@ -18,7 +19,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
 from joserfc.errors import ExpiredTokenError, InvalidClaimError, InvalidKeyIdError, JoseError, MissingClaimError
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, KeySetSerialization
 
 from app.sso.providers import SCOPES, Provider
 
@@ -84,7 +85,7 @@ def _key_set(jwks_uri: str, timeout: float, *, refresh: bool) -> KeySet:
         with _lock:
             _keys[jwks_uri] = cached = (time.monotonic(), data)
     try:
-        return KeySet.import_key_set(cached[1])
+        return KeySet.import_key_set(cast(KeySetSerialization, cached[1]))
     except (JoseError, ValueError, TypeError, KeyError) as error:
         raise ProviderFailed("provider_keys_unusable") from error
 

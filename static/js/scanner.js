@@ -12,7 +12,7 @@
     var at = value.lastIndexOf("/t/");
     if (at !== -1) {
       value = value.slice(at + 3).split(/[?#/]/)[0];
-      try { value = decodeURIComponent(value); } catch (e) { return ""; }
+      try { value = decodeURIComponent(value); } catch { return ""; }
     } else if (/^https?:/i.test(value)) {
       return "";
     }
@@ -24,9 +24,9 @@
   // on this origin: a code pointing anywhere else is refused, never followed.
   function posterPathFromText(text, baseUrl) {
     var url;
-    try { url = new URL((text || "").trim()); } catch (e) { return ""; }
+    try { url = new URL((text || "").trim()); } catch { return ""; }
     var origins = [window.location.origin];
-    try { if (baseUrl) origins.push(new URL(baseUrl).origin); } catch (e) { /* no base URL: this origin only */ }
+    try { if (baseUrl) origins.push(new URL(baseUrl).origin); } catch { /* no base URL: this origin only */ }
     if (origins.indexOf(url.origin) === -1) return "";
     var match = /^\/a\/([A-Za-z0-9_-]{1,64})$/.exec(url.pathname);
     return match ? "/a/" + match[1] : "";

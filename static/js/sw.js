@@ -72,7 +72,7 @@ function pushData(event) {
   if (!event.data) return {};
   try {
     return event.data.json();
-  } catch (error) {
+  } catch {
     return { title: "Lanyard", body: event.data.text() };
   }
 }
@@ -81,7 +81,7 @@ function sameOriginPath(url) {
   try {
     const target = new URL(url || "/notices", self.location.origin);
     return target.origin === self.location.origin ? target.pathname + target.search + target.hash : "/notices";
-  } catch (error) {
+  } catch {
     return "/notices";
   }
 }
@@ -110,7 +110,7 @@ self.addEventListener("push", (event) => {
   event.waitUntil(showPush(pushData(event)));
 });
 
-function confirm(title, body, notification) {
+function showOutcome(title, body, notification) {
   const data = notification.data || {};
   return self.registration.showNotification(title, {
     body: body,
@@ -130,10 +130,10 @@ function decide(notification, action) {
   })
     .then((response) => response.json().then((body) => ({ ok: response.ok, body: body })))
     .then((result) => {
-      if (result.ok) return confirm(result.body.message || (action === "approve" ? "Approved" : "Denied"), data.title, notification);
-      return confirm("Not decided", result.body.detail || "Open Lanyard to decide.", notification);
+      if (result.ok) return showOutcome(result.body.message || (action === "approve" ? "Approved" : "Denied"), data.title, notification);
+      return showOutcome("Not decided", result.body.detail || "Open Lanyard to decide.", notification);
     })
-    .catch(() => confirm("Not decided", "Lanyard could not be reached. Open Lanyard to decide.", notification));
+    .catch(() => showOutcome("Not decided", "Lanyard could not be reached. Open Lanyard to decide.", notification));
 }
 
 function openPage(url) {

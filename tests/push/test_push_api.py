@@ -118,7 +118,7 @@ def test_a_browser_follows_the_person_who_subscribes_it_last(push_service, clien
 
 def test_the_notifications_page_offers_the_button_and_lists_browsers(push_service, client):
     user = make_user(Role.STAFF)
-    _browser, subscription_id = subscribe_browser(push_service, user)
+    _browser, _subscription_id = subscribe_browser(push_service, user)
     sign_in(client, user)
     page = client.get("/notifications")
     html = page.get_data(as_text=True)

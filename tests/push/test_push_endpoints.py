@@ -51,7 +51,7 @@ HOSTILE_ENDPOINTS = [
     (f"https://evil{PUSH_HOST}/x", "not a push service"),
     ("https://googleapis.com/x", "not a push service"),
     ("https://localhost/x", "plain host name"),
-    ("https://ｆcm.googleapis.com/x", "ASCII"),
+    ("https://ｆcm.googleapis.com/x", "ASCII"),  # noqa: RUF001 (a full-width letter on purpose)
     ("https://fcm.googleapis.com\u3002evil.example/x", "ASCII"),
     ("https://xn--fcm-abc.googleapis.com/x", "punycode"),
     (f"https://{PUSH_HOST}/x y", "spaces or control"),

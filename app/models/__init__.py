@@ -27,6 +27,7 @@ from app.models.permissions import (
     StandingPermission,
     standing_permission_areas,
 )
+from app.models.policy import NoDeviceDeclaration, PolicyAcceptance, PolicyVersion
 from app.models.provisioning import EndDateNotice, ScimToken
 from app.models.push import ActionToken, PushOutbox, PushSubscription, PushUrgency, TokenAction
 from app.models.settings import ApproverStatus, SchoolLogo, SchoolSetting
@@ -62,6 +63,9 @@ __all__ = [
     "MailOutbox",
     "MailPreference",
     "Notification",
+    "NoDeviceDeclaration",
+    "PolicyAcceptance",
+    "PolicyVersion",
     "Passkey",
     "PasswordToken",
     "PermissionRequest",

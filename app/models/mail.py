@@ -20,6 +20,7 @@ class MailKind(enum.StrEnum):
     AUDIT_DIGEST = "audit_digest"
     LOAN_REMINDER = "loan_reminder"
     APPROVAL_WAITING = "approval_waiting"
+    POLICY_REMINDER = "policy_reminder"
 
     @property
     def label(self) -> str:
@@ -30,6 +31,7 @@ class MailKind(enum.StrEnum):
             "audit_digest": "The daily audit log digest",
             "loan_reminder": "School equipment due back or overdue",
             "approval_waiting": "Permission requests waiting for you (when push notifications do not reach you)",
+            "policy_reminder": "Reminders to read and accept the school's policy",
         }[self.value]
 
     @property

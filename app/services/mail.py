@@ -68,6 +68,7 @@ KIND_ROLES: dict[MailKind, tuple[Role, ...]] = {
     MailKind.AUDIT_DIGEST: (Role.ADMIN, Role.GOVERNOR),
     MailKind.LOAN_REMINDER: (Role.STAFF,),
     MailKind.APPROVAL_WAITING: (Role.APPROVER,),
+    MailKind.POLICY_REMINDER: (Role.STAFF,),
 }
 
 # Notices (by their kind) that are emailed too, and the message kind each becomes.
@@ -77,6 +78,8 @@ NOTICE_MAIL: dict[str, MailKind] = {
     "audit.chain_broken": MailKind.AUDIT_DIGEST,
     "loan.due_today": MailKind.LOAN_REMINDER,
     "loan.overdue": MailKind.LOAN_REMINDER,
+    "policy.reminder": MailKind.POLICY_REMINDER,
+    "policy.review_due": MailKind.POLICY_REMINDER,
 }
 # Notices that ask an approver to decide: watched, and emailed later if push cannot reach them.
 APPROVAL_NOTICES = ("permission.requested", "permission.escalated")

@@ -15,6 +15,14 @@ from app.extensions import db
 from app.services.audit import record_audit_event
 
 
+def search_details(text: str) -> dict:
+    """What a register search looked for, for the audit log: an IMEI search keeps only how many digits."""
+    compact = text.replace(" ", "").replace("-", "")
+    if compact.isdigit():
+        return {"by": "imei", "digits": len(compact)}
+    return {"by": "name", "text": text.strip()}
+
+
 def record_read(action: str, subject_type: str = "", subject_id: object = "", details: dict | None = None, related: dict | None = None) -> None:
     """Append ``action`` for the signed-in person and commit it now (never the IMEI itself)."""
     if wants_write_lock():

@@ -227,8 +227,13 @@ def test_register_searches_are_recorded_without_the_imei(client, school):
     assert "Mr B Clarke" in client.get(f"/office/devices?q={phone.imei1}").get_data(as_text=True)
     client.get("/office/devices?q=Clarke")
     client.get("/office/devices")  # the plain list is not a search
+    client.get("/api/v1/devices?scope=all&q=Clarke")
     found = events("device.register_searched")
-    assert [json.loads(e.details) for e in found] == [{"by": "imei", "digits": 15}, {"by": "name", "text": "Clarke"}]
+    assert [json.loads(e.details) for e in found] == [
+        {"by": "imei", "digits": 15},
+        {"by": "name", "text": "Clarke"},
+        {"by": "name", "text": "Clarke", "via": "api"},
+    ]
     assert all(phone.imei1 not in e.details for e in found)
 
 

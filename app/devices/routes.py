@@ -11,7 +11,7 @@ from app.errors import settle_refusal
 from app.extensions import db
 from app.models import AuditEvent, DeviceStatus, PersonalDevice, Role
 from app.navigation import register_nav
-from app.read_audit import record_read
+from app.read_audit import record_read, search_details
 from app.services import devices, policy
 from app.services.errors import AlreadyRegistered, NotFound, ValidationFailed
 
@@ -168,16 +168,7 @@ def register():
         status=status,
         statuses=list(DeviceStatus),
         duplicate_attempts=duplicate_attempts,
-        confirm=ConfirmForm(),
     )
-
-
-def search_details(text: str) -> dict:
-    """What a register search looked for, for the audit log: an IMEI search keeps only how many digits."""
-    compact = text.replace(" ", "").replace("-", "")
-    if compact.isdigit():
-        return {"by": "imei", "digits": len(compact)}
-    return {"by": "name", "text": text.strip()}
 
 
 def _office_device(device_id: int) -> PersonalDevice:

@@ -36,8 +36,9 @@ class MailKind(enum.StrEnum):
 
     @property
     def optional(self) -> bool:
-        """The invitation and the password reset are answers to an action, never switched off."""
-        return self not in (MailKind.INVITATION, MailKind.PASSWORD_RESET)
+        """The invitation and the password reset are answers to an action, never switched off; the policy
+        reminder is the school asking what every member of staff must do."""
+        return self not in (MailKind.INVITATION, MailKind.PASSWORD_RESET, MailKind.POLICY_REMINDER)
 
 
 _KINDS = ", ".join(f"'{kind.value}'" for kind in MailKind)

@@ -21,7 +21,7 @@ def seed_policy(session, people) -> None:
         session,
         admin,
         policy.PolicyDraft(
-            label="Governing Body approval 27/02/2018",
+            label="February 2018",
             title="Social Networking Policy",
             body=POLICY_TEXT.read_text(encoding="utf-8"),
             pdf=b"",

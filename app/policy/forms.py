@@ -10,7 +10,7 @@ class PolicyForm(FlaskForm):
     review_date = StringField(
         "Review date", description="DD/MM/YYYY. The admins are reminded before it.", render_kw={"inputmode": "numeric", "autocomplete": "off"}
     )
-    body = TextAreaField("The policy's text", validators=[Optional()], description="Paste the text, or upload a PDF below (or both).")
+    body = TextAreaField("The policy's text", validators=[Optional()], description="Paste the text, or upload a PDF below (or both).", render_kw={"rows": 12})
     pdf = FileField("Or a PDF of the policy (optional)", description="At most 1.5 MB.")
 
 

@@ -68,7 +68,6 @@ KIND_ROLES: dict[MailKind, tuple[Role, ...]] = {
     MailKind.AUDIT_DIGEST: (Role.ADMIN, Role.GOVERNOR),
     MailKind.LOAN_REMINDER: (Role.STAFF,),
     MailKind.APPROVAL_WAITING: (Role.APPROVER,),
-    MailKind.POLICY_REMINDER: (Role.STAFF,),
 }
 
 # Notices (by their kind) that are emailed too, and the message kind each becomes.

@@ -71,11 +71,11 @@ GROUPS = (
     ("Time and lessons", ("school.time_zone", "permissions.lesson_ends", "permissions.day_ends")),
     ("Notifications", ("permissions.escalation_minutes", "mail.approval_fallback_minutes", "push.contact")),
     ("People", ("permissions.delegate_ids", "staff.end_date_notice_days", "policy.review_notice_days")),
+    ("Retention", ("retention.permission_request_months", "retention.leaver_device_days", "retention.audit_event_years", "retention.case_hold")),
     (
         "Safeguarding",
         ("safeguarding.head_name", "safeguarding.head_contact", "safeguarding.dsl_name", "safeguarding.dsl_contact", "safeguarding.deputy_dsl_name"),
     ),
-    ("Retention", ("retention.permission_request_months", "retention.leaver_device_days", "retention.audit_event_years", "retention.case_hold")),
 )
 # Help for settings declared before define_setting took it (a definition's own help wins).
 HELP = {

@@ -16,16 +16,13 @@ branch_labels = None
 depends_on = None
 
 OLD_KINDS = "'invitation', 'password_reset', 'device_lost', 'audit_digest', 'loan_reminder', 'approval_waiting'"
-OLD_OPTIONAL = "'device_lost', 'audit_digest', 'loan_reminder', 'approval_waiting'"
 
 
-def _mail_kinds(kinds: str, optional: str) -> None:
+def _mail_kinds(kinds: str) -> None:
+    # The policy reminder is not optional (nobody switches it off), so mail_preferences keeps its kinds.
     with op.batch_alter_table('mail_outbox', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('ck_mail_outbox_known_mail_kind'), type_='check')
         batch_op.create_check_constraint(batch_op.f('ck_mail_outbox_known_mail_kind'), f"kind IN ({kinds})")
-    with op.batch_alter_table('mail_preferences', schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f('ck_mail_preferences_known_optional_mail_kind'), type_='check')
-        batch_op.create_check_constraint(batch_op.f('ck_mail_preferences_known_optional_mail_kind'), f"kind IN ({optional})")
 
 
 def upgrade():
@@ -62,13 +59,12 @@ def upgrade():
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_no_device_declarations_user_id_users')),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_no_device_declarations'))
     )
-    _mail_kinds(OLD_KINDS + ", 'policy_reminder'", OLD_OPTIONAL + ", 'policy_reminder'")
+    _mail_kinds(OLD_KINDS + ", 'policy_reminder'")
 
 
 def downgrade():
     op.execute("DELETE FROM mail_outbox WHERE kind = 'policy_reminder'")
-    op.execute("DELETE FROM mail_preferences WHERE kind = 'policy_reminder'")
-    _mail_kinds(OLD_KINDS, OLD_OPTIONAL)
+    _mail_kinds(OLD_KINDS)
     op.drop_table('no_device_declarations')
     with op.batch_alter_table('policy_acceptances', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_policy_acceptances_user_id'))

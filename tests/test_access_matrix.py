@@ -174,6 +174,7 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     'policy.document': 'signed_in',
     'policy.publish': ('admin',),
     'policy.read': 'signed_in',
+    'policy.remind_to_register': ('admin', 'approver', 'office'),
     'policy.remind': ('admin', 'approver', 'office'),
     'policy.withdraw_no_device': 'signed_in',
     'sso.callback': 'public',

@@ -173,6 +173,11 @@ def test_coverage_names_each_gap_with_a_way_to_act(client, school):
     not_accepted = page.split('id="policy-heading"')[1].split("</section>")[0]
     assert "Remind Mr B Clarke" in not_accepted and "Remind Mrs A Adeyemi" not in not_accepted
     assert "/coverage" in client.get("/").get_data(as_text=True)
+    assert post(client, "/coverage/remind-to-register", {"user_id": school["office"].id}).status_code == 303
+    db.session.rollback()
+    asked = set(db.session.scalars(sa.select(Notification.user_id).where(Notification.kind == "device.register_reminder")))
+    assert asked == {school["office"].id}
+    assert len(events("device.register_reminders_sent")) == 1
 
 
 # The declaration and the concern page -------------------------------------------------------------------------

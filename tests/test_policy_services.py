@@ -172,6 +172,16 @@ def test_coverage_lists_what_to_act_on(school, frozen_clock):
     assert found.gaps == 2 + 3 + 1 + 1
 
 
+def test_people_with_no_phone_are_asked_to_register_it(school):
+    make_device(school["staff"])
+    assert committed(coverage.remind_to_register, school["office"]) == 3
+    assert committed(coverage.remind_to_register, school["office"], {school["admin"].id}) == 1
+    assert committed(coverage.remind_to_register, school["office"], {school["staff"].id}) == 0  # has a phone
+    db.session.rollback()
+    asked = list(db.session.scalars(sa.select(Notification.user_id).where(Notification.kind == "device.register_reminder")))
+    assert sorted(asked) == sorted([school["admin"].id, school["head"].id, school["office"].id, school["admin"].id])
+
+
 def test_my_data_holds_the_acceptances_and_the_declaration(school):
     version = publish(school["admin"])
     committed(policy.accept_policy, school["staff"], version.id)

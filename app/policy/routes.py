@@ -135,6 +135,18 @@ def coverage():
     return render_template("policy/coverage.html", coverage=coverage_service.coverage(db.session), form=RemindForm())
 
 
+@bp.post("/coverage/remind-to-register")
+@roles_required(*OVERSEERS)
+def remind_to_register():
+    form = RemindForm()
+    if form.validate_on_submit():
+        user_id = form.user_id.data or ""
+        count = coverage_service.remind_to_register(db.session, current_user, {int(user_id)} if user_id.isdigit() else None)
+        db.session.commit()
+        flash(f"Reminder sent to {count} {'person' if count == 1 else 'people'}." if count else "Nobody to remind.", "success")
+    return redirect(url_for("policy.coverage"), 303)
+
+
 @bp.post("/devices/no-device")
 @login_required
 def declare_no_device():

@@ -13,6 +13,8 @@ import sqlalchemy as sa
 
 from app.models import DeviceStatus, Loan, NoDeviceDeclaration, PermissionRequest, PersonalDevice, PolicyVersion, User
 from app.services import loans, policy
+from app.services.audit import record_audit_event
+from app.services.notifications import notify
 from app.services.permissions import emergencies_to_review
 
 
@@ -40,6 +42,25 @@ def people_without_device(session) -> list[User]:
             .order_by(User.display_name)
         )
     )
+
+
+def remind_to_register(session, actor: User, user_ids: set[int] | None = None) -> int:
+    """Ask the people with no phone registered (all, or those named) to register theirs or to say they bring none."""
+    people = [p for p in people_without_device(session) if user_ids is None or p.id in user_ids]
+    notices = notify(
+        session,
+        people,
+        kind="device.register_reminder",
+        title="Please register your phone, or say you bring none",
+        body="The school's policy asks everyone to keep a record of their phone's IMEI. Open My devices to add it, "
+        "or to say that you do not bring a personal phone or recording device to school.",
+        url="/devices",
+    )
+    record_audit_event(
+        session, actor, "device.register_reminders_sent", "user", people[0].id if len(people) == 1 else "",
+        {"count": len(notices)},
+    )
+    return len(notices)
 
 
 def coverage(session) -> Coverage:

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 
-from app.clock import local_today
+from app.clock import local_today, to_local
 from app.models import NoDeviceDeclaration, PolicyAcceptance, PolicyVersion, Role, User
 from app.scheduler import register_timed_job
 from app.services.accounts import users_with_role
@@ -193,7 +193,7 @@ def review_reminders(session, now: datetime) -> int:
     if version is None or version.review_reminder_sent_at is not None:
         return 0
     notice_days = get_setting(session, REVIEW_NOTICE_DAYS.key)
-    if local_today() < version.review_date - timedelta(days=int(notice_days or 0)):
+    if to_local(now).date() < version.review_date - timedelta(days=int(notice_days or 0)):
         return 0
     version.review_reminder_sent_at = now
     admins = users_with_role(session, Role.ADMIN)

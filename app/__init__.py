@@ -52,6 +52,9 @@ def create_app(config: dict | None = None) -> Flask:
     from app.web import register_request_rules
 
     register_request_rules(app)
+    from app.policy.gate import register_policy_gate
+
+    register_policy_gate(app)  # after the CSRF check, before form keys are claimed
     from app.form_keys import register_form_keys
 
     register_form_keys(app)  # after the request rules: the CSRF check comes first
@@ -97,6 +100,7 @@ def _register_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from app.admin import settings as _admin_settings  # noqa: F401  (adds the settings page to the admin blueprint)
+    from app.admin import subject_access as _subject_access  # noqa: F401  (adds the subject access export)
     from app.admin.routes import bp as admin_bp
     from app.api import bp as api_bp
     from app.audit_log.routes import bp as audit_log_bp
@@ -106,6 +110,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.equipment.routes import bp as equipment_bp
     from app.main.routes import bp as main_bp
     from app.permissions.routes import bp as permissions_bp
+    from app.policy.routes import bp as policy_bp
     from app.provisioning.routes import bp as provisioning_bp
     from app.push.routes import bp as push_bp
     from app.scim.routes import bp as scim_bp
@@ -115,6 +120,7 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
     app.register_blueprint(scim_bp)
     app.register_blueprint(provisioning_bp)
+    app.register_blueprint(policy_bp)
 
 
 def school_name() -> str:

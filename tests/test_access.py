@@ -99,7 +99,10 @@ def test_staff_cannot_see_other_imeis_but_the_office_can(client, two_teachers):
     client.post("/sign-out", data={"csrf_token": csrf_token(client, "/devices")})
     office = make_user(Role.OFFICE)
     sign_in(client, office)
-    assert phone.imei1 in client.get("/office/devices").get_data(as_text=True)
+    register = client.get("/office/devices").get_data(as_text=True)
+    assert phone.imei1 not in register and phone.imei1[-4:] in register  # masked, with a reveal
+    token = csrf_token(client, "/office/devices")
+    assert phone.imei1 in client.post(f"/office/devices/{phone.id}/reveal", data={"csrf_token": token}).get_data(as_text=True)
     assert client.get(f"/api/v1/devices/{phone.id}").get_json()["imei1"] == phone.imei1
 
 

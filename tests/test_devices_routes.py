@@ -140,7 +140,7 @@ def test_office_finds_a_device_by_imei_or_name_and_sees_the_full_imei(client):
     sign_in(client, office)
     by_imei = client.get(f"/office/devices?q={device.imei1[-6:]}").get_data(as_text=True)
     assert "Galaxy A54" in by_imei and "Pixel 8" not in by_imei
-    assert device.imei1 in by_imei
+    assert device.imei1 not in by_imei and device.imei1[-4:] in by_imei  # masked: a reveal is a recorded POST
     by_name = client.get("/office/devices?q=davies").get_data(as_text=True)
     assert "Galaxy A54" in by_name and "Pixel 8" not in by_name
     assert client.get(f"/office/devices/{device.id}").status_code == 200

@@ -11,6 +11,7 @@ from app.api.openapi import json_content, register_paths, request_body
 from app.api.shapes import Body, Flag, OptionalTimestamp, PersonRef, Shape, Text, Timestamp, documented, read_body, reply
 from app.extensions import db
 from app.models import DeviceKind, DeviceStatus, PersonalDevice, Role
+from app.read_audit import record_read, search_details
 from app.services import devices
 from app.services.errors import Forbidden, NotFound
 from app.services.imei import last_four
@@ -107,7 +108,10 @@ def list_devices():
     if scope == "all":
         if not current_user.has_role(Role.OFFICE):
             raise Forbidden("Only the office can list every device.")
-        found = devices.search_register(db.session, request.args.get("q", "")[:100], limit=200)
+        text = request.args.get("q", "")[:100]
+        if text.strip():
+            record_read("device.register_searched", details={**search_details(text), "via": "api"})
+        found = devices.search_register(db.session, text, limit=200)
     else:
         found = devices.devices_of(db.session, current_user, include_retired=request.args.get("retired") == "true")
     return reply(DeviceList(items=[Device.of(d) for d in found]))

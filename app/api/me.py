@@ -12,6 +12,7 @@ from app.api.openapi import json_content, register_paths
 from app.api.shapes import Shape, reply
 from app.extensions import db
 from app.models import Role
+from app.read_audit import record_read
 from app.services.home import unread_count
 from app.services.personal_data import export_person
 
@@ -46,6 +47,7 @@ def me():
 @bp.get("/me/export")
 @login_required
 def me_export():
+    record_read("personal_data.downloaded", "user", current_user.id, {"by": "self", "via": "api"})
     return reply(PersonalDataExport(export_person(db.session, current_user)))
 
 

@@ -13,6 +13,7 @@ from app.devices.forms import ConfirmForm
 from app.extensions import db
 from app.models import Role
 from app.navigation import register_nav
+from app.read_audit import record_read
 from app.services import audit_digest, audit_log
 from app.services.audit import grouped_hash
 
@@ -97,6 +98,7 @@ def verify():
 @roles_required(*READERS)
 def export():
     filters, _typed = filters_from_request()
+    record_read("audit.exported", details={"filters": {key: value for key, value in request.args.items() if value}})
     lines = audit_log.export_rows(db.session, filters)
     return Response(
         stream_with_context(lines),

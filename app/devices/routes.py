@@ -11,7 +11,8 @@ from app.errors import settle_refusal
 from app.extensions import db
 from app.models import AuditEvent, DeviceStatus, PersonalDevice, Role
 from app.navigation import register_nav
-from app.services import devices
+from app.read_audit import record_read, search_details
+from app.services import devices, policy
 from app.services.errors import AlreadyRegistered, NotFound, ValidationFailed
 
 bp = Blueprint("devices", __name__)
@@ -32,6 +33,8 @@ def mine():
         "devices/mine.html",
         devices=[d for d in everything if d.is_current],
         retired=[d for d in everything if not d.is_current],
+        declared_none=policy.has_declared_no_device(db.session, current_user),
+        confirm=ConfirmForm(),
     )
 
 
@@ -149,6 +152,8 @@ def register():
     status = request.args.get("status", "")
     if status not in {s.value for s in DeviceStatus}:
         status = ""
+    if text.strip():
+        record_read("device.register_searched", details=search_details(text))
     duplicate_attempts = db.session.scalars(
         db.select(AuditEvent)
         .where(AuditEvent.action == "device.duplicate_imei_refused")
@@ -166,15 +171,40 @@ def register():
     )
 
 
-@bp.get("/office/devices/<int:device_id>")
-@roles_required(Role.OFFICE)
-def office_show(device_id: int):
+def _office_device(device_id: int) -> PersonalDevice:
     device = db.session.get(PersonalDevice, device_id)
     if device is None:
         raise NotFound("There is no such device.")
+    return device
+
+
+@bp.get("/office/devices/<int:device_id>")
+@roles_required(Role.OFFICE)
+def office_show(device_id: int):
+    return _office_device_page(_office_device(device_id), revealed=False)
+
+
+@bp.post("/office/devices/<int:device_id>/reveal")
+@roles_required(Role.OFFICE)
+def office_reveal(device_id: int):
+    """Show the device's full IMEI(s): a POST (no link, prefetch or cache can do it), audited by its last 4 digits."""
+    device = _office_device(device_id)
+    if not ConfirmForm().validate_on_submit():
+        return redirect(url_for("devices.office_show", device_id=device.id), 303)
+    record_read(
+        "device.imei_revealed",
+        "personal_device",
+        device.id,
+        {"imei_last4": [imei[-4:] for imei in (device.imei1, device.imei2) if imei]},
+        related={"user": device.owner_id},
+    )
+    return _office_device_page(device, revealed=True)
+
+
+def _office_device_page(device: PersonalDevice, *, revealed: bool):
     history = db.session.scalars(
         db.select(AuditEvent)
         .where(AuditEvent.subject_type == "personal_device", AuditEvent.subject_id == str(device.id))
         .order_by(AuditEvent.seq.desc())
     ).all()
-    return render_template("devices/office_show.html", device=device, history=history)
+    return render_template("devices/office_show.html", device=device, history=history, revealed=revealed, confirm=ConfirmForm())

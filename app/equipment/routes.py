@@ -26,6 +26,7 @@ from app.extensions import db
 from app.ids import is_id
 from app.models import AssetKind, AssetStatus, Role
 from app.navigation import register_nav
+from app.read_audit import record_read
 from app.services import asset_csv, assets, loans, stocktakes
 from app.services.errors import Conflict, DomainError, ValidationFailed
 
@@ -397,12 +398,14 @@ def import_template():
 @bp.get("/equipment/export/assets.csv")
 @roles_required(Role.OFFICE)
 def export_assets():
+    record_read("export.downloaded", details={"export": "assets"})
     return _csv(asset_csv.export_assets(db.session), f"lanyard-assets-{local_today():%Y-%m-%d}.csv")
 
 
 @bp.get("/equipment/export/loans.csv")
 @roles_required(Role.OFFICE)
 def export_loans():
+    record_read("export.downloaded", details={"export": "loans", "open_only": request.args.get("open") == "1"})
     open_only = request.args.get("open") == "1"
     return _csv(asset_csv.export_loans(db.session, open_only=open_only), f"lanyard-loans-{local_today():%Y-%m-%d}.csv")
 
@@ -516,5 +519,6 @@ def stocktake_csv(stocktake_id: int):
     take = stocktakes.get_stocktake(db.session, stocktake_id)
     if take.is_open:
         raise Conflict("Close the stock-take before downloading its report.")
+    record_read("export.downloaded", "stocktake", take.id, {"export": "stocktake"})
     return _csv(asset_csv.export_stocktake(db.session, take), f"lanyard-stocktake-{take.id}.csv")
 

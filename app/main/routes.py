@@ -15,7 +15,8 @@ from app.extensions import db
 from app.models import Role
 from app.navigation import register_nav
 from app.permissions.forms import DecisionForm
-from app.services import devices, notifications, permissions, retention, school_logo
+from app.read_audit import record_read
+from app.services import devices, notifications, permissions, policy, retention, school_logo
 from app.services import home as home_data
 from app.services.audit import record_audit_event
 from app.services.personal_data import export_person
@@ -87,12 +88,13 @@ def privacy():
 @bp.get("/my-data")
 @login_required
 def my_data():
-    return render_template("main/my_data.html")
+    return render_template("main/my_data.html", acceptances=policy.acceptances_of(db.session, current_user))
 
 
 @bp.get("/my-data/download")
 @login_required
 def my_data_download():
+    record_read("personal_data.downloaded", "user", current_user.id, {"by": "self"})
     body = json.dumps(export_person(db.session, current_user), indent=2, ensure_ascii=False)
     return Response(
         body,

@@ -27,6 +27,7 @@ from app.models.permissions import (
     StandingPermission,
     standing_permission_areas,
 )
+from app.models.policy import NoDeviceDeclaration, PolicyAcceptance, PolicyVersion
 from app.models.provisioning import EndDateNotice, ScimToken
 from app.models.push import ActionToken, PushOutbox, PushSubscription, PushUrgency, TokenAction
 from app.models.settings import ApproverStatus, SchoolLogo, SchoolSetting
@@ -57,11 +58,14 @@ __all__ = [
     "MailKind",
     "MailOutbox",
     "MailPreference",
+    "NoDeviceDeclaration",
     "Notification",
     "Passkey",
     "PasswordToken",
     "PermissionRequest",
     "PersonalDevice",
+    "PolicyAcceptance",
+    "PolicyVersion",
     "PushOutbox",
     "PushSubscription",
     "PushUrgency",

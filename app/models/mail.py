@@ -20,6 +20,7 @@ class MailKind(enum.StrEnum):
     AUDIT_DIGEST = "audit_digest"
     LOAN_REMINDER = "loan_reminder"
     APPROVAL_WAITING = "approval_waiting"
+    POLICY_REMINDER = "policy_reminder"
 
     @property
     def label(self) -> str:
@@ -30,12 +31,14 @@ class MailKind(enum.StrEnum):
             "audit_digest": "The daily audit log digest",
             "loan_reminder": "School equipment due back or overdue",
             "approval_waiting": "Permission requests waiting for you (when push notifications do not reach you)",
+            "policy_reminder": "Reminders to read and accept the school's policy",
         }[self.value]
 
     @property
     def optional(self) -> bool:
-        """The invitation and the password reset are answers to an action, never switched off."""
-        return self not in (MailKind.INVITATION, MailKind.PASSWORD_RESET)
+        """The invitation and the password reset are answers to an action, never switched off; the policy
+        reminder is the school asking what every member of staff must do."""
+        return self not in (MailKind.INVITATION, MailKind.PASSWORD_RESET, MailKind.POLICY_REMINDER)
 
 
 _KINDS = ", ".join(f"'{kind.value}'" for kind in MailKind)

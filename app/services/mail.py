@@ -78,6 +78,8 @@ NOTICE_MAIL: dict[str, MailKind] = {
     "audit.chain_broken": MailKind.AUDIT_DIGEST,
     "loan.due_today": MailKind.LOAN_REMINDER,
     "loan.overdue": MailKind.LOAN_REMINDER,
+    "policy.reminder": MailKind.POLICY_REMINDER,
+    "policy.review_due": MailKind.POLICY_REMINDER,
 }
 # Notices that ask an approver to decide: watched, and emailed later if push cannot reach them.
 APPROVAL_NOTICES = ("permission.requested", "permission.escalated")

@@ -20,6 +20,12 @@ TIME_ZONE = define_setting("school.time_zone", "Europe/London", "Time zone for s
 PUSH_CONTACT = define_setting(
     "push.contact", "", "Push contact: an email address push services may write to about this server (blank uses the server's setting)"
 )
+# Whom to tell about a concern (the "Report a concern" page); blank ones are left off that page.
+HEAD_NAME = define_setting("safeguarding.head_name", "", "Headteacher's name")
+HEAD_CONTACT = define_setting("safeguarding.head_contact", "", "How to reach the headteacher")
+DSL_NAME = define_setting("safeguarding.dsl_name", "", "Designated safeguarding lead's name")
+DSL_CONTACT = define_setting("safeguarding.dsl_contact", "", "How to reach the designated safeguarding lead")
+DEPUTY_DSL_NAME = define_setting("safeguarding.deputy_dsl_name", "", "Deputy safeguarding lead's name (optional)")
 _HH_MM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _EMAIL = re.compile(r"^[^@\s:/]+@[^@\s:/]+\.[^@\s:/]+$")
 # Shown on their own form (an upload), not as a text box.
@@ -67,11 +73,21 @@ GROUPS = (
     ("School", ("school.name", "loans.default_days")),
     ("Time and lessons", ("school.time_zone", "permissions.lesson_ends", "permissions.day_ends")),
     ("Notifications", ("permissions.escalation_minutes", "mail.approval_fallback_minutes", "push.contact")),
-    ("People", ("permissions.delegate_ids", "staff.end_date_notice_days")),
+    ("People", ("permissions.delegate_ids", "staff.end_date_notice_days", "policy.review_notice_days")),
     ("Retention", ("retention.permission_request_months", "retention.leaver_device_days", "retention.audit_event_years", "retention.case_hold")),
+    (
+        "Safeguarding",
+        ("safeguarding.head_name", "safeguarding.head_contact", "safeguarding.dsl_name", "safeguarding.dsl_contact", "safeguarding.deputy_dsl_name"),
+    ),
 )
 # Help for settings declared before define_setting took it (a definition's own help wins).
 HELP = {
+    "policy.review_notice_days": "The admins are reminded this many days before the policy's review date, and so is everyone who has not accepted it.",
+    "safeguarding.head_name": "Shown on the 'Report a concern' page, like Mrs A Adeyemi.",
+    "safeguarding.head_contact": "A phone extension, room or school email address, shown on the 'Report a concern' page.",
+    "safeguarding.dsl_name": "The designated safeguarding lead staff should tell about images, online contact with pupils or cyber-bullying.",
+    "safeguarding.dsl_contact": "A phone extension, room or school email address for the safeguarding lead.",
+    "safeguarding.deputy_dsl_name": "Who to tell when the safeguarding lead is away; leave blank if there is none.",
     "staff.end_date_notice_days": "The office is told this many days before a volunteer's, supply teacher's or contractor's last day, once per person.",
     "school.name": "Shown at the top of every page and in emails.",
     "school.time_zone": "Every date and time on screen, and every 'end of lesson', is worked out in this zone.",
@@ -201,6 +217,24 @@ def save_settings(session: Session, actor: User, form: dict[str, list[str]]) -> 
             set_setting(session, actor, key, value)
             changed += 1
     return changed
+
+
+@dataclass(frozen=True)
+class ConcernContacts:
+    head_name: str
+    head_contact: str
+    dsl_name: str
+    dsl_contact: str
+    deputy_dsl_name: str
+
+
+def concern_contacts(session: Session) -> ConcernContacts:
+    """Whom staff tell about a concern, as the settings page has them (blank when not set)."""
+
+    def text(definition) -> str:
+        return str(get_setting(session, definition.key) or "").strip()
+
+    return ConcernContacts(text(HEAD_NAME), text(HEAD_CONTACT), text(DSL_NAME), text(DSL_CONTACT), text(DEPUTY_DSL_NAME))
 
 
 def approver_choices(session: Session) -> list[User]:

@@ -48,6 +48,8 @@ PAGES: dict[str | None, list[str]] = {
         "/requests/{request}",
         "/my-loans",
         "/t/CAM-001",
+        "/policy",
+        "/report-a-concern",
     ],
     "office": [
         "/",
@@ -72,6 +74,8 @@ PAGES: dict[str | None, list[str]] = {
         "/equipment/stocktakes/{stocktake}",
         "/equipment/stocktakes/{stocktake}/close",
         "/t/CAM-001",
+        "/coverage",
+        "/policy/acceptances",
     ],
     "admin": [
         "/admin/staff",
@@ -89,6 +93,7 @@ PAGES: dict[str | None, list[str]] = {
         "/admin/areas/posters",
         "/admin/settings",
         "/admin/sso",
+        "/admin/policy",
     ],
 }
 # GET endpoints that are not pages a person reads.
@@ -99,6 +104,7 @@ NOT_PAGES = {
     "main.healthz": "health check",
     "main.school_logo": "image",
     "main.my_data_download": "JSON download",
+    "policy.document": "the policy's PDF",
     "audit_log.export": "CSV download",
     "devices.lost": "checked in the J1 journey (needs a lost device)",
     "equipment.find": "redirect to the label's page",

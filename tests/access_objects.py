@@ -23,6 +23,7 @@ from app.services import (
     devices,
     loans,
     permissions,
+    policy,
     provisioning,
     push,
     school_logo,
@@ -38,6 +39,19 @@ ARGUMENT_FOR_ENDPOINT: dict[str, dict[str, str]] = {
     "provisioning.revoke_scim_token": {"token_id": "scim_token_id"},
     "auth.set_password": {"token": "password_token"},
 }
+
+
+# Published so that policy.document names a real document; every visitor accepts it (see accept_current_policy).
+TINY_PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def accept_current_policy(user) -> None:
+    """The matrix's visitors have read the policy: the policy gate is not the refusal under test."""
+    current = policy.current_policy_id(db.session)
+    if current is not None:
+        with write_intent():
+            policy.accept_policy(db.session, user, current)
+            db.session.commit()
 
 
 @dataclass(frozen=True)
@@ -111,8 +125,15 @@ def build_other_peoples_objects() -> OtherPeoplesObjects:
         scim_token, _scim_secret = provisioning.create_scim_token(session, admin, "Entra")
         invite = accounts.issue_password_token(session, admin, invitee)
         logo = school_logo.save_logo(session, admin, (Path(__file__).parent / "images" / "logo-3x2.jpg").read_bytes())
+        rules = policy.publish_policy(
+            session,
+            admin,
+            policy.PolicyDraft(label="v1", title="Staff conduct", body="Phones stay in the staffroom.", pdf=TINY_PDF, review_date=today + timedelta(days=365)),
+        )
+        policy.accept_policy(session, owner, rules.id)
         session.flush()
         values = {
+            "policy_id": rules.id,
             "device_id": phone.id,
             "request_id": pending.id,
             "standing_id": standing.id,

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from app.extensions import db
 from app.models import AuditEvent, Role
-from tests.access_objects import ARGUMENT_FOR_ENDPOINT, OWNER_NAME, build_other_peoples_objects
+from tests.access_objects import ARGUMENT_FOR_ENDPOINT, OWNER_NAME, accept_current_policy, build_other_peoples_objects
 from tests.conftest import CSRF_META
 from tests.factories import make_user, sign_in
 
@@ -297,6 +297,11 @@ ID_ROUTES: dict[str, tuple[object, ...]] = {
     "push.remove":                       (SIGN_IN,  404,     404,      404,     404,     404),
     "api.delete_push_subscription":      (401,      404,     404,      404,     404,     404),
     "provisioning.revoke_scim_token":    (SIGN_IN,  403,     403,      403,     OK,      403),
+    # Reads of personal data: the office reveals an IMEI; the admin exports a person's data.
+    "devices.office_reveal":             (SIGN_IN,  403,     403,      OK,      403,     403),
+    "admin.subject_access_export":       (SIGN_IN,  403,     403,      403,     OK,      403),
+    # The school's policy is for everyone signed in to read.
+    "policy.document":                   (SIGN_IN,  OK,      OK,       OK,      OK,      OK),
     # The link is the credential (whoever holds it sets that person's password); the logo is public.
     "auth.set_password":                 (OK,       OK,      OK,       OK,      OK,      OK),
     "main.school_logo":                  (OK,       OK,      OK,       OK,      OK,      OK),
@@ -328,7 +333,9 @@ def _client_for(app, role: str):
     client = app.test_client()
     if role != "anonymous":
         extra = () if role == "staff" else (Role(role),)
-        sign_in(client, make_user(*extra, name=f"Matrix {role}"))
+        visitor = make_user(*extra, name=f"Matrix {role}")
+        accept_current_policy(visitor)
+        sign_in(client, visitor)
     token = CSRF_META.search(client.get("/privacy").get_data(as_text=True)).group(1)
     return client, token
 

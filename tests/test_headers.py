@@ -134,6 +134,8 @@ GETS: dict[str, Get] = {
     "permissions.area_rotate": Get("/admin/areas/{area}/rotate"),
     "equipment.close_stocktake": Get("/equipment/stocktakes/{stocktake}/close"),
     "push.remove": Get("/notifications/999999/remove", 404),
+    "auth.revoke_token": Get("/account/tokens/999999/revoke", 404),
+    "auth.passkey_remove": Get("/account/passkeys/999999/remove", 404),
     "admin.settings": Get("/admin/settings"),
     "policy.read": Get("/policy"),
     "policy.concern": Get("/report-a-concern"),

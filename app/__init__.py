@@ -162,8 +162,10 @@ def _register_templates(app: Flask) -> None:
     from app import clock
 
     clock.set_zone_source(school_zone)
-    from app.assets import asset_url
+    from app.assets import asset_url, cache_static
     from app.services.imei import masked
+
+    app.after_request(cache_static)
 
     app.jinja_env.filters["date"] = clock.format_date
     app.jinja_env.filters["datetime"] = clock.format_datetime

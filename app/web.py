@@ -192,15 +192,24 @@ def _security_headers(response):
 def _user_context() -> dict:
     from app.models import Role
     from app.navigation import navigation_for
-    from app.services.home import pending_count, unread_count
+    from app.services.home import unread_count
 
     if current_user.is_authenticated:
         return {
             "nav_items": navigation_for(current_user),
             "unread_notices": unread_count(db.session, current_user),
-            "pending_approvals": pending_count(db.session) if current_user.has_role(Role.APPROVER) else 0,
+            "pending_approvals": _pending_approvals() if current_user.has_role(Role.APPROVER) else 0,
         }
     return {"nav_items": [], "unread_notices": 0, "pending_approvals": 0}
+
+
+def _pending_approvals() -> int:
+    """The Approvals tab's count, asked for once a request (the inbox has already counted it)."""
+    from app.services.home import pending_count
+
+    if "pending_count" not in g:
+        g.pending_count = pending_count(db.session)
+    return g.pending_count
 
 
 def register_request_rules(app: Flask) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import re
 import signal
@@ -56,14 +57,14 @@ class LoadResult:
         if not self.latencies_ms:
             return float("nan")
         ordered = sorted(self.latencies_ms)
-        index = min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))
+        index = min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))  # nearest rank
         return ordered[index]
 
     @property
     def throughput(self) -> float:
         return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
 
-    def figures(self, name: str, budget_p95: float | None = 25.0) -> list[Figure]:
+    def figures(self, name: str, budget_p95: float | None = None) -> list[Figure]:
         return [
             Figure(f"{name} p50", self.percentile(50), "ms"),
             Figure(f"{name} p95", self.percentile(95), "ms", budget_p95),
@@ -84,8 +85,7 @@ def environment(database_url: str, instance: Path, **extra: str) -> dict[str, st
     env.update(
         {
             "LANYARD_DATABASE_URL": database_url,
-            "LANYARD_ENV": "development",
-            "LANYARD_JSON_LOGS": "0",
+            "LANYARD_ENV": "production",  # secure cookies, HSTS, JSON logs: as deployed
             "SECRET_KEY": "benchmark-" + os.urandom(8).hex(),
             "FLASK_APP": "wsgi.py",
             "LANYARD_INSTANCE_PATH": str(instance),
@@ -124,16 +124,21 @@ def scratch_database(backend: str = "sqlite") -> Iterator[tuple[str, Path]]:
 
 
 @contextlib.contextmanager
-def gunicorn(env: dict[str, str]) -> Iterator[str]:
-    """Serve the app with the production gunicorn settings on a free port; yield its base URL."""
+def gunicorn(env: dict[str, str], app: str = "wsgi:app") -> Iterator[str]:
+    """Serve the app with the production gunicorn settings on a free port; yield its base URL.
+
+    `app` may be the floor instead ("benchmarks.floor:wsgi_app()", with FLOOR_DATABASE_URL in `env`).
+    """
     port = free_port()
-    server_env = {**env, "LANYARD_BIND": f"127.0.0.1:{port}", "LANYARD_PROXY_HOPS": "0"}
+    server_env = {**env, "LANYARD_BIND": f"127.0.0.1:{port}", "LANYARD_PROXY_HOPS": "1"}  # behind one proxy, as deployed
+    # The server's log goes to a file: a pipe nobody reads fills up and stops gunicorn mid-run.
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed in the finally below)
     process = subprocess.Popen(
-        [PYTHON, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--access-logfile", "/dev/null", "wsgi:app"],
+        [PYTHON, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--access-logfile", "/dev/null", app],
         cwd=ROOT,
         env=server_env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         text=True,
     )
     url = f"http://127.0.0.1:{port}"
@@ -143,7 +148,8 @@ def gunicorn(env: dict[str, str]) -> Iterator[str]:
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
                 break
             if process.poll() is not None:
-                raise RuntimeError("gunicorn stopped: " + (process.stderr.read() if process.stderr else ""))
+                log.seek(0)
+                raise RuntimeError("gunicorn stopped: " + log.read()[-4000:])
             time.sleep(0.1)
         else:
             raise RuntimeError("gunicorn did not start within 30 s")
@@ -154,17 +160,41 @@ def gunicorn(env: dict[str, str]) -> Iterator[str]:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
+        log.close()
+
+
+# What the school's reverse proxy adds to every request (gunicorn runs with LANYARD_PROXY_HOPS=1).
+PROXY_HEADERS = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+TIMEOUT_SECONDS = 5.0
+SETUP_TIMEOUT = aiohttp.ClientTimeout(total=60)  # signing in while the workers start is not measured
+
+
+def client_session(base_url: str) -> aiohttp.ClientSession:
+    """A client as a phone behind the school's proxy: HTTPS as far as the app knows, Secure cookies kept."""
+    jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=[base_url])
+    return aiohttp.ClientSession(
+        base_url=base_url, cookie_jar=jar, headers=PROXY_HEADERS, timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
+    )
+
+
+def answered_well(response: aiohttp.ClientResponse, body: bytes, ok_statuses: tuple[int, ...]) -> bool:
+    """The status is one expected, and the session was not lost on the way (no hop to the sign-in page)."""
+    if response.status not in ok_statuses:
+        return False
+    if response.history or "/sign-in" in response.url.path:
+        return False
+    return not (300 <= response.status < 400 and "/sign-in" in response.headers.get("Location", ""))
 
 
 async def signed_in_session(base_url: str, email: str, password: str) -> tuple[aiohttp.ClientSession, str]:
     """A cookie session signed in through the real form; returns it with a CSRF token for its pages."""
-    session = aiohttp.ClientSession(base_url=base_url, cookie_jar=aiohttp.CookieJar(unsafe=True))
-    page = await (await session.get("/sign-in")).text()
+    session = client_session(base_url)
+    page = await (await session.get("/sign-in", timeout=SETUP_TIMEOUT)).text()
     token = CSRF_META.search(page).group(1)
-    response = await session.post("/sign-in", data={"email": email, "password": password, "csrf_token": token}, allow_redirects=False)
+    response = await session.post("/sign-in", data={"email": email, "password": password, "csrf_token": token}, allow_redirects=False, timeout=SETUP_TIMEOUT)
     if response.status != 302:
         raise RuntimeError(f"sign-in for {email} answered {response.status}")
-    page = await (await session.get("/devices")).text()
+    page = await (await session.get("/devices", timeout=SETUP_TIMEOUT)).text()
     return session, CSRF_META.search(page).group(1)
 
 
@@ -174,7 +204,10 @@ async def run_load(
     total: int,
     ok_statuses: tuple[int, ...] = (200, 201, 302),
 ) -> LoadResult:
-    """Keep every client busy (len(clients) requests in flight) until `total` requests are done."""
+    """Capacity (a closed loop): keep every client busy until `total` requests are done.
+
+    Under overload a closed loop silently offers less, so its latencies carry no budget: see run_open_loop.
+    """
     result = LoadResult()
     counter = iter(range(total))
 
@@ -182,15 +215,10 @@ async def run_load(
         session, csrf = client
         for n in counter:
             started = time.perf_counter()
-            try:
-                response = await make_request(session, csrf, n)
-                await response.read()
-                status = response.status
-            except aiohttp.ClientError:
-                status = 0
+            ok, status = await _send(make_request, session, csrf, n, ok_statuses)
             result.latencies_ms.append((time.perf_counter() - started) * 1000)
             result.statuses[status] = result.statuses.get(status, 0) + 1
-            if status not in ok_statuses:
+            if not ok:
                 result.errors += 1
 
     started = time.perf_counter()
@@ -199,43 +227,53 @@ async def run_load(
     return result
 
 
-async def run_paced(
+async def _send(make_request, session, csrf: str, n: int, ok_statuses: tuple[int, ...]) -> tuple[bool, int]:
+    try:
+        response = await make_request(session, csrf, n)
+        body = await response.read()
+    except (aiohttp.ClientError, TimeoutError):
+        return False, 0  # refused, reset or timed out: an error, never a fast success
+    return answered_well(response, body, ok_statuses), response.status
+
+
+async def run_open_loop(
     clients: list[tuple[aiohttp.ClientSession, str]],
     make_request: Callable[[aiohttp.ClientSession, str, int], Awaitable[aiohttp.ClientResponse]],
+    rate: float,
     seconds: float,
-    interval: float = 1.0,
-    ok_statuses: tuple[int, ...] = (200, 201, 302),
+    ok_statuses: tuple[int, ...] = (200, 201, 302, 303),
+    warm_up_seconds: float = 2.0,
 ) -> LoadResult:
-    """50 people using the app at once: each client sends one request every `interval` seconds.
-
-    The closed loop in `run_load` (every client always waiting on the server) measures capacity; this
-    measures what a school's staff feel when they all tap at the same time of day.
+    """An open loop: request n is sent at start + n / rate whatever the server does, round-robin over the
+    clients, and its latency runs from that scheduled time (so queueing in the generator or the server
+    counts). A timeout, a refused connection, an unexpected status or a lost session is an error.
+    The first `warm_up_seconds` run on the same schedule and are not recorded.
     """
     result = LoadResult()
-    counter = iter(range(10**9))
-    deadline = time.perf_counter() + seconds
+    loop = asyncio.get_running_loop()
+    warm = int(rate * warm_up_seconds)
+    total = warm + int(rate * seconds)
+    start = loop.time() + 0.05
+    tasks = []
 
-    async def person(index: int, client: tuple[aiohttp.ClientSession, str]) -> None:
-        session, csrf = client
-        await asyncio.sleep(interval * index / len(clients))  # spread the first taps over one interval
-        while time.perf_counter() < deadline:
-            started = time.perf_counter()
-            try:
-                response = await make_request(session, csrf, next(counter))
-                await response.read()
-                status = response.status
-            except aiohttp.ClientError:
-                status = 0
-            elapsed = time.perf_counter() - started
-            result.latencies_ms.append(elapsed * 1000)
-            result.statuses[status] = result.statuses.get(status, 0) + 1
-            if status not in ok_statuses:
-                result.errors += 1
-            await asyncio.sleep(max(0.0, interval - elapsed))
+    async def one(n: int, scheduled: float) -> None:
+        session, csrf = clients[n % len(clients)]
+        ok, status = await _send(make_request, session, csrf, n, ok_statuses)
+        if n < warm:
+            return
+        result.latencies_ms.append((loop.time() - scheduled) * 1000)
+        result.statuses[status] = result.statuses.get(status, 0) + 1
+        if not ok:
+            result.errors += 1
 
-    started = time.perf_counter()
-    await asyncio.gather(*(person(i, client) for i, client in enumerate(clients)))
-    result.seconds = time.perf_counter() - started
+    for n in range(total):
+        scheduled = start + n / rate
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(n, scheduled)))
+    await asyncio.gather(*tasks)
+    result.seconds = seconds
     return result
 
 
@@ -271,16 +309,56 @@ def analyse(database_url: str) -> None:
 
 
 def measure_on_gunicorn(backend: str, seed: Callable[[dict], object], endpoints: Callable[[str, object], Awaitable[list[Figure]]]) -> list[Figure]:
-    """Migrate a scratch database, seed it, serve it with gunicorn and run `endpoints(base_url, seeded)`."""
+    """Migrate a scratch database, seed it, serve it with gunicorn and run `endpoints(base_url, seeded)`.
+
+    The floor app (benchmarks/floor) is served beside it on the same database with the same gunicorn
+    settings; `floor_url()` gives its address to endpoints that print ratios to it.
+    """
     with scratch_database(backend) as (url, instance):
         env = environment(url, instance)
         flask(env, "db", "upgrade")
         seeded = seed(env)
+        from benchmarks.floor import create_floor_app, seed_floor
+
+        floor_sid = seed_floor(create_floor_app(url))
         analyse(url)
-        with gunicorn(env) as base_url:
-            figures = asyncio.run(endpoints(base_url, seeded))
+        floor_env = {**env, "FLOOR_DATABASE_URL": url}
+        with gunicorn(env) as base_url, gunicorn(floor_env, "benchmarks.floor:wsgi_app()") as floor_base:
+            _FLOOR[:] = [floor_base, floor_sid]
+            try:
+                figures = asyncio.run(endpoints(base_url, seeded))
+            finally:
+                _FLOOR.clear()
     for figure in figures:
         figure.name = f"[{backend}] {figure.name}"
+    return figures
+
+
+_FLOOR: list[str] = []  # the floor's base URL and session id while measure_on_gunicorn runs
+
+
+async def floor_open_loop(rate: float, seconds: float, clients: int = 50) -> LoadResult:
+    """The floor app under the same open loop (run it between Lanyard's runs, interleaved)."""
+    base_url, sid = _FLOOR
+    sessions = []
+    for _ in range(clients):
+        session = client_session(base_url)
+        await (await session.get(f"/floor/sign-in/{sid}")).read()
+        sessions.append((session, ""))
+    try:
+        return await run_open_loop(sessions, lambda s, _csrf, _n: s.get("/floor"), rate=rate, seconds=seconds, ok_statuses=(200,))
+    finally:
+        for session, _ in sessions:
+            await session.close()
+
+
+def with_floor(figures: list[Figure], floor: LoadResult) -> list[Figure]:
+    """Each latency figure's note carries its ratio to the floor's same percentile."""
+    for figure in figures:
+        for p in (50, 95, 99):
+            if figure.name.endswith(f" p{p}"):
+                floor_ms = floor.percentile(p)
+                figure.note = (figure.note + "; " if figure.note else "") + f"floor {floor_ms:.1f} ms, {figure.value / floor_ms:.1f}x"
     return figures
 
 

@@ -17,7 +17,10 @@ def suite(quick: bool) -> list[tuple[str, dict]]:
     events = 100_000 if quick else 1_000_000
     requests = 300 if quick else 2000
     trust = {"staff": 500, "devices": 2000, "asset_count": 5000, "seconds": 3.0} if quick else {}
+    cpu_requests = 100 if quick else 500
     plan = [
+        ("benchmarks.cpu_bench", {"backend": "sqlite", "requests": cpu_requests}),
+        ("benchmarks.cpu_bench", {"backend": "postgresql", "requests": cpu_requests}),
         ("benchmarks.server_bench", {"backend": "sqlite", "requests": requests}),
         ("benchmarks.server_bench", {"backend": "postgresql", "requests": requests}),
         ("benchmarks.permissions_bench", {"backend": "sqlite", "requests": requests}),

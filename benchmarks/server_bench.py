@@ -12,10 +12,12 @@ from datetime import date, timedelta
 from benchmarks.common import (
     Figure,
     backend_cli,
+    floor_open_loop,
     measure_on_gunicorn,
     run_load,
-    run_paced,
+    run_open_loop,
     signed_in_session,
+    with_floor,
 )
 
 CLIENTS = 50
@@ -68,17 +70,18 @@ async def measure_endpoints(base_url: str, requests: int, borrower_id: int) -> l
             ),
         }
         for name, make in cases.items():
-            paced = await run_paced(clients, make, seconds=10)
-            figures += paced.figures(f"{name}, 50 people tapping each second")
+            floor = await floor_open_loop(rate=50, seconds=5)
+            paced = await run_open_loop(clients, make, rate=50, seconds=10)
+            figures += with_floor(paced.figures(f"{name}, open loop 50/s", budget_p95=50.0), floor)
             result = await run_load(clients, make, requests)
-            figures += result.figures(f"{name}, 50 in flight")
+            figures += result.figures(f"{name}, 50 in flight (capacity, closed loop)")
 
         def check_out(session, csrf, n):  # asset ids are 1..requests, each lent once
             return session.post(
                 f"/api/v1/assets/{n + 1}/check-out", json={"borrower_id": borrower_id, "due_on": DUE}, headers={"X-CSRFToken": csrf}
             )
 
-        figures += (await run_load(office, check_out, requests)).figures("equipment check-out POST, 50 in flight")
+        figures += (await run_load(office, check_out, requests)).figures("equipment check-out POST, 50 in flight (capacity, closed loop)")
     finally:
         for session, _csrf in clients + office:
             await session.close()

@@ -36,6 +36,7 @@ from app.models import PermissionRequest as PermissionRequestModel
 from app.models import StandingPermission as StandingPermissionModel
 from app.services import areas, permissions
 from app.services.errors import Forbidden, ValidationFailed
+from app.services.permission_lookups import require_request_exists
 
 _REASONS = [r.value for r in RequestReason]
 _RULES = [r.value for r in AreaRule]
@@ -318,7 +319,7 @@ def get_permission_request(request_id: int):
 @login_required
 def decide_permission_request(request_id: int):
     _require(Role.APPROVER)
-    permissions.visible_request(db.session, current_user, request_id)
+    require_request_exists(db.session, request_id)  # an approver sees every request; the service loads it once
     body = read_body(Decision)
     until = permissions.parse_until(body.until, utcnow()) if body.until.strip() else None
     decided = permissions.decide(db.session, current_user, request_id, body.decision, note=body.note, until=until)
@@ -329,7 +330,7 @@ def decide_permission_request(request_id: int):
 @login_required
 def review_permission_request(request_id: int):
     _require(Role.APPROVER)
-    permissions.visible_request(db.session, current_user, request_id)
+    require_request_exists(db.session, request_id)  # an approver sees every request; the service loads it once
     body = read_body(Review)
     reviewed = permissions.review_emergency(db.session, current_user, request_id, body.outcome, note=body.note)
     return _commit_and(PermissionRequest.of(reviewed))

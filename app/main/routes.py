@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, current_app, redirect, render_temp
 from flask_login import current_user, login_required
 
 from app.access import public
-from app.assets import SHELL_FILES, asset_url, asset_version
+from app.assets import asset_url, asset_version, precached_files
 from app.clock import utcnow
 from app.devices.forms import ConfirmForm
 from app.extensions import db
@@ -141,7 +141,7 @@ def service_worker():
     """The worker is served from the root so its scope is the whole app."""
     with open(f"{current_app.static_folder}/js/sw.js", encoding="utf-8") as handle:
         source = handle.read()
-    shell = [url_for("main.offline")] + [asset_url(name) for name in SHELL_FILES if name != "manifest.webmanifest"]
+    shell = [url_for("main.offline")] + [asset_url(name) for name in precached_files()]
     source = source.replace("__VERSION__", asset_version()).replace("__SHELL__", json.dumps(shell))
     response = current_app.response_class(source, mimetype="text/javascript")
     response.headers["Cache-Control"] = "no-cache"

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import click
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
@@ -25,6 +25,7 @@ from app.scheduler import register_timed_job, run_timed_jobs
 from app.services import areas, home, permissions
 from app.services.accounts import users_with_role
 from app.services.errors import Conflict, Forbidden, ValidationFailed
+from app.services.inbox_pages import page_number, pending_page
 
 bp = Blueprint("permissions", __name__)
 register_nav("Scan a poster", "permissions.scan", (Role.STAFF,), order=5, tab_label="Scan")
@@ -275,13 +276,16 @@ def _review_form(request_id: int) -> ReviewForm:
 
 
 def _inbox_page(forms: dict[int, DecisionForm] | None = None, status: int = 200, review_forms: dict[int, ReviewForm] | None = None):
-    pending = permissions.pending_requests(db.session)
+    inbox_page = pending_page(db.session, page_number(request.args.get("page")))
+    g.pending_count = inbox_page.total  # the Approvals tab's count, not asked for twice
+    pending = inbox_page.items
     to_review = permissions.emergencies_to_review(db.session)
     forms = forms or {}
     review_forms = review_forms or {}
     return render_template(
         "permissions/inbox.html",
         pending=pending,
+        inbox_page=inbox_page,
         forms={r.id: forms.get(r.id) or _decision_form(r.id) for r in pending},
         to_review=to_review,
         review_forms={r.id: review_forms.get(r.id) or _review_form(r.id) for r in to_review},

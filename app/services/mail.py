@@ -255,11 +255,9 @@ def _watch_approvals(session: Session, notices: list[Notification], extra: dict)
     watched = set(
         session.scalars(sa.select(ApprovalMailWatch.approver_id).where(ApprovalMailWatch.request_id == request_id))
     )
-    for notice in notices:
-        if notice.user_id not in watched:
-            session.add(ApprovalMailWatch(request_id=request_id, approver_id=notice.user_id))
-            watched.add(notice.user_id)
-    session.flush()
+    new = [{"request_id": request_id, "approver_id": user_id} for user_id in dict.fromkeys(n.user_id for n in notices) if user_id not in watched]
+    if new:  # one executemany, however many approvers
+        session.execute(sa.insert(ApprovalMailWatch), new)
 
 
 def has_working_push(session: Session, user_id: int) -> bool:

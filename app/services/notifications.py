@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.clock import utcnow
 from app.database import rows_changed
 from app.models import Notification, User
+from app.services.notices_bulk import insert_notices
 
 Channel = Callable[[Session, list[Notification], dict], None]
 _channels: list[Channel] = []
@@ -26,16 +27,15 @@ def register_channel(channel: Channel) -> None:
 
 def notify(session: Session, recipients: Iterable[User], *, kind: str, title: str, body: str = "", url: str = "", extra: dict | None = None) -> list[Notification]:
     """Write one in-app notice per recipient and hand them to every delivery channel."""
-    seen: set[int] = set()
-    notices = []
-    for user in recipients:
-        if user.id in seen or not user.is_active_account:
-            continue
-        seen.add(user.id)
-        notice = Notification(user_id=user.id, kind=kind, title=title[:120], body=body[:500], url=url[:255])
-        session.add(notice)
-        notices.append(notice)
-    session.flush()
+    ids = [user.id for user in recipients if user.is_active_account]
+    return notify_ids(session, ids, kind=kind, title=title, body=body, url=url, extra=extra)
+
+
+def notify_ids(session, user_ids: Iterable[int], *, kind: str, title: str, body: str = "", url: str = "", extra: dict | None = None) -> list[Notification]:
+    """As ``notify``, for people named by id (whose accounts the caller knows to be active): one INSERT
+    for every notice, however many people (app/services/notices_bulk.py)."""
+    session.flush()  # what the caller wrote goes first, as before
+    notices = insert_notices(session, user_ids, kind=kind, title=title, body=body, url=url)
     for channel in _channels:
         channel(session, notices, extra or {})
     return notices

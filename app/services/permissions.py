@@ -45,7 +45,8 @@ from app.models.settings import ApproverStatus
 from app.services.accounts import users_with_role
 from app.services.audit import record_audit_event
 from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from app.services.notifications import notify
+from app.services.notices_bulk import new_request_recipient_ids
+from app.services.notifications import notify, notify_ids
 from app.services.personal_data import register_section
 from app.services.settings import define_setting, get_setting, set_setting
 
@@ -485,10 +486,10 @@ def request_permission(
         end_other_places(session, requester, request, now)
         return request
     record_audit_event(session, requester, "permission.requested", "permission_request", request.id, details, related=request_links(request))
-    recipients = new_request_recipients(session, requester)
-    notify(
+    recipient_ids = new_request_recipient_ids(session, requester.id, [int(i) for i in get_setting(session, DELEGATE_IDS.key) or []])
+    notify_ids(
         session,
-        recipients,
+        recipient_ids,
         kind="permission.requested",
         title=f"{requester.display_name}: {request.device_label} into {area.name} until {format_time(wanted_until)}",
         body=request.reason_label,

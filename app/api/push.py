@@ -11,7 +11,20 @@ from pydantic import BaseModel, ConfigDict
 from app.access import public
 from app.api import bp
 from app.api.openapi import json_content, register_paths, request_body
-from app.api.shapes import Body, Message, OptionalTimestamp, Shape, Text, Timestamp, choice, documented, read_body, reply, text
+from app.api.shapes import (
+    Body,
+    Message,
+    OptionalTimestamp,
+    Refusal,
+    Shape,
+    Text,
+    Timestamp,
+    choice,
+    documented,
+    read_body,
+    reply,
+    text,
+)
 from app.extensions import csrf, db
 from app.models import PushSubscription as PushSubscriptionModel
 from app.services import push
@@ -32,7 +45,7 @@ class PushKeys(BaseModel):
 
 
 class PushSubscriptionInput(Body):
-    endpoint: Text = text(required=True, max_length=2048, pattern="^https://", **documented(format="uri"))
+    endpoint: Annotated[Text, Refusal("Send the subscription's endpoint URL.")] = text(required=True, max_length=2048, **documented(format="uri"))
     expirationTime: float | None = None  # noqa: N815  (the browser's own name)
     keys: Annotated[PushKeys, Message("Expected an object with p256dh and auth.")]
 

@@ -11,7 +11,7 @@ from werkzeug.routing import IntegerConverter
 
 from app.database import reset_write_intent, set_write_intent
 from app.extensions import csrf, db, login_manager
-from app.ids import MAX_ID
+from app.ids import MAX_ID, URL_ID_PATTERN
 from app.problems import problem
 from app.services.accounts import live_session_user
 from app.services.api_tokens import user_for_token
@@ -21,7 +21,13 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 class BoundedIntConverter(IntegerConverter):
-    """Ids in URLs stop at the database's integer range: a larger number is simply not found."""
+    """Ids in URLs stop at the database's integer range: a larger number (or 0) is simply not found.
+
+    The range is in the pattern, not only in the conversion: a path whose id is out of range matches no
+    rule, so it is a 404 whatever the method (see ``app.ids.URL_ID_PATTERN``).
+    """
+
+    regex = URL_ID_PATTERN
 
     def __init__(self, url_map, *args, **kwargs) -> None:
         kwargs.setdefault("max", MAX_ID)

@@ -107,10 +107,12 @@ def test_the_second_decision_is_409_naming_who_decided(app, school):
 
 def test_bad_bodies_are_problem_details_per_field(app, school):
     staff = Api(app, school["staff"])
-    response = staff.post("/permission-requests", {"area_id": school["area"].id, "device": "personal-999", "reason": "boredom", "duration": "until"})
+    response = staff.post("/permission-requests", {"area_id": school["area"].id, "device": "personal-999", "reason": "other", "duration": "until"})
     assert response.status_code == 422
     errors = response.get_json()["errors"]
-    assert set(errors) == {"device", "reason", "until"}
+    assert set(errors) == {"device", "reason_other", "until"}
+    outside = staff.post("/permission-requests", {"area_id": school["area"].id, "device": "phone", "reason": "boredom", "duration": "until"})
+    assert outside.status_code == 422 and set(outside.get_json()["errors"]) == {"device", "reason"}
     unknown = staff.post("/permission-requests", {"area_id": school["area"].id, "colour": "red"})
     assert unknown.status_code == 422 and "colour" in unknown.get_json()["errors"]
     asked = ask(school["staff"], school["area"], school["phone"])

@@ -8,7 +8,20 @@ from pydantic import Field
 
 from app.api import bp
 from app.api.openapi import json_content, register_paths, request_body
-from app.api.shapes import Body, Flag, OptionalTimestamp, PersonRef, Shape, Text, Timestamp, documented, read_body, reply
+from app.api.shapes import (
+    Body,
+    Flag,
+    OptionalTimestamp,
+    PersonRef,
+    Shape,
+    Text,
+    Timestamp,
+    choice,
+    no_default,
+    read_body,
+    reply,
+    text,
+)
 from app.extensions import db
 from app.models import DeviceKind, DeviceStatus, PersonalDevice, Role
 from app.read_audit import record_read, search_details
@@ -19,22 +32,37 @@ from app.services.imei import last_four
 _KINDS = [k.value for k in DeviceKind]
 
 
-class DeviceInput(Body):
-    """A device's details; on a change, the fields left out keep their values."""
+_IMEI = "15 digits (spaces and dashes ignored) or a 16-digit IMEISV; a smartphone needs IMEI 1"
 
-    kind: Text = Field("smartphone", **documented(enum=_KINDS))
-    make: Text = Field("", **documented(maxLength=60))
-    model: Text = Field("", **documented(maxLength=60))
-    description: Text = Field("", **documented(maxLength=200))
-    serial: Text = Field("", **documented(maxLength=60))
-    imei1: Text = Field("", description="15 digits (spaces and dashes ignored) or a 16-digit IMEISV")
+
+class DeviceInput(Body):
+    """A device to register: its make and model are required."""
+
+    kind: choice(*_KINDS) = "smartphone"
+    make: Text = text(required=True, max_length=60)
+    model: Text = text(required=True, max_length=60)
+    description: Text = text("", max_length=200)
+    serial: Text = text("", max_length=60)
+    imei1: Text = Field("", description=_IMEI)
     imei2: Text = ""
+
+
+class DeviceChanges(Body):
+    """A change to a device: the fields left out keep their values."""
+
+    kind: choice(*_KINDS) = Field("smartphone", json_schema_extra=no_default)
+    make: Text = text(unset=True, not_blank=True, max_length=60)
+    model: Text = text(unset=True, not_blank=True, max_length=60)
+    description: Text = text(unset=True, max_length=200)
+    serial: Text = text(unset=True, max_length=60)
+    imei1: Text = text(unset=True, description=_IMEI)
+    imei2: Text = text(unset=True)
 
 
 class LostReport(Body):
     stolen: Flag = False
-    crime_reference: Text = Field("", **documented(maxLength=60))
-    notes: Text = Field("", **documented(maxLength=500))
+    crime_reference: Text = text("", max_length=60)
+    notes: Text = text("", max_length=500)
 
 
 class Device(Shape):
@@ -88,11 +116,11 @@ def _visible_device(device_id: int) -> PersonalDevice:
     return device
 
 
-def _details(body: DeviceInput, base: PersonalDevice | None = None) -> devices.DeviceDetails:
+def _details(body: DeviceInput | DeviceChanges, base: PersonalDevice | None = None) -> devices.DeviceDetails:
     if base is None:
         return devices.DeviceDetails(**body.model_dump())
     sent = body.model_dump(exclude_unset=True)
-    current = {name: getattr(base, name) or "" for name in DeviceInput.model_fields}
+    current = {name: getattr(base, name) or "" for name in DeviceChanges.model_fields}
     return devices.DeviceDetails(**{**current, **sent})
 
 
@@ -134,7 +162,7 @@ def get_device(device_id: int):
 @login_required
 def update_device(device_id: int):
     device = devices.owned_device(db.session, current_user, device_id)
-    devices.update_device(db.session, current_user, device, _details(read_body(DeviceInput), device))
+    devices.update_device(db.session, current_user, device, _details(read_body(DeviceChanges), device))
     return _commit_and(device)
 
 
@@ -197,7 +225,7 @@ register_paths(
         },
         "/devices/{device_id}": {
             "get": _op("One device (owner or office)", "getDevice", params=_id_param),
-            "patch": _op("Change a device", "updateDevice", body=DeviceInput, params=_id_param, errors=("401", "404", "409", "422")),
+            "patch": _op("Change a device", "updateDevice", body=DeviceChanges, params=_id_param, errors=("401", "404", "409", "422")),
         },
         "/devices/{device_id}/retire": {"post": _op("Retire a device", "retireDevice", params=_id_param)},
         "/devices/{device_id}/report-lost": {

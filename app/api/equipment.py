@@ -19,13 +19,16 @@ from app.api.shapes import (
     Id,
     OptionalTimestamp,
     PersonRef,
+    Refusal,
     Shape,
     Text,
     Timestamp,
-    documented,
+    choice,
+    no_default,
     read_body,
     reply,
     school_date,
+    text,
 )
 from app.clock import local_today
 from app.extensions import db
@@ -39,41 +42,63 @@ _KINDS = [k.value for k in AssetKind]
 _DATE_EXAMPLE = "2026-11-27"
 
 
-class AssetInput(Body):
-    """An asset's details; on a change, the fields left out keep their values."""
+_TAG = r"^[A-Za-z0-9][A-Za-z0-9-]*$"
+_TAG_REFUSAL = Refusal("Use letters, digits and dashes only (up to 40), starting with a letter or digit, like CAM-001.")
+_ASSET_IMEI = "work mobiles and tablets only; 15 digits or a 16-digit IMEISV"
+_STATUSES = ("available", "in_repair", "lost")
 
-    tag: Text = Field("", **documented(maxLength=40, pattern="^[A-Za-z0-9][A-Za-z0-9-]*$"))
-    name: Text = Field("", **documented(maxLength=120))
-    kind: Text = Field("", **documented(enum=_KINDS))
-    make: Text = Field("", **documented(maxLength=60))
-    model: Text = Field("", **documented(maxLength=60))
-    serial: Text = Field("", **documented(maxLength=60))
-    imei: Text = Field("", description="work mobiles and tablets only; 15 digits or a 16-digit IMEISV")
+
+class AssetInput(Body):
+    """A new asset: its tag, name and kind are required."""
+
+    tag: Annotated[Text, _TAG_REFUSAL] = text(required=True, max_length=40, pattern=_TAG)
+    name: Text = text(required=True, max_length=120)
+    kind: choice(*_KINDS)
+    make: Text = text("", max_length=60)
+    model: Text = text("", max_length=60)
+    serial: Text = text("", max_length=60)
+    imei: Text = Field("", description=_ASSET_IMEI)
     recording_capable: Flag = True
-    home_location: Text = Field("", **documented(maxLength=80))
-    notes: Text = Field("", **documented(maxLength=1000))
-    status: Text = Field("", **documented(enum=["available", "in_repair", "lost"]))
+    home_location: Text = text("", max_length=80)
+    notes: Text = text("", max_length=1000)
+    status: choice(*_STATUSES) = "available"
+
+
+class AssetChanges(Body):
+    """A change to an asset: the fields left out keep their values."""
+
+    tag: Annotated[Text, _TAG_REFUSAL] = text(unset=True, min_length=1, max_length=40, pattern=_TAG)
+    name: Text = text(unset=True, not_blank=True, max_length=120)
+    kind: choice(*_KINDS) = Field("camera", json_schema_extra=no_default)
+    make: Text = text(unset=True, max_length=60)
+    model: Text = text(unset=True, max_length=60)
+    serial: Text = text(unset=True, max_length=60)
+    imei: Text = text(unset=True, description=_ASSET_IMEI)
+    recording_capable: Flag = Field(True, json_schema_extra=no_default)
+    home_location: Text = text(unset=True, max_length=80)
+    notes: Text = text(unset=True, max_length=1000)
+    status: choice(*_STATUSES) = Field("available", json_schema_extra=no_default)
 
 
 class CheckOut(Body):
     borrower_id: Id
     due_on: Annotated[date, *school_date(_DATE_EXAMPLE)]
-    purpose: Text = Field("", **documented(maxLength=200))
-    condition: Text = Field("", **documented(maxLength=500))
+    purpose: Text = text("", max_length=200)
+    condition: Text = text("", max_length=500)
 
 
 class CheckIn(Body):
-    condition: Text = Field("", **documented(maxLength=500))
+    condition: Text = text("", max_length=500)
     damaged: Flag = False
 
 
 class StockTakeInput(Body):
-    location: Text = Field("", description="empty: every location", **documented(maxLength=80))
+    location: Text = text("", max_length=80, description="empty: every location")
 
 
 class ScanInput(Body):
-    tag: Text = Field(description="the tag, or the label's whole URL")
-    condition: Text = Field("", **documented(maxLength=200))
+    tag: Text = text(required=True, max_length=2048, description="the tag, or the label's whole URL")
+    condition: Text = text("", max_length=200)
 
 
 class AssetRef(Shape):
@@ -240,11 +265,11 @@ class ScanResult(Shape):
     unknown_count: int = Field(description="Scanned tags that no asset has")
 
 
-def _details(body: AssetInput, base: SchoolAsset | None = None) -> assets.AssetDetails:
+def _details(body: AssetInput | AssetChanges, base: SchoolAsset | None = None) -> assets.AssetDetails:
     sent = body.model_dump(exclude_unset=True)
     if base is None:
         return assets.AssetDetails(**{**body.model_dump(), **sent})
-    current = {name: getattr(base, name) for name in AssetInput.model_fields}
+    current = {name: getattr(base, name) for name in AssetChanges.model_fields}
     return assets.AssetDetails(**{**current, "imei": base.imei or "", "status": "", **sent})
 
 
@@ -293,7 +318,7 @@ def get_asset(asset_id: int):
 @roles_required(Role.OFFICE)
 def update_asset(asset_id: int):
     asset = assets.get_asset(db.session, asset_id)
-    assets.update_asset(db.session, current_user, asset, _details(read_body(AssetInput), asset))
+    assets.update_asset(db.session, current_user, asset, _details(read_body(AssetChanges), asset))
     db.session.commit()
     return reply(Asset.of(asset, loans.open_loan_for(db.session, asset.id)))
 
@@ -468,7 +493,7 @@ register_paths(
                 "Change an asset (office)",
                 "updateAsset",
                 {"200": json_content(Asset, "The asset"), "404": _problem, "409": _problem, "422": _problem, **_office_errors},
-                body=AssetInput,
+                body=AssetChanges,
                 params=_path_param("asset_id"),
             ),
         },

@@ -23,10 +23,12 @@ from app.api.shapes import (
     Shape,
     Text,
     Timestamp,
-    documented,
+    choice,
+    no_default,
     read_body,
     reply,
     school_date,
+    text,
 )
 from app.clock import utcnow
 from app.extensions import db
@@ -43,38 +45,45 @@ _RULES = [r.value for r in AreaRule]
 
 
 class AreaInput(Body):
-    """An area's name and rule; on a change, the fields left out keep their values."""
+    """A new area: its name, and its rule (ask unless said)."""
 
-    name: Text = Field("", **documented(maxLength=120))
-    rule: Text = Field("ask", **documented(enum=_RULES))
+    name: Text = text(required=True, max_length=120)
+    rule: choice(*_RULES) = "ask"
+
+
+class AreaChanges(Body):
+    """A change to an area: the fields left out keep their values."""
+
+    name: Text = text(unset=True, not_blank=True, max_length=120)
+    rule: choice(*_RULES) = Field("ask", json_schema_extra=no_default)
 
 
 class PermissionRequestInput(Body):
     area_id: Id
-    device: Text = Field(description="A device option key, e.g. personal-12 (your device 12) or asset-5")
-    reason: Text = Field(**documented(enum=_REASONS))
-    reason_other: Text = Field("", **documented(maxLength=200))
-    duration: Text = Field(**documented(enum=["end_of_lesson", "one_hour", "rest_of_day", "until"]))
+    device: Text = Field(
+        description="A device option key, e.g. personal-12 (your device 12) or asset-5", pattern=r"^(personal|asset)-[0-9]{1,10}$"
+    )
+    reason: choice(*_REASONS)
+    reason_other: Text = text("", max_length=200, description="Required with reason=other")
+    duration: choice("end_of_lesson", "one_hour", "rest_of_day", "until")
     until: Text = Field("", description="With duration=until: HH:MM today in school time, or an ISO 8601 date-time")
     emergency: Flag = Field(
         False,
         description="An emergency that cannot wait: approved at once (to the end of the school day at most), the approvers "
         "and delegates alerted, reviewed within 24 hours. Area rules still apply.",
     )
-    emergency_reason: Text = Field(
-        "", description="Required with emergency: what is happening, in a sentence (10 to 300 characters)", **documented(maxLength=300)
-    )
+    emergency_reason: Text = text("", max_length=300, description="Required with emergency: what is happening, in a sentence (10 to 300 characters)")
 
 
 class Decision(Body):
-    decision: Text = Field(**documented(enum=["approve", "deny"]))
-    note: Text = Field("", **documented(maxLength=300))
+    decision: choice("approve", "deny")
+    note: Text = text("", max_length=300)
     until: Text = Field("", description="Approve only: a shorter end, HH:MM today in school time or ISO 8601")
 
 
 class Review(Body):
-    outcome: Text = Field(**documented(enum=["justified", "not_justified"]))
-    note: Text = Field("", description="Required when not_justified", **documented(maxLength=300))
+    outcome: choice("justified", "not_justified")
+    note: Text = text("", max_length=300, description="Required when not_justified")
 
 
 class StandingPermissionInput(Body):
@@ -83,7 +92,7 @@ class StandingPermissionInput(Body):
     area_ids: IdList = []  # noqa: RUF012 (pydantic copies a field's default for each instance)
     starts_on: Annotated[date, *school_date("2026-12-31")]
     ends_on: Annotated[date, *school_date("2026-12-31")]
-    reason: Text = Field(**documented(maxLength=200))
+    reason: Text = text(required=True, max_length=200)
 
 
 class Area(Shape):
@@ -256,7 +265,7 @@ def create_area():
 def update_area(area_id: int):
     _require(Role.ADMIN)
     area = areas.get_area(db.session, area_id)
-    changes = {"name": area.name, "rule": area.rule, **read_body(AreaInput).model_dump(exclude_unset=True)}
+    changes = {"name": area.name, "rule": area.rule, **read_body(AreaChanges).model_dump(exclude_unset=True)}
     areas.update_area(db.session, current_user, area, **changes)
     db.session.commit()
     return reply(Area.of(area, with_poster=True))
@@ -419,7 +428,7 @@ register_paths(
             "post": _op("Add an area (admin)", "createArea", Area, "201", body=AreaInput, errors=("401", "403", "422")),
         },
         "/areas/{area_id}": {
-            "patch": _op("Rename an area or change its rule (admin)", "updateArea", Area, body=AreaInput, params=_path_id("area_id"), errors=("401", "403", "404", "422")),
+            "patch": _op("Rename an area or change its rule (admin)", "updateArea", Area, body=AreaChanges, params=_path_id("area_id"), errors=("401", "403", "404", "422")),
         },
         "/areas/{area_id}/rotate-poster": {
             "post": _op("Give an area a new poster token: old posters stop working (admin)", "rotateAreaPoster", Area, params=_path_id("area_id"), errors=("401", "403", "404")),

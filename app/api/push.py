@@ -6,12 +6,25 @@ from typing import Annotated, Literal
 
 from flask import current_app, request
 from flask_login import current_user, login_required
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from app.access import public
 from app.api import bp
 from app.api.openapi import json_content, register_paths, request_body
-from app.api.shapes import Body, Message, OptionalTimestamp, Shape, Text, Timestamp, documented, read_body, reply
+from app.api.shapes import (
+    Body,
+    Message,
+    OptionalTimestamp,
+    Refusal,
+    Shape,
+    Text,
+    Timestamp,
+    choice,
+    documented,
+    read_body,
+    reply,
+    text,
+)
 from app.extensions import csrf, db
 from app.models import PushSubscription as PushSubscriptionModel
 from app.services import push
@@ -27,19 +40,19 @@ class PushKeys(BaseModel):
 
     model_config = ConfigDict(strict=True)
 
-    p256dh: Text
-    auth: Text
+    p256dh: Text = text(required=True, max_length=200, description="base64url of the 65-byte uncompressed P-256 point")
+    auth: Text = text(required=True, max_length=100, description="base64url of 16 bytes")
 
 
 class PushSubscriptionInput(Body):
-    endpoint: Text = Field(**documented(format="uri", maxLength=2048))
+    endpoint: Annotated[Text, Refusal("Send the subscription's endpoint URL.")] = text(required=True, max_length=2048, **documented(format="uri"))
     expirationTime: float | None = None  # noqa: N815  (the browser's own name)
     keys: Annotated[PushKeys, Message("Expected an object with p256dh and auth.")]
 
 
 class PushActionInput(Body):
-    token: Text
-    action: Text = Field(**documented(enum=sorted(ACTIONS)))
+    token: Text = text(required=True, max_length=200)
+    action: choice(*sorted(ACTIONS))
 
 
 class PushKey(Shape):

@@ -5,16 +5,18 @@ bodies are validated by them (``read_body``) and responses are serialised throug
 the description, the checks and the answers cannot drift apart.
 
 Bodies check the shape of what was sent: JSON types, required fields, no unknown fields, ids in range
-(``app.ids``) and dates. The school's rules about the values themselves (a reason from the list, a
-make no longer than 60 characters, a valid IMEI) stay in the services, which share them with the
-forms and word their refusals; the models carry those rules into the description with ``Documented``.
+(``app.ids``), dates, lengths, choices from a list and simple forms (``text``, ``choice``). So the
+description promises exactly what the checks accept: a body valid by the description is refused only by
+a school rule no JSON Schema can say (an IMEI's check digit, a device that is not yours, a request
+already waiting), and those refusals are listed by name in tests/fuzz_rules.py. The services keep every
+rule too: they share them with the forms and word their refusals for people.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from flask import request
 from pydantic import (
@@ -40,9 +42,46 @@ class Message:
         self.text = text
 
 
+class Refusal:
+    """The message for a value outside a field's form (its pattern or least length), when the generic one will not do."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
 def documented(**schema: Any) -> dict:
-    """Field arguments that put a rule the service enforces (enum, maxLength, pattern) into the description."""
+    """Field arguments that add words to the description (a format); constraints go through ``text`` and ``choice``."""
     return {"json_schema_extra": schema}
+
+
+# Text that must hold something other than spaces (the services refuse a blank make, name or reason).
+NOT_BLANK = r"\S"
+_CONSTRAINTS = ("min_length", "max_length", "pattern")
+
+
+def no_default(schema: dict) -> None:
+    schema.pop("default", None)
+
+
+def text(default: Any = ..., *, required: bool = False, not_blank: bool = False, unset: bool = False, **constraints: Any) -> Any:
+    """A text field whose constraints are both checked and described: max_length, min_length, pattern.
+
+    ``required``: must be sent, and not blank. ``not_blank``: when sent, holds more than spaces. ``unset``: a
+    change's field, which may be left out (the stored value is kept, so the description shows no default).
+    """
+    unknown = set(constraints) - {*_CONSTRAINTS, "description", "json_schema_extra"}
+    if unknown:
+        raise TypeError(f"text() does not take {sorted(unknown)}")
+    if required or not_blank:
+        constraints = {"min_length": 1, "pattern": NOT_BLANK, **constraints}
+    if unset:
+        return Field("", json_schema_extra=no_default, **constraints)
+    return Field(... if required else default, **constraints)
+
+
+def choice(*values: str) -> Any:
+    """The type of a text field that must be one of ``values`` (a JSON Schema enum, checked as such)."""
+    return Annotated[Literal[values], Message("Must be one of " + ", ".join(values) + ".")]
 
 
 # Values in bodies ---------------------------------------------------------------------------------------
@@ -82,7 +121,8 @@ def school_date(example: str) -> tuple[object, ...]:
 class Body(BaseModel):
     """A request body: exactly these fields, each of exactly its JSON type."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    # Python's regular expressions, as the services and hypothesis use: \\S means the same everywhere.
+    model_config = ConfigDict(extra="forbid", strict=True, regex_engine="python-re")
 
 
 # Values in responses -------------------------------------------------------------------------------------
@@ -138,7 +178,25 @@ _FIELD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _MISSING = "This is required."
 
 
-def _field_message(model: type[BaseModel], loc: tuple, error_type: str) -> tuple[str, str]:
+_CONSTRAINT_ERRORS = {"string_too_short", "string_pattern_mismatch"}
+
+
+def _constraint_message(field, error: dict) -> str | None:
+    """The message for a value of the right type outside the field's constraints, or None for a type error."""
+    kind = error["type"]
+    if kind == "string_too_long":
+        return f"Use at most {error['ctx']['max_length']} characters."
+    if kind in _CONSTRAINT_ERRORS:
+        for item in field.metadata:
+            if isinstance(item, Refusal):
+                return item.text
+        if kind == "string_too_short" or error["ctx"].get("pattern") == NOT_BLANK:
+            return "Must not be empty or only spaces."
+        return "Not in the expected form."
+    return None
+
+
+def _field_message(model: type[BaseModel], loc: tuple, error_type: str, error: dict | None = None) -> tuple[str, str]:
     """The field to name and the message for one pydantic error, from the field's own declaration."""
     name = str(loc[0]) if loc else "body"
     field = model.model_fields.get(name) if loc else None
@@ -146,9 +204,11 @@ def _field_message(model: type[BaseModel], loc: tuple, error_type: str) -> tuple
         return "body", "Expected a JSON object."
     nested = field.annotation
     if len(loc) > 1 and isinstance(loc[1], str) and isinstance(nested, type) and issubclass(nested, BaseModel):
-        return _field_message(nested, loc[1:], error_type)
+        return _field_message(nested, loc[1:], error_type, error)
     if error_type == "missing":
         return name, _MISSING
+    if error is not None and len(loc) == 1 and (constrained := _constraint_message(field, error)):
+        return name, constrained
     for item in field.metadata:
         if isinstance(item, Message):
             return name, item.text
@@ -172,7 +232,7 @@ def problem_for(model: type[BaseModel], error: ValidationError) -> ValidationFai
         return ValidationFailed("Unknown fields were sent.", named)
     fields: dict[str, list[str]] = {}
     for item in error.errors():
-        name, message = _field_message(model, tuple(item["loc"]), item["type"])
+        name, message = _field_message(model, tuple(item["loc"]), item["type"], dict(item))
         if message not in fields.setdefault(name, []):
             fields[name].append(message)
     listed = ", ".join(fields)

@@ -5,7 +5,7 @@ Where things are
   (``PermissionRequest``, ``StandingPermission``, ``standing_permission_areas``, ``RequestStatus``,
   ``RequestReason``), ``app/models/settings.py`` (``SchoolSetting``: the ``school_settings`` key/value
   table every feature's settings can use; ``ApproverStatus``: each approver's away flag).
-- Services: ``app/services/areas.py``, ``app/services/permissions.py``, ``app/services/settings.py``.
+- Services: ``app/services/areas.py``, ``app/services/permissions/`` (a package by topic), ``app/services/settings.py``.
 - Pages: this package (``routes.py``, ``forms.py``, ``demo.py``); templates in ``templates/permissions/``;
   ``static/css/permissions.css``, ``static/js/permission-status.js`` (the live status page),
   ``static/js/approvals-inbox.js`` (the inbox notices new requests).

@@ -128,7 +128,7 @@ def register_backup_cli(app: Flask) -> None:
     def backup(target: Path | None) -> None:
         """Copy a consistent snapshot of the SQLite database while the app runs."""
         from app.clock import utcnow
-        from app.services.backup import back_up
+        from app.operations.backup import back_up
 
         if target is None:
             target = Path(app.instance_path) / "backups" / f"lanyard-{utcnow():%Y%m%d-%H%M%S}.db"
@@ -146,7 +146,7 @@ def register_backup_cli(app: Flask) -> None:
         """Replace the SQLite database with a backup (stop the app first), then verify the audit chain."""
         from app.services.audit import verify_chain
         from app.services.audit_log import published_heads
-        from app.services.backup import restore as restore_backup
+        from app.operations.backup import restore as restore_backup
 
         if not yes:
             click.echo("This replaces the current database. Stop Lanyard, then run again with --yes.", err=True)

@@ -28,7 +28,7 @@ def init_push(app: Flask) -> None:
 
     def ensure_sender_running() -> None:
         if started_in.get("pid") != os.getpid():
-            from app.services.push_sender import start_embedded_worker
+            from app.push.worker import start_embedded_worker
 
             start_embedded_worker(app)
             started_in["pid"] = os.getpid()

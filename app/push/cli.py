@@ -25,7 +25,7 @@ def push_worker(once: bool, poll: float | None) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from app.extensions import db
-    from app.services.push_sender import PushWorker, SenderSettings, drain_until_idle
+    from app.push.worker import PushWorker, SenderSettings, drain_until_idle
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if once:

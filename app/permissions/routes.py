@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-import click
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from wtforms import SelectChoice
@@ -20,7 +19,6 @@ from app.models import Area, AreaRule, PersonalDevice, Role, User
 from app.navigation import register_nav
 from app.permissions import demo  # noqa: F401  (registers the demo seeder)
 from app.permissions.forms import AreaForm, CoverForm, DecisionForm, RequestForm, ReviewForm, StandingPermissionForm
-from app.scheduler import register_timed_job, run_timed_jobs
 from app.services import areas, home, permissions
 from app.services.accounts import users_with_role
 from app.services.errors import Conflict, Forbidden, ValidationFailed
@@ -33,7 +31,6 @@ register_nav("Now", "permissions.now", (Role.APPROVER, Role.OFFICE), order=25)
 register_nav("Standing", "permissions.standing", (Role.APPROVER,), order=30)
 register_nav("Cover", "permissions.cover", (Role.APPROVER,), order=35)
 register_nav("Areas", "permissions.areas", (Role.ADMIN,), order=70)
-register_timed_job("permissions", permissions.run_jobs)
 
 
 def _apply_errors(form, error: ValidationFailed, fallback: str) -> None:
@@ -507,17 +504,3 @@ def cover_away():
         db.session.commit()
         flash("You are marked away: new requests go to the others." if away else "You are back on duty.", "success")
     return redirect(url_for("permissions.inbox" if request.form.get("back") == "inbox" else "permissions.cover"))
-
-
-# Timed jobs for cron --------------------------------------------------------------------------------
-
-
-@bp.cli.command("run-jobs")
-def run_jobs_command() -> None:
-    """Expire permissions that are over, escalate requests waiting too long and unreviewed emergency overrides (idempotent; for cron)."""
-    results = run_timed_jobs(db.session, names=["permissions"])
-    if results is None:
-        click.echo("Another process is running the timed jobs; nothing done.")
-        return
-    report = results["permissions"]
-    click.echo(f"Expired {report.expired}, escalated {report.escalated}, emergency reviews overdue {report.reviews_overdue}.")

@@ -22,7 +22,6 @@ from app.database import write_intent
 from app.extensions import db
 from app.models import Identity, Role, SignInProvider
 from app.navigation import register_nav
-from app.scheduler import register_timed_job
 from app.services import sso
 from app.services.errors import ValidationFailed
 from app.sso import client
@@ -32,7 +31,6 @@ from app.web import CONTENT_SECURITY_POLICY, client_ip
 
 bp = Blueprint("sso", __name__)
 register_nav("Sign-in", "sso.rules", (Role.ADMIN,), order=86)
-register_timed_job("sso.purge_sign_in_states", sso.purge_sign_in_states)
 BROWSER_STATE = "sso_state"
 PASSWORD_ENDPOINTS = {"auth.sign_in": {"POST"}, "auth.set_password": {"GET", "POST"}, "auth.account": {"POST"}}
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import sqlalchemy as sa
 
 from app.models import AuditEvent, Notification, User
 from app.services.devices import devices_of
 
-Section = Callable[[object, User], tuple[str, object]]
+Section = Callable[[Any, User], tuple[str, object]]  # Any: a session, typed by each section
 _sections: list[Section] = []
 
 

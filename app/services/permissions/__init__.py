@@ -95,6 +95,7 @@ from app.services.permissions.routing import (
 from app.services.permissions.standing import (
     end_standing_permission,
     grant_standing_permission,
+    grantable_devices,
     standing_permissions,
     standing_permissions_of,
 )
@@ -140,6 +141,7 @@ __all__ = [
     "escalation_recipients",
     "expire_due",
     "grant_standing_permission",
+    "grantable_devices",
     "is_away",
     "lock_request",
     "moved_from",

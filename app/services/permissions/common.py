@@ -9,6 +9,7 @@ from datetime import timedelta
 from app.clock import format_time
 from app.models import (
     PermissionRequest,
+    User,
 )
 from app.services.errors import ValidationFailed
 from app.services.settings import define_setting
@@ -69,3 +70,8 @@ class AlreadyAsked(ValidationFailed):
         self.request_id = first.id
         self.request_url = f"/requests/{first.id}"
         self.problem_extra = {"request_id": first.id, "request_url": self.request_url}
+
+
+def name_of(user: User | None) -> str:
+    """A person's name as colleagues know it ("Someone" for a person no longer on record)."""
+    return user.display_name if user is not None else "Someone"

@@ -18,7 +18,7 @@ from app.models import (
 from app.services.audit import record_audit_event
 from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.services.notifications import notify
-from app.services.permissions.common import MAX_NOTE, REVIEW_WITHIN
+from app.services.permissions.common import MAX_NOTE, REVIEW_WITHIN, name_of
 from app.services.permissions.options import request_links
 from app.services.permissions.places import end_other_places
 from app.services.permissions.queries import own_request
@@ -44,7 +44,9 @@ def _locked(session: Session, request_id: int) -> PermissionRequest:
     """
     if not lock_request(session, request_id):
         raise NotFound("There is no such request.")
-    return session.get(PermissionRequest, request_id, populate_existing=True)
+    request = session.get(PermissionRequest, request_id, populate_existing=True)
+    assert request is not None  # locked above
+    return request
 
 
 def already_settled(request: PermissionRequest) -> str:
@@ -56,9 +58,9 @@ def already_settled(request: PermissionRequest) -> str:
     if status == RequestStatus.APPROVED.value and request.standing_permission_id:
         return "This request was approved at once by a standing permission."
     if status == RequestStatus.APPROVED.value:
-        return f"{request.decided_by.display_name} already approved this at {when}."
+        return f"{name_of(request.decided_by)} already approved this at {when}."
     if status == RequestStatus.DENIED.value:
-        return f"{request.decided_by.display_name} already denied this at {when}."
+        return f"{name_of(request.decided_by)} already denied this at {when}."
     if status == RequestStatus.WITHDRAWN.value:
         return f"{request.requester.display_name} withdrew this request."
     if status == RequestStatus.EXPIRED.value:
@@ -140,8 +142,8 @@ def decide(
 def already_reviewed(request: PermissionRequest) -> str:
     """Who reviewed an emergency override, when, and what they found."""
     return (
-        f"{request.reviewed_by.display_name} already reviewed this at {format_time(request.reviewed_at)}: "
-        f"{ReviewOutcome(request.review_outcome).label}."
+        f"{name_of(request.reviewed_by)} already reviewed this at {format_time(request.reviewed_at)}: "
+        f"{ReviewOutcome(request.review_outcome or '').label}."
     )
 
 

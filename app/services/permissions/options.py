@@ -34,7 +34,7 @@ class DeviceOption:
     school_device: bool = False
 
 
-DeviceOptionProvider = Callable[[object, User], Iterable[DeviceOption]]
+DeviceOptionProvider = Callable[[Session, User], Iterable[DeviceOption]]
 _device_option_providers: list[DeviceOptionProvider] = []
 
 

@@ -85,6 +85,7 @@ def end_other_places(session: Session, actor: User | None, approved: PermissionR
     ended = []
     for request_id in ids:
         other = session.get(PermissionRequest, request_id, populate_existing=True)
+        assert other is not None  # locked above
         other.status = RequestStatus.ENDED.value
         other.ended_at = now
         other.superseded_by_id = approved.id
@@ -130,4 +131,4 @@ def moved_from(session: Session, active: list[PermissionRequest]) -> dict[int, P
         .where(PermissionRequest.superseded_by_id.in_([r.id for r in active]))
         .order_by(PermissionRequest.id)
     ).unique()
-    return {r.superseded_by_id: r for r in replaced}
+    return {r.superseded_by_id: r for r in replaced if r.superseded_by_id is not None}

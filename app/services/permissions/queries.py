@@ -15,6 +15,7 @@ from app.models import (
     User,
 )
 from app.services.errors import NotFound
+from app.services.permissions.common import name_of
 from app.services.permissions.standing import standing_permissions_of
 from app.services.personal_data import register_section
 
@@ -91,9 +92,9 @@ def describe_status(request: PermissionRequest) -> str:
             return f"Emergency override: approved until {format_time(request.approved_until)}, {request.review_label}."
         if request.standing_permission_id:
             return f"Approved until {format_time(request.approved_until)} by your standing permission."
-        return f"Approved until {format_time(request.approved_until)} by {request.decided_by.display_name}"
+        return f"Approved until {format_time(request.approved_until)} by {name_of(request.decided_by)}"
     if status == RequestStatus.DENIED.value:
-        return f"Denied by {request.decided_by.display_name}"
+        return f"Denied by {name_of(request.decided_by)}"
     if status == RequestStatus.WITHDRAWN.value:
         return "You withdrew this request."
     if status == RequestStatus.EXPIRED.value:
@@ -131,7 +132,7 @@ def personal_data_section(session: Session, user: User) -> tuple[str, object]:
                 "emergency": r.emergency,
                 "emergency_reason": r.emergency_reason,
                 "review": (
-                    {"outcome": r.review_outcome, "note": r.review_note, "by": r.reviewed_by.display_name, "at": at(r.reviewed_at)}
+                    {"outcome": r.review_outcome, "note": r.review_note, "by": name_of(r.reviewed_by), "at": at(r.reviewed_at)}
                     if r.reviewed_at
                     else None
                 ),

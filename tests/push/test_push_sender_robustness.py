@@ -23,8 +23,8 @@ from app.database import write_intent
 from app.extensions import db
 from app.models import AuditEvent, PushOutbox, PushSubscription, Role
 from app.push import worker as push_sender
-from app.services.notifications import notify
 from app.push.worker import PushWorker
+from app.services.notifications import notify
 from tests.conftest import PG_ADMIN_URL
 from tests.factories import make_user
 from tests.push.conftest import drain, subscribe_browser

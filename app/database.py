@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 _write_intent: ContextVar[bool] = ContextVar("lanyard_write_intent", default=False)
@@ -122,3 +123,8 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def ping(session: Session) -> None:
+    """Ask the database the simplest question; a database error propagates (the health check's 503)."""
+    session.execute(text("SELECT 1"))

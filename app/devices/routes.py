@@ -7,21 +7,16 @@ from flask_login import current_user, login_required
 
 from app.access import roles_required
 from app.devices.forms import ConfirmForm, DeviceForm, ReportLostForm
-from app.errors import settle_refusal
 from app.extensions import db
-from app.models import AuditEvent, DeviceStatus, PersonalDevice, Role
+from app.forms_support import refused
+from app.models import DeviceStatus, Role
 from app.navigation import register_nav
 from app.services import devices
-from app.services.errors import AlreadyRegistered, NotFound, ValidationFailed
+from app.services.errors import AlreadyRegistered
 
 bp = Blueprint("devices", __name__)
 register_nav("My devices", "devices.mine", (Role.STAFF,), order=10)
 register_nav("Register", "devices.register", (Role.OFFICE,), order=60)
-
-
-def _apply_errors(form, error: ValidationFailed) -> None:
-    for field, messages in error.field_errors.items():
-        getattr(form, field).errors = list(getattr(form, field).errors) + messages
 
 
 @bp.get("/devices")
@@ -40,15 +35,12 @@ def mine():
 def add():
     form = DeviceForm()
     if form.validate_on_submit():
-        try:
+        with refused(form) as invalid, refused(None, AlreadyRegistered, flash_as=None) as already:
             device = devices.register_device(db.session, current_user, form.details())
-        except AlreadyRegistered as error:
-            db.session.rollback()
-            flash(f"{error.message} Here it is.", "info")
-            return redirect(url_for("devices.show", device_id=error.device_id), 303)
-        except ValidationFailed as error:
-            settle_refusal(error)
-            _apply_errors(form, error)
+        if isinstance(already.error, AlreadyRegistered):
+            flash(f"{already.message} Here it is.", "info")
+            return redirect(url_for("devices.show", device_id=already.error.device_id), 303)
+        if invalid:
             return render_template("devices/form.html", form=form, device=None), 422
         db.session.commit()
         flash(f"{device.name} is registered.", "success")
@@ -71,11 +63,9 @@ def edit(device_id: int):
     if request.method == "GET":
         form.imei1.data, form.imei2.data = device.imei1 or "", device.imei2 or ""
     if form.validate_on_submit():
-        try:
+        with refused(form) as refusal:
             devices.update_device(db.session, current_user, device, form.details())
-        except ValidationFailed as error:
-            settle_refusal(error)
-            _apply_errors(form, error)
+        if refusal:
             return render_template("devices/form.html", form=form, device=device), 422
         db.session.commit()
         flash("Changes saved.", "success")
@@ -101,7 +91,7 @@ def report_lost(device_id: int):
     device = devices.owned_device(db.session, current_user, device_id)
     form = ReportLostForm()
     if form.validate_on_submit():
-        try:
+        with refused(form) as refusal:
             devices.report_lost(
                 db.session,
                 current_user,
@@ -110,9 +100,7 @@ def report_lost(device_id: int):
                 crime_reference=form.crime_reference.data or "",
                 notes=form.notes.data or "",
             )
-        except ValidationFailed as error:
-            db.session.rollback()
-            _apply_errors(form, error)
+        if refusal:
             return render_template("devices/report_lost.html", form=form, device=device), 422
         db.session.commit()
         return redirect(url_for("devices.lost", device_id=device.id))
@@ -149,12 +137,7 @@ def register():
     status = request.args.get("status", "")
     if status not in {s.value for s in DeviceStatus}:
         status = ""
-    duplicate_attempts = db.session.scalars(
-        db.select(AuditEvent)
-        .where(AuditEvent.action == "device.duplicate_imei_refused")
-        .order_by(AuditEvent.seq.desc())
-        .limit(10)
-    ).all()
+    duplicate_attempts = devices.duplicate_imei_attempts(db.session)
     return render_template(
         "devices/register.html",
         devices=devices.search_register(db.session, text, status),
@@ -169,12 +152,6 @@ def register():
 @bp.get("/office/devices/<int:device_id>")
 @roles_required(Role.OFFICE)
 def office_show(device_id: int):
-    device = db.session.get(PersonalDevice, device_id)
-    if device is None:
-        raise NotFound("There is no such device.")
-    history = db.session.scalars(
-        db.select(AuditEvent)
-        .where(AuditEvent.subject_type == "personal_device", AuditEvent.subject_id == str(device.id))
-        .order_by(AuditEvent.seq.desc())
-    ).all()
+    device = devices.register_device_for_office(db.session, device_id)
+    history = devices.device_history(db.session, device)
     return render_template("devices/office_show.html", device=device, history=history)

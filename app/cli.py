@@ -47,17 +47,16 @@ def retention_run() -> None:
 @click.password_option()
 def create_admin(email: str, name: str, password: str) -> None:
     """Create the first admin account."""
+    from app.forms_support import refused
     from app.services.accounts import create_user
-    from app.services.errors import ValidationFailed
 
     with write_intent():
-        try:
+        with refused(None, flash_as=None) as refusal:
             create_user(db.session, None, email=email, display_name=name, roles={Role.ADMIN}, password=password)
-        except ValidationFailed as error:
-            db.session.rollback()
-            for field, messages in error.field_errors.items():
+        if refusal:
+            for field, messages in refusal.field_errors.items():
                 click.echo(f"{field}: {' '.join(messages)}", err=True)
-            raise SystemExit(1) from error
+            raise SystemExit(1)
         db.session.commit()
     click.echo(f"Admin {email} created. Sign in at {current_app.config['BASE_URL']}/sign-in")
 

@@ -61,11 +61,13 @@ def create_app(config: dict | None = None) -> Flask:
     register_error_handlers(app)
 
     from app.cli import register_cli
+    from app.jobs import register_jobs
     from app.logging_setup import configure_logging
     from app.scheduler import init_scheduler
 
     register_cli(app)
     configure_logging(json_logs=app.config["JSON_LOGS"])
+    register_jobs()
     init_scheduler(app)
 
     from app.push import init_push

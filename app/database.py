@@ -129,3 +129,8 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def ping(session: Session) -> None:
+    """Ask the database the simplest question; a database error propagates (the health check's 503)."""
+    session.execute(text("SELECT 1"))

@@ -22,6 +22,7 @@ from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.extensions import db
+from app.forms_support import refusal_problem, settle_refusal
 from app.logging_setup import REQUEST_ID_HEADER, redact, request_id
 from app.problems import problem
 from app.services.errors import DomainError
@@ -157,18 +158,10 @@ def _csrf_error(error: CSRFError):
     return render_template("errors/csrf.html"), 400
 
 
-def settle_refusal(error: DomainError) -> None:
-    """End the transaction of a refused change: keep it when the refusal itself is audited, else drop it."""
-    if error.keep_changes:
-        db.session.commit()
-    else:
-        db.session.rollback()
-
-
 def _domain_error(error: DomainError):
-    settle_refusal(error)
     if wants_problem_json():
-        return problem(error.status, error.title, error.message, error.slug, error.field_errors or None, **getattr(error, "problem_extra", {}))
+        return refusal_problem(error)
+    settle_refusal(error)
     return render_template("errors/generic.html", error=error, message=error.message), error.status
 
 

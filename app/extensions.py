@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
         def remove(self) -> None: ...
 
+        def __call__(self) -> Session: ...
+
     class _SQLAlchemy(SQLAlchemy):
         # So the services take db.session as the Session it stands for (session: Session).
         session: _ScopedSession  # type: ignore[assignment]

@@ -25,7 +25,6 @@ from werkzeug.exceptions import HTTPException
 
 from app.database import reset_write_intent, set_write_intent
 from app.extensions import db
-from app.scheduler import register_timed_job
 from app.services import form_keys
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,6 @@ FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 REPLAY_WAIT_SECONDS = 5.0
 ALREADY_DONE = "That was sent twice; it was done once."
 
-register_timed_job("form_keys", form_keys.purge_expired)
 
 
 def _user_id() -> int | None:

@@ -5,7 +5,7 @@ redacted from messages and from tracebacks alike: an exception's message can car
 
 The redacting filter sits on the handlers, which every record passes whichever logger made it: a
 filter on a logger sees only records made by that very logger, never those of its children
-(``app.scheduler``, ``app.services.push_sender``) passing through on their way up. It is also kept on
+(``app.scheduler``, ``app.push.worker``) passing through on their way up. It is also kept on
 the named loggers, so a record is redacted (and tagged) before any handler added later sees it.
 """
 

@@ -1,7 +1,7 @@
 """The embedded scheduler: a daemon thread per process runs the timed jobs every 30 seconds.
 
-Features register jobs with ``register_timed_job(name, job)``; a job is ``job(session, now)`` and must
-be idempotent. Work too long for one transaction (the daily audit digest walks the whole chain)
+Every job is listed in ``app/jobs.py``, which registers it with ``register_timed_job(name, job)``; a job is
+``job(session, now)`` and must be idempotent. Work too long for one transaction (the daily audit digest walks the whole chain)
 registers with ``register_background_job(name, job)`` instead: ``job(app)`` runs after each tick, outside
 the tick's transaction, and decides for itself whether it is due. The thread starts on a process's first request (so ``flask db upgrade`` and other
 commands never start it, and each gunicorn worker starts its own after the fork). Several workers

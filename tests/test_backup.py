@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from app import create_app
 from app.database import write_intent
 from app.extensions import db
+from app.operations.backup import back_up, count_rows, sqlite_path
 from app.services import devices
 from app.services.audit import verify_chain
-from app.services.backup import back_up, count_rows, sqlite_path
 from tests.conftest import _test_config
 from tests.factories import make_imei, make_user
 

@@ -32,7 +32,7 @@ def _emit_from_everywhere(gunicorn_stream):
     gunicorn = logging.getLogger("gunicorn.error")
     gunicorn.propagate = False
     logging.getLogger("app.scheduler").warning("timed job failed for device %s", IMEI)
-    logging.getLogger("app.services.push_sender").error("push for %s failed", f"imei {IMEI}")
+    logging.getLogger("app.push.worker").error("push for %s failed", f"imei {IMEI}")
     logging.getLogger("werkzeug").warning('"GET /office/devices?q=%s HTTP/1.1" 200 -', IMEI)
     logging.getLogger("sqlalchemy.pool").warning("connection for %s reset", IMEI)
     try:
@@ -60,7 +60,7 @@ def test_records_from_any_logger_are_redacted_by_the_handler(restored_logging, c
     lines = written.strip().splitlines()
     if json_logs:
         entries = [json.loads(line) for line in lines]
-        assert {entry["logger"] for entry in entries} == {"app.scheduler", "app.services.push_sender", "werkzeug", "sqlalchemy.pool", "app.services.devices"}
+        assert {entry["logger"] for entry in entries} == {"app.scheduler", "app.push.worker", "werkzeug", "sqlalchemy.pool", "app.services.devices"}
         assert "ValueError: IMEI [redacted] refused" in entries[-1]["error"]
     else:
         # Another test in this worker may have set up JSON lines first; what matters here is the redaction.

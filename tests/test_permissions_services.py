@@ -80,7 +80,7 @@ def test_school_devices_only_accepts_a_school_device_from_a_provider(school, mon
     def school_ipad(_session, user):
         return [DeviceOption(key="asset-77", label="School iPad 3", asset_id=ipad_id, school_device=True)] if user.id == school["staff"].id else []
 
-    monkeypatch.setattr(permissions, "_device_option_providers", [*permissions._device_option_providers])
+    monkeypatch.setattr(permissions.options, "_device_option_providers", [*permissions.options._device_option_providers])
     permissions.register_device_option_provider(school_ipad)
     eyfs = make_area(school["admin"], "EYFS unit", AreaRule.SCHOOL_DEVICES_ONLY.value)
     asked = committed(

@@ -10,20 +10,18 @@ from app.admin.forms import InviteForm, PersonForm
 from app.confirmations import ask_first, confirmation_page, confirmed
 from app.devices.forms import ConfirmForm
 from app.extensions import db
+from app.forms_support import refused
 from app.models import Role, StaffType, User
 from app.navigation import register_nav
 from app.services import accounts, mail, staff_terms
-from app.services.errors import DomainError, NotFound, ValidationFailed
+from app.services.errors import DomainError
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 register_nav("Staff", "admin.staff", (Role.ADMIN,), order=80)
 
 
 def _person(user_id: int) -> User:
-    user = db.session.get(User, user_id)
-    if user is None:
-        raise NotFound("There is no such person.")
-    return user
+    return accounts.get_person(db.session, user_id)
 
 
 def _set_password_link(token: str) -> str:
@@ -37,14 +35,8 @@ def staff():
     text = request.args.get("q", "").strip()[:100]
     staff_type = request.args.get("type", "")
     staff_type = staff_type if staff_type in {t.value for t in StaffType} else ""
-    query = db.select(User).order_by(User.is_active_account.desc(), User.display_name)
-    if text:
-        like = f"%{text.lower()}%"
-        query = query.where(db.or_(db.func.lower(User.display_name).like(like), User.email.like(like)))
-    if staff_type:
-        query = query.where(User.staff_type == staff_type)
     return render_template(
-        "admin/staff.html", people=db.session.scalars(query.limit(200)).all(), q=text, staff_type=staff_type, staff_types=list(StaffType)
+        "admin/staff.html", people=accounts.search_people(db.session, text, staff_type), q=text, staff_type=staff_type, staff_types=list(StaffType)
     )
 
 
@@ -53,7 +45,7 @@ def staff():
 def invite():
     form = InviteForm()
     if form.validate_on_submit():
-        try:
+        with refused(form) as refusal:
             user = accounts.create_user(
                 db.session,
                 current_user,
@@ -65,10 +57,7 @@ def invite():
                 db.session, current_user, user, staff_type=StaffType(form.staff_type.data), end_date=form.end_date.data
             )
             token = accounts.issue_password_token(db.session, current_user, user)
-        except ValidationFailed as error:
-            db.session.rollback()
-            for field, messages in error.field_errors.items():
-                getattr(form, field).errors = list(getattr(form, field).errors) + messages
+        if refusal:
             return render_template("admin/invite.html", form=form), 422
         emailed = mail.queue_invitation(db.session, user, _set_password_link(token)) is not None
         db.session.commit()
@@ -85,18 +74,13 @@ def person(user_id: int):
     if request.method == "GET":
         form.roles.data = [r.value for r in user.roles if r != Role.STAFF]
     if form.validate_on_submit():
-        try:
+        with refused(form, DomainError) as refusal:
             accounts.update_profile(db.session, current_user, user, display_name=form.display_name.data)
             accounts.set_roles(db.session, current_user, user, {Role(r) for r in form.roles.data or []})
             staff_terms.set_staff_terms(
                 db.session, current_user, user, staff_type=StaffType(form.staff_type.data), end_date=form.end_date.data
             )
-        except DomainError as error:
-            db.session.rollback()
-            if isinstance(error, ValidationFailed) and "end_date" in error.field_errors:
-                form.end_date.errors = list(form.end_date.errors) + error.field_errors["end_date"]
-            else:
-                form.roles.errors = list(form.roles.errors) + [error.message]
+        if refusal:
             return render_template("admin/person.html", form=form, person=user, confirm=ConfirmForm()), 422
         db.session.commit()
         flash(f"Saved {user.display_name}.", "success")

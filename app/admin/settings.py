@@ -9,6 +9,7 @@ from app.access import roles_required
 from app.admin.routes import bp
 from app.devices.forms import ConfirmForm
 from app.extensions import db
+from app.forms_support import refused
 from app.models import Role
 from app.navigation import register_nav
 from app.services import (
@@ -16,7 +17,6 @@ from app.services import (
     school_logo,
     school_settings,
 )
-from app.services.errors import ValidationFailed
 
 register_nav("Settings", "admin.settings", (Role.ADMIN,), order=85)
 
@@ -42,12 +42,10 @@ def settings():
     typed: dict[str, list[str]] = {}
     if request.method == "POST" and form.validate_on_submit():
         typed = {key: request.form.getlist(key) for key in request.form if key != "csrf_token"}
-        try:
+        with refused(None, flash_as=None) as refusal:
             changed = school_settings.save_settings(db.session, current_user, typed)
-        except ValidationFailed as error:
-            db.session.rollback()
-            errors = error.field_errors
-        else:
+        errors = refusal.field_errors
+        if not refusal:
             db.session.commit()
             flash(f"Settings saved ({changed} changed)." if changed else "Nothing was changed.", "success")
             return redirect(url_for("admin.settings"))
@@ -61,11 +59,10 @@ def upload_logo():
     if not form.validate_on_submit():
         return redirect(url_for("admin.settings"))
     upload = request.files.get("logo")
-    try:
+    with refused(None, flash_as=None) as refusal:
         school_logo.save_logo(db.session, current_user, upload.read(school_logo.MAX_BYTES + 1) if upload else b"")
-    except ValidationFailed as error:
-        db.session.rollback()
-        return _settings_page(ConfirmForm(), error.field_errors, {})
+    if refusal:
+        return _settings_page(ConfirmForm(), refusal.field_errors, {})
     db.session.commit()
     flash("The new logo is in place.", "success")
     return redirect(url_for("admin.settings"))

@@ -26,7 +26,7 @@ from app.extensions import db
 from app.models import DeviceKind, DeviceStatus, PersonalDevice, Role
 from app.read_audit import record_read, search_details
 from app.services import devices
-from app.services.errors import Forbidden, NotFound
+from app.services.errors import Forbidden
 from app.services.imei import last_four
 
 _KINDS = [k.value for k in DeviceKind]
@@ -110,10 +110,7 @@ class DeviceList(Shape):
 
 
 def _visible_device(device_id: int) -> PersonalDevice:
-    device = db.session.get(PersonalDevice, device_id)
-    if device is None or (device.owner_id != current_user.id and not current_user.has_role(Role.OFFICE)):
-        raise NotFound("There is no such device.")
-    return device
+    return devices.visible_device(db.session, current_user, device_id)
 
 
 def _details(body: DeviceInput | DeviceChanges, base: PersonalDevice | None = None) -> devices.DeviceDetails:

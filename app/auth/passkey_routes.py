@@ -11,11 +11,10 @@ from app.access import public
 from app.auth.routes import bp, safe_next
 from app.confirmations import ask_first, confirmation_page, confirmed
 from app.devices.forms import ConfirmForm
-from app.errors import settle_refusal
 from app.extensions import db
+from app.forms_support import refused
 from app.problems import problem
 from app.services import accounts, passkeys
-from app.services.errors import ValidationFailed
 from app.web import client_ip
 
 REGISTER_CHALLENGE = "passkey_register_challenge"
@@ -28,11 +27,6 @@ def _relying_party() -> passkeys.RelyingParty:
 
 def _options_response(options_json: str):
     return current_app.response_class(options_json, mimetype="application/json")
-
-
-def _failed(error: ValidationFailed):
-    settle_refusal(error)
-    return problem(error.status, error.title, error.message, error.slug)
 
 
 @bp.get("/account/passkeys")
@@ -56,12 +50,12 @@ def passkey_register():
     if not challenge:
         return problem(400, "Start again", "The passkey request had expired; press the button again.", "passkey-expired")
     data = request.get_json(silent=True) or {}
-    try:
+    with refused(None, flash_as=None) as refusal:
         passkeys.register_passkey(
             db.session, _relying_party(), current_user, data.get("credential") or {}, bytes.fromhex(challenge), str(data.get("name", ""))
         )
-    except ValidationFailed as error:
-        return _failed(error)
+    if refusal:
+        return refusal.problem()
     db.session.commit()
     flash("Passkey added. Next time, sign in with it.", "success")
     return jsonify({"redirect": url_for("auth.passkey_list")})
@@ -102,10 +96,10 @@ def passkey_sign_in():
     if not challenge:
         return problem(400, "Start again", "The sign-in request had expired; press the button again.", "passkey-expired")
     data = request.get_json(silent=True) or {}
-    try:
+    with refused(None, flash_as=None) as refusal:
         user = passkeys.authenticate(db.session, _relying_party(), data.get("credential") or {}, bytes.fromhex(challenge))
-    except ValidationFailed as error:
-        return _failed(error)
+    if refusal:
+        return refusal.problem()
     session_id = accounts.start_session(
         db.session, user, ip=client_ip(), user_agent=request.user_agent.string or "", method="passkey"
     )

@@ -14,6 +14,7 @@ from app.auth.forms import ChangePasswordForm, SetPasswordForm, SignInForm, Toke
 from app.confirmations import ask_first, confirmation_page, confirmed
 from app.devices.forms import ConfirmForm
 from app.extensions import db
+from app.forms_support import refused
 from app.problems import problem
 from app.services import accounts, api_tokens, push
 from app.services.errors import NotFound, ValidationFailed
@@ -97,15 +98,13 @@ def set_password(token: str):
     if accounts.find_password_token(db.session, token) is None:
         return render_template("auth/link_expired.html"), 404
     if form.validate_on_submit():
-        try:
+        with refused(form, ValidationFailed, NotFound) as refusal:
             user = accounts.set_password_with_token(db.session, token, form.password.data)
             # They have just proved who they are with the link: sign them in, as the sign-in page does.
             session_id = accounts.start_session(
                 db.session, user, ip=client_ip(), user_agent=request.user_agent.string or "", method="password_link"
             )
-        except (ValidationFailed, NotFound) as error:
-            db.session.rollback()
-            form.password.errors.append(error.message)
+        if refusal:
             return render_template("auth/set_password.html", form=form), 422
         db.session.commit()
         session.clear()  # a new session: nothing from before carries over
@@ -122,7 +121,7 @@ def set_password(token: str):
 def account():
     form = ChangePasswordForm()
     if form.validate_on_submit():
-        try:
+        with refused(form) as refusal:
             accounts.change_password(
                 db.session,
                 current_user,
@@ -130,10 +129,7 @@ def account():
                 new=form.new_password.data,
                 keep_session_id=session.get("sid"),
             )
-        except ValidationFailed as error:
-            db.session.rollback()
-            for field, messages in error.field_errors.items():
-                getattr(form, field).errors.extend(messages)
+        if refusal:
             return render_template("auth/account.html", form=form, push_endpoints=[s.endpoint for s in push.subscriptions_of(db.session, current_user)]), 422
         db.session.commit()
         flash("Password changed. Your other signed-in browsers have been signed out.", "success")
@@ -146,11 +142,9 @@ def account():
 def tokens():
     form = TokenForm()
     if form.validate_on_submit():
-        try:
+        with refused(form) as refusal:
             token, secret = api_tokens.create_token(db.session, current_user, form.name.data)
-        except ValidationFailed as error:
-            db.session.rollback()
-            form.name.errors = list(form.name.errors) + error.field_errors.get("name", [error.message])
+        if refusal:
             return render_template("auth/tokens.html", form=form, tokens=api_tokens.tokens_of(db.session, current_user)), 422
         db.session.commit()
         return render_template("auth/token_created.html", token=token, secret=secret)

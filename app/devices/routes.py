@@ -7,22 +7,17 @@ from flask_login import current_user, login_required
 
 from app.access import roles_required
 from app.devices.forms import ConfirmForm, DeviceForm, ReportLostForm
-from app.errors import settle_refusal
 from app.extensions import db
-from app.models import AuditEvent, DeviceStatus, PersonalDevice, Role
+from app.forms_support import refused
+from app.models import DeviceStatus, Role
 from app.navigation import register_nav
 from app.read_audit import record_read, search_details
 from app.services import devices, policy
-from app.services.errors import AlreadyRegistered, NotFound, ValidationFailed
+from app.services.errors import AlreadyRegistered
 
 bp = Blueprint("devices", __name__)
 register_nav("My devices", "devices.mine", (Role.STAFF,), order=10)
 register_nav("Register", "devices.register", (Role.OFFICE,), order=60)
-
-
-def _apply_errors(form, error: ValidationFailed) -> None:
-    for field, messages in error.field_errors.items():
-        getattr(form, field).errors = list(getattr(form, field).errors) + messages
 
 
 @bp.get("/devices")
@@ -43,15 +38,12 @@ def mine():
 def add():
     form = DeviceForm()
     if form.validate_on_submit():
-        try:
+        with refused(form) as invalid, refused(None, AlreadyRegistered, flash_as=None) as already:
             device = devices.register_device(db.session, current_user, form.details())
-        except AlreadyRegistered as error:
-            db.session.rollback()
-            flash(f"{error.message} Here it is.", "info")
-            return redirect(url_for("devices.show", device_id=error.device_id), 303)
-        except ValidationFailed as error:
-            settle_refusal(error)
-            _apply_errors(form, error)
+        if isinstance(already.error, AlreadyRegistered):
+            flash(f"{already.message} Here it is.", "info")
+            return redirect(url_for("devices.show", device_id=already.error.device_id), 303)
+        if invalid:
             return render_template("devices/form.html", form=form, device=None), 422
         db.session.commit()
         flash(f"{device.name} is registered.", "success")
@@ -74,11 +66,9 @@ def edit(device_id: int):
     if request.method == "GET":
         form.imei1.data, form.imei2.data = device.imei1 or "", device.imei2 or ""
     if form.validate_on_submit():
-        try:
+        with refused(form) as refusal:
             devices.update_device(db.session, current_user, device, form.details())
-        except ValidationFailed as error:
-            settle_refusal(error)
-            _apply_errors(form, error)
+        if refusal:
             return render_template("devices/form.html", form=form, device=device), 422
         db.session.commit()
         flash("Changes saved.", "success")
@@ -104,7 +94,7 @@ def report_lost(device_id: int):
     device = devices.owned_device(db.session, current_user, device_id)
     form = ReportLostForm()
     if form.validate_on_submit():
-        try:
+        with refused(form) as refusal:
             devices.report_lost(
                 db.session,
                 current_user,
@@ -113,9 +103,7 @@ def report_lost(device_id: int):
                 crime_reference=form.crime_reference.data or "",
                 notes=form.notes.data or "",
             )
-        except ValidationFailed as error:
-            db.session.rollback()
-            _apply_errors(form, error)
+        if refusal:
             return render_template("devices/report_lost.html", form=form, device=device), 422
         db.session.commit()
         return redirect(url_for("devices.lost", device_id=device.id))
@@ -154,12 +142,7 @@ def register():
         status = ""
     if text.strip():
         record_read("device.register_searched", details=search_details(text))
-    duplicate_attempts = db.session.scalars(
-        db.select(AuditEvent)
-        .where(AuditEvent.action == "device.duplicate_imei_refused")
-        .order_by(AuditEvent.seq.desc())
-        .limit(10)
-    ).all()
+    duplicate_attempts = devices.duplicate_imei_attempts(db.session)
     return render_template(
         "devices/register.html",
         devices=devices.search_register(db.session, text, status),
@@ -171,24 +154,17 @@ def register():
     )
 
 
-def _office_device(device_id: int) -> PersonalDevice:
-    device = db.session.get(PersonalDevice, device_id)
-    if device is None:
-        raise NotFound("There is no such device.")
-    return device
-
-
 @bp.get("/office/devices/<int:device_id>")
 @roles_required(Role.OFFICE)
 def office_show(device_id: int):
-    return _office_device_page(_office_device(device_id), revealed=False)
+    return _office_device_page(devices.register_device_for_office(db.session, device_id), revealed=False)
 
 
 @bp.post("/office/devices/<int:device_id>/reveal")
 @roles_required(Role.OFFICE)
 def office_reveal(device_id: int):
     """Show the device's full IMEI(s): a POST (no link, prefetch or cache can do it), audited by its last 4 digits."""
-    device = _office_device(device_id)
+    device = devices.register_device_for_office(db.session, device_id)
     if not ConfirmForm().validate_on_submit():
         return redirect(url_for("devices.office_show", device_id=device.id), 303)
     record_read(
@@ -201,10 +177,6 @@ def office_reveal(device_id: int):
     return _office_device_page(device, revealed=True)
 
 
-def _office_device_page(device: PersonalDevice, *, revealed: bool):
-    history = db.session.scalars(
-        db.select(AuditEvent)
-        .where(AuditEvent.subject_type == "personal_device", AuditEvent.subject_id == str(device.id))
-        .order_by(AuditEvent.seq.desc())
-    ).all()
+def _office_device_page(device, *, revealed: bool):
+    history = devices.device_history(db.session, device)
     return render_template("devices/office_show.html", device=device, history=history, revealed=revealed, confirm=ConfirmForm())

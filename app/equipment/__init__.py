@@ -4,4 +4,4 @@ Importing the package registers the feature's CLI commands, demo seeder, "My dat
 links with classroom permission (school assets on the request form, requests in an asset's history).
 """
 
-from app.equipment import cli, demo, permissions_hook, personal_data  # noqa: F401
+from app.equipment import demo, permissions_hook, personal_data  # noqa: F401

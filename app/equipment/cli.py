@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import click
+from flask.cli import AppGroup
 
 from app.database import write_intent
-from app.equipment.routes import bp
 from app.extensions import db
 from app.services.loans import send_loan_reminders
 
+equipment_cli = AppGroup("equipment", help="School equipment on loan.")
 
-@bp.cli.command("reminders")
+
+@equipment_cli.command("reminders")
 def reminders() -> None:
     """Remind borrowers of loans due today or overdue, and send the office the daily overdue summary."""
     with write_intent():

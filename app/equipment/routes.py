@@ -21,14 +21,15 @@ from app.equipment.forms import (
     StartStockTakeForm,
 )
 from app.equipment.labels import LABELS_PER_SHEET, label_url, qr_svg, sheets
-from app.errors import settle_refusal
 from app.extensions import db
+from app.forms_support import refused
 from app.ids import is_id
 from app.models import AssetKind, AssetStatus, Role
 from app.navigation import register_nav
 from app.read_audit import record_read
 from app.services import asset_csv, assets, loans, stocktakes
-from app.services.errors import Conflict, DomainError, ValidationFailed
+from app.services.csv_upload import upload_text
+from app.services.errors import Conflict, ValidationFailed
 
 bp = Blueprint("equipment", __name__)
 register_nav("My loans", "equipment.my_loans", (Role.STAFF,), order=20)
@@ -37,12 +38,6 @@ register_nav("Scan a label", "equipment.scan", (Role.OFFICE,), order=56, tab_lab
 register_nav("Loans", "equipment.loan_list", (Role.OFFICE,), order=57)
 
 PAGE_SIZE = 50
-
-
-def _apply_errors(form, error: DomainError) -> None:
-    for name, messages in error.field_errors.items():
-        if name in form:
-            form[name].errors = list(form[name].errors) + messages
 
 
 def _csv(lines, filename: str) -> Response:
@@ -94,16 +89,12 @@ def add():
     if request.method == "GET" and request.args.get("tag"):
         form.tag.data = assets.normalise_tag(request.args["tag"])[:40]
     if form.validate_on_submit():
-        try:
+        with refused(form) as invalid, refused(form, Conflict, summary=False) as clash:
             asset = assets.create_asset(db.session, current_user, form.details())
-        except ValidationFailed as error:
-            settle_refusal(error)
-            _apply_errors(form, error)
+        if invalid:
             return render_template("equipment/form.html", form=form, asset=None), 422
-        except Conflict as error:
-            db.session.rollback()
-            _apply_errors(form, error)
-            return render_template("equipment/form.html", form=form, asset=None, problem=error.message), 409
+        if clash:
+            return render_template("equipment/form.html", form=form, asset=None, problem=clash.message), 409
         db.session.commit()
         flash(f"{asset.tag} {asset.name} is added.", "success")
         return redirect(url_for("equipment.show", asset_id=asset.id))
@@ -154,18 +145,14 @@ def edit(asset_id: int):
         if asset.status in {s.value for s in assets.SETTABLE_STATUSES}:
             form.status.data = asset.status
     if form.validate_on_submit():
-        try:
+        with refused(form) as invalid, refused(form, Conflict, summary=False) as clash:
             changed = assets.update_asset(
                 db.session, current_user, asset, form.details(keep_status=asset.status == AssetStatus.ON_LOAN.value)
             )
-        except ValidationFailed as error:
-            settle_refusal(error)
-            _apply_errors(form, error)
+        if invalid:
             return render_template("equipment/form.html", form=form, asset=asset), 422
-        except Conflict as error:
-            db.session.rollback()
-            _apply_errors(form, error)
-            return render_template("equipment/form.html", form=form, asset=asset, problem=error.message), 409
+        if clash:
+            return render_template("equipment/form.html", form=form, asset=asset, problem=clash.message), 409
         db.session.commit()
         flash("Changes saved." if changed else "Nothing was changed.", "success")
         return redirect(url_for("equipment.show", asset_id=asset.id))
@@ -178,12 +165,10 @@ def retire(asset_id: int):
     asset = assets.get_asset(db.session, asset_id)
     form = RetireForm()
     if form.validate_on_submit():
-        try:
+        with refused(form, ValidationFailed, Conflict, summary=False) as refusal:
             assets.retire_asset(db.session, current_user, asset, form.reason.data or "")
-        except (ValidationFailed, Conflict) as error:
-            db.session.rollback()
-            _apply_errors(form, error)
-            return render_template("equipment/retire.html", form=form, asset=asset, problem=error.message), error.status
+        if refusal.error is not None:
+            return render_template("equipment/retire.html", form=form, asset=asset, problem=refusal.message), refusal.error.status
         db.session.commit()
         flash(f"{asset.tag} is retired.", "success")
         return redirect(url_for("equipment.show", asset_id=asset.id))
@@ -235,7 +220,7 @@ def check_out(asset_id: int):
     form.due_on.description = f"The school day it should be back by. The usual loan ends on {format_date(loans.default_due_on(db.session))}."
     form.borrower_id.choices = [SelectChoice(0, "Choose a person")] + [SelectChoice(u.id, u.display_name) for u in loans.borrowers(db.session)]
     if form.validate_on_submit():
-        try:
+        with refused(form) as invalid, refused(None, Conflict, flash_as=None) as clash:
             loan = loans.check_out(
                 db.session,
                 current_user,
@@ -245,13 +230,10 @@ def check_out(asset_id: int):
                 purpose=form.purpose.data or "",
                 condition=form.condition.data or "",
             )
-        except ValidationFailed as error:
-            db.session.rollback()
-            _apply_errors(form, error)
+        if invalid:
             return render_template("equipment/check_out.html", form=form, asset=asset), 422
-        except Conflict as error:
-            db.session.rollback()
-            return render_template("equipment/check_out.html", form=form, asset=asset, problem=error.message), 409
+        if clash:
+            return render_template("equipment/check_out.html", form=form, asset=asset, problem=clash.message), 409
         db.session.commit()
         flash(f"{asset.tag} is lent to {loan.borrower.display_name} until {loan.due_on:%d/%m/%Y}.", "success")
         return redirect(url_for("equipment.show", asset_id=asset.id))
@@ -274,17 +256,14 @@ def check_in(asset_id: int):
     form = CheckInForm()
     open_loan = loans.open_loan_for(db.session, asset.id)
     if form.validate_on_submit():
-        try:
+        with refused(form) as invalid, refused(None, Conflict, flash_as=None) as clash:
             loan = loans.check_in(
                 db.session, current_user, asset.id, condition=form.condition.data or "", damaged=bool(form.damaged.data)
             )
-        except ValidationFailed as error:
-            db.session.rollback()
-            _apply_errors(form, error)
+        if invalid:
             return render_template("equipment/check_in.html", form=form, asset=asset, loan=open_loan), 422
-        except Conflict as error:
-            db.session.rollback()
-            return render_template("equipment/check_in.html", form=form, asset=asset, loan=None, problem=error.message), 409
+        if clash:
+            return render_template("equipment/check_in.html", form=form, asset=asset, loan=None, problem=clash.message), 409
         db.session.commit()
         note = " It is marked in repair." if loan.damaged else ""
         flash(f"{asset.tag} is back from {loan.borrower.display_name}.{note}", "success")
@@ -367,21 +346,15 @@ def labels():
 def import_assets():
     form = ImportForm()
     if form.validate_on_submit():
-        upload = form.file.data
-        if not upload or not getattr(upload, "filename", ""):
-            form.file.errors = ["Choose a CSV file to import."]
+        with refused(form) as unreadable:
+            text = upload_text(form.file.data)
+        if unreadable:
             return render_template("equipment/import.html", form=form, columns=asset_csv.IMPORT_COLUMNS), 422
-        try:
-            text = upload.read().decode("utf-8-sig")
-        except UnicodeDecodeError:
-            form.file.errors = ["Save the file as CSV UTF-8 and try again; this one is not readable text."]
-            return render_template("equipment/import.html", form=form, columns=asset_csv.IMPORT_COLUMNS), 422
-        try:
+        with refused(None, asset_csv.ImportRefused, flash_as=None) as refusal:
             created = asset_csv.import_assets(db.session, current_user, text)
-        except asset_csv.ImportRefused as error:
-            settle_refusal(error)
+        if refusal:
             return render_template(
-                "equipment/import.html", form=form, columns=asset_csv.IMPORT_COLUMNS, refused=error
+                "equipment/import.html", form=form, columns=asset_csv.IMPORT_COLUMNS, refused=refusal.error
             ), 422
         db.session.commit()
         flash(f"{len(created)} asset{'s' if len(created) != 1 else ''} imported.", "success")
@@ -437,11 +410,10 @@ def start_stocktake():
     form.location.choices = _location_choices()
     if not form.validate_on_submit():
         return redirect(url_for("equipment.stocktake_list"))
-    try:
+    with refused(form, ValidationFailed, Conflict, summary=False) as refusal:
         take = stocktakes.start_stocktake(db.session, current_user, form.location.data or "")
-    except (ValidationFailed, Conflict) as error:
-        db.session.rollback()
-        _apply_errors(form, error)
+    if refusal.error is not None:
+        error = refusal.error
         return render_template(
             "equipment/stocktakes.html",
             form=form,
@@ -477,11 +449,10 @@ def stocktake_scan(stocktake_id: int):
     form = ScanForm()
     if not form.validate_on_submit():
         abort(400)
-    try:
+    with refused(None, flash_as=None) as refusal:
         result = stocktakes.record_scan(db.session, current_user, stocktake_id, form.tag.data or "", form.condition.data or "")
-    except ValidationFailed as error:
-        db.session.rollback()
-        flash(error.field_errors.get("tag", [error.message])[0], "error")
+    if refusal:
+        flash(refusal.field_errors.get("tag", [refusal.message])[0], "error")
         return redirect(url_for("equipment.stocktake", stocktake_id=stocktake_id))
     db.session.commit()
     flash(result.message, "success" if result.expected else "error")

@@ -32,12 +32,11 @@ def mail_settings_from_environment(environment: str) -> dict:
 
 
 def init_mail(app: Flask) -> None:
-    """Read the mail settings, plug the email channel into notify(), add the pages and the sender.
+    """Read the mail settings, plug the email channel into notify(), add the pages and the sender (its command is registered in app/cli.py).
 
     Settings passed to the factory win over the environment. The /dev/mail page exists only in
     development with no SMTP server configured.
     """
-    from app.mail.cli import mail_worker
     from app.mail.routes import bp, dev_bp, email_choices
     from app.services.mail import queue_mail_for_notices
     from app.services.notifications import register_channel
@@ -49,7 +48,6 @@ def init_mail(app: Flask) -> None:
     if app.config["LANYARD_ENV"] == "development" and not app.config["SMTP_HOST"]:
         app.register_blueprint(dev_bp)
     app.jinja_env.globals["email_choices"] = email_choices
-    app.cli.add_command(mail_worker)
     if not app.config.get("MAIL_WORKER"):
         return
     started_in: dict[str, int] = {}

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+
+from app.outbox import serve_until_stopped
 
 
 @click.command("mail-worker")
@@ -30,16 +31,11 @@ def mail_worker(once: bool, poll: float | None) -> None:
     if settings.mode == "off":
         raise click.ClickException("No mail server is configured: set LANYARD_SMTP_HOST (see the README).")
     if once:
-        report = drain_until_idle(db.session, settings)
+        report = drain_until_idle(db.session(), settings)
         click.echo(f"Sent {report.sent}, retrying {report.retried}, dropped {report.dead}.")
         return
     postgres = db.engine.dialect.name == "postgresql"
     worker_poll = poll if poll is not None else (5.0 if postgres else 1.0)
     worker = MailWorker(app, threading.Event(), listen=postgres, poll_seconds=worker_poll, own_process=True)
-    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     where = f"{settings.host}:{settings.port}" if settings.mode == "smtp" else "the /dev/mail page"
-    click.echo(f"Mail worker sending to {where} as {settings.sender}; looking every {worker_poll:g}s.")
-    try:
-        worker.run_forever()
-    except KeyboardInterrupt:
-        worker.stop()
+    serve_until_stopped(worker, f"Mail worker sending to {where} as {settings.sender}; looking every {worker_poll:g}s.")

@@ -11,9 +11,9 @@ from flask_login import current_user, login_required
 
 from app.access import public
 from app.extensions import db
+from app.forms_support import refused
 from app.mail.forms import ForgotPasswordForm
 from app.services import mail
-from app.services.errors import ValidationFailed
 from app.web import client_ip
 
 bp = Blueprint("mail", __name__)
@@ -40,11 +40,9 @@ def forgot_password():
     if not reset_by_email():
         return render_template("mail/forgot_password.html", form=form, unavailable=True), 200 if request.method == "GET" else 404
     if form.validate_on_submit():
-        try:
+        with refused(form) as refusal:
             sent = mail.request_password_reset(db.session, email=form.email.data, ip=client_ip())
-        except ValidationFailed as error:
-            db.session.rollback()
-            form.email.errors = list(form.email.errors) + error.field_errors.get("email", [error.message])
+        if refusal:
             return render_template("mail/forgot_password.html", form=form), 422
         db.session.commit()
         return render_template("mail/reset_requested.html", throttled=not sent), 200 if sent else 429
@@ -54,11 +52,9 @@ def forgot_password():
 @bp.post("/account/email")
 @login_required
 def preferences():
-    try:
+    with refused() as refusal:
         changes = mail.set_preferences(db.session, current_user, set(request.form.getlist("kind")))
-    except ValidationFailed as error:
-        db.session.rollback()
-        flash(error.message, "error")
+    if refusal:
         return redirect(url_for("auth.account") + "#email")
     db.session.commit()
     flash("Your email choices are saved." if changes else "Nothing changed.", "success")

@@ -17,8 +17,6 @@ Without an SMTP server, in development, messages are written to ``instance/dev-m
 from __future__ import annotations
 
 import logging
-import os
-import random
 import smtplib
 import ssl
 import threading
@@ -27,6 +25,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from pathlib import Path
+from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import Flask
@@ -36,6 +35,8 @@ from sqlalchemy.orm import Session
 from app.clock import utcnow
 from app.database import lock_for_append, write_intent
 from app.models import MailOutbox
+from app.outbox import EmbeddedWorkers, OutboxWorker, PostgresListener, exponential_backoff, seconds_until
+from app.outbox import reconnect_delay as reconnect_delay  # part of this module's interface
 from app.services.audit import AUDIT_APPEND_LOCK, record_audit_event
 from app.services.mail import NOTIFY_CHANNEL, QUEUED_FLAG, mail_mode, prepare_password_reset, safe_text
 
@@ -51,13 +52,13 @@ wake_event = threading.Event()
 
 
 @event.listens_for(Session, "after_commit")
-def _wake_sender_after_commit(session) -> None:
+def _wake_sender_after_commit(session: Session) -> None:
     if session.info.pop(QUEUED_FLAG, False):
         wake_event.set()
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _forget_queued_after_rollback(session, _previous_transaction) -> None:
+def _forget_queued_after_rollback(session: Session, _previous_transaction) -> None:
     session.info.pop(QUEUED_FLAG, None)
 
 
@@ -138,31 +139,19 @@ class DrainReport:
 
 def backoff(settings: MailSettings, attempts: int) -> timedelta:
     """Exponential backoff: base, 2x base, 4x base, ... capped at an hour."""
-    return min(timedelta(seconds=settings.backoff_seconds * (2 ** max(0, min(attempts, 30) - 1))), MAX_BACKOFF)
-
-
-def reconnect_delay(settings: MailSettings, failures: int) -> float:
-    """Seconds to wait after ``failures`` database failures in a row: doubling, capped, jittered."""
-    ceiling = min(settings.reconnect_cap_seconds, settings.reconnect_base_seconds * (2 ** max(0, min(failures, 32) - 1)))
-    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not a secret)
+    return exponential_backoff(settings.backoff_seconds, attempts, MAX_BACKOFF)
 
 
 def _pending():
     return sa.and_(MailOutbox.sent_at.is_(None), MailOutbox.dead_at.is_(None))
 
 
-def next_due_in(session) -> float | None:
+def next_due_in(session: Session) -> float | None:
     """Seconds until the next pending message falls due (0 if one is due now), None if none is pending."""
-    soonest = session.scalar(sa.select(sa.func.min(MailOutbox.next_attempt_at)).where(_pending()))
-    session.rollback()
-    if soonest is None:
-        return None
-    if soonest.tzinfo is None:  # min() on SQLite bypasses the column type
-        soonest = datetime.fromisoformat(str(soonest)).replace(tzinfo=utcnow().tzinfo)
-    return max(0.0, (soonest - utcnow()).total_seconds())
+    return seconds_until(session, sa.select(sa.func.min(MailOutbox.next_attempt_at)).where(_pending()))
 
 
-def _from_name(session) -> str:
+def _from_name(session: Session) -> str:
     from flask import current_app
 
     from app.services.settings import get_setting
@@ -184,7 +173,7 @@ def _snapshot(row: MailOutbox, from_name: str) -> ClaimedMail:
     )
 
 
-def claim(session, settings: MailSettings, limit: int | None = None) -> tuple[list[ClaimedMail], list[int]]:
+def claim(session: Session, settings: MailSettings, limit: int | None = None) -> tuple[list[ClaimedMail], list[int]]:
     """Lease due messages to this sender in one short write transaction.
 
     Return the ready messages and the ids of password resets still to prepare.
@@ -209,7 +198,7 @@ def claim(session, settings: MailSettings, limit: int | None = None) -> tuple[li
     return ready, unprepared
 
 
-def prepare(session, message_ids: list[int]) -> list[ClaimedMail]:
+def prepare(session: Session, message_ids: list[int]) -> list[ClaimedMail]:
     """Turn leased password resets into messages, each in its own write transaction."""
     ready = []
     for message_id in message_ids:
@@ -330,7 +319,7 @@ def send_messages(messages: list[ClaimedMail], settings: MailSettings) -> list[S
         return [SendResult(m.id, "retry", None, f"{type(error).__name__} while sending") for m in messages]
 
 
-def record(session, settings: MailSettings, results: list[SendResult], report: DrainReport) -> None:
+def record(session: Session, settings: MailSettings, results: list[SendResult], report: DrainReport) -> None:
     """Write what happened to each message in one short write transaction (audit lock first, then the
     rows in id order, as everywhere)."""
     if not results:
@@ -366,7 +355,7 @@ def record(session, settings: MailSettings, results: list[SendResult], report: D
         session.commit()
 
 
-def _give_up(session, row: MailOutbox, now: datetime, reason: str) -> None:
+def _give_up(session: Session, row: MailOutbox, now: datetime, reason: str) -> None:
     row.dead_at = now
     row.text_body = row.html_body = ""
     record_audit_event(
@@ -375,7 +364,7 @@ def _give_up(session, row: MailOutbox, now: datetime, reason: str) -> None:
     )
 
 
-def drain_once(session, settings: MailSettings) -> DrainReport:
+def drain_once(session: Session, settings: MailSettings) -> DrainReport:
     """Claim what is due now, prepare resets, send, and record each result."""
     report = DrainReport()
     ready, unprepared = claim(session, settings)
@@ -387,7 +376,7 @@ def drain_once(session, settings: MailSettings) -> DrainReport:
     return report
 
 
-def drain_until_idle(session, settings: MailSettings) -> DrainReport:
+def drain_until_idle(session: Session, settings: MailSettings) -> DrainReport:
     """Drain repeatedly until nothing is due now (tests and `flask mail-worker --once`)."""
     total = DrainReport()
     while True:
@@ -401,42 +390,22 @@ def drain_until_idle(session, settings: MailSettings) -> DrainReport:
         total.outcomes.extend(report.outcomes)
 
 
-def purge_settled(session, kept_for: timedelta = SETTLED_KEPT_FOR) -> int:
+def purge_settled(session: Session, kept_for: timedelta = SETTLED_KEPT_FOR) -> int:
     """Delete messages sent or dropped more than ``kept_for`` ago (the outbox is a queue, not a record)."""
     session.rollback()
     with write_intent():
         lock_for_append(session, AUDIT_APPEND_LOCK)
         cutoff = utcnow() - kept_for
         settled = sa.or_(MailOutbox.sent_at < cutoff, MailOutbox.dead_at < cutoff)
-        count = session.execute(sa.delete(MailOutbox).where(settled).execution_options(synchronize_session=False)).rowcount or 0
+        deleted = session.execute(sa.delete(MailOutbox).where(settled).execution_options(synchronize_session=False))
+        count = cast(sa.CursorResult[Any], deleted).rowcount or 0
         if count:
             record_audit_event(session, None, "mail.outbox_purged", "mail_outbox", "", {"count": count, "kept_days": kept_for.days})
         session.commit()
     return count
 
 
-class _PostgresListener:
-    """LISTEN on the mail channel, so a separate worker process hears of new mail at commit."""
-
-    def __init__(self, engine) -> None:
-        import psycopg
-
-        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self.connection = psycopg.connect(url, autocommit=True, connect_timeout=10)
-        self.connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
-
-    def wait(self, timeout: float) -> None:
-        for _notice in self.connection.notifies(timeout=timeout, stop_after=1):
-            break
-
-    def close(self) -> None:
-        try:
-            self.connection.close()
-        except Exception:  # noqa: BLE001 (a connection the server already ended may fail to close)
-            log.debug("mail sender: closing the LISTEN connection failed", exc_info=True)
-
-
-class MailWorker:
+class MailWorker(OutboxWorker):
     """A sender loop: wakes on a commit that queued mail, on the next due retry, or every poll.
 
     Neither a lost database nor one bad message ends it: a failure is logged, the connections are
@@ -444,118 +413,61 @@ class MailWorker:
     listens) again and sends what accumulated meanwhile.
     """
 
-    def __init__(self, app: Flask, wake: threading.Event | None = None, *, listen: bool = False, poll_seconds: float | None = None, own_process: bool = False) -> None:
-        self.app = app
-        self.settings = MailSettings.from_app(app)
-        self.poll_seconds = self.settings.poll_seconds if poll_seconds is None else poll_seconds
-        self.wake = wake or wake_event
-        self.listen = listen
-        self.own_process = own_process
-        self.stop_event = threading.Event()
-        self.database_failures = 0
-        self.reconnects = 0
+    name = "mail sender"
+    channel = NOTIFY_CHANNEL
 
-    def stop(self) -> None:
-        self.stop_event.set()
-        self.wake.set()
-
-    def run_forever(self) -> None:
-        """Run until stopped, starting the loop again should anything ever escape it."""
-        restarts = 0
-        while not self.stop_event.is_set():
-            try:
-                self.run()
-            except Exception:  # noqa: BLE001 (the sender must outlive any one failure)
-                restarts += 1
-                log.exception("mail sender: the loop stopped unexpectedly; starting it again")
-                self.stop_event.wait(reconnect_delay(self.settings, restarts))
-
-    def _forget_connections(self, listener: _PostgresListener | None) -> None:
-        from app.extensions import db
-
-        if listener is not None:
-            listener.close()
-        try:
-            db.session.rollback()
-        except Exception:  # noqa: BLE001 (the connection may be gone already)
-            log.debug("mail sender: rollback after a failure failed", exc_info=True)
-        try:
-            db.session.remove()
-            if self.own_process:
-                db.engine.dispose()
-        except Exception:  # noqa: BLE001
-            log.debug("mail sender: discarding connections failed", exc_info=True)
+    def __init__(
+        self,
+        app: Flask,
+        wake: threading.Event | None = None,
+        *,
+        listen: bool = False,
+        poll_seconds: float | None = None,
+        own_process: bool = False,
+    ) -> None:
+        super().__init__(app, MailSettings.from_app(app), wake or wake_event, listen=listen, poll_seconds=poll_seconds, own_process=own_process)
 
     def run(self) -> None:
         from app.extensions import db
 
         next_purge = 0.0
         with self.app.app_context():
-            wants_listener = self.listen and db.engine.dialect.name == "postgresql"
-            listener: _PostgresListener | None = None
+            listener: PostgresListener | None = None
             try:
                 while not self.stop_event.is_set():
                     self.wake.clear()
                     try:
-                        if wants_listener and listener is None:
-                            listener = _PostgresListener(db.engine)  # listen before looking
+                        listener = self.listen_if_wanted(listener)
                         now = utcnow().timestamp()
                         if now >= next_purge:
                             next_purge = now + 3600
-                            purge_settled(db.session)
-                        if drain_once(db.session, self.settings).claimed:
-                            self._recovered()
+                            purge_settled(db.session())
+                        if drain_once(db.session(), self.settings).claimed:
+                            self.recovered()
                             continue
-                        due_in = next_due_in(db.session)
-                        self._recovered()
+                        due_in = next_due_in(db.session())
+                        self.recovered()
                         timeout = self.poll_seconds if due_in is None else min(self.poll_seconds, max(due_in, 0.01))
                         if listener is not None:
                             listener.wait(min(timeout, 1.0))  # and look at stop_event every second
                         else:
                             self.wake.wait(timeout)
                     except Exception as error:  # noqa: BLE001 (database or anything else: back off, carry on)
-                        self.database_failures += 1
-                        delay = reconnect_delay(self.settings, self.database_failures)
-                        database = isinstance(error, (sa.exc.SQLAlchemyError, OSError)) or type(error).__module__.startswith("psycopg")
-                        log.exception(
-                            "mail sender: %s (failure %d in a row); connecting again in %.1fs",
-                            "lost the database" if database else "unexpected error", self.database_failures, delay,
-                        )
-                        self._forget_connections(listener)
+                        self.failed(error, listener)
                         listener = None
-                        self.stop_event.wait(delay)
             finally:
                 if listener is not None:
                     listener.close()
                 db.session.remove()
 
-    def _recovered(self) -> None:
-        if self.database_failures:
-            self.reconnects += 1
-            log.warning("mail sender: the database answers again after %d failures; sending resumes", self.database_failures)
-            self.database_failures = 0
+
+_embedded = EmbeddedWorkers("lanyard-mail-sender")
 
 
-_embedded: dict[int, tuple[threading.Thread, MailWorker]] = {}
-_embedded_lock = threading.Lock()
-
-
-def start_embedded_worker(app: Flask) -> MailWorker:
+def start_embedded_worker(app: Flask) -> OutboxWorker:
     """Start this process's sender thread once (a forked gunicorn worker starts its own)."""
-    with _embedded_lock:
-        running = _embedded.get(os.getpid())
-        if running is not None and running[0].is_alive():
-            return running[1]
-        worker = MailWorker(app)
-        thread = threading.Thread(target=worker.run_forever, name="lanyard-mail-sender", daemon=True)
-        thread.start()
-        _embedded[os.getpid()] = (thread, worker)
-        return worker
+    return _embedded.start(lambda: MailWorker(app))
 
 
 def stop_embedded_worker(timeout: float = 5.0) -> None:
-    with _embedded_lock:
-        running = _embedded.pop(os.getpid(), None)
-    if running is not None:
-        running[1].stop()
-        running[0].join(timeout)
+    _embedded.stop(timeout)

@@ -5,7 +5,7 @@ Where things are
   (``PermissionRequest``, ``StandingPermission``, ``standing_permission_areas``, ``RequestStatus``,
   ``RequestReason``), ``app/models/settings.py`` (``SchoolSetting``: the ``school_settings`` key/value
   table every feature's settings can use; ``ApproverStatus``: each approver's away flag).
-- Services: ``app/services/areas.py``, ``app/services/permissions.py``, ``app/services/settings.py``.
+- Services: ``app/services/areas.py``, ``app/services/permissions/`` (a package by topic), ``app/services/settings.py``.
 - Pages: this package (``routes.py``, ``forms.py``, ``demo.py``); templates in ``templates/permissions/``;
   ``static/css/permissions.css``, ``static/js/permission-status.js`` (the live status page),
   ``static/js/approvals-inbox.js`` (the inbox notices new requests).
@@ -19,8 +19,8 @@ Hooks for other features
 - Notifications go through ``notify(..., extra={"request_id": id, "kind": "permission.requested",
   "actions": ["approve", "deny"]})``; a push channel decides with ``permissions.decide(session,
   approver, request_id, "approve" | "deny", note=..., until=...)``.
-- ``app.scheduler.register_timed_job(name, job)``: ``job(session, now)``, idempotent; run every 30 s by
-  the embedded thread and by ``flask permissions run-jobs``.
+- Timed jobs are listed in ``app/jobs.py``: ``job(session, now)``, idempotent; run every 30 s by the
+  embedded thread and by ``flask permissions run-jobs`` (``app/permissions/cli.py``).
 
 Choices
 - Live status by polling the JSON API with backoff (1 s growing to 5 s while waiting, 30 s once

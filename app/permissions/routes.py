@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 from urllib.parse import urlsplit
 
-import click
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from wtforms import SelectChoice
@@ -15,16 +13,15 @@ from app.access import roles_required
 from app.clock import local_today, utcnow
 from app.confirmations import ask_first, confirmation_page, confirmed
 from app.devices.forms import ConfirmForm
-from app.errors import settle_refusal
 from app.extensions import db
-from app.models import Area, AreaRule, PersonalDevice, Role, User
+from app.forms_support import refused
+from app.models import Area, AreaRule, Role
 from app.navigation import register_nav
 from app.permissions import demo  # noqa: F401  (registers the demo seeder)
 from app.permissions.forms import AreaForm, CoverForm, DecisionForm, RequestForm, ReviewForm, StandingPermissionForm
-from app.scheduler import register_timed_job, run_timed_jobs
-from app.services import areas, home, permissions
+from app.services import accounts, areas, home, permissions
 from app.services.accounts import users_with_role
-from app.services.errors import Conflict, Forbidden, ValidationFailed
+from app.services.errors import Conflict, Forbidden
 from app.services.inbox_pages import page_number, pending_page
 
 bp = Blueprint("permissions", __name__)
@@ -35,13 +32,6 @@ register_nav("Now", "permissions.now", (Role.APPROVER, Role.OFFICE), order=25)
 register_nav("Standing", "permissions.standing", (Role.APPROVER,), order=30)
 register_nav("Cover", "permissions.cover", (Role.APPROVER,), order=35)
 register_nav("Areas", "permissions.areas", (Role.ADMIN,), order=70)
-register_timed_job("permissions", permissions.run_jobs)
-
-
-def _apply_errors(form, error: ValidationFailed, fallback: str) -> None:
-    for field, messages in error.field_errors.items():
-        target = getattr(form, field, None) or getattr(form, fallback)
-        target.errors = list(target.errors) + messages
 
 
 # Areas and posters (admin) ------------------------------------------------------------------------
@@ -58,11 +48,9 @@ def area_list():
 def area_new():
     form = AreaForm()
     if form.validate_on_submit():
-        try:
+        with refused(form) as refusal:
             area = areas.create_area(db.session, current_user, name=form.name.data or "", rule=form.rule.data or "")
-        except ValidationFailed as error:
-            db.session.rollback()
-            _apply_errors(form, error, "name")
+        if refusal:
             return render_template("permissions/area_form.html", form=form, area=None), 422
         db.session.commit()
         flash(f"{area.name} is added. Print its poster and put it up by the door.", "success")
@@ -76,11 +64,9 @@ def area_edit(area_id: int):
     area = areas.get_area(db.session, area_id)
     form = AreaForm(obj=None if request.method == "POST" else area)
     if form.validate_on_submit():
-        try:
+        with refused(form) as refusal:
             areas.update_area(db.session, current_user, area, name=form.name.data or "", rule=form.rule.data or "")
-        except ValidationFailed as error:
-            db.session.rollback()
-            _apply_errors(form, error, "name")
+        if refusal:
             return render_template("permissions/area_form.html", form=form, area=area, confirm=ConfirmForm()), 422
         db.session.commit()
         flash("Changes saved.", "success")
@@ -192,7 +178,7 @@ def ask_submit(token: str):
     form = _request_form(area)
     if not form.validate_on_submit():
         return _door_page(area, form, 422)
-    try:
+    with refused(form) as refusal:
         asked = permissions.request_permission(
             db.session,
             current_user,
@@ -205,9 +191,8 @@ def ask_submit(token: str):
             emergency=bool(form.emergency.data),
             emergency_reason=form.emergency_reason.data or "",
         )
-    except ValidationFailed as error:
-        settle_refusal(error)
-        _apply_errors(form, error, "device")
+    if refusal.error is not None:
+        error = refusal.error
         form.refusal = error.message if isinstance(error, permissions.AreaRuleRefusal | permissions.AlreadyAsked) else ""
         form.first_request_url = getattr(error, "request_url", "")
         if isinstance(error, permissions.AlreadyAsked):
@@ -241,12 +226,9 @@ def request_status(request_id: int):
 def _requester_action(request_id: int, action, done: str):
     permissions.own_request(db.session, current_user, request_id)
     if ConfirmForm().validate_on_submit():
-        try:
+        with refused(None, Conflict) as refusal:
             action(db.session, current_user, request_id)
-        except Conflict as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
+        if not refusal:
             db.session.commit()
             flash(done, "success")
     return redirect(url_for("permissions.request_status", request_id=request_id))
@@ -332,18 +314,14 @@ def decision(request_id: int):
 
     if not form.validate_on_submit():
         return again(422)
-    try:
+    with refused(form) as invalid, refused(None, Conflict, Forbidden) as refusal:
         until = permissions.parse_until(form.until.data, utcnow()) if (form.until.data or "").strip() else None
         decided = permissions.decide(
             db.session, current_user, request_id, form.decision.data or "", note=form.note.data or "", until=until
         )
-    except ValidationFailed as error:
-        db.session.rollback()
-        _apply_errors(form, error, "decision")
+    if invalid:
         return again(422)
-    except (Conflict, Forbidden) as error:
-        db.session.rollback()
-        flash(error.message, "error")
+    if refusal:
         return redirect(done_url)
     db.session.commit()
     verb = "Approved" if decided.status == "approved" else "Denied"
@@ -366,17 +344,13 @@ def review(request_id: int):
 
     if not form.validate_on_submit():
         return again(422)
-    try:
+    with refused(form) as invalid, refused(None, Conflict, Forbidden) as refusal:
         reviewed = permissions.review_emergency(
             db.session, current_user, request_id, form.outcome.data or "", note=form.note.data or ""
         )
-    except ValidationFailed as error:
-        db.session.rollback()
-        _apply_errors(form, error, "outcome")
+    if invalid:
         return again(422)
-    except (Conflict, Forbidden) as error:
-        db.session.rollback()
-        flash(error.message, "error")
+    if refusal:
         return redirect(url_for("permissions.approval", request_id=request_id) if back_to_one else url_for("permissions.inbox"))
     db.session.commit()
     flash(f"Review recorded: {reviewed.requester.display_name}'s emergency override, {reviewed.review_outcome_label}.", "success")
@@ -395,11 +369,9 @@ def now():
 
 def _standing_form() -> StandingPermissionForm:
     form = StandingPermissionForm()
-    people = db.session.scalars(db.select(User).where(User.is_active_account.is_(True)).order_by(User.display_name)).all()
+    people = accounts.active_people(db.session)
     form.person.choices = [SelectChoice(0, "Choose…")] + [SelectChoice(p.id, p.display_name) for p in people if p.id != current_user.id]
-    devices = db.session.scalars(
-        db.select(PersonalDevice).join(PersonalDevice.owner).where(PersonalDevice.status == "active").order_by(User.display_name)
-    ).all()
+    devices = permissions.grantable_devices(db.session)
     form.device.choices = [SelectChoice(0, "Any of their devices")] + [SelectChoice(d.id, f"{d.owner.display_name}: {d.name}") for d in devices]
     form.areas.choices = [SelectChoice(a.id, a.name) for a in areas.list_areas(db.session) if a.rule != AreaRule.CLOSED.value]
     return form
@@ -421,7 +393,7 @@ def standing():
     if request.method == "GET":
         form.starts_on.data = form.starts_on.data or local_today()
     if form.validate_on_submit():
-        try:
+        with refused(form) as refusal:
             granted = permissions.grant_standing_permission(
                 db.session,
                 current_user,
@@ -432,9 +404,7 @@ def standing():
                 ends_on=form.ends_on.data,
                 reason=form.reason.data or "",
             )
-        except ValidationFailed as error:
-            db.session.rollback()
-            _apply_errors(form, error, "person")
+        if refusal:
             return _standing_page(form, 422)
         db.session.commit()
         flash(f"Standing permission granted to {granted.person.display_name}.", "success")
@@ -446,12 +416,9 @@ def standing():
 @roles_required(Role.APPROVER)
 def standing_end(standing_id: int):
     if ConfirmForm().validate_on_submit():
-        try:
+        with refused(None, Conflict) as refusal:
             ended = permissions.end_standing_permission(db.session, current_user, standing_id)
-        except Conflict as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
+        if not refusal:
             db.session.commit()
             flash(f"Standing permission for {ended.person.display_name} ended.", "success")
     return redirect(url_for("permissions.standing"))
@@ -491,12 +458,10 @@ def cover_save():
     form = _cover_form()
     if not form.validate_on_submit():
         return _cover_page(form, 422)
-    try:
+    with refused(form) as refusal:
         permissions.set_delegates(db.session, current_user, form.delegates.data or [])
         permissions.set_escalation_minutes(db.session, current_user, form.escalation_minutes.data)
-    except ValidationFailed as error:
-        db.session.rollback()
-        _apply_errors(form, error, "delegates")
+    if refusal:
         return _cover_page(form, 422)
     db.session.commit()
     flash("Cover settings saved.", "success")
@@ -512,17 +477,3 @@ def cover_away():
         db.session.commit()
         flash("You are marked away: new requests go to the others." if away else "You are back on duty.", "success")
     return redirect(url_for("permissions.inbox" if request.form.get("back") == "inbox" else "permissions.cover"))
-
-
-# Timed jobs for cron --------------------------------------------------------------------------------
-
-
-@bp.cli.command("run-jobs")
-def run_jobs_command() -> None:
-    """Expire permissions that are over, escalate requests waiting too long and unreviewed emergency overrides (idempotent; for cron)."""
-    results = run_timed_jobs(db.session, names=["permissions"])
-    if results is None:
-        click.echo("Another process is running the timed jobs; nothing done.")
-        return
-    report: Any = results["permissions"]
-    click.echo(f"Expired {report.expired}, escalated {report.escalated}, emergency reviews overdue {report.reviews_overdue}.")

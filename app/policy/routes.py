@@ -9,15 +9,14 @@ from flask_login import current_user, login_required
 from app.access import roles_required
 from app.auth.routes import safe_next
 from app.devices.forms import ConfirmForm
-from app.errors import settle_refusal
 from app.extensions import db
+from app.forms_support import refused
 from app.models import Role
 from app.navigation import register_nav
 from app.policy import demo  # noqa: F401  (registers the demo seeder)
 from app.policy.forms import AcceptForm, PolicyForm, RemindForm
 from app.services import coverage as coverage_service
 from app.services import policy, school_settings
-from app.services.errors import ValidationFailed
 from app.services.staff_terms import parse_end_date
 
 bp = Blueprint("policy", __name__)
@@ -44,11 +43,9 @@ def accept():
     form = AcceptForm()
     if not form.validate_on_submit() or not (form.policy_id.data or "").isdigit():
         return redirect(url_for("policy.read"))
-    try:
+    with refused() as refusal:
         policy.accept_policy(db.session, current_user, int(form.policy_id.data))
-    except ValidationFailed as error:
-        settle_refusal(error)
-        flash(error.message, "error")
+    if refusal:
         return redirect(url_for("policy.read"))
     db.session.commit()
     flash("Thank you: you have accepted the policy.", "success")
@@ -86,12 +83,9 @@ def publish():
             pdf=upload.read(policy.MAX_PDF_BYTES + 1) if upload else b"",
             review_date=review_date,
         )
-        try:
+        with refused(form) as refusal:
             version = policy.publish_policy(db.session, current_user, draft)
-        except ValidationFailed as error:
-            db.session.rollback()
-            for name, messages in error.field_errors.items():
-                form[name].errors = list(form[name].errors) + messages
+        if refusal:
             return render_template("policy/publish.html", form=form, policy=current), 422
         db.session.commit()
         flash(f"Version {version.label} is published: everyone is asked to accept it at their next visit.", "success")

@@ -8,10 +8,12 @@ from flask_login import current_user
 from app.access import roles_required
 from app.devices.forms import ConfirmForm
 from app.extensions import db
+from app.forms_support import refused
 from app.models import Role
 from app.provisioning.forms import ApplyImportForm, ScimTokenForm, StaffFileForm
 from app.services import provisioning, staff_import
 from app.services import staff_terms as _staff_terms  # noqa: F401  (the end-date job and its setting)
+from app.services.csv_upload import upload_text
 from app.services.errors import Conflict, ValidationFailed
 
 bp = Blueprint("provisioning", __name__, url_prefix="/admin")
@@ -31,25 +33,14 @@ def staff_import_page():
     form = StaffFileForm()
     if not form.validate_on_submit():
         return _import_page(form, 422 if form.errors else 200)
-    upload = form.file.data
-    if not upload or not getattr(upload, "filename", ""):
-        form.file.errors = ["Choose a CSV file to import."]
+    with refused(form) as unreadable:
+        text = upload_text(form.file.data, staff_import.MAX_BYTES)
+    if unreadable:
         return _import_page(form, 422)
-    raw = upload.read(staff_import.MAX_BYTES + 1)
-    upload.close()
-    if len(raw) > staff_import.MAX_BYTES:
-        form.file.errors = [f"The file is larger than {staff_import.MAX_BYTES // 1024} KB; split it and import each part."]
-        return _import_page(form, 422)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        form.file.errors = ["Save the file as CSV UTF-8 and try again; this one is not readable text."]
-        return _import_page(form, 422)
-    try:
+    with refused(None, staff_import.ImportRefused, flash_as=None) as refusal:
         plan = staff_import.plan_import(db.session, current_user, text)
-    except staff_import.ImportRefused as error:
-        db.session.rollback()
-        return _import_page(form, 422, refused=error)
+    if refusal:
+        return _import_page(form, 422, refused=refusal.error)
     db.session.rollback()  # the preview changes nothing
     apply_form = ApplyImportForm(formdata=None, text=text, digest=plan.digest)
     return render_template("provisioning/preview.html", plan=plan, form=apply_form)
@@ -62,13 +53,13 @@ def staff_import_apply():
     if not form.validate_on_submit():
         flash("The form had expired. Please preview the file again.", "error")
         return redirect(url_for("provisioning.staff_import_page"))
-    try:
+    with refused(None, staff_import.ImportRefused, Conflict, ValidationFailed, flash_as=None) as refusal:
         result = staff_import.apply_import(
             db.session, current_user, form.text.data or "", form.digest.data or "", deactivate_missing=form.deactivate_missing.data
         )
-    except (staff_import.ImportRefused, Conflict, ValidationFailed) as error:
-        db.session.rollback()
-        return render_template("provisioning/import.html", form=StaffFileForm(), refused=None, stale=error.message), 409 if isinstance(error, Conflict) else 422
+    if refusal.error is not None:
+        status = 409 if isinstance(refusal.error, Conflict) else 422
+        return render_template("provisioning/import.html", form=StaffFileForm(), refused=None, stale=refusal.message), status
     db.session.commit()
     links = [(user, _link(token)) for user, token in result.created]
     return render_template("provisioning/imported.html", result=result, links=links)
@@ -91,11 +82,9 @@ def scim_tokens():
     secret = None
     status = 200
     if form.validate_on_submit():
-        try:
+        with refused(form) as refusal:
             _token, secret = provisioning.create_scim_token(db.session, current_user, form.name.data)
-        except ValidationFailed as error:
-            db.session.rollback()
-            form.name.errors = list(form.name.errors) + error.field_errors.get("name", [error.message])
+        if refusal:
             status = 422
         else:
             db.session.commit()

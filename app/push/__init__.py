@@ -15,20 +15,18 @@ def init_push(app: Flask) -> None:
     gunicorn worker forked after a preloaded factory needs its own thread.
     """
     from app.push import permission_actions  # noqa: F401  (registers the permission_request handler)
-    from app.push.cli import push_worker
     from app.services.notifications import register_channel
     from app.services.push import PushServices, queue_push_messages
 
     PushServices.from_config(app.config)  # a malformed LANYARD_PUSH_EXTRA_HOSTS stops the app here
     register_channel(queue_push_messages)
-    app.cli.add_command(push_worker)
     if not app.config.get("PUSH_WORKER"):
         return
     started_in: dict[str, int] = {}
 
     def ensure_sender_running() -> None:
         if started_in.get("pid") != os.getpid():
-            from app.services.push_sender import start_embedded_worker
+            from app.push.worker import start_embedded_worker
 
             start_embedded_worker(app)
             started_in["pid"] = os.getpid()

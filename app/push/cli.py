@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 import threading
 
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+
+from app.outbox import serve_until_stopped
 
 
 @click.command("push-worker")
@@ -25,23 +26,17 @@ def push_worker(once: bool, poll: float | None) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from app.extensions import db
-    from app.services.push_sender import PushWorker, SenderSettings, drain_until_idle
+    from app.push.worker import PushWorker, SenderSettings, drain_until_idle
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if once:
         settings = SenderSettings.from_app(app)
         with ThreadPoolExecutor(settings.send_threads) as pool:
-            report = drain_until_idle(db.session, settings, pool)
+            report = drain_until_idle(db.session(), settings, pool)
         click.echo(f"Sent {report.sent}, retrying {report.retried}, gone {report.gone}, dropped {report.dead}.")
         return
     postgres = db.engine.dialect.name == "postgresql"
     worker_poll = poll if poll is not None else (2.0 if postgres else 0.02)
     worker = PushWorker(app, threading.Event(), listen=postgres, poll_seconds=worker_poll, own_process=True)
-    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     woken = "woken by LISTEN/NOTIFY, " if postgres else ""
-    click.echo(f"Push worker sending as {worker.settings.contact}; {woken}looking every {worker_poll:g}s.")
-    try:
-        # A lost database or a bad message is logged and waited out, never the end of the process.
-        worker.run_forever()
-    except KeyboardInterrupt:
-        worker.stop()
+    serve_until_stopped(worker, f"Push worker sending as {worker.settings.contact}; {woken}looking every {worker_poll:g}s.")

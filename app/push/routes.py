@@ -8,10 +8,10 @@ from flask_login import current_user, login_required
 from app.confirmations import ask_first, confirmation_page, confirmed
 from app.devices.forms import ConfirmForm
 from app.extensions import db
+from app.forms_support import refused
 from app.models import Role
 from app.navigation import register_nav
 from app.services import push
-from app.services.errors import ValidationFailed
 from app.services.push_keys import application_server_key
 
 bp = Blueprint("push", __name__)
@@ -56,12 +56,9 @@ def remove(subscription_id: int):
 def send_test():
     """Queue a test notification to the person's own browsers (at most one a minute; audited)."""
     if ConfirmForm().validate_on_submit():
-        try:
+        with refused() as refusal:
             count = push.send_test_push(db.session, current_user)
-        except ValidationFailed as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
+        if not refusal:
             db.session.commit()
             flash(f"A test notification is on its way to {count} {'browser' if count == 1 else 'browsers'}.", "success")
     return redirect(url_for("push.settings"))

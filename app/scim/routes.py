@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, g, request
 from pydantic import ValidationError
 from scim2_models import (
@@ -28,7 +27,7 @@ from werkzeug.exceptions import HTTPException
 
 from app.clock import utcnow
 from app.extensions import csrf, db
-from app.models import Role, UserRole
+from app.models import Role
 from app.models import User as Person
 from app.scim.resources import (
     GROUP_NAMES,
@@ -42,7 +41,7 @@ from app.scim.resources import (
     user_resource,
     user_schema,
 )
-from app.services import accounts, provisioning
+from app.services import accounts, provisioning, scim_people
 from app.services.audit import record_audit_event
 from app.services.errors import Conflict, DomainError, NotFound, ValidationFailed
 
@@ -209,16 +208,8 @@ def schema(schema_id: str):
 # Users ---------------------------------------------------------------------------------------------
 
 
-def _visible():
-    """People the provisioning system may see: all but those it deleted (and nobody brought back since)."""
-    return sa.select(Person).where(sa.or_(Person.deprovisioned_at.is_(None), Person.is_active_account.is_(True)))
-
-
 def _person(user_id: str) -> Person:
-    person = db.session.scalar(_visible().where(Person.id == int(user_id))) if user_id.isdigit() and len(user_id) < 10 else None
-    if person is None:
-        raise NotFound("There is no such user.")
-    return person
+    return scim_people.visible_person(db.session, user_id)
 
 
 def _paging(params) -> tuple[int, int]:
@@ -246,15 +237,10 @@ def _filtered_people(query, text: str):
     if not match:
         raise FilterNotSupported()
     attribute, value = match.group(1).strip().lower(), match.group(2).replace('\\"', '"').replace("\\\\", "\\")
-    if attribute in ("username", "emails", "emails.value", 'emails[type eq "work"].value'):
-        return query.where(Person.email == accounts.normalise_email(value))
-    if attribute == "externalid":
-        return query.where(Person.external_id == value)
-    if attribute == "id":
-        return query.where(Person.id == (int(value) if value.isdigit() and len(value) < 10 else -1))
-    if attribute == "displayname":
-        return query.where(Person.display_name == value)
-    raise FilterNotSupported()
+    narrowed = scim_people.where_equal(query, attribute, value)
+    if narrowed is None:
+        raise FilterNotSupported()
+    return narrowed
 
 
 class FilterNotSupported(SCIMException):
@@ -266,13 +252,12 @@ class FilterNotSupported(SCIMException):
 
 
 def _list_users(params) -> Response:
-    query = _visible()
+    query = scim_people.visible_people()
     if text := str(params.get("filter") or "").strip():
         query = _filtered_people(query, text[:500])
     start, count = _paging(params)
     selection = _selection(params)
-    total = db.session.scalar(sa.select(sa.func.count()).select_from(query.subquery())) or 0
-    people = db.session.scalars(query.order_by(Person.id).offset(start - 1).limit(count)).all() if count else []
+    total, people = scim_people.page_of_people(db.session, query, start, count)
     payload = _listing([], total, start)
     payload["Resources"] = [_dump_user(person, selection) for person in people]
     payload["itemsPerPage"] = len(people)
@@ -364,14 +349,7 @@ def _role(group_id: str) -> Role:
 
 
 def _members(role: Role) -> list[Person]:
-    return list(
-        db.session.scalars(
-            sa.select(Person)
-            .join(UserRole)
-            .where(UserRole.role == role.value, Person.is_active_account.is_(True))
-            .order_by(Person.id)
-        )
-    )
+    return scim_people.role_members(db.session, role)
 
 
 def _dump_group(role: Role) -> dict:

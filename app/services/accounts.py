@@ -314,3 +314,27 @@ def users_with_role(session: Session, role: Role) -> list[User]:
             .order_by(User.display_name)
         )
     )
+
+
+def get_person(session: Session, user_id: int) -> User:
+    """Anyone with an account, active or not, or NotFound."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound("There is no such person.")
+    return user
+
+
+def search_people(session: Session, text: str = "", staff_type: str = "", limit: int = 200) -> list[User]:
+    """The staff list: active people first, by name; ``text`` matches a name or an email, ``staff_type`` filters."""
+    query = sa.select(User).order_by(User.is_active_account.desc(), User.display_name)
+    if text:
+        like = f"%{text.lower()}%"
+        query = query.where(sa.or_(sa.func.lower(User.display_name).like(like), User.email.like(like)))
+    if staff_type:
+        query = query.where(User.staff_type == staff_type)
+    return list(session.scalars(query.limit(limit)))
+
+
+def active_people(session: Session) -> list[User]:
+    """Everyone with an active account, by name."""
+    return list(session.scalars(sa.select(User).where(User.is_active_account.is_(True)).order_by(User.display_name)))

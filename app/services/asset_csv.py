@@ -3,18 +3,17 @@ and streamed exports guarded against formula injection (DESIGN.md section 10).""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from app.clock import format_date, format_datetime, local_today
 from app.models import AssetKind, Loan, RegisteredImei, SchoolAsset, StockTake, User
 from app.services.assets import AssetDetails, create_asset, require_office, validate_asset
 from app.services.audit import record_audit_event
 from app.services.csv_safe import csv_lines
+from app.services.csv_upload import RowProblem, file_problem, read_table, refused_message
 from app.services.errors import ValidationFailed
 from app.services.imei import last_four
 from app.services.stocktakes import stocktake_report
@@ -28,17 +27,6 @@ _KINDS = {kind.value: kind.value for kind in AssetKind} | {kind.label.lower(): k
 
 
 # Import --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RowProblem:
-    row: int  # the line in the file, counting the header as line 1
-    tag: str
-    messages: tuple[str, ...]
-
-    def __str__(self) -> str:
-        label = f"Row {self.row}" + (f" ({self.tag})" if self.tag else "")
-        return f"{label}: {' '.join(self.messages)}"
 
 
 class ImportRefused(ValidationFailed):
@@ -62,113 +50,95 @@ def _flag(value: str, kind: str) -> bool | None:
     return None
 
 
-def _read(text: str) -> tuple[list[str], list[dict[str, str]], RowProblem | None]:
-    """The header, the rows, and the row the csv module could not read (a cell over its size limit,
-    a NUL byte), if any: reading stops there and the whole file is refused naming that row."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header: list[str] | None = None
-    rows: list[dict[str, str]] = []
-    try:
-        header = [(name or "").strip().lower() for name in (reader.fieldnames or [])]
-        reader.fieldnames = header
-        for row in reader:
-            rows.append({key: (value or "").strip() if isinstance(value, str) else "" for key, value in row.items() if key})
-            if len(rows) > MAX_IMPORT_ROWS:
-                break
-    except csv.Error as error:
-        # The header is row 1 and the rows read so far follow it, so the unreadable one is the next.
-        row = 1 if header is None else len(rows) + 2
-        return header or [], rows, RowProblem(row, "", (_unreadable(error),))
-    return header, rows, None
+def _row_details(row: dict[str, str]) -> tuple[AssetDetails, bool | None]:
+    kind = _KINDS.get(row.get("kind", "").lower(), row.get("kind", ""))
+    flag = _flag(row.get("recording_capable", ""), kind)
+    details = AssetDetails(
+        tag=row.get("tag", ""),
+        name=row.get("name", ""),
+        kind=kind,
+        make=row.get("make", ""),
+        model=row.get("model", ""),
+        serial=row.get("serial", ""),
+        imei=row.get("imei", ""),
+        recording_capable=bool(flag),
+        home_location=row.get("home_location", ""),
+        notes=row.get("notes", ""),
+    )
+    return details, flag
 
 
-def _unreadable(error: csv.Error) -> str:
-    if "field larger than field limit" in str(error):
-        return f"A cell is longer than the {csv.field_size_limit():,} characters a CSV cell may hold; nothing was read past it."
-    return "This row cannot be read as CSV (it may hold a NUL byte or broken quotes); nothing was read past it."
+def _check_rows(rows: list[dict[str, str]], problems: list[RowProblem]) -> tuple[list[AssetDetails], dict[str, int], dict[str, int]]:
+    """Each row's details checked on their own and against the rows above; the tags and IMEIs seen, by first row."""
+    good: list[AssetDetails] = []
+    tags_seen: dict[str, int] = {}
+    imeis_seen: dict[str, int] = {}
+    for index, row in enumerate(rows, start=2):
+        details, flag = _row_details(row)
+        errors, clean = validate_asset(details)
+        messages = [f"{name}: {' '.join(texts)}" for name, texts in errors.items()]
+        if flag is None:
+            messages.append("recording_capable: write yes or no.")
+        if clean is not None:
+            messages.extend(_repeats(clean.tag, clean.imei, index, tags_seen, imeis_seen))
+        if messages:
+            problems.append(RowProblem(index, row.get("tag", "").upper()[:40], tuple(messages)))
+        else:
+            good.append(details)
+    return good, tags_seen, imeis_seen
 
 
-def import_assets(session, actor: User, text: str) -> list[SchoolAsset]:
+def _repeats(tag: str, imei: str | None, index: int, tags_seen: dict[str, int], imeis_seen: dict[str, int]) -> list[str]:
+    messages = []
+    if tag in tags_seen:
+        messages.append(f"tag: {tag} is also on row {tags_seen[tag]}.")
+    tags_seen.setdefault(tag, index)
+    if imei:
+        if imei in imeis_seen:
+            messages.append(f"imei: the IMEI ending {last_four(imei)} is also on row {imeis_seen[imei]}.")
+        imeis_seen.setdefault(imei, index)
+    return messages
+
+
+def _already_held(session: Session, tags_seen: dict[str, int], imeis_seen: dict[str, int]) -> list[RowProblem]:
+    """Rows whose tag is another asset's, or whose IMEI is registered already (never saying whose)."""
+    problems = []
+    if tags_seen:
+        taken = set(session.scalars(sa.select(SchoolAsset.tag).where(SchoolAsset.tag.in_(list(tags_seen)))))
+        for tag in sorted(taken, key=lambda t: tags_seen[t]):
+            problems.append(RowProblem(tags_seen[tag], tag, (f"tag: an asset with the tag {tag} already exists.",)))
+    if imeis_seen:
+        held = set(session.scalars(sa.select(RegisteredImei.imei).where(RegisteredImei.imei.in_(list(imeis_seen)))))
+        for imei in sorted(held, key=lambda i: imeis_seen[i]):
+            # Never say whose: a personal phone's owner is nobody else's business.
+            problems.append(RowProblem(imeis_seen[imei], "", (f"imei: the IMEI ending {last_four(imei)} is already registered in Lanyard.",)))
+    return problems
+
+
+def import_assets(session: Session, actor: User, text: str) -> list[SchoolAsset]:
     """Add every asset in a CSV file, or none: any bad row refuses the whole file with a report."""
     require_office(actor)
-    header, rows, unreadable = _read(text)
-    problems: list[RowProblem] = []
-    missing = [name for name in REQUIRED_COLUMNS if name not in header]
-    unknown = [name for name in header if name and name not in IMPORT_COLUMNS]
-    if unreadable is not None:
-        problems.append(unreadable)
-    elif missing or unknown:
-        messages = []
-        if missing:
-            messages.append(f"The header row must include {', '.join(missing)}.")
-        if unknown:
-            messages.append(f"Unknown columns: {', '.join(unknown)} (allowed: {', '.join(IMPORT_COLUMNS)}).")
-        problems.append(RowProblem(1, "", tuple(messages)))
-    elif not rows:
-        problems.append(RowProblem(2, "", ("The file has a header but no assets.",)))
-    elif len(rows) > MAX_IMPORT_ROWS:
-        problems.append(RowProblem(MAX_IMPORT_ROWS + 2, "", (f"Import at most {MAX_IMPORT_ROWS} assets at a time.",)))
-    details_by_row: list[tuple[int, AssetDetails]] = []
+    table = read_table(text, MAX_IMPORT_ROWS)
+    whole_file = file_problem(
+        table,
+        required=REQUIRED_COLUMNS,
+        allowed=IMPORT_COLUMNS,
+        allowed_label=", ".join(IMPORT_COLUMNS),
+        max_rows=MAX_IMPORT_ROWS,
+        nobody="The file has a header but no assets.",
+        too_many=f"Import at most {MAX_IMPORT_ROWS} assets at a time.",
+    )
+    problems: list[RowProblem] = [whole_file] if whole_file is not None else []
+    good: list[AssetDetails] = []
     if not problems:
-        tags_seen: dict[str, int] = {}
-        imeis_seen: dict[str, int] = {}
-        for index, row in enumerate(rows, start=2):
-            kind = _KINDS.get(row.get("kind", "").lower(), row.get("kind", ""))
-            flag = _flag(row.get("recording_capable", ""), kind)
-            details = AssetDetails(
-                tag=row.get("tag", ""),
-                name=row.get("name", ""),
-                kind=kind,
-                make=row.get("make", ""),
-                model=row.get("model", ""),
-                serial=row.get("serial", ""),
-                imei=row.get("imei", ""),
-                recording_capable=bool(flag),
-                home_location=row.get("home_location", ""),
-                notes=row.get("notes", ""),
-            )
-            errors, clean = validate_asset(details)
-            messages = [f"{name}: {' '.join(texts)}" for name, texts in errors.items()]
-            if flag is None:
-                messages.append("recording_capable: write yes or no.")
-            if clean is not None:
-                if clean.tag in tags_seen:
-                    messages.append(f"tag: {clean.tag} is also on row {tags_seen[clean.tag]}.")
-                tags_seen.setdefault(clean.tag, index)
-                if clean.imei:
-                    if clean.imei in imeis_seen:
-                        messages.append(f"imei: the IMEI ending {last_four(clean.imei)} is also on row {imeis_seen[clean.imei]}.")
-                    imeis_seen.setdefault(clean.imei, index)
-            if messages:
-                problems.append(RowProblem(index, row.get("tag", "").upper()[:40], tuple(messages)))
-            else:
-                details_by_row.append((index, details))
-        if tags_seen:
-            taken = set(session.scalars(sa.select(SchoolAsset.tag).where(SchoolAsset.tag.in_(list(tags_seen)))))
-            for tag in sorted(taken, key=lambda t: tags_seen[t]):
-                problems.append(RowProblem(tags_seen[tag], tag, (f"tag: an asset with the tag {tag} already exists.",)))
-        if imeis_seen:
-            held = set(session.scalars(sa.select(RegisteredImei.imei).where(RegisteredImei.imei.in_(list(imeis_seen)))))
-            for imei in sorted(held, key=lambda i: imeis_seen[i]):
-                # Never say whose: a personal phone's owner is nobody else's business.
-                problems.append(
-                    RowProblem(imeis_seen[imei], "", (f"imei: the IMEI ending {last_four(imei)} is already registered in Lanyard.",))
-                )
+        good, tags_seen, imeis_seen = _check_rows(table.rows, problems)
+        problems.extend(_already_held(session, tags_seen, imeis_seen))
     if problems:
         problems.sort(key=lambda problem: problem.row)
-        record_audit_event(
-            session,
-            actor,
-            "asset.import_refused",
-            "",
-            "",
-            {"rows": len(rows), "bad_rows": sorted({problem.row for problem in problems})[:100]},
-        )
-        count = len({problem.row for problem in problems})
-        raise ImportRefused(
-            f"Nothing was imported: {count} row{'s' if count != 1 else ''} need{'s' if count == 1 else ''} correcting.", problems
-        )
-    created = [create_asset(session, actor, details, via="import") for _index, details in details_by_row]
+        bad_rows = sorted({problem.row for problem in problems})
+        record_audit_event(session, actor, "asset.import_refused", "", "", {"rows": len(table.rows), "bad_rows": bad_rows[:100]})
+        raise ImportRefused(refused_message(problems), problems)
+    created = [create_asset(session, actor, details, via="import") for details in good]
     record_audit_event(session, actor, "asset.imported", "", "", {"count": len(created)})
     return created
 

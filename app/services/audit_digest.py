@@ -7,6 +7,9 @@ can keep or print, and ``verify`` then insists the chain still holds every publi
 The chain is walked in a read transaction (on SQLite a reader never blocks the writers) and only the
 result is written in a short write transaction afterwards, so a million events never hold the write
 lock. A lock file makes sure one process publishes a day's head, however many run the scheduler.
+
+A background job, not a request: it settles its own short write transaction (the one service that commits;
+every other service leaves the commit to its caller).
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from sqlalchemy.orm import Session
 from app.clock import format_date, to_local
 from app.database import long_read, write_intent
 from app.models import Role
-from app.scheduler import register_background_job
 from app.services.accounts import users_with_role
 from app.services.audit import ChainReport, grouped_hash, record_audit_event, verify_chain
 from app.services.audit_log import publish_head, published_heads, record_verification
@@ -117,6 +119,3 @@ def scheduled_digest(app) -> DigestResult | None:
     from app.extensions import db
 
     return publish_daily_head(db.session, heads_path(app.instance_path), utcnow())
-
-
-register_background_job("audit.daily_digest", scheduled_digest)

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.clock import utcnow
-from app.models import DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei, Role, User
+from app.models import AuditEvent, DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei, Role, User
 from app.services.accounts import users_with_role
 from app.services.audit import record_audit_event
 from app.services.errors import AlreadyRegistered, Conflict, DuplicateImei, NotFound, ValidationFailed
@@ -285,3 +285,42 @@ def search_register(session: Session, text: str = "", status: str = "", limit: i
     if status:
         query = query.where(PersonalDevice.status == status)
     return list(session.scalars(query.order_by(User.display_name, PersonalDevice.id).limit(limit or REGISTER_PAGE).offset(offset)))
+
+
+def visible_device(session: Session, viewer: User, device_id: int) -> PersonalDevice:
+    """A device its owner or the office may see, or NotFound (someone else's device is indistinguishable from none)."""
+    device = session.get(PersonalDevice, device_id)
+    if device is None or (device.owner_id != viewer.id and not viewer.has_role(Role.OFFICE)):
+        raise NotFound("There is no such device.")
+    return device
+
+
+def register_device_for_office(session: Session, device_id: int) -> PersonalDevice:
+    """Any device in the register, for the office, or NotFound."""
+    device = session.get(PersonalDevice, device_id)
+    if device is None:
+        raise NotFound("There is no such device.")
+    return device
+
+
+def device_history(session: Session, device: PersonalDevice) -> list[AuditEvent]:
+    """The device's audit events, newest first, for the office's view."""
+    return list(
+        session.scalars(
+            sa.select(AuditEvent)
+            .where(AuditEvent.subject_type == "personal_device", AuditEvent.subject_id == str(device.id))
+            .order_by(AuditEvent.seq.desc())
+        )
+    )
+
+
+def duplicate_imei_attempts(session: Session, limit: int = 10) -> list[AuditEvent]:
+    """The latest refused registrations of an IMEI already on the register, for the office's view."""
+    return list(
+        session.scalars(
+            sa.select(AuditEvent)
+            .where(AuditEvent.action == "device.duplicate_imei_refused")
+            .order_by(AuditEvent.seq.desc())
+            .limit(limit)
+        )
+    )

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from app.clock import format_date, local_today, to_local, utcnow
 from app.database import lock_for_append
 from app.models import AssetStatus, AuditEvent, Loan, Role, SchoolAsset, User
-from app.scheduler import register_timed_job
 from app.services.accounts import users_with_role
 from app.services.assets import lock_asset, require_office
 from app.services.audit import record_audit_event
@@ -320,7 +319,6 @@ def scheduled_loan_reminders(session: Session, now: datetime) -> ReminderReport 
     return send_loan_reminders(session, now)
 
 
-register_timed_job("equipment.loan_reminders", scheduled_loan_reminders)
 
 
 def loan_json(loan: Loan, today: date | None = None) -> dict:

@@ -39,7 +39,6 @@ from app.models import (
     Role,
     User,
 )
-from app.scheduler import register_timed_job
 from app.services.accounts import find_user_by_email, issue_password_token, normalise_email
 from app.services.audit import record_audit_event
 from app.services.errors import ValidationFailed
@@ -320,7 +319,6 @@ def send_approval_fallbacks(session: Session, now: datetime) -> int:
     return emailed
 
 
-register_timed_job("mail.approval_fallback", send_approval_fallbacks)
 
 
 # Self-service password reset ------------------------------------------------------------------

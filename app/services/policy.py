@@ -15,7 +15,6 @@ import sqlalchemy as sa
 
 from app.clock import local_today, to_local
 from app.models import NoDeviceDeclaration, PolicyAcceptance, PolicyVersion, Role, User
-from app.scheduler import register_timed_job
 from app.services.accounts import users_with_role
 from app.services.audit import record_audit_event
 from app.services.errors import NotFound, ValidationFailed
@@ -213,7 +212,6 @@ def review_reminders(session, now: datetime) -> int:
     return len(told) + reminded
 
 
-register_timed_job("policy.review_reminders", review_reminders)
 
 
 # The "no personal phone" declaration -----------------------------------------------------------------

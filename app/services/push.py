@@ -1,7 +1,7 @@
 """Web Push subscriptions and the push channel that queues a message for each notice.
 
 The channel runs inside ``notify()``, in the transaction of the event it tells about: it only writes
-outbox rows, so a request that rolls back sends nothing, and the sender (``push_sender``) delivers
+outbox rows, so a request that rolls back sends nothing, and the sender (``app.push.worker``) delivers
 them after the commit. Payloads are small JSON and never hold a full IMEI (long digit runs are cut to
 their last four, as in the audit log).
 """
@@ -34,7 +34,7 @@ from app.services.personal_data import register_section
 
 QUEUED_FLAG = "lanyard_push_queued"
 # PostgreSQL NOTIFY channel: delivered at commit (and dropped on rollback), it wakes `flask push-worker`
-# processes at once; in-process senders are woken by the after-commit hook in push_sender.
+# processes at once; in-process senders are woken by the after-commit hook in app.push.worker.
 NOTIFY_CHANNEL = "lanyard_push"
 URGENCIES = ("very-low", "low", "normal", "high")
 # The browsers' push services, matched on a dot boundary (the name itself or any name under it).

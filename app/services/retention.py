@@ -42,7 +42,6 @@ from app.models import (
     UserSession,
     standing_permission_areas,
 )
-from app.scheduler import register_timed_job
 from app.services.audit import record_audit_event, record_checkpoint
 from app.services.settings import define_setting, get_setting
 
@@ -225,6 +224,3 @@ def scheduled_retention(session: Session, now: datetime) -> RetentionReport | No
         return None
     _last_scheduled_run["at"] = now
     return run_retention(session, now)
-
-
-register_timed_job("retention", scheduled_retention)

@@ -253,3 +253,8 @@ def purge_sign_in_states(session: Session, now: datetime) -> int:
     """Forget sign-in states a day after they ended (a timed job; safe to run any number of times)."""
     result = session.execute(sa.delete(SignInState).where(SignInState.expires_at < now - KEEP_USED_STATES))
     return rows_changed(result)
+
+
+def linked_counts(session: Session) -> dict[str, int]:
+    """How many accounts are linked to each sign-in provider, by provider name."""
+    return dict(session.execute(sa.select(Identity.provider, sa.func.count()).group_by(Identity.provider)).tuples().all())

@@ -8,9 +8,7 @@ is exactly what was previewed (the same file, and nobody changed the staff in be
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from app.models import Role, StaffType, User
 from app.services import accounts
 from app.services.audit import record_audit_event
 from app.services.csv_safe import csv_lines
+from app.services.csv_upload import RowProblem, file_problem, read_table, refused_message
 from app.services.errors import Conflict, ValidationFailed
 from app.services.provisioning import StaffRecord, create_person, update_person
 from app.services.staff_terms import parse_end_date, parse_staff_type
@@ -35,17 +34,6 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _ROLE_NAMES = {role.value: role for role in Role} | {f"{role.value}s": role for role in Role} | {
     role.label.lower(): role for role in Role
 }
-
-
-@dataclass(frozen=True)
-class RowProblem:
-    row: int  # the line in the file, the header being line 1
-    email: str
-    messages: tuple[str, ...]
-
-    def __str__(self) -> str:
-        label = f"Row {self.row}" + (f" ({self.email})" if self.email else "")
-        return f"{label}: {' '.join(self.messages)}"
 
 
 class ImportRefused(ValidationFailed):
@@ -63,6 +51,13 @@ class PlannedPerson:
     user: User | None = None
     fields: list[str] = field(default_factory=list)
 
+    @property
+    def existing(self) -> User:
+        """The account a changed row updates (a plan's changed rows always have one)."""
+        if self.user is None:
+            raise ValueError(f"row {self.row} names no existing account")
+        return self.user
+
 
 @dataclass
 class ImportPlan:
@@ -79,28 +74,6 @@ class ImportPlan:
 
 def _header_name(text: str | None) -> str:
     return (text or "").strip().lower().replace(" ", "_")
-
-
-def _read(text: str) -> tuple[list[str], list[dict[str, str]], RowProblem | None]:
-    """The header, the rows, and the first row the csv module could not read (then reading stops)."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    rows: list[dict[str, str]] = []
-    header: list[str] | None = None
-    try:
-        header = [_header_name(name) for name in (reader.fieldnames or [])]
-        reader.fieldnames = header
-        for row in reader:
-            rows.append({key: (value or "").strip() if isinstance(value, str) else "" for key, value in row.items() if key})
-            if len(rows) > MAX_ROWS:
-                break
-    except csv.Error as error:
-        where = 1 if header is None else len(rows) + 2
-        if "field larger than field limit" in str(error):
-            message = f"A cell is longer than the {csv.field_size_limit():,} characters a CSV cell may hold; nothing was read past it."
-        else:
-            message = "This row cannot be read as CSV (it may hold a NUL byte or broken quotes); nothing was read past it."
-        return header or [], rows, RowProblem(where, "", (message,))
-    return header, rows, None
 
 
 def _roles(text: str) -> tuple[set[Role], list[str]]:
@@ -164,7 +137,7 @@ def _differences(user: User, record: StaffRecord) -> list[str]:
 def _digest(text: str, plan: ImportPlan) -> str:
     summary = {
         "new": [p.record.email for p in plan.new],
-        "changed": [[p.user.id, p.fields] for p in plan.changed],
+        "changed": [[p.existing.id, p.fields] for p in plan.changed],
         "leaving": [user.id for user in plan.leaving],
     }
     hashed = hashlib.sha256(text.encode())
@@ -178,23 +151,18 @@ def plan_import(session, actor: User, text: str) -> ImportPlan:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if len(text.encode()) > MAX_BYTES:
         raise ImportRefused("The file is too large.", [RowProblem(1, "", (f"Import at most {MAX_BYTES // 1024} KB at a time.",))])
-    header, rows, unreadable = _read(text)
-    problems: list[RowProblem] = []
-    missing = [name for name in REQUIRED if name not in header]
-    unknown = [name for name in header if name and name not in COLUMNS]
-    if unreadable is not None:
-        problems.append(unreadable)
-    elif missing or unknown:
-        messages = []
-        if missing:
-            messages.append(f"The header row must include {', '.join(missing)}.")
-        if unknown:
-            messages.append(f"Unknown columns: {', '.join(name[:40] for name in unknown[:10])} (allowed: name, email, roles, staff type, end date).")
-        problems.append(RowProblem(1, "", tuple(messages)))
-    elif not rows:
-        problems.append(RowProblem(2, "", ("The file has a header but nobody in it.",)))
-    elif len(rows) > MAX_ROWS:
-        problems.append(RowProblem(MAX_ROWS + 2, "", (f"Import at most {MAX_ROWS} people at a time.",)))
+    table = read_table(text, MAX_ROWS, _header_name)
+    whole_file = file_problem(
+        table,
+        required=REQUIRED,
+        allowed=COLUMNS,
+        allowed_label="name, email, roles, staff type, end date",
+        max_rows=MAX_ROWS,
+        nobody="The file has a header but nobody in it.",
+        too_many=f"Import at most {MAX_ROWS} people at a time.",
+    )
+    problems: list[RowProblem] = [whole_file] if whole_file is not None else []
+    rows = table.rows
     records: list[tuple[int, StaffRecord]] = []
     if not problems:
         today = local_today()
@@ -211,8 +179,7 @@ def plan_import(session, actor: User, text: str) -> ImportPlan:
                 seen[record.email] = index
                 records.append((index, record))
     if problems:
-        count = len({problem.row for problem in problems})
-        raise ImportRefused(f"Nothing was imported: {count} row{'s' if count != 1 else ''} need{'s' if count == 1 else ''} correcting.", problems)
+        raise ImportRefused(refused_message(problems), problems)
     existing = {
         user.email: user
         for user in session.scalars(sa.select(User).where(User.email.in_([record.email for _row, record in records])))
@@ -257,8 +224,8 @@ def apply_import(session, actor: User, text: str, digest: str, *, deactivate_mis
         record_audit_event(session, actor, "user.imported", "user", user.id, {"change": "new", "row": planned.row})
         created.append((user, token))
     for planned in plan.changed:
-        fields = update_person(session, actor, planned.user, planned.record, via="csv")
-        record_audit_event(session, actor, "user.imported", "user", planned.user.id, {"change": "changed", "row": planned.row, "fields": fields})
+        fields = update_person(session, actor, planned.existing, planned.record, via="csv")
+        record_audit_event(session, actor, "user.imported", "user", planned.existing.id, {"change": "changed", "row": planned.row, "fields": fields})
     deactivated = 0
     if deactivate_missing:
         for user in plan.leaving:

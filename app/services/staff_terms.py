@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from app.clock import format_date, local_today, to_local
 from app.models import EndDateNotice, Role, StaffType, User
-from app.scheduler import register_timed_job
 from app.services.accounts import deactivate_user, users_with_role
 from app.services.audit import record_audit_event
 from app.services.errors import ValidationFailed
@@ -145,6 +144,3 @@ def end_accounts_due(session: Session, now: datetime) -> EndDateReport:
         record_audit_event(session, None, "user.end_date_notice_sent", "user", user.id, {"end_date": end_date.isoformat()})
     session.flush()
     return EndDateReport(len(ended), len(soon))
-
-
-register_timed_job("staff.end_dates", end_accounts_due)

@@ -20,11 +20,10 @@ from app.auth.routes import bp as auth_bp
 from app.auth.routes import safe_next
 from app.database import write_intent
 from app.extensions import db
-from app.models import Identity, Role, SignInProvider
+from app.forms_support import refused
+from app.models import Role, SignInProvider
 from app.navigation import register_nav
-from app.scheduler import register_timed_job
 from app.services import sso
-from app.services.errors import ValidationFailed
 from app.sso import client
 from app.sso.forms import SignInRulesForm
 from app.sso.providers import Provider, configured_providers, half_configured
@@ -32,7 +31,6 @@ from app.web import CONTENT_SECURITY_POLICY, client_ip
 
 bp = Blueprint("sso", __name__)
 register_nav("Sign-in", "sso.rules", (Role.ADMIN,), order=86)
-register_timed_job("sso.purge_sign_in_states", sso.purge_sign_in_states)
 BROWSER_STATE = "sso_state"
 PASSWORD_ENDPOINTS = {"auth.sign_in": {"POST"}, "auth.set_password": {"GET", "POST"}, "auth.account": {"POST"}}
 
@@ -161,27 +159,19 @@ def callback(provider: str):
 def rules():
     found = providers()
     form = SignInRulesForm()
-    errors: dict[str, list[str]] = {}
     if form.validate_on_submit():
-        try:
+        with refused(form) as refusal:
             changed = sso.save_sign_in_rules(
                 db.session, current_user, found, passwords_off_wanted=form.passwords_off.data, create_domain=form.create_domain.data or ""
             )
-        except ValidationFailed as error:
-            db.session.rollback()
-            errors = error.field_errors
-            for name, messages in errors.items():
-                getattr(form, name).errors = list(getattr(form, name).errors) + messages
-        else:
+        if not refusal:
             db.session.commit()
             flash(f"Sign-in settings saved ({changed} changed)." if changed else "Nothing was changed.", "success")
             return redirect(url_for("sso.rules"))
     elif request.method == "GET":
         form.passwords_off.data = bool(sso.get_setting(db.session, sso.PASSWORDS_OFF.key))
         form.create_domain.data = sso.get_setting(db.session, sso.CREATE_ACCOUNTS_DOMAIN.key) or ""
-    linked = dict(
-        db.session.execute(db.select(Identity.provider, db.func.count()).group_by(Identity.provider)).tuples().all()
-    )
+    linked = sso.linked_counts(db.session)
     status = 422 if form.errors else 200
     return render_template(
         "sso/rules.html",

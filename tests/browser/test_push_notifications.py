@@ -20,10 +20,10 @@ from playwright.sync_api import expect
 from app.database import write_intent
 from app.extensions import db
 from app.models import PushSubscription, Role
+from app.push.worker import SenderSettings, drain_until_idle
 from app.services import action_tokens
 from app.services.notifications import notify
 from app.services.push_keys import application_server_key
-from app.services.push_sender import SenderSettings, drain_until_idle
 from tests.browser.conftest import sign_in_page
 from tests.factories import PASSWORD, make_user
 from tests.push_service import PushService

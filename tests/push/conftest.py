@@ -6,9 +6,9 @@ import pytest
 
 from app.database import write_intent
 from app.extensions import db
+from app.push.worker import SenderSettings, drain_until_idle
 from app.services import push
 from app.services.push_keys import application_server_key
-from app.services.push_sender import SenderSettings, drain_until_idle
 from tests.push_service import BrowserSubscription, PushService
 
 

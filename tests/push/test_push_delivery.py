@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from app.database import write_intent
 from app.extensions import db
 from app.models import AuditEvent, Notification, PushOutbox, PushSubscription, Role
-from app.services import push_sender
+from app.push import worker as push_sender
+from app.push.worker import PushWorker, drain_until_idle
 from app.services.notifications import notify
-from app.services.push_sender import PushWorker, drain_until_idle
 from app.services.settings import set_setting
 from tests.factories import make_imei, make_user
 from tests.push.conftest import drain, subscribe_browser

@@ -22,9 +22,9 @@ from pywebpush import WebPushException
 from app.database import write_intent
 from app.extensions import db
 from app.models import AuditEvent, PushOutbox, PushSubscription, Role
-from app.services import push_sender
+from app.push import worker as push_sender
+from app.push.worker import PushWorker
 from app.services.notifications import notify
-from app.services.push_sender import PushWorker
 from tests.conftest import PG_ADMIN_URL
 from tests.factories import make_user
 from tests.push.conftest import drain, subscribe_browser
@@ -75,7 +75,7 @@ def test_any_exception_while_sending_retries_that_message_only(push_service, sen
     for number, error in enumerate(FAILURES):
         _fail_for(monkeypatch, bad_browser.endpoint, error)
         caplog.clear()
-        with caplog.at_level(logging.ERROR, logger="app.services.push_sender"):
+        with caplog.at_level(logging.ERROR, logger="app.push.worker"):
             _notify([unlucky, lucky], title=f"Round {number}")
             report = drain(sender_settings)
         assert report.sent == 1 and report.retried == 1, (error, report)
@@ -133,7 +133,7 @@ def test_a_stored_subscription_that_fails_the_checks_is_removed_and_never_sent_t
     seen = _fail_for(monkeypatch, "never", RuntimeError("unused"))
     _notify([user], title="Still delivered")
 
-    with caplog.at_level(logging.WARNING, logger="app.services.push_sender"):
+    with caplog.at_level(logging.WARNING, logger="app.push.worker"):
         report = drain(sender_settings)
 
     assert report.refused == 1 and report.sent == 1

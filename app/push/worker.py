@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import random
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import requests
 import sqlalchemy as sa
@@ -33,6 +32,8 @@ from sqlalchemy.orm import Session
 from app.clock import utcnow
 from app.database import lock_for_append, write_intent
 from app.models import PushOutbox, PushSubscription
+from app.outbox import EmbeddedWorkers, OutboxWorker, PostgresListener, exponential_backoff, seconds_until
+from app.outbox import reconnect_delay as reconnect_delay  # part of this module's interface
 from app.services import school_settings
 from app.services.audit import AUDIT_APPEND_LOCK, record_audit_event
 from app.services.push import NOTIFY_CHANNEL, QUEUED_FLAG, PushServices, safe_text, validate_subscription
@@ -50,13 +51,13 @@ wake_event = threading.Event()
 
 
 @event.listens_for(Session, "after_commit")
-def _wake_sender_after_commit(session) -> None:
+def _wake_sender_after_commit(session: Session) -> None:
     if session.info.pop(QUEUED_FLAG, False):
         wake_event.set()
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _forget_queued_after_rollback(session, _previous_transaction) -> None:
+def _forget_queued_after_rollback(session: Session, _previous_transaction) -> None:
     session.info.pop(QUEUED_FLAG, None)
 
 
@@ -130,40 +131,26 @@ class DrainReport:
 
 def backoff(settings: SenderSettings, attempts: int) -> timedelta:
     """Exponential backoff: base, 2x base, 4x base, ... capped at an hour."""
-    delay = timedelta(seconds=settings.backoff_seconds * (2 ** max(0, attempts - 1)))
-    return min(delay, MAX_BACKOFF)
-
-
-def reconnect_delay(settings: SenderSettings, failures: int) -> float:
-    """Seconds to wait after ``failures`` database failures in a row: doubling, capped, with jitter
-    (so several workers that lost the same database do not all come back in the same instant)."""
-    ceiling = min(settings.reconnect_cap_seconds, settings.reconnect_base_seconds * (2 ** max(0, min(failures, 32) - 1)))
-    return ceiling * random.uniform(0.5, 1.0)  # noqa: S311 (jitter, not a secret)
+    return exponential_backoff(settings.backoff_seconds, attempts, MAX_BACKOFF)
 
 
 def _due_filter(now: datetime):
     return sa.and_(PushOutbox.sent_at.is_(None), PushOutbox.dead_at.is_(None), PushOutbox.next_attempt_at <= now)
 
 
-def next_due_in(session) -> float | None:
+def next_due_in(session: Session) -> float | None:
     """Seconds until the next pending message falls due (0 if one is due now), None if none is pending."""
-    soonest = session.scalar(
-        sa.select(sa.func.min(PushOutbox.next_attempt_at)).where(PushOutbox.sent_at.is_(None), PushOutbox.dead_at.is_(None))
+    return seconds_until(
+        session, sa.select(sa.func.min(PushOutbox.next_attempt_at)).where(PushOutbox.sent_at.is_(None), PushOutbox.dead_at.is_(None))
     )
-    session.rollback()
-    if soonest is None:
-        return None
-    if soonest.tzinfo is None:  # min() on SQLite bypasses the column type
-        soonest = datetime.fromisoformat(str(soonest)).replace(tzinfo=utcnow().tzinfo)
-    return max(0.0, (soonest - utcnow()).total_seconds())
 
 
-def claim_due(session, settings: SenderSettings, limit: int | None = None) -> list[ClaimedMessage]:
+def claim_due(session: Session, settings: SenderSettings, limit: int | None = None) -> list[ClaimedMessage]:
     """Take due messages for this sender in one short transaction, so no other sender takes them."""
     return settle_and_claim(session, settings, [], DrainReport(), limit or settings.batch_size)
 
 
-def _claim(session, settings: SenderSettings, limit: int) -> list[ClaimedMessage]:
+def _claim(session: Session, settings: SenderSettings, limit: int) -> list[ClaimedMessage]:
     """Lease up to ``limit`` due messages to this sender (call inside a write transaction)."""
     if limit <= 0:
         return []
@@ -264,7 +251,7 @@ def _strip_action_tokens(payload: str) -> str:
     return json.dumps(data, separators=(",", ":"), ensure_ascii=False)
 
 
-def _give_up(session, row: PushOutbox, now: datetime, reason: str) -> None:
+def _give_up(session: Session, row: PushOutbox, now: datetime, reason: str) -> None:
     row.dead_at = now
     row.payload = _strip_action_tokens(row.payload)
     record_audit_event(
@@ -273,12 +260,12 @@ def _give_up(session, row: PushOutbox, now: datetime, reason: str) -> None:
     )
 
 
-def record_results(session, settings: SenderSettings, results: list[SendResult], report: DrainReport) -> None:
+def record_results(session: Session, settings: SenderSettings, results: list[SendResult], report: DrainReport) -> None:
     """Write what happened to each message in one short write transaction."""
     settle_and_claim(session, settings, results, report, 0)
 
 
-def settle_and_claim(session, settings: SenderSettings, results: list[SendResult], report: DrainReport, limit: int) -> list[ClaimedMessage]:
+def settle_and_claim(session: Session, settings: SenderSettings, results: list[SendResult], report: DrainReport, limit: int) -> list[ClaimedMessage]:
     """Record finished sends and claim up to ``limit`` due messages, in one write transaction.
 
     On SQLite every write transaction queues for the one write lock, so a sender that records and
@@ -293,7 +280,7 @@ def settle_and_claim(session, settings: SenderSettings, results: list[SendResult
     return claimed
 
 
-def _record(session, settings: SenderSettings, results: list[SendResult], report: DrainReport) -> None:
+def _record(session: Session, settings: SenderSettings, results: list[SendResult], report: DrainReport) -> None:
     """Write what happened to each message.
 
     Locks are taken in one order everywhere: the audit lock first (only when an audit event may be
@@ -350,16 +337,7 @@ def _record(session, settings: SenderSettings, results: list[SendResult], report
             report.dead += 1
         else:
             subscription.failure_count += 1
-            expired = row.created_at + timedelta(seconds=row.ttl) <= now
-            if row.attempts >= settings.max_attempts or expired:
-                _give_up(session, row, now, "too many attempts" if not expired else "its time to live ran out")
-                report.dead += 1
-            else:
-                delay = backoff(settings, row.attempts)
-                if result.retry_after is not None:
-                    delay = max(delay, min(timedelta(seconds=result.retry_after), MAX_BACKOFF))
-                row.next_attempt_at = now + delay
-                report.retried += 1
+            _retry_or_give_up(session, settings, row, result, now, report)
     session.flush()
     for subscription_id, result in sorted(gone.items()):
         subscription = subscriptions[subscription_id]
@@ -381,7 +359,21 @@ def _record(session, settings: SenderSettings, results: list[SendResult], report
     session.flush()
 
 
-def drain_once(session, settings: SenderSettings, pool: ThreadPoolExecutor | None = None) -> DrainReport:
+def _retry_or_give_up(session: Session, settings: SenderSettings, row: PushOutbox, result: SendResult, now: datetime, report: DrainReport) -> None:
+    """A failed send: try again later (backing off, honouring Retry-After), or give up after the attempts or the TTL."""
+    expired = row.created_at + timedelta(seconds=row.ttl) <= now
+    if row.attempts >= settings.max_attempts or expired:
+        _give_up(session, row, now, "too many attempts" if not expired else "its time to live ran out")
+        report.dead += 1
+        return
+    delay = backoff(settings, row.attempts)
+    if result.retry_after is not None:
+        delay = max(delay, min(timedelta(seconds=result.retry_after), MAX_BACKOFF))
+    row.next_attempt_at = now + delay
+    report.retried += 1
+
+
+def drain_once(session: Session, settings: SenderSettings, pool: ThreadPoolExecutor | None = None) -> DrainReport:
     """Claim what is due now, send it (in parallel when given a pool) and record each result."""
     report = DrainReport()
     claimed = claim_due(session, settings)
@@ -399,7 +391,7 @@ def drain_once(session, settings: SenderSettings, pool: ThreadPoolExecutor | Non
     return report
 
 
-def drain_until_idle(session, settings: SenderSettings, pool: ThreadPoolExecutor | None = None) -> DrainReport:
+def drain_until_idle(session: Session, settings: SenderSettings, pool: ThreadPoolExecutor | None = None) -> DrainReport:
     """Drain repeatedly until nothing is due now (used by tests and `flask push-worker --once`)."""
     total = DrainReport()
     while True:
@@ -418,7 +410,7 @@ def drain_until_idle(session, settings: SenderSettings, pool: ThreadPoolExecutor
 SETTLED_KEPT_FOR = timedelta(days=7)
 
 
-def purge_settled(session, kept_for: timedelta = SETTLED_KEPT_FOR) -> int:
+def purge_settled(session: Session, kept_for: timedelta = SETTLED_KEPT_FOR) -> int:
     """Delete messages delivered or dropped more than ``kept_for`` ago, with one audit event saying so.
 
     The outbox is a queue, not a record: the in-app notice and the audit log keep what happened.
@@ -428,35 +420,26 @@ def purge_settled(session, kept_for: timedelta = SETTLED_KEPT_FOR) -> int:
         lock_for_append(session, AUDIT_APPEND_LOCK)
         cutoff = utcnow() - kept_for
         settled = sa.or_(PushOutbox.sent_at < cutoff, PushOutbox.dead_at < cutoff)
-        count = session.execute(sa.delete(PushOutbox).where(settled).execution_options(synchronize_session=False)).rowcount or 0
+        deleted = session.execute(sa.delete(PushOutbox).where(settled).execution_options(synchronize_session=False))
+        count = cast(sa.CursorResult[Any], deleted).rowcount or 0
         if count:
             record_audit_event(session, None, "push.outbox_purged", "push_outbox", "", {"count": count, "kept_days": kept_for.days})
         session.commit()
     return count
 
 
-class _PostgresListener:
-    """LISTEN on the outbox channel, so a separate worker process hears of new messages at commit."""
-
-    def __init__(self, engine) -> None:
-        import psycopg
-
-        url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self.connection = psycopg.connect(url, autocommit=True, connect_timeout=10)
-        self.connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
-
-    def wait(self, timeout: float) -> None:
-        for _notice in self.connection.notifies(timeout=timeout, stop_after=1):
-            break
-
-    def close(self) -> None:
-        try:
-            self.connection.close()
-        except Exception:  # noqa: BLE001 (a connection the server already ended may fail to close)
-            log.debug("push sender: closing the LISTEN connection failed", exc_info=True)
+def _next_look(due_in: float | None, room: int, unrecorded_since: float | None) -> float | None:
+    """Seconds until the loop should look again (None: when woken or at the poll)."""
+    if due_in is not None and due_in <= 0:
+        # Due but taken by another sender a moment ago, or we are full (a finishing send wakes the loop).
+        due_in = 0.01 if room > 0 else None
+    if unrecorded_since is not None:
+        until_record = max(0.0, RECORD_WITHIN - (time.monotonic() - unrecorded_since))
+        due_in = until_record if due_in is None else min(due_in, until_record)
+    return due_in
 
 
-class PushWorker:
+class PushWorker(OutboxWorker):
     """A sender loop: wakes on a commit that queued messages, on the next due retry, or every poll.
 
     In the process that commits, the after-commit hook sets ``wake``. A separate `flask push-worker`
@@ -469,6 +452,9 @@ class PushWorker:
     before it connects again, listens again and drains what accumulated meanwhile.
     """
 
+    name = "push sender"
+    channel = NOTIFY_CHANNEL
+
     def __init__(
         self,
         app: Flask,
@@ -478,49 +464,19 @@ class PushWorker:
         poll_seconds: float | None = None,
         own_process: bool = False,
     ) -> None:
-        self.app = app
-        self.settings = SenderSettings.from_app(app)
-        self.poll_seconds = self.settings.poll_seconds if poll_seconds is None else poll_seconds
-        self.wake = wake or wake_event
-        self.listen = listen
-        # `flask push-worker` owns its engine and may throw the whole pool away after a failure; a
-        # thread inside a web process leaves the shared pool to pre-ping and invalidation.
-        self.own_process = own_process
-        self.stop_event = threading.Event()
-        self.database_failures = 0  # in a row; 0 while the database answers
-        self.reconnects = 0  # times the loop came back after losing the database
+        super().__init__(
+            app, SenderSettings.from_app(app), wake or wake_event, listen=listen, poll_seconds=poll_seconds, own_process=own_process
+        )
 
-    def stop(self) -> None:
-        self.stop_event.set()
-        self.wake.set()
-
-    def run_forever(self) -> None:
-        """Run until stopped, starting the loop again should anything ever escape it."""
-        restarts = 0
-        while not self.stop_event.is_set():
-            try:
-                self.run()
-            except Exception:  # noqa: BLE001 (the sender must outlive any one failure)
-                restarts += 1
-                log.exception("push sender: the send loop stopped unexpectedly; starting it again")
-                self.stop_event.wait(reconnect_delay(self.settings, restarts))
-
-    def _forget_connections(self, listener: _PostgresListener | None) -> None:
-        """Drop the session's (possibly dead) connection and the LISTEN connection after a failure."""
-        from app.extensions import db
-
-        if listener is not None:
-            listener.close()
-        try:
-            db.session.rollback()
-        except Exception:  # noqa: BLE001 (the connection may be gone already)
-            log.debug("push sender: rollback after a failure failed", exc_info=True)
-        try:
-            db.session.remove()
-            if self.own_process:
-                db.engine.dispose()
-        except Exception:  # noqa: BLE001
-            log.debug("push sender: discarding connections failed", exc_info=True)
+    def _wait(self, listener: PostgresListener | None, sending: bool, due_in: float | None) -> None:
+        """Sleep until woken, the next due retry or the poll: on LISTEN when idle, briefly while sends are in flight."""
+        timeout = self.poll_seconds if due_in is None else min(self.poll_seconds, due_in)
+        if listener is not None and not sending:
+            listener.wait(min(timeout, 1.0))  # and look at stop_event every second
+        elif listener is not None:
+            self.wake.wait(min(timeout, 0.05))
+        else:
+            self.wake.wait(timeout)
 
     def run(self) -> None:
         """Pipeline the work: claim what is due while earlier sends are still in flight, and record
@@ -532,30 +488,27 @@ class PushWorker:
         next_purge = time.monotonic() + 60
         unrecorded_since: float | None = None
         with self.app.app_context(), ThreadPoolExecutor(self.settings.send_threads, thread_name_prefix="push-send") as pool:
-            wants_listener = self.listen and db.engine.dialect.name == "postgresql"
-            listener: _PostgresListener | None = None
+            listener: PostgresListener | None = None
             try:
                 while not self.stop_event.is_set():
                     self.wake.clear()
                     try:
-                        if wants_listener and listener is None:
-                            # Listen before looking, so nothing committed in between goes unheard.
-                            listener = _PostgresListener(db.engine)
+                        listener = self.listen_if_wanted(listener)
                         if time.monotonic() >= next_purge:
                             next_purge = time.monotonic() + 3600
-                            purge_settled(db.session)
+                            purge_settled(db.session())
                         finished = {future for future in inflight if future.done()}
                         if finished and unrecorded_since is None:
                             unrecorded_since = time.monotonic()
                         # A read first: claiming takes the write lock, which an idle look must not.
-                        due_in = next_due_in(db.session)
+                        due_in = next_due_in(db.session())
                         room = capacity - len(inflight) + len(finished) if due_in is not None and due_in <= 0 else 0
                         # Results wait (briefly) for the next claim, so that one write transaction does both:
                         # on SQLite each write transaction queues for the single write lock.
                         record_due = unrecorded_since is not None and time.monotonic() - unrecorded_since >= RECORD_WITHIN
                         if room > 0 or record_due:
                             results = [future.result() for future in finished]
-                            claimed = settle_and_claim(db.session, self.settings, results, DrainReport(), room)
+                            claimed = settle_and_claim(db.session(), self.settings, results, DrainReport(), room)
                             inflight -= finished  # only once recorded: a failed write retries them
                             unrecorded_since = None
                             for message in claimed:
@@ -563,40 +516,17 @@ class PushWorker:
                                 future.add_done_callback(lambda _future: self.wake.set())
                                 inflight.add(future)
                             if claimed:
-                                self._recovered()
+                                self.recovered()
                                 continue
-                        if due_in is not None and due_in <= 0:
-                            # Due but taken by another sender a moment ago, or we are full (a finishing
-                            # send wakes the loop).
-                            due_in = 0.01 if room > 0 else None
-                        if unrecorded_since is not None:
-                            until_record = max(0.0, RECORD_WITHIN - (time.monotonic() - unrecorded_since))
-                            due_in = until_record if due_in is None else min(due_in, until_record)
-                        self._recovered()
-                        timeout = self.poll_seconds if due_in is None else min(self.poll_seconds, due_in)
-                        if listener is not None and not inflight:
-                            listener.wait(min(timeout, 1.0))  # and look at stop_event every second
-                        elif listener is not None:
-                            self.wake.wait(min(timeout, 0.05))
-                        else:
-                            self.wake.wait(timeout)
+                        self.recovered()
+                        self._wait(listener, bool(inflight), _next_look(due_in, room, unrecorded_since))
                     except Exception as error:  # noqa: BLE001 (database or anything else: back off, carry on)
-                        self.database_failures += 1
-                        delay = reconnect_delay(self.settings, self.database_failures)
-                        database = isinstance(error, (sa.exc.SQLAlchemyError, OSError)) or type(error).__module__.startswith("psycopg")
-                        log.exception(
-                            "push sender: %s (failure %d in a row); connecting again in %.1fs",
-                            "lost the database" if database else "unexpected error",
-                            self.database_failures,
-                            delay,
-                        )
-                        self._forget_connections(listener)
+                        self.failed(error, listener)
                         listener = None
-                        self.stop_event.wait(delay)
                 if inflight:
                     wait(inflight)
                     try:
-                        record_results(db.session, self.settings, [f.result() for f in inflight], DrainReport())
+                        record_results(db.session(), self.settings, [f.result() for f in inflight], DrainReport())
                     except Exception:  # noqa: BLE001 (their leases run out and another sender retries them)
                         log.exception("push sender: could not record the last sends while stopping")
             finally:
@@ -604,33 +534,14 @@ class PushWorker:
                     listener.close()
                 db.session.remove()
 
-    def _recovered(self) -> None:
-        if self.database_failures:
-            self.reconnects += 1
-            log.warning("push sender: the database answers again after %d failures; sending resumes", self.database_failures)
-            self.database_failures = 0
+
+_embedded = EmbeddedWorkers("lanyard-push-sender")
 
 
-_embedded: dict[int, tuple[threading.Thread, PushWorker]] = {}
-_embedded_lock = threading.Lock()
-
-
-def start_embedded_worker(app: Flask) -> PushWorker:
+def start_embedded_worker(app: Flask) -> OutboxWorker:
     """Start this process's sender thread once (per process: a forked gunicorn worker starts its own)."""
-    with _embedded_lock:
-        running = _embedded.get(os.getpid())
-        if running is not None and running[0].is_alive():
-            return running[1]
-        worker = PushWorker(app)
-        thread = threading.Thread(target=worker.run_forever, name="lanyard-push-sender", daemon=True)
-        thread.start()
-        _embedded[os.getpid()] = (thread, worker)
-        return worker
+    return _embedded.start(lambda: PushWorker(app))
 
 
 def stop_embedded_worker(timeout: float = 5.0) -> None:
-    with _embedded_lock:
-        running = _embedded.pop(os.getpid(), None)
-    if running is not None:
-        running[1].stop()
-        running[0].join(timeout)
+    _embedded.stop(timeout)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def restore(backup: Path, database_url: str, heads_file: Path | None = None) -> 
     return BackupResult(destination_path, table_counts(destination_path))
 
 
-def count_rows(session) -> dict[str, int]:
+def count_rows(session: Session) -> dict[str, int]:
     """Row counts through the app's own connection (either database)."""
     names = sa.inspect(session.get_bind()).get_table_names()
-    return {name: session.scalar(sa.select(sa.func.count()).select_from(sa.table(name))) for name in sorted(names)}
+    return {name: session.scalar(sa.select(sa.func.count()).select_from(sa.table(name))) or 0 for name in sorted(names)}

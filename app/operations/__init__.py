@@ -1,0 +1,1 @@
+"""Operations outside the domain layer: backups and restores of the embedded database."""

@@ -48,10 +48,11 @@ tools/eslint/node_modules/.installed: tools/eslint/package.json
 	npm install --prefix tools/eslint --no-package-lock --no-audit --no-fund --silent
 	touch $@
 
-## make gates: the static checks `make test` runs first: ruff (lint, complexity), mypy on app/, eslint on static/js
+## make gates: the static checks `make test` runs first: ruff (lint, complexity, format), mypy on app/, eslint on static/js
 .PHONY: gates
 gates: install-dev tools/eslint/node_modules/.installed
 	$(BIN)/ruff check app tests benchmarks tools
+	$(BIN)/ruff format --check app tests benchmarks tools
 	$(BIN)/mypy
 	tools/eslint/node_modules/.bin/eslint static/js
 

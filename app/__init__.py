@@ -118,7 +118,18 @@ def _register_blueprints(app: Flask) -> None:
     from app.scim.routes import bp as scim_bp
     from app.sso.routes import bp as sso_bp
 
-    for blueprint in (main_bp, auth_bp, devices_bp, equipment_bp, admin_bp, audit_log_bp, permissions_bp, push_bp, sso_bp, api_bp):
+    for blueprint in (
+        main_bp,
+        auth_bp,
+        devices_bp,
+        equipment_bp,
+        admin_bp,
+        audit_log_bp,
+        permissions_bp,
+        push_bp,
+        sso_bp,
+        api_bp,
+    ):
         app.register_blueprint(blueprint)
     app.register_blueprint(scim_bp)
     app.register_blueprint(provisioning_bp)

@@ -104,7 +104,10 @@ def _database_clash(error: Exception):
     _rollback_quietly()
     log.warning(
         "Database clash on %s %s (request id %s), the client is asked to retry: %s",
-        request.method, request.path, request_id(), type(getattr(error, "orig", None) or error).__name__,
+        request.method,
+        request.path,
+        request_id(),
+        type(getattr(error, "orig", None) or error).__name__,
     )
     detail = "Lanyard was busy with another change at the same moment; nothing was changed. Please try again."
     if wants_problem_json():
@@ -127,11 +130,17 @@ def _database_error(error: Exception):
     first_line = redact(text.splitlines()[0]) if text else ""
     log.warning(
         "Database unavailable on %s %s (request id %s): %s: %s",
-        request.method, request.path, request_id(), type(error).__name__, first_line,
+        request.method,
+        request.path,
+        request_id(),
+        type(error).__name__,
+        first_line,
     )
     detail = "The database cannot be reached just now; nothing was changed. Try again in a few seconds."
     if request.path == "/healthz":
-        response = current_app.response_class('{"status": "unavailable", "database": "unreachable"}\n', status=503, mimetype="application/json")
+        response = current_app.response_class(
+            '{"status": "unavailable", "database": "unreachable"}\n', status=503, mimetype="application/json"
+        )
     elif wants_problem_json():
         response = problem(503, "Service Unavailable", detail, "database-unavailable", request_id=request_id())
     else:
@@ -154,7 +163,9 @@ def _http_error(error: HTTPException):
 
 def _csrf_error(error: CSRFError):
     if wants_problem_json():
-        return problem(403, "CSRF token missing or invalid", "Send the X-CSRFToken header from the page's meta tag.", "csrf-failed")
+        return problem(
+            403, "CSRF token missing or invalid", "Send the X-CSRFToken header from the page's meta tag.", "csrf-failed"
+        )
     return render_template("errors/csrf.html"), 400
 
 
@@ -180,9 +191,7 @@ def _server_error(error: InternalServerError):
 
 def log_unhandled(app: Flask, exc_info) -> None:
     """The one log line of a 500: method, path (never the query string or body), request id, traceback."""
-    app.logger.error(
-        "Unhandled error on %s %s (request id %s)", request.method, request.path, request_id(), exc_info=exc_info
-    )
+    app.logger.error("Unhandled error on %s %s (request id %s)", request.method, request.path, request_id(), exc_info=exc_info)
 
 
 def _send_request_id(response):

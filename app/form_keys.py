@@ -36,7 +36,6 @@ REPLAY_WAIT_SECONDS = 5.0
 ALREADY_DONE = "That was sent twice; it was done once."
 
 
-
 def _user_id() -> int | None:
     return current_user.id if current_user.is_authenticated else None
 

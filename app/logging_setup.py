@@ -115,7 +115,9 @@ def _with_redaction(handler: logging.Handler, redacting: RedactingFilter) -> Non
 
 
 def _every_logger() -> list[logging.Logger]:
-    return [logging.getLogger()] + [known for known in logging.Logger.manager.loggerDict.values() if isinstance(known, logging.Logger)]
+    return [logging.getLogger()] + [
+        known for known in logging.Logger.manager.loggerDict.values() if isinstance(known, logging.Logger)
+    ]
 
 
 def configure_logging(json_logs: bool) -> None:

@@ -184,7 +184,9 @@ class OutboxWorker:
     def recovered(self) -> None:
         if self.database_failures:
             self.reconnects += 1
-            log_for(self).warning("%s: the database answers again after %d failures; sending resumes", self.name, self.database_failures)
+            log_for(self).warning(
+                "%s: the database answers again after %d failures; sending resumes", self.name, self.database_failures
+            )
             self.database_failures = 0
 
 

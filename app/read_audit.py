@@ -23,7 +23,9 @@ def search_details(text: str) -> dict:
     return {"by": "name", "text": text.strip()}
 
 
-def record_read(action: str, subject_type: str = "", subject_id: object = "", details: dict | None = None, related: dict | None = None) -> None:
+def record_read(
+    action: str, subject_type: str = "", subject_id: object = "", details: dict | None = None, related: dict | None = None
+) -> None:
     """Append ``action`` for the signed-in person and commit it now (never the IMEI itself)."""
     if wants_write_lock():
         record_audit_event(db.session, current_user, action, subject_type, subject_id, details, related=related)

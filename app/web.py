@@ -33,6 +33,7 @@ class BoundedIntConverter(IntegerConverter):
         kwargs.setdefault("max", MAX_ID)
         super().__init__(url_map, *args, **kwargs)
 
+
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -75,9 +76,7 @@ def load_user(user_id: str):
         g.session_expired = True
         return None
     try:
-        user = live_session_user(
-            db.session, int(user_id), session.get("sid"), timedelta(hours=config["SESSION_ABSOLUTE_HOURS"])
-        )
+        user = live_session_user(db.session, int(user_id), session.get("sid"), timedelta(hours=config["SESSION_ABSOLUTE_HOURS"]))
     except ValueError:
         return None
     if user is None:

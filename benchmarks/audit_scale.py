@@ -120,7 +120,9 @@ print(json.dumps(timings))
 
 
 def _python(env: dict, script: str, *args: str) -> str:
-    return subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", script, *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def measure(backend: str = "sqlite", events: int = 1_000_000) -> list[Figure]:

@@ -191,7 +191,9 @@ async def signed_in_session(base_url: str, email: str, password: str) -> tuple[a
     session = client_session(base_url)
     page = await (await session.get("/sign-in", timeout=SETUP_TIMEOUT)).text()
     token = CSRF_META.search(page).group(1)
-    response = await session.post("/sign-in", data={"email": email, "password": password, "csrf_token": token}, allow_redirects=False, timeout=SETUP_TIMEOUT)
+    response = await session.post(
+        "/sign-in", data={"email": email, "password": password, "csrf_token": token}, allow_redirects=False, timeout=SETUP_TIMEOUT
+    )
     if response.status != 302:
         raise RuntimeError(f"sign-in for {email} answered {response.status}")
     page = await (await session.get("/devices", timeout=SETUP_TIMEOUT)).text()
@@ -283,7 +285,9 @@ def print_table(figures: list[Figure]) -> None:
     for figure in figures:
         budget = "" if figure.budget is None else (f"<= {figure.budget:g}" if figure.lower_is_better else f">= {figure.budget:g}")
         value = f"{figure.value:,.1f}" if isinstance(figure.value, float) else f"{figure.value:,}"
-        print(f"{figure.name:{width}}{value:>12}  {figure.unit:8}{budget:>10}  {figure.verdict}{'  ' + figure.note if figure.note else ''}")
+        print(
+            f"{figure.name:{width}}{value:>12}  {figure.unit:8}{budget:>10}  {figure.verdict}{'  ' + figure.note if figure.note else ''}"
+        )
 
 
 def median(values: list[float]) -> float:
@@ -308,7 +312,9 @@ def analyse(database_url: str) -> None:
         engine.dispose()
 
 
-def measure_on_gunicorn(backend: str, seed: Callable[[dict], object], endpoints: Callable[[str, object], Awaitable[list[Figure]]]) -> list[Figure]:
+def measure_on_gunicorn(
+    backend: str, seed: Callable[[dict], object], endpoints: Callable[[str, object], Awaitable[list[Figure]]]
+) -> list[Figure]:
     """Migrate a scratch database, seed it, serve it with gunicorn and run `endpoints(base_url, seeded)`.
 
     The floor app (benchmarks/floor) is served beside it on the same database with the same gunicorn
@@ -358,7 +364,9 @@ def with_floor(figures: list[Figure], floor: LoadResult) -> list[Figure]:
         for p in (50, 95, 99):
             if figure.name.endswith(f" p{p}"):
                 floor_ms = floor.percentile(p)
-                figure.note = (figure.note + "; " if figure.note else "") + f"floor {floor_ms:.1f} ms, {figure.value / floor_ms:.1f}x"
+                figure.note = (
+                    figure.note + "; " if figure.note else ""
+                ) + f"floor {floor_ms:.1f} ms, {figure.value / floor_ms:.1f}x"
     return figures
 
 

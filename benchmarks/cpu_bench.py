@@ -99,21 +99,48 @@ def seed(app, requesters: int, approvers: int, assets: int) -> dict:
     from tests.factories import make_imei
 
     with app.app_context(), write_intent():
-        admin = accounts.create_user(db.session, None, email="admin@bench.test", display_name="Admin", roles={Role.ADMIN}, password=PASSWORD)
-        office = accounts.create_user(db.session, None, email="office@bench.test", display_name="Office", roles={Role.OFFICE}, password=PASSWORD)
+        admin = accounts.create_user(
+            db.session, None, email="admin@bench.test", display_name="Admin", roles={Role.ADMIN}, password=PASSWORD
+        )
+        office = accounts.create_user(
+            db.session, None, email="office@bench.test", display_name="Office", roles={Role.OFFICE}, password=PASSWORD
+        )
         for n in range(approvers):
-            accounts.create_user(db.session, None, email=f"approver{n}@bench.test", display_name=f"Approver {n}", roles={Role.APPROVER}, password=PASSWORD)
+            accounts.create_user(
+                db.session,
+                None,
+                email=f"approver{n}@bench.test",
+                display_name=f"Approver {n}",
+                roles={Role.APPROVER},
+                password=PASSWORD,
+            )
         phones = []
         for n in range(requesters):
-            user = accounts.create_user(db.session, None, email=f"staff{n}@bench.test", display_name=f"Staff {n}", roles=set(), password=PASSWORD)
-            phones.append(devices.register_device(db.session, user, devices.DeviceDetails(kind="smartphone", make="Apple", model="iPhone 13", imei1=make_imei(n))))
+            user = accounts.create_user(
+                db.session, None, email=f"staff{n}@bench.test", display_name=f"Staff {n}", roles=set(), password=PASSWORD
+            )
+            phones.append(
+                devices.register_device(
+                    db.session,
+                    user,
+                    devices.DeviceDetails(kind="smartphone", make="Apple", model="iPhone 13", imei1=make_imei(n)),
+                )
+            )
         area = areas.create_area(db.session, admin, name="Year 3 classroom")
         asset_ids = [
-            asset_service.create_asset(db.session, office, asset_service.AssetDetails(tag=f"CAM-{n:05d}", name=f"Camera {n}", kind="camera")).id
+            asset_service.create_asset(
+                db.session, office, asset_service.AssetDetails(tag=f"CAM-{n:05d}", name=f"Camera {n}", kind="camera")
+            ).id
             for n in range(assets)
         ]
         db.session.commit()
-        return {"area": area.id, "poster": area.poster_token, "phones": [p.id for p in phones], "borrower": user.id, "assets": asset_ids}
+        return {
+            "area": area.id,
+            "poster": area.poster_token,
+            "phones": [p.id for p in phones],
+            "borrower": user.id,
+            "assets": asset_ids,
+        }
 
 
 def measure(backend: str = "sqlite", requests: int = 200) -> list[Figure]:
@@ -136,7 +163,12 @@ def measure(backend: str = "sqlite", requests: int = 200) -> list[Figure]:
 
         def ask(n: int):
             client = staff[n]
-            body = {"area_id": seeded["area"], "device": f"personal-{seeded['phones'][n]}", "reason": "urgent_call", "duration": "one_hour"}
+            body = {
+                "area_id": seeded["area"],
+                "device": f"personal-{seeded['phones'][n]}",
+                "reason": "urgent_call",
+                "duration": "one_hour",
+            }
             answer = client.post("/api/v1/permission-requests", json=body, headers={"X-CSRFToken": client.csrf})
             if answer.status_code == 201:
                 created.append(answer.get_json()["id"])
@@ -151,15 +183,31 @@ def measure(backend: str = "sqlite", requests: int = 200) -> list[Figure]:
             return lambda r: r.status_code == 200 and marker in r.get_data(as_text=True)
 
         cases = [
-            Case("request page GET /a/<token>", staff[0], lambda c, n: c.get(f"/a/{seeded['poster']}"), page("Year 3 classroom"), PAGE_BUDGET),
+            Case(
+                "request page GET /a/<token>",
+                staff[0],
+                lambda c, n: c.get(f"/a/{seeded['poster']}"),
+                page("Year 3 classroom"),
+                PAGE_BUDGET,
+            ),
             Case("approvals inbox GET (5 waiting)", approver, lambda c, n: c.get("/approvals"), page("Staff "), PAGE_BUDGET),
             Case("my devices GET", staff[0], lambda c, n: c.get("/devices"), page("iPhone 13"), PAGE_BUDGET),
-            Case("devices API GET", staff[0], lambda c, n: c.get("/api/v1/devices"), lambda r: r.status_code == 200 and r.get_json()["items"], PAGE_BUDGET),
+            Case(
+                "devices API GET",
+                staff[0],
+                lambda c, n: c.get("/api/v1/devices"),
+                lambda r: r.status_code == 200 and r.get_json()["items"],
+                PAGE_BUDGET,
+            ),
             Case("request POST", None, lambda c, n: ask(n), lambda r: r.status_code == 201, WRITE_BUDGET),
             Case(
                 "decision POST",
                 approver,
-                lambda c, n: c.post(f"/api/v1/permission-requests/{created[n]}/decision", json={"decision": "approve"}, headers={"X-CSRFToken": c.csrf}),
+                lambda c, n: c.post(
+                    f"/api/v1/permission-requests/{created[n]}/decision",
+                    json={"decision": "approve"},
+                    headers={"X-CSRFToken": c.csrf},
+                ),
                 lambda r: r.status_code == 200,
                 WRITE_BUDGET,
             ),

@@ -46,11 +46,16 @@ def percentiles(samples: list[float]) -> tuple[float, float, float]:
 def seed(asset_count: int, loan_count: int, rng: random.Random, scattered: bool = False) -> User:
     """Bulk-load the data (not through the services: the audit chain is not what is measured here)."""
     now = datetime.now(UTC)
-    users = [{"email": f"staff{n}@bench.test", "display_name": f"Staff {n:04d}", "is_active_account": True, "created_at": now} for n in range(STAFF)]
+    users = [
+        {"email": f"staff{n}@bench.test", "display_name": f"Staff {n:04d}", "is_active_account": True, "created_at": now}
+        for n in range(STAFF)
+    ]
     db.session.execute(sa.insert(User), users)
     ids = list(db.session.scalars(sa.select(User.id).order_by(User.id)))
     office_id = ids[0]
-    db.session.execute(sa.insert(UserRole), [{"user_id": i, "role": "staff"} for i in ids] + [{"user_id": office_id, "role": "office"}])
+    db.session.execute(
+        sa.insert(UserRole), [{"user_id": i, "role": "staff"} for i in ids] + [{"user_id": office_id, "role": "office"}]
+    )
     rows = []
     for n in range(asset_count):
         kind = KINDS[n % len(KINDS)]
@@ -112,7 +117,9 @@ def seed(asset_count: int, loan_count: int, rng: random.Random, scattered: bool 
             "borrower_id": rng.choice(ids),
             "issued_by_id": office_id,
             "out_at": now - timedelta(days=10),
-            "due_on": today - timedelta(days=rng.randrange(1, 20)) if i % 4 == 0 else today + timedelta(days=rng.randrange(0, 20)),
+            "due_on": today - timedelta(days=rng.randrange(1, 20))
+            if i % 4 == 0
+            else today + timedelta(days=rng.randrange(0, 20)),
             "purpose": "",
             "condition_out": "",
             "condition_in": "",
@@ -150,7 +157,9 @@ def collect(asset_count: int, loan_count: int, runs: int, stocktake_count: int, 
             started = time.perf_counter()
             office = seed(asset_count, loan_count, rng, scattered)
             layout = "dealt round-robin to 100 rooms" if scattered else "added room by room, 100 rooms"
-            print(f"seeded {asset_count:,} assets ({layout}), {loan_count:,} past loans and 2,000 open loans in {time.perf_counter() - started:.1f} s")
+            print(
+                f"seeded {asset_count:,} assets ({layout}), {loan_count:,} past loans and 2,000 open loans in {time.perf_counter() - started:.1f} s"
+            )
 
             terms = ["CAM-0", "LAP-12", "ipad", "galaxy", "sony voice", "SN12345", "room", "thinkpad laptop 4"]
 
@@ -175,12 +184,26 @@ def collect(asset_count: int, loan_count: int, runs: int, stocktake_count: int, 
                 location = LOCATIONS[n % len(LOCATIONS)]
                 with write_intent():
                     take = stocktakes.start_stocktake(db.session, office, location)
-                    tags = list(db.session.execute(sa.select(SchoolAsset.id, SchoolAsset.tag).where(SchoolAsset.home_location == location)))
+                    tags = list(
+                        db.session.execute(
+                            sa.select(SchoolAsset.id, SchoolAsset.tag).where(SchoolAsset.home_location == location)
+                        )
+                    )
                     seen = [*rng.sample(tags, int(len(tags) * 0.9)), (None, f"STRAY-{n}")]
                     now = datetime.now(UTC)
                     db.session.execute(
                         sa.insert(StockTakeScan),
-                        [{"stocktake_id": take.id, "tag": tag, "asset_id": asset_id, "condition": "", "scanned_by_id": office.id, "scanned_at": now} for asset_id, tag in seen],
+                        [
+                            {
+                                "stocktake_id": take.id,
+                                "tag": tag,
+                                "asset_id": asset_id,
+                                "condition": "",
+                                "scanned_by_id": office.id,
+                                "scanned_at": now,
+                            }
+                            for asset_id, tag in seen
+                        ],
                     )
                     db.session.commit()
                 with write_intent():
@@ -194,14 +217,20 @@ def collect(asset_count: int, loan_count: int, runs: int, stocktake_count: int, 
     return results
 
 
-def measure(asset_count: int = 50_000, loan_count: int = 200_000, runs: int = 200, stocktake_count: int = 60, scattered: bool = False) -> list:
+def measure(
+    asset_count: int = 50_000, loan_count: int = 200_000, runs: int = 200, stocktake_count: int = 60, scattered: bool = False
+) -> list:
     from benchmarks.common import Figure
 
     figures = []
     for name, samples in collect(asset_count, loan_count, runs, stocktake_count, scattered).items():
         p50, p95, p99 = percentiles(samples)
         prefix = f"[sqlite, {asset_count:,} assets, {loan_count:,} loans] {name}"
-        figures += [Figure(f"{prefix} p50", p50, "ms"), Figure(f"{prefix} p95", p95, "ms", 50), Figure(f"{prefix} p99", p99, "ms")]
+        figures += [
+            Figure(f"{prefix} p50", p50, "ms"),
+            Figure(f"{prefix} p95", p95, "ms", 50),
+            Figure(f"{prefix} p99", p99, "ms"),
+        ]
     return figures
 
 

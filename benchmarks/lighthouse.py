@@ -71,7 +71,9 @@ CATEGORIES = {
 }
 CSRF_META = re.compile(r'name="csrf-token" content="([^"]+)"')
 SESSION_COOKIE = "lanyard_session"
-WORKER_READY = "() => Promise.race([navigator.serviceWorker.ready.then(() => true), new Promise(r => setTimeout(() => r(false), 15000))])"
+WORKER_READY = (
+    "() => Promise.race([navigator.serviceWorker.ready.then(() => true), new Promise(r => setTimeout(() => r(false), 15000))])"
+)
 # Requests waiting for the head, so the inbox is measured with cards and their Approve / Deny forms in it
 # rather than "Nothing is waiting". Mr B Clarke (the one measured on the request page) asks for nothing.
 PENDING_SCRIPT = """
@@ -221,7 +223,10 @@ def score_figures(label: str, result: dict) -> list[Figure]:
         failing = failing_audits(result, category)
         errored = [ref["id"] for ref in found["auditRefs"] if result["audits"][ref["id"]].get("scoreDisplayMode") == "error"]
         note = "; ".join(
-            filter(None, ["failing: " + ", ".join(failing) if failing else "", "could not run: " + ", ".join(errored) if errored else ""])
+            filter(
+                None,
+                ["failing: " + ", ".join(failing) if failing else "", "could not run: " + ", ".join(errored) if errored else ""],
+            )
         )
         figures.append(Figure(f"{label} Lighthouse {name}", score, "score", budget, note=note, lower_is_better=False))
     return figures

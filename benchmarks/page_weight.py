@@ -27,7 +27,13 @@ with app.app_context():
     area = db.session.scalar(sa.select(Area).where(Area.name == "Year 3 classroom"))
     print(demo_password(Path(app.instance_path)), area.poster_token)
 """
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 def _load(page, path: str) -> tuple[int, int, int, list[str]]:
@@ -83,7 +89,9 @@ def measure() -> list[Figure]:
                 first.add_cookies(cookies)
                 first_page = first.new_page()
                 compressed, raw, requests, third_party = _load(first_page, path)
-                first_page.wait_for_function("navigator.serviceWorker.controller !== null || document.documentElement.dataset.swRegistered === 'true'")
+                first_page.wait_for_function(
+                    "navigator.serviceWorker.controller !== null || document.documentElement.dataset.swRegistered === 'true'"
+                )
                 first_page.reload(wait_until="networkidle")
                 to_server: list[str] = []
 
@@ -99,7 +107,12 @@ def measure() -> list[Figure]:
                     Figure(f"{label} first load, gzip", compressed / 1024, "KB", 30, note=f"{raw / 1024:.1f} KB uncompressed"),
                     Figure(f"{label} first load requests", requests, "count"),
                     Figure(f"{label} third-party requests", len(third_party), "count", 0),
-                    Figure(f"{label} repeat load, requests reaching the server", repeat_requests, "count", note="the page only; CSS, JS and icons come from the service worker"),
+                    Figure(
+                        f"{label} repeat load, requests reaching the server",
+                        repeat_requests,
+                        "count",
+                        note="the page only; CSS, JS and icons come from the service worker",
+                    ),
                 ]
                 first.close()
                 context.close()

@@ -71,7 +71,12 @@ async def measure_endpoints(base_url: str, area: tuple[int, str, str], requests:
         async def ask(session, csrf, _n):
             response = await session.post(
                 "/api/v1/permission-requests",
-                json={"area_id": area_id, "device": f"personal-{device_of[id(session)]}", "reason": "urgent_call", "duration": "one_hour"},
+                json={
+                    "area_id": area_id,
+                    "device": f"personal-{device_of[id(session)]}",
+                    "reason": "urgent_call",
+                    "duration": "one_hour",
+                },
                 headers={"X-CSRFToken": csrf},
             )
             if response.status == 201:
@@ -84,7 +89,9 @@ async def measure_endpoints(base_url: str, area: tuple[int, str, str], requests:
         floor = await floor_open_loop(rate=50, seconds=5)
         paced = await run_open_loop(staff, request_page, rate=50, seconds=8)
         figures += with_floor(paced.figures("request page GET, open loop 50/s", budget_p95=50.0), floor)
-        figures += (await run_load(staff, request_page, requests)).figures("request page GET, 50 in flight (capacity, closed loop)")
+        figures += (await run_load(staff, request_page, requests)).figures(
+            "request page GET, 50 in flight (capacity, closed loop)"
+        )
 
         asked = await run_load(staff, ask, requests)
         figures += asked.figures("permission request POST")
@@ -107,7 +114,9 @@ async def measure_endpoints(base_url: str, area: tuple[int, str, str], requests:
         floor = await floor_open_loop(rate=50, seconds=5)
         paced = await run_open_loop(approvers, inbox, rate=50, seconds=8)
         figures += with_floor(paced.figures("approvals inbox GET (5 waiting), open loop 50/s", budget_p95=50.0), floor)
-        figures += (await run_load(approvers, inbox, requests)).figures("approvals inbox GET (5 waiting), 50 in flight (capacity, closed loop)")
+        figures += (await run_load(approvers, inbox, requests)).figures(
+            "approvals inbox GET (5 waiting), 50 in flight (capacity, closed loop)"
+        )
     finally:
         for session, _csrf in staff + approvers:
             await session.close()

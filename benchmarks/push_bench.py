@@ -73,7 +73,12 @@ class DuplicateImei(Scenario):
 class PermissionRequest(Scenario):
     def request(self, session, csrf, context):
         client = context["client_of_session"][id(session)]
-        body = {"area_id": context["area_id"], "device": context["devices"][client], "reason": "urgent_call", "duration": "one_hour"}
+        body = {
+            "area_id": context["area_id"],
+            "device": context["devices"][client],
+            "reason": "urgent_call",
+            "duration": "one_hour",
+        }
         return session.post("/api/v1/permission-requests", json=body, headers={"X-CSRFToken": csrf})
 
     def client_of(self, delivery: Delivery) -> int | None:
@@ -101,19 +106,48 @@ def seed(database_url: str, instance, clients: int, recipients: int, service: Pu
     with app.app_context(), write_intent():
         body = "35" + str(secrets.randbelow(10**12)).zfill(12)
         taken = body + luhn.calc_check_digit(body)
-        owner = accounts.create_user(db.session, None, email="owner@bench.test", display_name="Phone Owner", roles=set(), password=PASSWORD)
-        devices.register_device(db.session, owner, devices.DeviceDetails(kind="smartphone", make="Apple", model="iPhone 13", imei1=taken))
+        owner = accounts.create_user(
+            db.session, None, email="owner@bench.test", display_name="Phone Owner", roles=set(), password=PASSWORD
+        )
+        devices.register_device(
+            db.session, owner, devices.DeviceDetails(kind="smartphone", make="Apple", model="iPhone 13", imei1=taken)
+        )
         for n in range(recipients):
-            person = accounts.create_user(db.session, None, email=f"office{n}@bench.test", display_name=f"Office {n}", roles={Role.OFFICE, Role.APPROVER}, password=PASSWORD)
+            person = accounts.create_user(
+                db.session,
+                None,
+                email=f"office{n}@bench.test",
+                display_name=f"Office {n}",
+                roles={Role.OFFICE, Role.APPROVER},
+                password=PASSWORD,
+            )
             browser = service.new_subscription()
-            push.subscribe(db.session, person, endpoint=browser.endpoint, p256dh=browser.p256dh, auth=browser.auth, user_agent="Bench browser", services=push.PushServices.from_config({"PUSH_EXTRA_HOSTS": service.host}))
-        admin = accounts.create_user(db.session, None, email="admin@bench.test", display_name="Admin", roles={Role.ADMIN}, password=PASSWORD)
+            push.subscribe(
+                db.session,
+                person,
+                endpoint=browser.endpoint,
+                p256dh=browser.p256dh,
+                auth=browser.auth,
+                user_agent="Bench browser",
+                services=push.PushServices.from_config({"PUSH_EXTRA_HOSTS": service.host}),
+            )
+        admin = accounts.create_user(
+            db.session, None, email="admin@bench.test", display_name="Admin", roles={Role.ADMIN}, password=PASSWORD
+        )
         area_id = areas.create_area(db.session, admin, name="Year 3", rule="ask").id
         phones = []
         for n in range(clients):
-            person = accounts.create_user(db.session, None, email=f"bench{n}@bench.test", display_name=f"Bench-{n:03d}", roles=set(), password=PASSWORD)
+            person = accounts.create_user(
+                db.session, None, email=f"bench{n}@bench.test", display_name=f"Bench-{n:03d}", roles=set(), password=PASSWORD
+            )
             body = "35" + str(secrets.randbelow(10**12)).zfill(12)
-            phone = devices.register_device(db.session, person, devices.DeviceDetails(kind="smartphone", make="Bench", model=f"Phone {n}", imei1=body + luhn.calc_check_digit(body)))
+            phone = devices.register_device(
+                db.session,
+                person,
+                devices.DeviceDetails(
+                    kind="smartphone", make="Bench", model=f"Phone {n}", imei1=body + luhn.calc_check_digit(body)
+                ),
+            )
             phones.append(f"personal-{phone.id}")
         db.session.commit()
         db.session.remove()
@@ -121,7 +155,9 @@ def seed(database_url: str, instance, clients: int, recipients: int, service: Pu
     return {"taken_imei": taken, "area_id": area_id, "devices": phones}
 
 
-async def measure_notified(base_url: str, service: PushService, scenario: Scenario, context: dict, *, clients: int, total: int, recipients: int) -> tuple[LoadResult, LoadResult]:
+async def measure_notified(
+    base_url: str, service: PushService, scenario: Scenario, context: dict, *, clients: int, total: int, recipients: int
+) -> tuple[LoadResult, LoadResult]:
     loop = asyncio.get_running_loop()
     arrivals = {n: asyncio.Queue() for n in range(clients)}
 
@@ -173,21 +209,38 @@ async def measure_notified(base_url: str, service: PushService, scenario: Scenar
     return notified, answered
 
 
-def measure(clients: int = 50, requests: int = 1000, recipients: int = 2, worker: str = "process", scenario: str = "permission-request") -> list[Figure]:
+def measure(
+    clients: int = 50, requests: int = 1000, recipients: int = 2, worker: str = "process", scenario: str = "permission-request"
+) -> list[Figure]:
     chosen = SCENARIOS[scenario]
     with scratch_database("sqlite") as (url, instance):
         from app.services.push_keys import application_server_key
 
         service = PushService(expected_sub=CONTACT, expected_key=application_server_key(instance), answer_first=True)
-        env = environment(url, instance, LANYARD_PUSH_CONTACT=CONTACT, LANYARD_PUSH_EXTRA_HOSTS=service.host, LANYARD_PUSH_WORKER="1" if worker == "embedded" else "0", LANYARD_LOGIN_MAX_FAILURES="1000")
+        env = environment(
+            url,
+            instance,
+            LANYARD_PUSH_CONTACT=CONTACT,
+            LANYARD_PUSH_EXTRA_HOSTS=service.host,
+            LANYARD_PUSH_WORKER="1" if worker == "embedded" else "0",
+            LANYARD_LOGIN_MAX_FAILURES="1000",
+        )
         sender = None
         try:
             flask(env, "db", "upgrade")
             context = seed(url, instance, clients, recipients, service)
             if worker == "process":
-                sender = subprocess.Popen([PYTHON, "-m", "flask", "push-worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+                sender = subprocess.Popen(
+                    [PYTHON, "-m", "flask", "push-worker"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )  # noqa: S603
             with gunicorn(env) as base_url:
-                notified, answered = asyncio.run(measure_notified(base_url, service, chosen, context, clients=clients, total=requests, recipients=recipients))
+                notified, answered = asyncio.run(
+                    measure_notified(base_url, service, chosen, context, clients=clients, total=requests, recipients=recipients)
+                )
         finally:
             if sender is not None:
                 sender.terminate()
@@ -198,7 +251,9 @@ def measure(clients: int = 50, requests: int = 1000, recipients: int = 2, worker
     figures += [f for f in answered.figures(f"{label} POST answered", budget_p95=None) if f.unit == "ms"]
     figures.append(Figure(f"{label} push service refusals (VAPID/encryption)", len(service.refusals), "count", 0))
     if notified.errors:
-        figures[4].note = "statuses " + ", ".join(f"{'no push' if k == -1 else k}: {v}" for k, v in sorted(notified.statuses.items()))
+        figures[4].note = "statuses " + ", ".join(
+            f"{'no push' if k == -1 else k}: {v}" for k, v in sorted(notified.statuses.items())
+        )
     return figures
 
 

@@ -78,10 +78,14 @@ async def measure_endpoints(base_url: str, requests: int, borrower_id: int) -> l
 
         def check_out(session, csrf, n):  # asset ids are 1..requests, each lent once
             return session.post(
-                f"/api/v1/assets/{n + 1}/check-out", json={"borrower_id": borrower_id, "due_on": DUE}, headers={"X-CSRFToken": csrf}
+                f"/api/v1/assets/{n + 1}/check-out",
+                json={"borrower_id": borrower_id, "due_on": DUE},
+                headers={"X-CSRFToken": csrf},
             )
 
-        figures += (await run_load(office, check_out, requests)).figures("equipment check-out POST, 50 in flight (capacity, closed loop)")
+        figures += (await run_load(office, check_out, requests)).figures(
+            "equipment check-out POST, 50 in flight (capacity, closed loop)"
+        )
     finally:
         for session, _csrf in clients + office:
             await session.close()

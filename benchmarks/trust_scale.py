@@ -82,7 +82,11 @@ def seeder(staff: int, devices: int, asset_count: int):
     def seed(env: dict) -> dict:
         output = subprocess.run(
             [sys.executable, "-c", GENERATE, str(staff), str(devices), str(asset_count), PASSWORD],
-            cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
         return json.loads(output.strip().splitlines()[-1])
 
@@ -96,7 +100,10 @@ async def measure_pages(base_url: str, seeded: dict, seconds: float) -> list[Fig
     imei = seeded["imei"]
     cases = {
         "office device register, first page": (office, lambda s, csrf, n: s.get("/office/devices")),
-        "office device search by last 6 IMEI digits": (office, lambda s, csrf, n: s.get("/office/devices", params={"q": imei[-6:]})),
+        "office device search by last 6 IMEI digits": (
+            office,
+            lambda s, csrf, n: s.get("/office/devices", params={"q": imei[-6:]}),
+        ),
         "office device search by name": (office, lambda s, csrf, n: s.get("/office/devices", params={"q": "Okafor 1"})),
         "admin staff search": (admin, lambda s, csrf, n: s.get("/admin/staff", params={"q": "Patel"})),
         "my devices (one of 5,000 staff)": (person, lambda s, csrf, n: s.get("/devices")),
@@ -107,15 +114,21 @@ async def measure_pages(base_url: str, seeded: dict, seconds: float) -> list[Fig
     try:
         for name, (clients, make) in cases.items():
             result = await run_open_loop(clients, make, rate=50, seconds=seconds)
-            figures += [figure for figure in result.figures(f"{name}, open loop 50/s", budget_p95=50.0) if "p99" not in figure.name]
+            figures += [
+                figure for figure in result.figures(f"{name}, open loop 50/s", budget_p95=50.0) if "p99" not in figure.name
+            ]
     finally:
         for session, _csrf in office + admin + person:
             await session.close()
     return figures
 
 
-def measure(backend: str = "sqlite", staff: int = 5000, devices: int = 20000, asset_count: int = 50000, seconds: float = 8.0) -> list[Figure]:
-    figures = measure_on_gunicorn(backend, seeder(staff, devices, asset_count), lambda base_url, seeded: measure_pages(base_url, seeded, seconds))
+def measure(
+    backend: str = "sqlite", staff: int = 5000, devices: int = 20000, asset_count: int = 50000, seconds: float = 8.0
+) -> list[Figure]:
+    figures = measure_on_gunicorn(
+        backend, seeder(staff, devices, asset_count), lambda base_url, seeded: measure_pages(base_url, seeded, seconds)
+    )
     for figure in figures:
         figure.note = f"{staff:,} staff, {devices:,} devices, {asset_count:,} assets"
     return figures

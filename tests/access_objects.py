@@ -128,7 +128,13 @@ def build_other_peoples_objects() -> OtherPeoplesObjects:
         rules = policy.publish_policy(
             session,
             admin,
-            policy.PolicyDraft(label="v1", title="Staff conduct", body="Phones stay in the staffroom.", pdf=TINY_PDF, review_date=today + timedelta(days=365)),
+            policy.PolicyDraft(
+                label="v1",
+                title="Staff conduct",
+                body="Phones stay in the staffroom.",
+                pdf=TINY_PDF,
+                review_date=today + timedelta(days=365),
+            ),
         )
         policy.accept_policy(session, owner, rules.id)
         session.flush()

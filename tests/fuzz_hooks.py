@@ -59,15 +59,45 @@ _DECIDED = (
 # Every refusal of schema-valid data the fuzzer may meet, by name. Nothing else may answer 409 or 422 to it;
 # 403 and 404 are the role and ownership checks (another person's object is not found), accepted as such.
 BUSINESS_RULES = (
-    _rule("IMEI: 15 digits with a matching check digit (or a 16-digit IMEISV), never a test IMEI", _DEVICES, 422, "validation-failed", "imei1", "imei2"),
-    _rule("IMEI: a smartphone needs IMEI 1, given before IMEI 2 and different from it", _DEVICES, 422, "validation-failed", "imei1", "imei2"),
-    _rule("IMEI: one IMEI, one device in the register (refused without naming the owner)", _DEVICES, 422, "validation-failed", "imei1", "imei2"),
+    _rule(
+        "IMEI: 15 digits with a matching check digit (or a 16-digit IMEISV), never a test IMEI",
+        _DEVICES,
+        422,
+        "validation-failed",
+        "imei1",
+        "imei2",
+    ),
+    _rule(
+        "IMEI: a smartphone needs IMEI 1, given before IMEI 2 and different from it",
+        _DEVICES,
+        422,
+        "validation-failed",
+        "imei1",
+        "imei2",
+    ),
+    _rule(
+        "IMEI: one IMEI, one device in the register (refused without naming the owner)",
+        _DEVICES,
+        422,
+        "validation-failed",
+        "imei1",
+        "imei2",
+    ),
     _rule("IMEI: your own device registered twice (a double tap) names it", "POST /devices", 409, "conflict"),
-    _rule("IMEI: an asset's IMEI is valid, unique, and only on work mobiles and tablets", _ASSETS, 422, "validation-failed", "imei"),
+    _rule(
+        "IMEI: an asset's IMEI is valid, unique, and only on work mobiles and tablets", _ASSETS, 422, "validation-failed", "imei"
+    ),
     _rule("Asset tags are unique", _ASSETS, 422, "validation-failed", "tag"),
     _rule("Asset tags are unique (a concurrent change)", _ASSETS, 409, "conflict", "tag"),
-    _rule("An asset on loan keeps its status until it is checked in", "PATCH /assets/{asset_id}", 422, "validation-failed", "status"),
-    _rule("A device's state: only an active device is retired or reported lost, only a lost one found", _DEVICE_STATE, 409, "conflict"),
+    _rule(
+        "An asset on loan keeps its status until it is checked in", "PATCH /assets/{asset_id}", 422, "validation-failed", "status"
+    ),
+    _rule(
+        "A device's state: only an active device is retired or reported lost, only a lost one found",
+        _DEVICE_STATE,
+        409,
+        "conflict",
+    ),
     _rule("Area names are unique", "POST /areas, PATCH /areas/{area_id}", 422, "validation-failed", "name"),
     _rule("One waiting request per person, device and area", "POST /permission-requests", 409, "already-asked"),
     _rule(
@@ -75,26 +105,83 @@ BUSINESS_RULES = (
         "POST /permission-requests",
         422,
         "validation-failed",
-        "device", "until", "reason_other", "emergency_reason", "duration",
+        "device",
+        "until",
+        "reason_other",
+        "emergency_reason",
+        "duration",
     ),
-    _rule("An area closed to phones and recording devices refuses every request, even an emergency", "POST /permission-requests", 422, "validation-failed", "area"),
-    _rule("One decision per request, one review per emergency; only a pending request is withdrawn, only an approved one ended", _DECIDED, 409, "conflict"),
-    _rule("An approval's shorter end is a time still to come, within the request", "POST /permission-requests/{request_id}/decision", 422, "validation-failed", "until"),
-    _rule("Only an emergency is reviewed, and not_justified needs a note", "POST /permission-requests/{request_id}/review", 422, "validation-failed", "note", "outcome"),
+    _rule(
+        "An area closed to phones and recording devices refuses every request, even an emergency",
+        "POST /permission-requests",
+        422,
+        "validation-failed",
+        "area",
+    ),
+    _rule(
+        "One decision per request, one review per emergency; only a pending request is withdrawn, only an approved one ended",
+        _DECIDED,
+        409,
+        "conflict",
+    ),
+    _rule(
+        "An approval's shorter end is a time still to come, within the request",
+        "POST /permission-requests/{request_id}/decision",
+        422,
+        "validation-failed",
+        "until",
+    ),
+    _rule(
+        "Only an emergency is reviewed, and not_justified needs a note",
+        "POST /permission-requests/{request_id}/review",
+        422,
+        "validation-failed",
+        "note",
+        "outcome",
+    ),
     _rule(
         "A standing permission is for someone else, their own device and existing areas, from a first day to a last day within a year",
         "POST /standing-permissions",
         422,
         "validation-failed",
-        "person", "device", "areas", "starts_on", "ends_on",
+        "person",
+        "device",
+        "areas",
+        "starts_on",
+        "ends_on",
     ),
     _rule("A standing permission ends once", "POST /standing-permissions/{standing_id}/end", 409, "conflict"),
-    _rule("One loan at a time, of an available asset", "POST /assets/{asset_id}/check-out, POST /assets/{asset_id}/check-in", 409, "conflict"),
-    _rule("A loan is to an active person, due today or later and within a year", "POST /assets/{asset_id}/check-out", 422, "validation-failed", "borrower_id", "due_on"),
-    _rule("One open stock-take at a time; a closed one takes no scans", "POST /stocktakes, POST /stocktakes/{stocktake_id}/scans, POST /stocktakes/{stocktake_id}/close", 409, "conflict"),
+    _rule(
+        "One loan at a time, of an available asset",
+        "POST /assets/{asset_id}/check-out, POST /assets/{asset_id}/check-in",
+        409,
+        "conflict",
+    ),
+    _rule(
+        "A loan is to an active person, due today or later and within a year",
+        "POST /assets/{asset_id}/check-out",
+        422,
+        "validation-failed",
+        "borrower_id",
+        "due_on",
+    ),
+    _rule(
+        "One open stock-take at a time; a closed one takes no scans",
+        "POST /stocktakes, POST /stocktakes/{stocktake_id}/scans, POST /stocktakes/{stocktake_id}/close",
+        409,
+        "conflict",
+    ),
     _rule("A stock-take's location is some asset's home", "POST /stocktakes", 422, "validation-failed", "location"),
     _rule("A scan is a Lanyard label or an asset tag", "POST /stocktakes/{stocktake_id}/scans", 422, "validation-failed", "tag"),
-    _rule("Push goes only to a known push service, with the browser's real P-256 key and auth secret", "POST /push-subscriptions", 422, "validation-failed", "endpoint", "p256dh", "auth"),
+    _rule(
+        "Push goes only to a known push service, with the browser's real P-256 key and auth secret",
+        "POST /push-subscriptions",
+        422,
+        "validation-failed",
+        "endpoint",
+        "p256dh",
+        "auth",
+    ),
     _rule("A notification button cannot decide what was decided already", "POST /push-actions", 409, "conflict"),
 )
 
@@ -124,7 +211,10 @@ _rules_met: dict[str, Counter] = defaultdict(Counter)
 def _save() -> None:
     target = os.environ.get("LANYARD_FUZZ_RESULTS")
     if target:
-        record = {"statuses": {op: dict(c) for op, c in _statuses.items()}, "rules": {op: dict(c) for op, c in _rules_met.items()}}
+        record = {
+            "statuses": {op: dict(c) for op, c in _statuses.items()},
+            "rules": {op: dict(c) for op, c in _rules_met.items()},
+        }
         Path(target).write_text(json.dumps(record, indent=1, sort_keys=True))
 
 
@@ -175,7 +265,10 @@ def before_call(context, case, kwargs):
 
 _FEEDS = {
     # A stock-take the run starts is read and scanned, and one it has scanned is closed (one is open at a time).
-    "POST /stocktakes": (("GET /stocktakes/{stocktake_id}", "stocktake_id"), ("POST /stocktakes/{stocktake_id}/scans", "stocktake_id")),
+    "POST /stocktakes": (
+        ("GET /stocktakes/{stocktake_id}", "stocktake_id"),
+        ("POST /stocktakes/{stocktake_id}/scans", "stocktake_id"),
+    ),
     "POST /stocktakes/{stocktake_id}/scans": (("POST /stocktakes/{stocktake_id}/close", "stocktake_id"),),
 }
 

@@ -83,7 +83,11 @@ class _Inspector(HTMLParser):
         for name, value in attrs:
             if name.startswith("on"):
                 self.problems.append(f"<{tag} {name}=...> event handler attribute")
-            if name in LINK_ATTRIBUTES and value and value.strip().lower().replace("\t", "").replace("\n", "").startswith("javascript:"):
+            if (
+                name in LINK_ATTRIBUTES
+                and value
+                and value.strip().lower().replace("\t", "").replace("\n", "").startswith("javascript:")
+            ):
                 self.problems.append(f"<{tag} {name}={value!r}> javascript: URL")
         if tag == "script":
             if "src" not in names:
@@ -136,7 +140,12 @@ def seed_hostile_school(session, h: Hostile, password: str, make_imei) -> dict:
             ("staff", set()),
         ):
             people[key] = accounts.create_user(
-                session, None, email=f"{key}@xss.test", display_name=h.text(f"{key} display name", 120), roles=roles, password=password
+                session,
+                None,
+                email=f"{key}@xss.test",
+                display_name=h.text(f"{key} display name", 120),
+                roles=roles,
+                password=password,
             )
         admin, head, office, staff = people["admin"], people["head"], people["office"], people["staff"]
         push.subscribe(
@@ -163,17 +172,28 @@ def seed_hostile_school(session, h: Hostile, password: str, make_imei) -> dict:
         lost = devices.register_device(
             session,
             staff,
-            devices.DeviceDetails(kind="camera", make=h.text("lost device make"), model="X", description=h.text("lost device description", 200)),
+            devices.DeviceDetails(
+                kind="camera", make=h.text("lost device make"), model="X", description=h.text("lost device description", 200)
+            ),
         )
-        devices.report_lost(session, staff, lost, stolen=True, crime_reference=h.text("crime reference"), notes=h.text("loss notes", 500))
+        devices.report_lost(
+            session, staff, lost, stolen=True, crime_reference=h.text("crime reference"), notes=h.text("loss notes", 500)
+        )
 
         ask_area = areas.create_area(session, admin, name=h.text("area name", 120))
-        school_only = areas.create_area(session, admin, name=h.text("school-only area name", 120), rule=AreaRule.SCHOOL_DEVICES_ONLY.value)
+        school_only = areas.create_area(
+            session, admin, name=h.text("school-only area name", 120), rule=AreaRule.SCHOOL_DEVICES_ONLY.value
+        )
 
         def ask(label: str):
             return permissions.request_permission(
-                session, staff, ask_area, device_key=f"personal-{phone.id}", reason="other",
-                reason_other=h.text(label, 200), duration="one_hour",
+                session,
+                staff,
+                ask_area,
+                device_key=f"personal-{phone.id}",
+                reason="other",
+                reason_other=h.text(label, 200),
+                duration="one_hour",
             )
 
         approved = ask("approved request reason")
@@ -184,13 +204,24 @@ def seed_hostile_school(session, h: Hostile, password: str, make_imei) -> dict:
         # A second device for the override: one device, one place would otherwise end the approval above.
         watch = devices.register_device(session, staff, devices.DeviceDetails(kind="smartwatch", make="Acme", model="Watch"))
         emergency = permissions.request_permission(
-            session, staff, ask_area, device_key=f"personal-{watch.id}", reason="medical", duration="one_hour",
-            emergency=True, emergency_reason=h.text("emergency override reason", 300),
+            session,
+            staff,
+            ask_area,
+            device_key=f"personal-{watch.id}",
+            reason="medical",
+            duration="one_hour",
+            emergency=True,
+            emergency_reason=h.text("emergency override reason", 300),
         )
         permissions.review_emergency(session, head, emergency.id, "not_justified", note=h.text("emergency review note", 300))
         today = local_today()
         standing = permissions.grant_standing_permission(
-            session, head, person_id=staff.id, area_ids=[school_only.id], starts_on=today, ends_on=today + timedelta(days=30),
+            session,
+            head,
+            person_id=staff.id,
+            area_ids=[school_only.id],
+            starts_on=today,
+            ends_on=today + timedelta(days=30),
             reason=h.text("standing permission reason", 200),
         )
 
@@ -201,8 +232,13 @@ def seed_hostile_school(session, h: Hostile, password: str, make_imei) -> dict:
                 session,
                 office,
                 assets.AssetDetails(
-                    tag=tag, name=h.text(f"asset {n} name", 120), kind="camera", make=h.text(f"asset {n} make"),
-                    model=h.text(f"asset {n} model"), serial=h.link(f"asset {n} serial"), home_location=home,
+                    tag=tag,
+                    name=h.text(f"asset {n} name", 120),
+                    kind="camera",
+                    make=h.text(f"asset {n} make"),
+                    model=h.text(f"asset {n} model"),
+                    serial=h.link(f"asset {n} serial"),
+                    home_location=home,
                     notes=h.text(f"asset {n} notes", 1000),
                 ),
             )
@@ -213,8 +249,13 @@ def seed_hostile_school(session, h: Hostile, password: str, make_imei) -> dict:
         retired = asset("XSS-004", 4)
         assets.retire_asset(session, office, retired, reason=h.text("asset retirement reason", 200))
         open_loan = loans.check_out(
-            session, office, lent.id, borrower_id=staff.id, due_on=today + timedelta(days=7),
-            purpose=h.text("loan purpose", 200), condition=h.text("loan condition out", 500),
+            session,
+            office,
+            lent.id,
+            borrower_id=staff.id,
+            due_on=today + timedelta(days=7),
+            purpose=h.text("loan purpose", 200),
+            condition=h.text("loan condition out", 500),
         )
         loans.check_out(session, office, returned.id, borrower_id=staff.id, due_on=today + timedelta(days=7))
         back = loans.check_in(session, office, returned.id, condition=h.text("check-in condition", 500), damaged=True)
@@ -224,7 +265,9 @@ def seed_hostile_school(session, h: Hostile, password: str, make_imei) -> dict:
         stocktakes.record_scan(session, office, closed.id, "XSS-404")
         stocktakes.close_stocktake(session, office, closed.id)
         open_take = stocktakes.start_stocktake(session, office, "")
-        stocktakes.record_scan(session, office, open_take.id, counted.tag, condition=h.text("open stock-take scan condition", 200))
+        stocktakes.record_scan(
+            session, office, open_take.id, counted.tag, condition=h.text("open stock-take scan condition", 200)
+        )
 
         settings.set_setting(session, admin, "school.name", h.text("school name setting", 200))
         settings.set_setting(session, admin, "retention.case_hold", h.text("case hold setting", 200))

@@ -27,7 +27,9 @@ def make_area(admin: User, name: str = "Year 3 classroom", rule: str = AreaRule.
     return committed(areas.create_area, admin, name=name, rule=rule)
 
 
-def ask(requester: User, area: Area, device, *, reason: str = "urgent_call", duration: str = "one_hour", **extra) -> PermissionRequest:
+def ask(
+    requester: User, area: Area, device, *, reason: str = "urgent_call", duration: str = "one_hour", **extra
+) -> PermissionRequest:
     return committed(
         permissions.request_permission,
         requester,

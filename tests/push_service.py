@@ -46,9 +46,7 @@ class BrowserSubscription:
     @property
     def p256dh(self) -> str:
         return b64url(
-            self.private_key.public_key().public_bytes(
-                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-            )
+            self.private_key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
         )
 
     @property

@@ -28,12 +28,17 @@ def test_staff_cannot_read_another_persons_device(client, two_teachers, path):
     assert client.get(path.format(id=phone.id)).status_code == 404
 
 
-@pytest.mark.parametrize("path", ["/devices/{id}/edit", "/devices/{id}/report-lost", "/devices/{id}/retire", "/devices/{id}/found"])
+@pytest.mark.parametrize(
+    "path", ["/devices/{id}/edit", "/devices/{id}/report-lost", "/devices/{id}/retire", "/devices/{id}/found"]
+)
 def test_staff_cannot_change_another_persons_device(client, two_teachers, path):
     alice, _bob, phone = two_teachers
     sign_in(client, alice)
     token = csrf_token(client, "/devices")
-    response = client.post(path.format(id=phone.id), data={"csrf_token": token, "make": "X", "model": "Y", "kind": "smartphone", "what_happened": "lost"})
+    response = client.post(
+        path.format(id=phone.id),
+        data={"csrf_token": token, "make": "X", "model": "Y", "kind": "smartphone", "what_happened": "lost"},
+    )
     assert response.status_code == 404
     assert db.session.get(PersonalDevice, phone.id).status == "active"
 
@@ -48,7 +53,9 @@ def _events(subject_type: str, subject_id: int) -> list[str]:
     ("action", "body", "status_before"),
     [("retire", {}, "active"), ("report-lost", {"stolen": True, "crime_reference": "CR1"}, "active"), ("found", {}, "lost")],
 )
-def test_staff_cannot_retire_report_lost_or_find_another_persons_device_through_the_api(client, two_teachers, action, body, status_before):
+def test_staff_cannot_retire_report_lost_or_find_another_persons_device_through_the_api(
+    client, two_teachers, action, body, status_before
+):
     """The API's device actions check ownership as the pages do: another person's phone is not there (404)."""
     alice, bob, phone = two_teachers
     if status_before == "lost":
@@ -106,7 +113,10 @@ def test_staff_cannot_see_other_imeis_but_the_office_can(client, two_teachers):
     assert client.get(f"/api/v1/devices/{phone.id}").get_json()["imei1"] == phone.imei1
 
 
-@pytest.mark.parametrize("path", ["/", "/devices", "/devices/new", "/notices", "/my-data", "/my-data/download", "/account", "/admin/staff", "/office/devices"])
+@pytest.mark.parametrize(
+    "path",
+    ["/", "/devices", "/devices/new", "/notices", "/my-data", "/my-data/download", "/account", "/admin/staff", "/office/devices"],
+)
 def test_anonymous_is_sent_to_sign_in_and_back(client, path):
     response = client.get(path)
     assert response.status_code == 302

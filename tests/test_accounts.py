@@ -128,10 +128,19 @@ def test_deactivating_a_leaver_ends_their_open_sessions_at_once(app):
     sign_in(leaver_phone, leaver)
     assert leaver_phone.get("/devices").status_code == 200
     sign_in(admin_phone, admin)
-    admin_phone.post(f"/admin/staff/{leaver.id}/deactivate", data={"csrf_token": csrf_token(admin_phone, "/admin/staff"), "confirmed": "yes"})
+    admin_phone.post(
+        f"/admin/staff/{leaver.id}/deactivate", data={"csrf_token": csrf_token(admin_phone, "/admin/staff"), "confirmed": "yes"}
+    )
     assert leaver_phone.get("/devices").status_code == 302
     assert _try_sign_in(app.test_client(), leaver.email, PASSWORD).status_code == 200
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(UserSession).where(UserSession.ended_at.is_(None), UserSession.user_id == leaver.id)) == 0
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(UserSession)
+            .where(UserSession.ended_at.is_(None), UserSession.user_id == leaver.id)
+        )
+        == 0
+    )
     assert "user.deactivated" in _actions()
 
 
@@ -144,7 +153,7 @@ def test_an_admin_invites_staff_with_a_one_time_link(client):
         data={"display_name": "Mrs New Teacher", "email": "New.Teacher@School.test", "roles": ["approver"], "csrf_token": token},
         follow_redirects=True,
     ).get_data(as_text=True)
-    link = re.search(r'(https://lanyard\.test/set-password/[A-Za-z0-9_-]+)', page).group(1)
+    link = re.search(r"(https://lanyard\.test/set-password/[A-Za-z0-9_-]+)", page).group(1)
     newcomer = db.session.scalar(sa.select(User).where(User.email == "new.teacher@school.test"))
     assert newcomer.roles == {Role.STAFF, Role.APPROVER}
     assert newcomer.password_hash is None
@@ -173,9 +182,13 @@ def test_an_admin_changes_roles_and_cannot_remove_their_own_admin(client):
     admin, teacher = make_user(Role.ADMIN), make_user()
     sign_in(client, admin)
     token = csrf_token(client, f"/admin/staff/{teacher.id}")
-    client.post(f"/admin/staff/{teacher.id}", data={"display_name": teacher.display_name, "roles": ["office"], "csrf_token": token})
+    client.post(
+        f"/admin/staff/{teacher.id}", data={"display_name": teacher.display_name, "roles": ["office"], "csrf_token": token}
+    )
     assert db.session.get(User, teacher.id).roles == {Role.STAFF, Role.OFFICE}
-    response = client.post(f"/admin/staff/{admin.id}", data={"display_name": admin.display_name, "roles": [], "csrf_token": token})
+    response = client.post(
+        f"/admin/staff/{admin.id}", data={"display_name": admin.display_name, "roles": [], "csrf_token": token}
+    )
     assert response.status_code == 422
     assert Role.ADMIN in db.session.get(User, admin.id).roles
 
@@ -186,7 +199,9 @@ def test_changing_password_signs_out_other_browsers(app):
     sign_in(laptop, user)
     sign_in(phone, user)
     token = csrf_token(phone, "/account")
-    response = phone.post("/account", data={"current_password": PASSWORD, "new_password": "brand new secret", "csrf_token": token})
+    response = phone.post(
+        "/account", data={"current_password": PASSWORD, "new_password": "brand new secret", "csrf_token": token}
+    )
     assert response.status_code == 302
     assert phone.get("/devices").status_code == 200
     assert laptop.get("/devices").status_code == 302
@@ -206,18 +221,24 @@ def test_cookies_are_httponly_samesite_lax_and_secure_outside_development(app):
 def _invite(client, email: str = "new.teacher@school.test") -> str:
     page = client.post(
         "/admin/staff/invite",
-        data={"display_name": "Mrs New Teacher", "email": email, "roles": [], "csrf_token": csrf_token(client, "/admin/staff/invite")},
+        data={
+            "display_name": "Mrs New Teacher",
+            "email": email,
+            "roles": [],
+            "csrf_token": csrf_token(client, "/admin/staff/invite"),
+        },
         follow_redirects=True,
     ).get_data(as_text=True)
-    return re.search(r'https://lanyard\.test(/set-password/[A-Za-z0-9_-]+)', page).group(1)
+    return re.search(r"https://lanyard\.test(/set-password/[A-Za-z0-9_-]+)", page).group(1)
 
 
 def _new_link(client, user_id: int) -> str:
     page = client.post(
-        f"/admin/staff/{user_id}/password-link", data={"csrf_token": csrf_token(client, f"/admin/staff/{user_id}")},
+        f"/admin/staff/{user_id}/password-link",
+        data={"csrf_token": csrf_token(client, f"/admin/staff/{user_id}")},
         follow_redirects=True,
     ).get_data(as_text=True)
-    return re.search(r'https://lanyard\.test(/set-password/[A-Za-z0-9_-]+)', page).group(1)
+    return re.search(r"https://lanyard\.test(/set-password/[A-Za-z0-9_-]+)", page).group(1)
 
 
 def _set_password(app, path: str, password: str = "a long enough secret"):
@@ -242,7 +263,9 @@ def test_a_new_invitation_link_revokes_the_earlier_one(app, client):
 
     _refused_clearly(app.test_client().get(first))
     stranger = app.test_client()
-    _refused_clearly(stranger.post(first, data={"password": "a long enough secret", "csrf_token": csrf_token(stranger, "/sign-in")}))
+    _refused_clearly(
+        stranger.post(first, data={"password": "a long enough secret", "csrf_token": csrf_token(stranger, "/sign-in")})
+    )
     assert db.session.get(User, newcomer.id).password_hash is None
     revoked = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "user.password_links_revoked"))
     assert revoked.actor_id == admin.id and revoked.subject_id == str(newcomer.id) and '"count":1' in revoked.details
@@ -276,13 +299,17 @@ def test_setting_a_password_revokes_every_outstanding_link(app, client):
         db.session.commit()
     assert _set_password(app, newest).status_code == 302
     outstanding = db.session.scalars(
-        sa.select(PasswordToken).where(PasswordToken.user_id == teacher.id, PasswordToken.used_at.is_(None), PasswordToken.expires_at > utcnow())
+        sa.select(PasswordToken).where(
+            PasswordToken.user_id == teacher.id, PasswordToken.used_at.is_(None), PasswordToken.expires_at > utcnow()
+        )
     ).all()
     assert outstanding == []
     last = db.session.scalar(
         sa.select(AuditEvent).where(AuditEvent.action != "auth.signed_in").order_by(AuditEvent.seq.desc()).limit(1)
     )  # setting the password then signs them in
-    assert last.action == "user.password_links_revoked" and last.actor_id == teacher.id and '"reason":"password_set"' in last.details
+    assert (
+        last.action == "user.password_links_revoked" and last.actor_id == teacher.id and '"reason":"password_set"' in last.details
+    )
     _refused_clearly(app.test_client().get(newest))
 
 
@@ -294,7 +321,12 @@ def test_the_invitation_redirects_to_a_page_showing_the_link_and_a_refresh_makes
     sign_in(client, admin)
     posted = client.post(
         "/admin/staff/invite",
-        data={"display_name": "Mr Refresh", "email": "refresh@school.test", "roles": [], "csrf_token": csrf_token(client, "/admin/staff/invite")},
+        data={
+            "display_name": "Mr Refresh",
+            "email": "refresh@school.test",
+            "roles": [],
+            "csrf_token": csrf_token(client, "/admin/staff/invite"),
+        },
     )
     newcomer = db.session.scalar(sa.select(User).where(User.email == "refresh@school.test"))
     assert posted.status_code == 302 and posted.headers["Location"].endswith(f"/admin/staff/{newcomer.id}/link")
@@ -315,7 +347,9 @@ def test_the_invitation_redirects_to_a_page_showing_the_link_and_a_refresh_makes
 def test_a_new_password_link_for_someone_is_also_shown_after_a_redirect(client):
     admin, teacher = make_user(Role.ADMIN), make_user()
     sign_in(client, admin)
-    posted = client.post(f"/admin/staff/{teacher.id}/password-link", data={"csrf_token": csrf_token(client, f"/admin/staff/{teacher.id}")})
+    posted = client.post(
+        f"/admin/staff/{teacher.id}/password-link", data={"csrf_token": csrf_token(client, f"/admin/staff/{teacher.id}")}
+    )
     assert posted.status_code == 302 and posted.headers["Location"].endswith(f"/admin/staff/{teacher.id}/link")
     assert "/set-password/" in client.get(posted.headers["Location"]).get_data(as_text=True)
 
@@ -334,4 +368,11 @@ def test_setting_a_password_through_a_link_signs_the_person_in(app, client):
         sa.select(AuditEvent).where(AuditEvent.action == "auth.signed_in", AuditEvent.actor_id == teacher.id)
     ).all()
     assert len(signed_in) == 1 and '"method":"password_link"' in signed_in[0].details
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(UserSession).where(UserSession.user_id == teacher.id, UserSession.ended_at.is_(None))) == 1
+    assert (
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(UserSession)
+            .where(UserSession.user_id == teacher.id, UserSession.ended_at.is_(None))
+        )
+        == 1
+    )

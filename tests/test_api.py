@@ -32,7 +32,11 @@ def test_register_a_device_and_read_it_back(client):
     user = make_user()
     sign_in(client, user)
     imei = make_imei()
-    created = client.post("/api/v1/devices", json={"make": "Apple", "model": "iPhone 13", "imei1": f"{imei[:8]} {imei[8:]}"}, headers=_headers(client))
+    created = client.post(
+        "/api/v1/devices",
+        json={"make": "Apple", "model": "iPhone 13", "imei1": f"{imei[:8]} {imei[8:]}"},
+        headers=_headers(client),
+    )
     assert created.status_code == 201
     body = created.get_json()
     assert body["imei1"] == imei and body["imei1_last4"] == imei[-4:]
@@ -44,7 +48,9 @@ def test_validation_errors_are_problem_details_with_field_errors(client):
     user = make_user()
     sign_in(client, user)
     # The school's rules name every field at once (here both IMEIs); the body's form is checked first.
-    response = client.post("/api/v1/devices", json={"make": "Apple", "model": "X", "imei1": "12345", "imei2": "123"}, headers=_headers(client))
+    response = client.post(
+        "/api/v1/devices", json={"make": "Apple", "model": "X", "imei1": "12345", "imei2": "123"}, headers=_headers(client)
+    )
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
     problem = response.get_json()
@@ -90,7 +96,9 @@ def test_report_lost_and_found(client):
     user = make_user()
     device = make_device(user)
     sign_in(client, user)
-    lost = client.post(f"/api/v1/devices/{device.id}/report-lost", json={"stolen": True, "crime_reference": "CR1"}, headers=_headers(client))
+    lost = client.post(
+        f"/api/v1/devices/{device.id}/report-lost", json={"stolen": True, "crime_reference": "CR1"}, headers=_headers(client)
+    )
     assert lost.status_code == 200 and lost.get_json()["status"] == "stolen"
     again = client.post(f"/api/v1/devices/{device.id}/found", json={}, headers=_headers(client))
     assert again.get_json()["status"] == "active"

@@ -59,15 +59,24 @@ def _seed_school() -> dict:
     def lost_devices_of(person) -> list[int]:
         ids = devices_of(person)
         for device_id in ids:
-            committed(lambda session, actor, d: devices.report_lost(session, actor, session.get(PersonalDevice, d), stolen=False), person, device_id)
+            committed(
+                lambda session, actor, d: devices.report_lost(session, actor, session.get(PersonalDevice, d), stolen=False),
+                person,
+                device_id,
+            )
         return ids
 
     mine = {role: devices_of(person, 1) for role, person in people.items()}
     requests_for_decision = [ask(staff, area, make_device(staff)).id for _ in range(SEEDED)]
     emergencies = [
-        ask(staff, area, make_device(staff), emergency=True, emergency_reason="A parent is in hospital and may call.").id for _ in range(SEEDED)
+        ask(staff, area, make_device(staff), emergency=True, emergency_reason="A parent is in hospital and may call.").id
+        for _ in range(SEEDED)
     ]
-    waiting = {role: [ask(person, area, make_device(person)).id for _ in range(SEEDED)] for role, person in people.items() if role != "approver"}
+    waiting = {
+        role: [ask(person, area, make_device(person)).id for _ in range(SEEDED)]
+        for role, person in people.items()
+        if role != "approver"
+    }
     waiting["approver"] = [ask(approver, area, make_device(approver)).id for _ in range(SEEDED)]
     approved = {}
     for role, person in people.items():
@@ -131,19 +140,43 @@ def _seed_school() -> dict:
     each = lambda pools: {role: pools[role] for role in ROLES}  # noqa: E731
     everyone = lambda ids: {"*": ids}  # noqa: E731
     operations = {
-        "POST /devices": {"consume": True, "body": {role: [{"imei1": make_imei(), "imei2": ""} for _ in range(SEEDED)] for role in ROLES}},
+        "POST /devices": {
+            "consume": True,
+            "body": {role: [{"imei1": make_imei(), "imei2": ""} for _ in range(SEEDED)] for role in ROLES},
+        },
         "GET /devices/{device_id}": {"path": {"device_id": each(mine)}},
-        "PATCH /devices/{device_id}": {"path": {"device_id": each(mine)}, "body": {"*": [{"imei1": "", "imei2": "", "kind": "tablet"}]}},
-        "POST /devices/{device_id}/retire": {"consume": True, "path": {"device_id": {role: devices_of(p) for role, p in people.items()}}},
-        "POST /devices/{device_id}/report-lost": {"consume": True, "path": {"device_id": {role: devices_of(p) for role, p in people.items()}}},
-        "POST /devices/{device_id}/found": {"consume": True, "path": {"device_id": {role: lost_devices_of(p) for role, p in people.items()}}},
+        "PATCH /devices/{device_id}": {
+            "path": {"device_id": each(mine)},
+            "body": {"*": [{"imei1": "", "imei2": "", "kind": "tablet"}]},
+        },
+        "POST /devices/{device_id}/retire": {
+            "consume": True,
+            "path": {"device_id": {role: devices_of(p) for role, p in people.items()}},
+        },
+        "POST /devices/{device_id}/report-lost": {
+            "consume": True,
+            "path": {"device_id": {role: devices_of(p) for role, p in people.items()}},
+        },
+        "POST /devices/{device_id}/found": {
+            "consume": True,
+            "path": {"device_id": {role: lost_devices_of(p) for role, p in people.items()}},
+        },
         "PATCH /areas/{area_id}": {"path": {"area_id": everyone([renamed.id])}, "body": {"*": [{"rule": "ask"}]}},
         "POST /areas/{area_id}/rotate-poster": {"path": {"area_id": everyone([renamed.id])}},
         "POST /permission-requests": {
             "consume": True,
             "body": {
                 role: [
-                    {"area_id": area.id, "device": f"personal-{make_device(person).id}", "reason": "urgent_call", "duration": "one_hour", "until": "", "emergency": False, "emergency_reason": "", "reason_other": ""}
+                    {
+                        "area_id": area.id,
+                        "device": f"personal-{make_device(person).id}",
+                        "reason": "urgent_call",
+                        "duration": "one_hour",
+                        "until": "",
+                        "emergency": False,
+                        "emergency_reason": "",
+                        "reason_other": "",
+                    }
                     for _ in range(SEEDED)
                 ]
                 for role, person in people.items()
@@ -155,18 +188,33 @@ def _seed_school() -> dict:
             "path": {"request_id": everyone(requests_for_decision)},
             "body": {"*": [{"decision": "approve", "until": ""}]},
         },
-        "POST /permission-requests/{request_id}/review": {"consume": True, "path": {"request_id": everyone(emergencies)}, "body": {"*": [{"outcome": "justified"}]}},
+        "POST /permission-requests/{request_id}/review": {
+            "consume": True,
+            "path": {"request_id": everyone(emergencies)},
+            "body": {"*": [{"outcome": "justified"}]},
+        },
         "POST /permission-requests/{request_id}/end": {"consume": True, "path": {"request_id": each(approved)}},
         "POST /permission-requests/{request_id}/withdraw": {"consume": True, "path": {"request_id": each(waiting)}},
         "POST /standing-permissions": {
             "body": {
-                "*": [{"person_id": staff.id, "personal_device_id": None, "area_ids": [], "starts_on": today.isoformat(), "ends_on": (today + timedelta(days=30)).isoformat()}]
+                "*": [
+                    {
+                        "person_id": staff.id,
+                        "personal_device_id": None,
+                        "area_ids": [],
+                        "starts_on": today.isoformat(),
+                        "ends_on": (today + timedelta(days=30)).isoformat(),
+                    }
+                ]
             }
         },
         "POST /standing-permissions/{standing_id}/end": {"consume": True, "path": {"standing_id": everyone(standing)}},
         "POST /assets": {"consume": True, "body": {"*": [{"tag": f"FUZZ-{n}", "imei": ""} for n in range(SEEDED * 3)]}},
         "GET /assets/{asset_id}": {"path": {"asset_id": everyone(assets_to_change)}},
-        "PATCH /assets/{asset_id}": {"path": {"asset_id": everyone(assets_to_change[1:])}, "body": {"*": [{"imei": "", "tag": f"FUZZ-KEPT-{assets_to_change[1]}"}]}},
+        "PATCH /assets/{asset_id}": {
+            "path": {"asset_id": everyone(assets_to_change[1:])},
+            "body": {"*": [{"imei": "", "tag": f"FUZZ-KEPT-{assets_to_change[1]}"}]},
+        },
         "POST /assets/{asset_id}/check-out": {
             "consume": True,
             "path": {"asset_id": everyone(assets_to_lend)},
@@ -179,7 +227,11 @@ def _seed_school() -> dict:
         "POST /stocktakes/{stocktake_id}/scans": {"body": {"*": [{"tag": tag}]}},
         "POST /push-subscriptions": {
             "consume": True,
-            "body": {"*": [{"endpoint": f"https://fcm.googleapis.com/fcm/send/fuzz-new-{n}", "keys": fresh_keys()} for n in range(SEEDED)]},
+            "body": {
+                "*": [
+                    {"endpoint": f"https://fcm.googleapis.com/fcm/send/fuzz-new-{n}", "keys": fresh_keys()} for n in range(SEEDED)
+                ]
+            },
         },
         "DELETE /push-subscriptions/{subscription_id}": {"consume": True, "path": {"subscription_id": each(subscriptions)}},
         "POST /push-actions": {"consume": True, "body": {"*": action_bodies}},
@@ -205,12 +257,17 @@ def fuzzed_server(template_database, tmp_path):
 
 def test_business_rules_are_named_and_matched_by_status_type_and_fields():
     assert len({rule.name for rule in BUSINESS_RULES}) == len(BUSINESS_RULES)
-    imei = {"type": "urn:lanyard:problem:validation-failed", "errors": {"imei1": ["That IMEI's last digit does not match the rest"]}}
+    imei = {
+        "type": "urn:lanyard:problem:validation-failed",
+        "errors": {"imei1": ["That IMEI's last digit does not match the rest"]},
+    }
     assert matching_rule("POST /devices", 422, imei).name.startswith("IMEI")
     assert matching_rule("POST /devices", 422, {**imei, "errors": {"make": ["Enter the make"]}}) is None
     assert matching_rule("POST /devices", 422, {**imei, "errors": {}}) is None
     assert matching_rule("POST /areas", 422, imei) is None
-    assert matching_rule("POST /permission-requests", 409, {"type": "urn:lanyard:problem:already-asked"}).name.startswith("One waiting")
+    assert matching_rule("POST /permission-requests", 409, {"type": "urn:lanyard:problem:already-asked"}).name.startswith(
+        "One waiting"
+    )
     assert matching_rule("POST /permission-requests", 409, {"type": "urn:lanyard:problem:conflict"}) is None
 
 
@@ -243,7 +300,11 @@ def test_schemathesis_finds_nothing_and_reaches_success_on_every_operation(fuzze
     assert result.returncode == 0, report
     statuses = json.loads(results_file.read_text())["statuses"]
     with server.app_context():
-        described = {f"{method.upper()} {path}" for path, item in server.app.test_client().get("/api/v1/openapi.json").get_json()["paths"].items() for method in item}
+        described = {
+            f"{method.upper()} {path}"
+            for path, item in server.app.test_client().get("/api/v1/openapi.json").get_json()["paths"].items()
+            for method in item
+        }
     assert described - set(statuses) == set(), "operations the run never called"
     never = sorted(op for op, counts in statuses.items() if not any(code.startswith("2") for code in counts))
     assert never == [], f"operations that never answered 2xx: {never}\n{json.dumps(statuses, indent=1)}"

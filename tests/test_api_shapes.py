@@ -27,7 +27,17 @@ def test_every_component_schema_is_generated_from_a_model(client):
         generated.update(schema.pop("$defs", {}))
         generated[model.__name__] = schema
     assert spec["components"]["schemas"] == generated
-    assert {"Device", "DeviceInput", "PermissionRequest", "Asset", "Loan", "AuditEvent", "PushSubscription", "Me", "Problem"} <= set(generated)
+    assert {
+        "Device",
+        "DeviceInput",
+        "PermissionRequest",
+        "Asset",
+        "Loan",
+        "AuditEvent",
+        "PushSubscription",
+        "Me",
+        "Problem",
+    } <= set(generated)
 
 
 def test_every_body_and_answer_names_a_model(client):
@@ -84,7 +94,11 @@ def test_a_body_the_model_refuses_is_a_problem_per_field(client):
         json={"person_id": 2**40, "area_ids": [1, True], "starts_on": "31/12", "ends_on": "2026-12-31", "reason": "x"},
         headers=headers,
     )
-    assert _problem(ids) == {"person_id": [ID_MESSAGE], "area_ids": [ID_LIST_MESSAGE], "starts_on": ["Use a date like 2026-12-31."]}
+    assert _problem(ids) == {
+        "person_id": [ID_MESSAGE],
+        "area_ids": [ID_LIST_MESSAGE],
+        "starts_on": ["Use a date like 2026-12-31."],
+    }
     missing = client.post("/api/v1/permission-requests", json={"area_id": make_area(user, "Year 4").id}, headers=headers)
     assert set(_problem(missing)) == {"device", "reason", "duration"}
 
@@ -103,9 +117,13 @@ def test_unknown_fields_are_named_only_when_they_look_like_names(client):
 def test_nested_and_absent_bodies(client):
     sign_in(client, make_user())
     headers = {"X-CSRFToken": csrf_token(client, "/notifications")}
-    not_object = client.post("/api/v1/push-subscriptions", json={"endpoint": "https://fcm.googleapis.com/x", "keys": "k"}, headers=headers)
+    not_object = client.post(
+        "/api/v1/push-subscriptions", json={"endpoint": "https://fcm.googleapis.com/x", "keys": "k"}, headers=headers
+    )
     assert _problem(not_object) == {"keys": ["Expected an object with p256dh and auth."]}
-    nested = client.post("/api/v1/push-subscriptions", json={"endpoint": "https://fcm.googleapis.com/x", "keys": {"p256dh": 1}}, headers=headers)
+    nested = client.post(
+        "/api/v1/push-subscriptions", json={"endpoint": "https://fcm.googleapis.com/x", "keys": {"p256dh": 1}}, headers=headers
+    )
     assert _problem(nested) == {"p256dh": ["Must be a string."], "auth": ["This is required."]}
     for body in ([1, 2], "text", 3):
         assert _problem(client.post("/api/v1/push-actions", json=body)) == {"body": ["Expected a JSON object."]}

@@ -13,7 +13,9 @@ from tests.factories import make_device, make_user, sign_in
 
 
 def _create(client, name="MIS sync") -> str:
-    page = client.post("/account/tokens", data={"name": name, "csrf_token": csrf_token(client, "/account/tokens")}).get_data(as_text=True)
+    page = client.post("/account/tokens", data={"name": name, "csrf_token": csrf_token(client, "/account/tokens")}).get_data(
+        as_text=True
+    )
     return re.search(r'value="(lny_[^"]+)"', page).group(1)
 
 
@@ -54,13 +56,17 @@ def test_revoked_wrong_and_leavers_tokens_are_refused(app, client):
     script = app.test_client()
     assert script.get("/api/v1/me", headers={"Authorization": "Bearer lny_not-a-real-token"}).status_code == 401
     token = db.session.scalar(sa.select(ApiToken))
-    client.post(f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf_token(client, "/account/tokens"), "confirmed": "yes"})
+    client.post(
+        f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf_token(client, "/account/tokens"), "confirmed": "yes"}
+    )
     assert script.get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
 
     second = _create(client, "second")
     admin_client = app.test_client()
     sign_in(admin_client, admin)
-    admin_client.post(f"/admin/staff/{user.id}/deactivate", data={"csrf_token": csrf_token(admin_client, "/admin/staff"), "confirmed": "yes"})
+    admin_client.post(
+        f"/admin/staff/{user.id}/deactivate", data={"csrf_token": csrf_token(admin_client, "/admin/staff"), "confirmed": "yes"}
+    )
     assert script.get("/api/v1/me", headers={"Authorization": f"Bearer {second}"}).status_code == 401
 
 
@@ -71,7 +77,9 @@ def test_nobody_revokes_another_persons_token(app, client):
     token = db.session.scalar(sa.select(ApiToken))
     other = app.test_client()
     sign_in(other, make_user())
-    response = other.post(f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf_token(other, "/account/tokens"), "confirmed": "yes"})
+    response = other.post(
+        f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf_token(other, "/account/tokens"), "confirmed": "yes"}
+    )
     assert response.status_code == 404
     assert db.session.get(ApiToken, token.id).revoked_at is None
 
@@ -100,7 +108,11 @@ def _admin_does(app, admin, path: str) -> None:
 
 
 def _revocations(token_id: int) -> list[AuditEvent]:
-    return list(db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "api_token.revoked", AuditEvent.subject_id == str(token_id))))
+    return list(
+        db.session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.action == "api_token.revoked", AuditEvent.subject_id == str(token_id))
+        )
+    )
 
 
 def test_reactivating_a_person_revokes_their_api_tokens(app, client):
@@ -137,7 +149,9 @@ def _dead_tokens(app, client, user, admin) -> dict[str, str]:
     """Headers that must all be refused, while ``client`` holds ``user``'s live cookie session."""
     revoked = _create(client, "revoked")
     token = db.session.scalar(sa.select(ApiToken).where(ApiToken.name == "revoked"))
-    client.post(f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf_token(client, "/account/tokens"), "confirmed": "yes"})
+    client.post(
+        f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf_token(client, "/account/tokens"), "confirmed": "yes"}
+    )
     leaver = make_user()
     leaver_browser = app.test_client()
     sign_in(leaver_browser, leaver)
@@ -171,10 +185,15 @@ def test_a_bad_authorization_header_never_falls_back_to_the_cookie_session(app, 
         _refused(client.get("/api/v1/me", headers={"Authorization": header}), user)
         _refused(client.get("/api/v1/devices?scope=all", headers={"Authorization": header}), user)
         posted = client.post(
-            "/api/v1/devices", json={"kind": "camera", "make": "Canon", "model": label}, headers={"Authorization": header, "X-CSRFToken": csrf}
+            "/api/v1/devices",
+            json={"kind": "camera", "make": "Canon", "model": label},
+            headers={"Authorization": header, "X-CSRFToken": csrf},
         )
         _refused(posted, user)
-        _refused(client.post("/api/v1/push-actions", json={"token": "x" * 43, "action": "approve"}, headers={"Authorization": header}), user)
+        _refused(
+            client.post("/api/v1/push-actions", json={"token": "x" * 43, "action": "approve"}, headers={"Authorization": header}),
+            user,
+        )
     assert db.session.scalar(sa.select(sa.func.count()).select_from(PersonalDevice)) == 0
 
 
@@ -182,7 +201,9 @@ def test_a_post_with_a_garbage_bearer_and_a_live_cookie_but_no_csrf_is_not_proce
     user = make_user()
     sign_in(client, user)
     before = db.session.scalar(sa.select(sa.func.max(AuditEvent.seq)))
-    response = client.post("/api/v1/devices", json={"kind": "camera", "make": "Canon", "model": "G7"}, headers={"Authorization": "Bearer garbage"})
+    response = client.post(
+        "/api/v1/devices", json={"kind": "camera", "make": "Canon", "model": "G7"}, headers={"Authorization": "Bearer garbage"}
+    )
     _refused(response, user)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(PersonalDevice)) == 0
     assert db.session.scalar(sa.select(sa.func.max(AuditEvent.seq))) == before
@@ -229,7 +250,9 @@ def test_revoking_a_token_asks_first(app, client):
     unconfirmed = client.post(f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf_token(client, "/account/tokens")})
     assert unconfirmed.status_code == 303 and unconfirmed.headers["Location"].endswith(f"/account/tokens/{token.id}/revoke")
     assert db.session.get(ApiToken, token.id).revoked_at is None
-    done = client.post(f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf_token(client, "/account/tokens"), "confirmed": "yes"})
+    done = client.post(
+        f"/account/tokens/{token.id}/revoke", data={"csrf_token": csrf_token(client, "/account/tokens"), "confirmed": "yes"}
+    )
     assert done.status_code == 302
     assert db.session.get(ApiToken, token.id).revoked_at is not None
     other = app.test_client()

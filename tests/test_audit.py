@@ -69,7 +69,7 @@ def test_verify_finds_a_row_altered_behind_the_triggers_back(app):
     make_device(user)
     make_device(user)
     assert verify_chain(db.session).ok
-    _tamper_behind_the_triggers_back("UPDATE audit_events SET details = '{\"kind\":\"camera\"}' WHERE seq = 2")
+    _tamper_behind_the_triggers_back('UPDATE audit_events SET details = \'{"kind":"camera"}\' WHERE seq = 2')
     report = verify_chain(db.session)
     assert not report.ok
     assert report.broken_at_seq == 2
@@ -182,15 +182,23 @@ def test_the_hash_is_sha256_of_the_previous_hash_and_the_sorted_compact_json(app
     frozen_clock.advance(minutes=1)  # a whole second: microseconds are still written as .000000
     actor = make_user()
     with write_intent(), origin_of_changes(Origin(ip="2001:db8::1", user_agent='Safari "iOS" \\ café \t\x01 日本 🎉')):
-        event = record_audit_event(db.session, actor, "note.añadida", "thing \"x\"", 'id\n"7"', {"z": "ü", "a": [1, None]})
+        event = record_audit_event(db.session, actor, "note.añadida", 'thing "x"', 'id\n"7"', {"z": "ü", "a": [1, None]})
         db.session.commit()
     reference = json.dumps(
         {
-            "action": "note.añadida", "actor_id": actor.id, "details": {"z": "ü", "a": [1, None]}, "ip": "2001:db8::1",
-            "occurred_at": event.occurred_at.isoformat(timespec="microseconds"), "seq": event.seq, "subject_id": 'id\n"7"',
-            "subject_type": "thing \"x\"", "user_agent": 'Safari "iOS" \\ café \t\x01 日本 🎉',
+            "action": "note.añadida",
+            "actor_id": actor.id,
+            "details": {"z": "ü", "a": [1, None]},
+            "ip": "2001:db8::1",
+            "occurred_at": event.occurred_at.isoformat(timespec="microseconds"),
+            "seq": event.seq,
+            "subject_id": 'id\n"7"',
+            "subject_type": 'thing "x"',
+            "user_agent": 'Safari "iOS" \\ café \t\x01 日本 🎉',
         },
-        sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
     )
     assert reference.count(".000000+00:00") == 1
     assert event.hash == hashlib.sha256((event.prev_hash + reference).encode()).hexdigest()

@@ -62,7 +62,9 @@ def _without_the_guards(*statements: str) -> None:
     """Switch the delete guards off (the attacker owns the database), run the statements, switch them on."""
     sqlite = db.engine.dialect.name == "sqlite"
     for table in ("audit_events", "audit_links"):
-        db.session.execute(sa.text(f"DROP TRIGGER {table}_no_delete" if sqlite else f"ALTER TABLE {table} DISABLE TRIGGER {table}_no_change"))
+        db.session.execute(
+            sa.text(f"DROP TRIGGER {table}_no_delete" if sqlite else f"ALTER TABLE {table} DISABLE TRIGGER {table}_no_change")
+        )
     for sql in statements:
         db.session.execute(sa.text(sql))
     if not sqlite:
@@ -182,13 +184,29 @@ def test_a_hand_written_checkpoint_event_outside_the_chain_fails_verify(app):
     seqs = _seqs()
     newest = seqs[-1]
     forged = newest + 1
-    details = json.dumps({"before": "2020-01-01T00:00:00+00:00", "events_removed": len(seqs), "hash": " ".join(_hash_of(newest)[i : i + 8] for i in range(0, 64, 8)), "up_to_seq": newest}, sort_keys=True, separators=(",", ":"))
+    details = json.dumps(
+        {
+            "before": "2020-01-01T00:00:00+00:00",
+            "events_removed": len(seqs),
+            "hash": " ".join(_hash_of(newest)[i : i + 8] for i in range(0, 64, 8)),
+            "up_to_seq": newest,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
     db.session.execute(
         sa.text(
             "INSERT INTO audit_events (seq, occurred_at, actor_id, action, subject_type, subject_id, details, ip, user_agent, prev_hash, hash) "
             "VALUES (:seq, '2026-11-25 09:00:00+00:00', NULL, :action, 'audit', :subject, :details, '', '', :prev, :hash)"
         ),
-        {"seq": forged, "action": CHECKPOINT_ACTION, "subject": str(newest), "details": details, "prev": _hash_of(newest), "hash": "f" * 64},
+        {
+            "seq": forged,
+            "action": CHECKPOINT_ACTION,
+            "subject": str(newest),
+            "details": details,
+            "prev": _hash_of(newest),
+            "hash": "f" * 64,
+        },
     )
     db.session.commit()
     _forge_checkpoint_row(newest, forged)
@@ -305,7 +323,9 @@ def test_a_hash_with_a_long_run_of_digits_is_recorded_whole(app, frozen_clock):
     newest = _seqs()[-1]
     digits = "0123456789" * 6 + "abcd"
     with write_intent():
-        checkpoint = record_checkpoint(db.session, up_to_seq=newest, replaced_hash=digits, before=frozen_clock.now, events_removed=0, now=frozen_clock.now)
+        checkpoint = record_checkpoint(
+            db.session, up_to_seq=newest, replaced_hash=digits, before=frozen_clock.now, events_removed=0, now=frozen_clock.now
+        )
         db.session.commit()
     details = json.loads(db.session.get(AuditEvent, checkpoint.event_seq).details)
     assert details["hash"].replace(" ", "") == digits
@@ -327,7 +347,9 @@ def test_a_head_published_after_the_cut_and_then_deleted_fails_verify(app, clien
     assert _cli_verify(app).exit_code == 0
 
     assert _refused(f"DELETE FROM audit_events WHERE seq >= {head['seq']}")
-    _without_the_guards(f"DELETE FROM audit_links WHERE seq >= {head['seq']}", f"DELETE FROM audit_events WHERE seq >= {head['seq']}")
+    _without_the_guards(
+        f"DELETE FROM audit_links WHERE seq >= {head['seq']}", f"DELETE FROM audit_events WHERE seq >= {head['seq']}"
+    )
     result = _cli_verify(app)
     assert result.exit_code == 1
     assert f"events up to {head['seq']} were published but are gone" in result.output
@@ -344,7 +366,9 @@ def test_a_checkpoint_made_before_checkpoints_were_chained_is_reported_and_guard
     db.session.remove()
     downgrade(revision="0009_audit_speed")
     db.session.execute(
-        sa.text("INSERT INTO audit_checkpoints (up_to_seq, hash, created_at, events_removed) VALUES (:seq, :hash, '2026-11-25 09:00:00+00:00', :seq)"),
+        sa.text(
+            "INSERT INTO audit_checkpoints (up_to_seq, hash, created_at, events_removed) VALUES (:seq, :hash, '2026-11-25 09:00:00+00:00', :seq)"
+        ),
         {"seq": middle, "hash": _hash_of(middle)},
     )
     db.session.execute(sa.text(f"DELETE FROM audit_links WHERE seq <= {middle}"))

@@ -48,7 +48,10 @@ def test_the_scheduler_publishes_once_a_day_after_six(app, frozen_clock):
     notices = db.session.scalars(sa.select(Notification).where(Notification.kind == "audit.head_published")).all()
     assert {n.user_id for n in notices} == {admin.id, governor.id}
     assert all(not re.search(r"\d{14,}", n.body) for n in notices)
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.action == "audit.head_published")) == 2
+    assert (
+        db.session.scalar(sa.select(sa.func.count()).select_from(AuditEvent).where(AuditEvent.action == "audit.head_published"))
+        == 2
+    )
     assert db.session.scalar(sa.select(sa.func.count()).select_from(AuditVerification)) == 2
 
 

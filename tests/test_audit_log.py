@@ -54,7 +54,9 @@ def test_filter_by_person_device_and_action(office_client):
     clarke_phone = make_device(clarke)
     make_device(davies)
     by_person = office_client.get("/api/v1/audit-events?person=clarke").get_json()["items"]
-    assert by_person and all((e["actor"] or {}).get("name") == "Mr B Clarke" or e["subject_id"] == str(clarke.id) for e in by_person)
+    assert by_person and all(
+        (e["actor"] or {}).get("name") == "Mr B Clarke" or e["subject_id"] == str(clarke.id) for e in by_person
+    )
     by_device = office_client.get(f"/api/v1/audit-events?device={clarke_phone.id}").get_json()["items"]
     assert [e["action"] for e in by_device] == ["device.registered"]
     by_action = office_client.get("/api/v1/audit-events?action=user.").get_json()["items"]
@@ -102,7 +104,7 @@ def test_markup_in_names_and_details_is_shown_inert(office_client):
 
 
 def test_csv_export_streams_every_match_and_guards_against_formulas(office_client):
-    attacker = make_user(name="=HYPERLINK(\"http://evil\")")
+    attacker = make_user(name='=HYPERLINK("http://evil")')
     with write_intent():
         record_audit_event(db.session, attacker, "test.event", "thing", 1, {"note": "+SUM(A1)"})
         db.session.commit()
@@ -164,7 +166,9 @@ def test_a_broken_chain_is_shown_with_the_first_broken_link(office_client):
         db.session.execute(sa.text("UPDATE audit_events SET action = 'forged' WHERE seq = 2"))
         db.session.execute(sa.text("ALTER TABLE audit_events ENABLE TRIGGER audit_events_no_change"))
     db.session.commit()
-    result = office_client.post("/api/v1/audit-events/verify", headers={"X-CSRFToken": csrf_token(office_client, "/audit")}).get_json()
+    result = office_client.post(
+        "/api/v1/audit-events/verify", headers={"X-CSRFToken": csrf_token(office_client, "/audit")}
+    ).get_json()
     assert result["latest"]["ok"] is False and result["latest"]["broken_at_seq"] == 2
     assert "Broken" in office_client.get("/audit").get_data(as_text=True)
 
@@ -221,9 +225,25 @@ def test_date_filters_find_events_whose_clock_went_backwards(office_client, froz
     assert subjects("&since=2026-07-01&until=2026-07-31&area=4") == ["3", "2", "1"]
     assert subjects("&since=2026-07-03&until=2026-07-09") == []
     assert subjects("&since=2026-08-01&until=2026-08-31") == []
-    rows = list(csv.reader(io.StringIO(office_client.get("/audit/export.csv?since=2026-08-01&until=2026-08-31").get_data(as_text=True).removeprefix("\ufeff"))))
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                office_client.get("/audit/export.csv?since=2026-08-01&until=2026-08-31")
+                .get_data(as_text=True)
+                .removeprefix("\ufeff")
+            )
+        )
+    )
     assert len(rows) == 1 and rows[0][0] == "seq"
-    rows = list(csv.reader(io.StringIO(office_client.get("/audit/export.csv?since=2026-07-10&until=2026-07-10&action=clock.").get_data(as_text=True).removeprefix("\ufeff"))))
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                office_client.get("/audit/export.csv?since=2026-07-10&until=2026-07-10&action=clock.")
+                .get_data(as_text=True)
+                .removeprefix("\ufeff")
+            )
+        )
+    )
     assert [r[6] for r in rows[1:]] == ["1", "3"]
 
 
@@ -253,7 +273,9 @@ def test_a_name_matching_several_people_pages_through_all_their_events(office_cl
         db.session.commit()
     seen, before = [], None
     while True:
-        page = office_client.get("/api/v1/audit-events?person=twin&action=twin." + (f"&before={before}" if before else "")).get_json()
+        page = office_client.get(
+            "/api/v1/audit-events?person=twin&action=twin." + (f"&before={before}" if before else "")
+        ).get_json()
         seen += [int(e["subject_id"]) for e in page["items"]]
         before = page["next_before"]
         if before is None:

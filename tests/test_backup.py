@@ -30,7 +30,9 @@ def test_a_busy_database_backs_up_restores_and_verifies(app, tmp_path):
             while not stop.is_set() and n < 400:
                 with write_intent():
                     owner = db.session.get(devices.User, owners[n % 3])
-                    devices.register_device(db.session, owner, devices.DeviceDetails(kind="smartphone", make="M", model=str(n), imei1=make_imei()))
+                    devices.register_device(
+                        db.session, owner, devices.DeviceDetails(kind="smartphone", make="M", model=str(n), imei1=make_imei())
+                    )
                     db.session.commit()
                 written.append(n)
                 n += 1

@@ -68,11 +68,17 @@ def _body(school, field: str, value) -> tuple[str, dict]:
     today = local_today().isoformat()
     standing = {"person_id": school["staff"].id, "starts_on": today, "ends_on": today, "reason": "Medical"}
     bodies = {
-        "area_id": ("/permission-requests", {"area_id": value, "device": f"personal-{school['phone'].id}", "reason": "urgent_call", "duration": "one_hour"}),
+        "area_id": (
+            "/permission-requests",
+            {"area_id": value, "device": f"personal-{school['phone'].id}", "reason": "urgent_call", "duration": "one_hour"},
+        ),
         "person_id": ("/standing-permissions", {**standing, "person_id": value}),
         "personal_device_id": ("/standing-permissions", {**standing, "personal_device_id": value}),
         "area_ids": ("/standing-permissions", {**standing, "area_ids": [value]}),
-        "borrower_id": (f"/assets/{school['asset'].id}/check-out", {"borrower_id": value, "due_on": (local_today() + timedelta(days=3)).isoformat()}),
+        "borrower_id": (
+            f"/assets/{school['asset'].id}/check-out",
+            {"borrower_id": value, "due_on": (local_today() + timedelta(days=3)).isoformat()},
+        ),
     }
     return bodies[field]
 
@@ -138,7 +144,14 @@ def test_forms_refuse_ids_out_of_range_with_a_field_error(app, client, school):
     token = page_csrf_token(client, "/standing")
     today = local_today().strftime("%Y-%m-%d")
     for field, value in (("person", str(HUGE)), ("device", str(HUGE)), ("areas", str(MAX_ID + 1)), ("person", "-3")):
-        data = {"csrf_token": token, "person": str(school["staff"].id), "device": "0", "starts_on": today, "ends_on": today, "reason": "x"}
+        data = {
+            "csrf_token": token,
+            "person": str(school["staff"].id),
+            "device": "0",
+            "starts_on": today,
+            "ends_on": today,
+            "reason": "x",
+        }
         data[field] = value
         response = client.post("/standing", data=data)
         assert response.status_code == 422, (field, value)
@@ -146,7 +159,9 @@ def test_forms_refuse_ids_out_of_range_with_a_field_error(app, client, school):
 
     token = page_csrf_token(client, f"/equipment/{school['asset'].id}/check-out")
     due = (local_today() + timedelta(days=2)).strftime("%Y-%m-%d")
-    response = client.post(f"/equipment/{school['asset'].id}/check-out", data={"csrf_token": token, "borrower_id": str(HUGE), "due_on": due})
+    response = client.post(
+        f"/equipment/{school['asset'].id}/check-out", data={"csrf_token": token, "borrower_id": str(HUGE), "due_on": due}
+    )
     assert response.status_code == 422
     assert db.session.get(SchoolAsset, school["asset"].id).status == "available"
 
@@ -292,7 +307,12 @@ def _with_check_digit(body: str) -> str:
     return body + luhn.calc_check_digit(body)
 
 
-TEST_IMEIS = ["000000000000000", _with_check_digit("00123456789012"), "00-440000-123456-" + luhn.calc_check_digit("00440000123456"), "0012345678901234"]
+TEST_IMEIS = [
+    "000000000000000",
+    _with_check_digit("00123456789012"),
+    "00-440000-123456-" + luhn.calc_check_digit("00440000123456"),
+    "0012345678901234",
+]
 
 
 @pytest.mark.parametrize("typed", TEST_IMEIS)
@@ -305,11 +325,17 @@ def test_test_imeis_are_refused_with_a_clear_message(typed):
 def test_the_register_page_and_api_refuse_a_test_imei(app, client, school):
     headers = _signed_in(client, school["staff"])
     before = _count(PersonalDevice)
-    response = client.post("/api/v1/devices", json={"kind": "smartphone", "make": "Test", "model": "Phone", "imei1": "000000000000000"}, headers=headers)
+    response = client.post(
+        "/api/v1/devices",
+        json={"kind": "smartphone", "make": "Test", "model": "Phone", "imei1": "000000000000000"},
+        headers=headers,
+    )
     assert response.status_code == 422
     assert "An IMEI starting 00 is a test number" in response.get_json()["errors"]["imei1"][0]
     token = page_csrf_token(client, "/devices/new")
-    page = client.post("/devices/new", data={"csrf_token": token, "kind": "smartphone", "make": "Test", "model": "Phone", "imei1": TEST_IMEIS[1]})
+    page = client.post(
+        "/devices/new", data={"csrf_token": token, "kind": "smartphone", "make": "Test", "model": "Phone", "imei1": TEST_IMEIS[1]}
+    )
     assert page.status_code == 422 and "An IMEI starting 00 is a test number" in page.get_data(as_text=True)
     assert _count(PersonalDevice) == before
 

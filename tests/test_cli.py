@@ -72,7 +72,7 @@ def test_audit_verify_on_an_edited_event_exits_1_and_names_it(app):
     make_device(user)
     make_device(user)
     assert runner.invoke(args=["audit", "verify"]).exit_code == 0
-    _tamper_behind_the_triggers_back("UPDATE audit_events SET details = '{\"kind\":\"camera\"}' WHERE seq = 2")
+    _tamper_behind_the_triggers_back('UPDATE audit_events SET details = \'{"kind":"camera"}\' WHERE seq = 2')
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 1, result.output
     assert "Audit chain BROKEN at event 2: event 2 has been altered" in result.stderr

@@ -44,7 +44,11 @@ def test_reading_keeps_one_row_past_the_limit_and_names_an_unreadable_row():
     table = read_table(" Name ,EMAIL\n a , b \nc,d\ne,f\ng,h\ni,j\n", max_rows=3)
     assert table.header == ["name", "email"] and table.rows[0] == {"name": "a", "email": "b"} and len(table.rows) == 4
     broken = read_table("name,email\na,b\nc," + "d" * 200_000 + "\n", max_rows=10)
-    assert broken.unreadable is not None and broken.unreadable.row == 3 and "characters a CSV cell may hold" in str(broken.unreadable)
+    assert (
+        broken.unreadable is not None
+        and broken.unreadable.row == 3
+        and "characters a CSV cell may hold" in str(broken.unreadable)
+    )
     assert broken.rows == [{"name": "a", "email": "b"}]
     spaced = read_table("Staff Type\nx\n", max_rows=10, header_name=lambda n: (n or "").strip().lower().replace(" ", "_"))
     assert spaced.header == ["staff_type"]
@@ -53,13 +57,19 @@ def test_reading_keeps_one_row_past_the_limit_and_names_an_unreadable_row():
 def test_file_level_problems():
     assert file_problem(read_table("name,email\na,b\n", max_rows=3), **RULES) is None
     header = file_problem(read_table("name,colour\na,b\n", max_rows=3), **RULES)
-    assert header == RowProblem(1, "", ("The header row must include email.", "Unknown columns: colour (allowed: name, email, roles)."))
+    assert header == RowProblem(
+        1, "", ("The header row must include email.", "Unknown columns: colour (allowed: name, email, roles).")
+    )
     assert file_problem(read_table("name,email\n", max_rows=3), **RULES) == RowProblem(2, "", ("Nobody in it.",))
     assert file_problem(read_table("name,email\n" + "a,b\n" * 4, max_rows=3), **RULES) == RowProblem(5, "", ("At most 3.",))
 
 
 def test_the_report_counts_rows_not_problems():
-    problems = [RowProblem(2, "a@school.example", ("name: too long.",)), RowProblem(2, "", ("roles: unknown.",)), RowProblem(4, "", ("x",))]
+    problems = [
+        RowProblem(2, "a@school.example", ("name: too long.",)),
+        RowProblem(2, "", ("roles: unknown.",)),
+        RowProblem(4, "", ("x",)),
+    ]
     assert refused_message(problems) == "Nothing was imported: 2 rows need correcting."
     assert refused_message(problems[:1]) == "Nothing was imported: 1 row needs correcting."
     assert str(problems[0]) == "Row 2 (a@school.example): name: too long."

@@ -38,7 +38,9 @@ def test_a_dual_sim_phone_keeps_both_imeis(client):
 def test_a_wrong_imei_keeps_what_was_typed_and_says_what_is_wrong(client):
     teacher = make_user()
     sign_in(client, teacher)
-    response = _post(client, "/devices/new", {"kind": "smartphone", "make": "Apple", "model": "iPhone 13", "imei1": "35-209900-176148-2"})
+    response = _post(
+        client, "/devices/new", {"kind": "smartphone", "make": "Apple", "model": "iPhone 13", "imei1": "35-209900-176148-2"}
+    )
     page = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "last digit does not match" in page
@@ -90,7 +92,9 @@ def test_editing_changes_details_and_audits_the_fields(client):
     device = make_device(teacher)
     sign_in(client, teacher)
     new_imei = make_imei()
-    response = _post(client, f"/devices/{device.id}/edit", {"kind": "smartphone", "make": "Apple", "model": "iPhone 14", "imei1": new_imei})
+    response = _post(
+        client, f"/devices/{device.id}/edit", {"kind": "smartphone", "make": "Apple", "model": "iPhone 14", "imei1": new_imei}
+    )
     assert response.status_code == 302
     db.session.expire_all()
     device = db.session.get(PersonalDevice, device.id)

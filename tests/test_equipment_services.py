@@ -171,12 +171,24 @@ def test_due_date_in_the_past_is_refused(app, office, teacher, frozen_clock):
     ("lent_at", "due_on", "not_yet", "overdue_from"),
     [
         # Autumn: clocks go back at 01:00 UTC on Sunday 25 October 2026 (BST -> GMT).
-        (datetime(2026, 10, 20, 9, tzinfo=UTC), date(2026, 10, 25), datetime(2026, 10, 25, 23, 30, tzinfo=UTC), datetime(2026, 10, 26, 0, 0, tzinfo=UTC)),
+        (
+            datetime(2026, 10, 20, 9, tzinfo=UTC),
+            date(2026, 10, 25),
+            datetime(2026, 10, 25, 23, 30, tzinfo=UTC),
+            datetime(2026, 10, 26, 0, 0, tzinfo=UTC),
+        ),
         # Spring: clocks go forward at 01:00 UTC on Sunday 29 March 2026 (GMT -> BST): midnight in school is 23:00 UTC.
-        (datetime(2026, 3, 24, 9, tzinfo=UTC), date(2026, 3, 29), datetime(2026, 3, 29, 22, 59, tzinfo=UTC), datetime(2026, 3, 29, 23, 0, tzinfo=UTC)),
+        (
+            datetime(2026, 3, 24, 9, tzinfo=UTC),
+            date(2026, 3, 29),
+            datetime(2026, 3, 29, 22, 59, tzinfo=UTC),
+            datetime(2026, 3, 29, 23, 0, tzinfo=UTC),
+        ),
     ],
 )
-def test_overdue_is_computed_on_school_dates_across_the_clock_change(app, office, teacher, frozen_clock, lent_at, due_on, not_yet, overdue_from):
+def test_overdue_is_computed_on_school_dates_across_the_clock_change(
+    app, office, teacher, frozen_clock, lent_at, due_on, not_yet, overdue_from
+):
     frozen_clock.set(lent_at)
     asset = make_asset(office)
     loan = lend(office, asset, teacher, due_on=due_on)
@@ -193,7 +205,9 @@ def test_overdue_is_computed_on_school_dates_across_the_clock_change(app, office
 
 def test_reminders_go_on_the_due_day_and_after_once_a_day(app, office, teacher, frozen_clock, monkeypatch):
     delivered: list[tuple[str, dict]] = []
-    monkeypatch.setattr(notifications, "_channels", [lambda session, notices, extra: delivered.extend((n.kind, extra) for n in notices)])
+    monkeypatch.setattr(
+        notifications, "_channels", [lambda session, notices, extra: delivered.extend((n.kind, extra) for n in notices)]
+    )
     frozen_clock.set(datetime(2026, 11, 23, 9, tzinfo=UTC))
     asset = make_asset(office, tag="REC-1", name="Voice recorder")
     loan = lend(office, asset, teacher, due_on=date(2026, 11, 24))
@@ -222,7 +236,9 @@ def test_reminders_go_on_the_due_day_and_after_once_a_day(app, office, teacher, 
 
     office_notices = db.session.scalars(sa.select(Notification).where(Notification.user_id == office.id)).all()
     assert [n.title for n in office_notices] == ["1 loan is overdue"]
-    teacher_notices = db.session.scalars(sa.select(Notification).where(Notification.user_id == teacher.id).order_by(Notification.id)).all()
+    teacher_notices = db.session.scalars(
+        sa.select(Notification).where(Notification.user_id == teacher.id).order_by(Notification.id)
+    ).all()
     assert [n.kind for n in teacher_notices] == ["loan.due_today", "loan.overdue"]
     assert len(_actions("loan.reminder_sent")) == 2 and len(_actions("loan.overdue_summary_sent")) == 1
 
@@ -296,7 +312,14 @@ def test_import_reports_a_bad_header(app, office):
 
 def test_formula_cells_are_guarded():
     assert [csv_safe.guard_cell(v) for v in ("=1+1", "+44", "-3", "@SUM(A1)", "\tx", "\rx", "plain", 5)] == [
-        "'=1+1", "'+44", "'-3", "'@SUM(A1)", "'\tx", "'\rx", "plain", "5",
+        "'=1+1",
+        "'+44",
+        "'-3",
+        "'@SUM(A1)",
+        "'\tx",
+        "'\rx",
+        "plain",
+        "5",
     ]
 
 
@@ -343,7 +366,9 @@ def test_stocktake_classifies_present_missing_on_loan_and_unexpected(app, office
     report = stocktakes.stocktake_report(db.session, db.session.get(type(take), take.id))
     assert [r.tag for r in report["present"]] == ["S-LENT-HERE", "S-PRESENT"]
     assert [r.tag for r in report["missing"]] == [missing.tag]
-    assert [(r.tag, r.borrower.display_name, r.loaned_since) for r in report["on_loan"]] == [(lent.tag, "Mr Teacher", loan.out_at)]
+    assert [(r.tag, r.borrower.display_name, r.loaned_since) for r in report["on_loan"]] == [
+        (lent.tag, "Mr Teacher", loan.out_at)
+    ]
     assert sorted(r.tag for r in report["unexpected"]) == ["NOPE-1", "S-ELSEWHERE"]
     db.session.expire_all()
     audited = {a.tag: a.last_audited_at for a in db.session.scalars(sa.select(SchoolAsset))}
@@ -369,7 +394,9 @@ def test_a_personal_imei_cannot_be_given_to_a_school_asset(app, office):
     imei = make_imei()
     make_device(owner, imei1=imei)
     with write_intent(), pytest.raises(DuplicateImei) as refused:
-        assets.create_asset(db.session, office, assets.AssetDetails(tag="MOB-1", name="Trips mobile", kind="work_mobile", imei=imei))
+        assets.create_asset(
+            db.session, office, assets.AssetDetails(tag="MOB-1", name="Trips mobile", kind="work_mobile", imei=imei)
+        )
     db.session.commit()  # the refusal is audited and kept
     assert "Private" not in refused.value.message and "already registered" in refused.value.message
     assert json.loads(_actions("asset.duplicate_imei_refused")[-1].details) == {"imei_last4": imei[-4:]}
@@ -384,11 +411,15 @@ def test_a_school_imei_cannot_be_registered_as_a_personal_phone(app, office):
     assert row.asset_id == asset.id and row.device_id is None
     teacher = make_user(name="Mr Phone")
     with write_intent(), pytest.raises(DuplicateImei):
-        devices.register_device(db.session, teacher, devices.DeviceDetails(kind="smartphone", make="Apple", model="iPhone", imei1=imei))
+        devices.register_device(
+            db.session, teacher, devices.DeviceDetails(kind="smartphone", make="Apple", model="iPhone", imei1=imei)
+        )
     db.session.commit()
     device = make_device(teacher, imei1=other)
     with write_intent(), pytest.raises(DuplicateImei):
-        devices.update_device(db.session, teacher, device, devices.DeviceDetails(kind="smartphone", make="Apple", model="iPhone", imei1=imei))
+        devices.update_device(
+            db.session, teacher, device, devices.DeviceDetails(kind="smartphone", make="Apple", model="iPhone", imei1=imei)
+        )
     db.session.rollback()
     assert len(_actions("device.duplicate_imei_refused")) == 1
 
@@ -481,7 +512,9 @@ def test_demo_school_has_equipment_with_one_overdue_loan(app):
     assert len(loans.open_loans(db.session)) == 2
     overdue = loans.overdue_loans(db.session)
     assert [loan.borrower_id for loan in overdue] == [people["cdavies"].id]
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(RegisteredImei).where(RegisteredImei.asset_id.is_not(None))) == 2
+    assert (
+        db.session.scalar(sa.select(sa.func.count()).select_from(RegisteredImei).where(RegisteredImei.asset_id.is_not(None))) == 2
+    )
     assert verify_chain(db.session).ok
 
 
@@ -512,7 +545,12 @@ def test_a_school_asset_on_loan_is_offered_and_accepted_where_personal_devices_a
     assert list(options) == [f"asset-{camera.id}"] and f"asset-{other.id}" not in options
     assert options[f"asset-{camera.id}"].label == "EYFS camera (EYFS-CAM)"
     request = committed(
-        permissions.request_permission, teacher, area, device_key=f"asset-{camera.id}", reason="learning_evidence", duration="one_hour"
+        permissions.request_permission,
+        teacher,
+        area,
+        device_key=f"asset-{camera.id}",
+        reason="learning_evidence",
+        duration="one_hour",
     )
     assert request.asset_id == camera.id
     history = assets.asset_history(db.session, db.session.get(SchoolAsset, camera.id))

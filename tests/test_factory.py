@@ -65,6 +65,8 @@ def test_writes_from_requests_take_the_write_lock_first(app):
 
 
 def test_the_factory_accepts_overrides(tmp_path):
-    app = create_app({"TESTING": True, "INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x" * 40, "SQLALCHEMY_DATABASE_URI": "sqlite://"})
+    app = create_app(
+        {"TESTING": True, "INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x" * 40, "SQLALCHEMY_DATABASE_URI": "sqlite://"}
+    )
     assert app.config["TESTING"] is True
     assert app.instance_path == str(tmp_path)

@@ -148,7 +148,12 @@ def test_which_database_errors_mean_unavailable():
     def wrapped(original):
         return sa_exc.OperationalError("SELECT 1", {}, original)
 
-    for message in ("unable to open database file", "database is locked", "disk I/O error", "attempt to write a readonly database"):
+    for message in (
+        "unable to open database file",
+        "database is locked",
+        "disk I/O error",
+        "attempt to write a readonly database",
+    ):
         assert database_unavailable(wrapped(sqlite3.OperationalError(message))), message
     assert database_unavailable(wrapped(psycopg.OperationalError("connection refused")))
     assert database_unavailable(sa_exc.DisconnectionError()) and database_unavailable(sa_exc.TimeoutError())
@@ -160,7 +165,9 @@ def test_which_database_errors_mean_unavailable():
 
 def test_a_programming_error_from_the_database_is_a_logged_500(app, client, caplog):
     app.config["PROPAGATE_EXCEPTIONS"] = False
-    app.add_url_rule("/test-bad-sql", "test_bad_sql", lambda: str(db.session.execute(sa.text("SELECT * FROM no_such_table")).all()))
+    app.add_url_rule(
+        "/test-bad-sql", "test_bad_sql", lambda: str(db.session.execute(sa.text("SELECT * FROM no_such_table")).all())
+    )
     with caplog.at_level(logging.ERROR, logger="app"):
         response = client.get("/test-bad-sql")
     assert response.status_code == 500
@@ -193,7 +200,10 @@ def test_a_500_logs_its_traceback_with_the_request_id_and_nothing_sent(failing_a
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert record.getMessage() == f"Unhandled error on POST /test-boom (request id {request_id})"
     assert record.request_id == request_id
-    assert "Traceback (most recent call last)" in record.exc_text and "RuntimeError: could not handle device [redacted]" in record.exc_text
+    assert (
+        "Traceback (most recent call last)" in record.exc_text
+        and "RuntimeError: could not handle device [redacted]" in record.exc_text
+    )
     everything = caplog.text + record.exc_text
     assert IMEI not in everything and secret_query not in everything and "q=" not in everything
     assert "the body never reaches a log" not in everything
@@ -213,7 +223,9 @@ def test_every_response_has_a_request_id_and_odd_incoming_ones_are_replaced(app,
     made_up = client.get("/healthz")
     assert made_up.status_code == 200 and made_up.get_json()["status"] == "ok"
     assert len(made_up.headers["X-Request-ID"]) == 32
-    assert client.get("/healthz", headers={"X-Request-ID": "req-2026-11-25-0001"}).headers["X-Request-ID"] == "req-2026-11-25-0001"
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "req-2026-11-25-0001"}).headers["X-Request-ID"] == "req-2026-11-25-0001"
+    )
     for odd in ("short", "x" * 65, "has spaces in it", "<script>alert(1)</script>", f"imei-{IMEI}"):
         answered = client.get("/healthz", headers={"X-Request-ID": odd}).headers["X-Request-ID"]
         assert answered != odd and len(answered) == 32

@@ -51,7 +51,10 @@ def browser_for(app, user) -> Browser:
 
 def form_fields(browser, path: str) -> dict[str, str]:
     page = browser.get(path).get_data(as_text=True)
-    return {"csrf_token": re.search(r'name="csrf-token" content="([^"]+)"', page).group(1), "form_key": FORM_KEY.search(page).group(1)}
+    return {
+        "csrf_token": re.search(r'name="csrf-token" content="([^"]+)"', page).group(1),
+        "form_key": FORM_KEY.search(page).group(1),
+    }
 
 
 def ask_data(school, fields: dict, **extra) -> dict:
@@ -88,7 +91,13 @@ def test_a_double_tap_on_ask_permission_asks_once_and_answers_both_taps_alike(ap
 
 def test_a_double_tap_on_register_device_registers_once_and_alerts_nobody(app, school):
     browser = browser_for(app, school["other"])
-    data = {**form_fields(browser, "/devices/new"), "kind": "smartphone", "make": "Google", "model": "Pixel 8", "imei1": make_imei()}
+    data = {
+        **form_fields(browser, "/devices/new"),
+        "kind": "smartphone",
+        "make": "Google",
+        "model": "Pixel 8",
+        "imei1": make_imei(),
+    }
     first = browser.post("/devices/new", data=data)
     second = browser.post("/devices/new", data=data)
     assert first.status_code == 302 and second.status_code == 303
@@ -162,7 +171,13 @@ def test_failed_validation_frees_the_key_and_a_redrawn_form_has_a_new_one(app, s
 def test_an_audited_refusal_frees_the_key_too(app, school):
     """A clash with someone else's IMEI commits its audited attempt, but not the key: the answer was no success."""
     browser = browser_for(app, school["other"])
-    data = {**form_fields(browser, "/devices/new"), "kind": "smartphone", "make": "Apple", "model": "iPhone", "imei1": school["phone"].imei1}
+    data = {
+        **form_fields(browser, "/devices/new"),
+        "kind": "smartphone",
+        "make": "Apple",
+        "model": "iPhone",
+        "imei1": school["phone"].imei1,
+    }
     assert browser.post("/devices/new", data=data).status_code == 422
     assert actions("device.duplicate_imei_refused") == 1
     assert count(FormSubmission) == 0
@@ -238,7 +253,12 @@ def test_the_api_refuses_a_second_waiting_request_with_problem_details(app, scho
     token = csrf_token(browser, "/")
     answer = browser.post(
         "/api/v1/permission-requests",
-        json={"area_id": school["area"].id, "device": f"personal-{school['phone'].id}", "reason": "urgent_call", "duration": "one_hour"},
+        json={
+            "area_id": school["area"].id,
+            "device": f"personal-{school['phone'].id}",
+            "reason": "urgent_call",
+            "duration": "one_hour",
+        },
         headers={"X-CSRFToken": token},
     )
     assert answer.status_code == 409
@@ -282,7 +302,9 @@ def test_approving_a_device_elsewhere_ends_its_earlier_approval_and_the_board_sh
 def test_a_standing_permission_and_an_emergency_also_move_the_device(app, school):
     in_class = ask(school["staff"], school["area"], school["phone"])
     committed(permissions.decide, school["head"], in_class.id, "approve")
-    override = ask(school["staff"], school["hall"], school["phone"], emergency=True, emergency_reason="Pupil having a seizure, calling 999")
+    override = ask(
+        school["staff"], school["hall"], school["phone"], emergency=True, emergency_reason="Pupil having a seizure, calling 999"
+    )
     assert override.status == RequestStatus.APPROVED.value
     assert fresh(in_class).status == RequestStatus.ENDED.value
     committed(
@@ -314,7 +336,13 @@ def test_another_persons_device_in_the_same_area_is_untouched(app, school):
 
 def test_registering_my_own_phone_again_says_already_registered_and_alerts_nobody(app, school):
     browser = browser_for(app, school["staff"])
-    data = {**form_fields(browser, "/devices/new"), "kind": "smartphone", "make": "Apple", "model": "iPhone 13", "imei1": school["phone"].imei1}
+    data = {
+        **form_fields(browser, "/devices/new"),
+        "kind": "smartphone",
+        "make": "Apple",
+        "model": "iPhone 13",
+        "imei1": school["phone"].imei1,
+    }
     answer = browser.post("/devices/new", data=data)
     assert answer.status_code == 303 and answer.headers["Location"] == f"/devices/{school['phone'].id}"
     assert "already registered this device" in browser.get(answer.headers["Location"]).get_data(as_text=True)
@@ -325,7 +353,13 @@ def test_registering_my_own_phone_again_says_already_registered_and_alerts_nobod
 
 def test_someone_elses_imei_is_still_a_clash_for_the_office(app, school):
     browser = browser_for(app, school["other"])
-    data = {"csrf_token": csrf_token(browser, "/devices/new"), "kind": "smartphone", "make": "Apple", "model": "iPhone", "imei1": school["phone"].imei1}
+    data = {
+        "csrf_token": csrf_token(browser, "/devices/new"),
+        "kind": "smartphone",
+        "make": "Apple",
+        "model": "iPhone",
+        "imei1": school["phone"].imei1,
+    }
     assert browser.post("/devices/new", data=data).status_code == 422
     assert actions("device.duplicate_imei_refused") == 1
 

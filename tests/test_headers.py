@@ -188,7 +188,9 @@ def _seed() -> dict:
         stocktakes.record_scan(db.session, people["office"], closed.id, "IPAD-001")
         stocktakes.close_stocktake(db.session, people["office"], closed.id)
         open_take = stocktakes.start_stocktake(db.session, people["office"], "")
-        logo = school_logo.save_logo(db.session, people["admin"], (Path(__file__).parent / "images" / "logo-3x2.jpg").read_bytes())
+        logo = school_logo.save_logo(
+            db.session, people["admin"], (Path(__file__).parent / "images" / "logo-3x2.jpg").read_bytes()
+        )
         loaned = db.session.scalar(sa.select(SchoolAsset).where(SchoolAsset.tag == "CAM-001"))
         ids = {
             "device": device.id,

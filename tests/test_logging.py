@@ -14,12 +14,16 @@ IMEI = "490154203237518"
 @pytest.fixture
 def restored_logging():
     """configure_logging changes process-wide state: put the loggers and handlers back afterwards."""
-    loggers = [logging.getLogger()] + [known for known in logging.Logger.manager.loggerDict.values() if isinstance(known, logging.Logger)]
+    loggers = [logging.getLogger()] + [
+        known for known in logging.Logger.manager.loggerDict.values() if isinstance(known, logging.Logger)
+    ]
     saved = {logger: (list(logger.handlers), list(logger.filters), logger.level, logger.propagate) for logger in loggers}
     handler_filters = {handler: list(handler.filters) for logger in loggers for handler in logger.handlers}
     default_filters = list(default_handler.filters)
     yield
-    for logger in [logging.getLogger()] + [known for known in logging.Logger.manager.loggerDict.values() if isinstance(known, logging.Logger)]:
+    for logger in [logging.getLogger()] + [
+        known for known in logging.Logger.manager.loggerDict.values() if isinstance(known, logging.Logger)
+    ]:
         handlers, filters, level, propagate = saved.get(logger, ([], [], logging.NOTSET, True))
         logger.handlers, logger.filters, logger.propagate = handlers, filters, propagate
         logger.setLevel(level)
@@ -60,7 +64,13 @@ def test_records_from_any_logger_are_redacted_by_the_handler(restored_logging, c
     lines = written.strip().splitlines()
     if json_logs:
         entries = [json.loads(line) for line in lines]
-        assert {entry["logger"] for entry in entries} == {"app.scheduler", "app.push.worker", "werkzeug", "sqlalchemy.pool", "app.services.devices"}
+        assert {entry["logger"] for entry in entries} == {
+            "app.scheduler",
+            "app.push.worker",
+            "werkzeug",
+            "sqlalchemy.pool",
+            "app.services.devices",
+        }
         assert "ValueError: IMEI [redacted] refused" in entries[-1]["error"]
     else:
         # Another test in this worker may have set up JSON lines first; what matters here is the redaction.
@@ -88,7 +98,9 @@ def test_query_strings_and_long_numbers_are_redacted():
 
 
 def test_the_filter_rewrites_records_and_json_lines_are_redacted():
-    record = logging.LogRecord("werkzeug", logging.INFO, __file__, 1, '"%s" %s', ("GET /t?imei=490154203237518 HTTP/1.1", 200), None)
+    record = logging.LogRecord(
+        "werkzeug", logging.INFO, __file__, 1, '"%s" %s', ("GET /t?imei=490154203237518 HTTP/1.1", 200), None
+    )
     RedactingFilter().filter(record)
     assert "490154203237518" not in record.getMessage()
     assert "490154203237518" not in JsonFormatter().format(record)
@@ -99,7 +111,15 @@ def test_proxy_fix_trusts_only_the_configured_hops(tmp_path):
 
     def app_with(hops: int):
         return create_app(
-            {"TESTING": True, "INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "x" * 40, "SQLALCHEMY_DATABASE_URI": "sqlite://", "PROXY_FIX_HOPS": hops, "HSTS": True, "JSON_LOGS": False}
+            {
+                "TESTING": True,
+                "INSTANCE_PATH": str(tmp_path),
+                "SECRET_KEY": "x" * 40,
+                "SQLALCHEMY_DATABASE_URI": "sqlite://",
+                "PROXY_FIX_HOPS": hops,
+                "HSTS": True,
+                "JSON_LOGS": False,
+            }
         )
 
     forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"}

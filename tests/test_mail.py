@@ -30,8 +30,13 @@ def smtp(app):
     server = MailServer()
     server.start()
     app.config.update(
-        SMTP_HOST="127.0.0.1", SMTP_PORT=server.port, SMTP_SECURITY="none", MAIL_FROM=SENDER,
-        MAIL_BACKOFF_SECONDS=30, MAIL_MAX_ATTEMPTS=3, MAIL_TIMEOUT_SECONDS=5,
+        SMTP_HOST="127.0.0.1",
+        SMTP_PORT=server.port,
+        SMTP_SECURITY="none",
+        MAIL_FROM=SENDER,
+        MAIL_BACKOFF_SECONDS=30,
+        MAIL_MAX_ATTEMPTS=3,
+        MAIL_TIMEOUT_SECONDS=5,
     )
     yield server
     server.stop()
@@ -72,7 +77,11 @@ def test_the_invitation_is_emailed_with_a_link_from_the_base_url(app, client, sm
     sign_in(client, admin)
     page = client.post(
         "/admin/staff/invite",
-        data={"email": "new.teacher@school.test", "display_name": "Ms New", "csrf_token": csrf_token(client, "/admin/staff/invite")},
+        data={
+            "email": "new.teacher@school.test",
+            "display_name": "Ms New",
+            "csrf_token": csrf_token(client, "/admin/staff/invite"),
+        },
         follow_redirects=True,
     )
     assert page.status_code == 200
@@ -84,7 +93,9 @@ def test_the_invitation_is_emailed_with_a_link_from_the_base_url(app, client, sm
     assert message["Subject"] == "Your Lanyard account at Lanyard School"
     assert message["List-Unsubscribe"] is None  # not optional: no unsubscribing from an invitation
     link = link_in(text)
-    assert link.startswith("https://lanyard.test/set-password/") and link in html and "localhost" not in text + html  # never the request's host
+    assert (
+        link.startswith("https://lanyard.test/set-password/") and link in html and "localhost" not in text + html
+    )  # never the request's host
     assert link in page.get_data(as_text=True)  # the on-screen link stays as a fallback
     client.post("/sign-out", data={"csrf_token": csrf_token(client, "/")})
     assert client.get(link.removeprefix("https://lanyard.test")).status_code == 200
@@ -144,7 +155,9 @@ def test_an_approver_without_working_push_is_emailed_once_after_the_set_minutes(
     head = make_user(Role.APPROVER, name="Mrs Head")
     deputy = make_user(Role.APPROVER, name="Mr Deputy")
     with write_intent():
-        db.session.add(PushSubscription(user_id=deputy.id, endpoint="https://fcm.googleapis.com/fcm/send/x", p256dh="k", auth="a"))
+        db.session.add(
+            PushSubscription(user_id=deputy.id, endpoint="https://fcm.googleapis.com/fcm/send/x", p256dh="k", auth="a")
+        )
         db.session.commit()
     teacher = make_user(name="Mr B Clarke")
     request = ask(teacher, make_area(admin, "Year 3"), make_device(teacher))

@@ -133,7 +133,9 @@ def test_development_without_smtp_shows_sent_mail_at_dev_mail(database_url, tmp_
         db.engine.dispose()
 
 
-@pytest.mark.parametrize("overrides", [{"LANYARD_ENV": "production"}, {"LANYARD_ENV": "development", "SMTP_HOST": "smtp.school.test"}])
+@pytest.mark.parametrize(
+    "overrides", [{"LANYARD_ENV": "production"}, {"LANYARD_ENV": "development", "SMTP_HOST": "smtp.school.test"}]
+)
 def test_dev_mail_is_not_there_in_production_or_with_a_mail_server(database_url, tmp_path, overrides):
     application = _app(database_url, tmp_path, **overrides)
     assert not any(rule.rule.startswith("/dev/") for rule in application.url_map.iter_rules())
@@ -163,9 +165,11 @@ def _terminate_connections(database_url: str) -> int:
 
     name = database_url.rsplit("/", 1)[1]
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
-        return len(admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
-        ).fetchall())
+        return len(
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
+            ).fetchall()
+        )
 
 
 def _wait_until(predicate, timeout: float, message: str) -> None:

@@ -69,13 +69,16 @@ def _database_check_values(connection, table: str, name: str) -> set[str]:
         found = re.search(rf"CONSTRAINT {name} CHECK \((.*?)\)(?:,|\s*\)$|\s*\n)", create, re.S)
         text = found.group(1) if found else ""
     else:
-        text = connection.scalar(
-            sa.text(
-                "SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
-                "WHERE t.relname = :t AND c.conname = :n"
-            ),
-            {"t": table, "n": name},
-        ) or ""
+        text = (
+            connection.scalar(
+                sa.text(
+                    "SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+                    "WHERE t.relname = :t AND c.conname = :n"
+                ),
+                {"t": table, "n": name},
+            )
+            or ""
+        )
     assert text, f"no CHECK constraint {name} on {table}"
     return set(re.findall(r"'([^']*)'", text))
 
@@ -86,7 +89,10 @@ def test_enum_checks_in_the_database_allow_exactly_the_enum_values(app):
     with db.engine.connect() as connection:
         for check in ENUM_CHECKS:
             table = check.table.name
-            assert _database_check_values(connection, table, check.name) == {item.value for item in check.info["enum"]}, (table, check.name)
+            assert _database_check_values(connection, table, check.name) == {item.value for item in check.info["enum"]}, (
+                table,
+                check.name,
+            )
 
 
 def test_downgrade_to_empty_and_upgrade_again(app):

@@ -101,7 +101,13 @@ def test_a_redemption_locks_the_subject_decides_and_is_audited(handled, frozen_c
     head = make_user(Role.APPROVER)
     tokens = _issue(head, subject_id=42)
     result = _redeem(tokens["approve"], "approve", presenter=head)
-    assert (result.approver.id, result.subject_type, result.subject_id, result.action, result.outcome) == (head.id, SUBJECT, 42, "approve", "approved 42")
+    assert (result.approver.id, result.subject_type, result.subject_id, result.action, result.outcome) == (
+        head.id,
+        SUBJECT,
+        42,
+        "approve",
+        "approved 42",
+    )
     assert handled == {"decided": [(head.id, 42, "approve")], "locked": [42]}
     approve = db.session.scalar(sa.select(ActionToken).where(ActionToken.action == "approve"))
     event = _last("push.action_redeemed")
@@ -123,7 +129,10 @@ def test_the_twin_dies_but_other_approvers_and_subjects_keep_theirs(handled):
     assert handled["decided"] == [(head.id, 42, "deny"), (deputy.id, 42, "approve"), (head.id, 43, "approve")]
 
 
-@pytest.mark.parametrize("token, reason", [("x" * 19, "malformed"), ("x" * 101, "malformed"), (None, "malformed"), ("x" * 20, "unknown"), ("x" * 100, "unknown")])
+@pytest.mark.parametrize(
+    "token, reason",
+    [("x" * 19, "malformed"), ("x" * 101, "malformed"), (None, "malformed"), ("x" * 20, "unknown"), ("x" * 100, "unknown")],
+)
 def test_a_malformed_or_unknown_token_is_refused_without_naming_a_subject(handled, token, reason):
     assert _refused(token, "approve") == "This button is not valid."
     assert _refusal() == (None, "action_token", "", {"reason": reason, "action": "approve"})

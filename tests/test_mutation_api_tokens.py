@@ -44,7 +44,12 @@ def test_a_new_token_is_stored_hashed_with_its_prefix_and_audited(app, frozen_cl
     assert (stored.user_id, stored.name, stored.prefix) == (owner.id, "MIS sync", secret[:10])
     assert stored.token_hash == sha256(secret.encode()).hexdigest()
     event = _last_event()
-    assert (event.action, event.actor_id, event.subject_type, event.subject_id) == ("api_token.created", owner.id, "api_token", str(token.id))
+    assert (event.action, event.actor_id, event.subject_type, event.subject_id) == (
+        "api_token.created",
+        owner.id,
+        "api_token",
+        str(token.id),
+    )
     assert json.loads(event.details) == {"name": "MIS sync"}
 
 
@@ -151,7 +156,12 @@ def test_a_bearer_token_finds_its_active_owner_and_audits_use_hourly(app, frozen
     assert (user.id, found.id, recorded) == (owner.id, token.id, True)
     assert db.session.get(ApiToken, token.id).last_used_at == frozen_clock.now
     event = _last_event()
-    assert (event.action, event.actor_id, event.subject_type, event.subject_id) == ("api_token.used", owner.id, "api_token", str(token.id))
+    assert (event.action, event.actor_id, event.subject_type, event.subject_id) == (
+        "api_token.used",
+        owner.id,
+        "api_token",
+        str(token.id),
+    )
     frozen_clock.advance(minutes=59)
     assert _use(secret)[2] is False
     frozen_clock.advance(minutes=1)  # exactly an hour after the recorded use

@@ -46,7 +46,12 @@ def test_registering_without_asking_first_or_with_garbage_adds_nothing(client):
 def test_a_forged_assertion_is_refused_and_audited(client):
     options = _json_post(client, "/sign-in/passkey/options", {}).get_json()
     assert options["rpId"] == "lanyard.test"
-    forged = {"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": {"clientDataJSON": "e30", "authenticatorData": "AA", "signature": "AA"}}
+    forged = {
+        "id": "AAAA",
+        "rawId": "AAAA",
+        "type": "public-key",
+        "response": {"clientDataJSON": "e30", "authenticatorData": "AA", "signature": "AA"},
+    }
     response = _json_post(client, "/sign-in/passkey", {"credential": forged})
     assert response.status_code == 422
     assert client.get("/devices").status_code == 302
@@ -59,7 +64,9 @@ def test_nobody_removes_another_persons_passkey(app, client):
     db.session.add(passkey)
     db.session.commit()
     sign_in(client, make_user())
-    response = client.post(f"/account/passkeys/{passkey.id}/remove", data={"csrf_token": csrf_token(client, "/account/passkeys"), "confirmed": "yes"})
+    response = client.post(
+        f"/account/passkeys/{passkey.id}/remove", data={"csrf_token": csrf_token(client, "/account/passkeys"), "confirmed": "yes"}
+    )
     assert response.status_code == 404
     assert db.session.get(Passkey, passkey.id) is not None
 
@@ -79,9 +86,13 @@ def test_removing_a_passkey_asks_first(app, client):
     sign_in(client, owner)
     page = client.get(f"/account/passkeys/{passkey_id}/remove")
     assert "Remove the passkey \u201cWork phone\u201d?" in page.get_data(as_text=True)
-    unconfirmed = client.post(f"/account/passkeys/{passkey_id}/remove", data={"csrf_token": csrf_token(client, "/account/passkeys")})
+    unconfirmed = client.post(
+        f"/account/passkeys/{passkey_id}/remove", data={"csrf_token": csrf_token(client, "/account/passkeys")}
+    )
     assert unconfirmed.status_code == 303
     assert db.session.get(Passkey, passkey_id) is not None
-    client.post(f"/account/passkeys/{passkey_id}/remove", data={"csrf_token": csrf_token(client, "/account/passkeys"), "confirmed": "yes"})
+    client.post(
+        f"/account/passkeys/{passkey_id}/remove", data={"csrf_token": csrf_token(client, "/account/passkeys"), "confirmed": "yes"}
+    )
     db.session.expire_all()
     assert db.session.get(Passkey, passkey_id) is None

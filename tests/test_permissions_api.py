@@ -50,7 +50,13 @@ def test_ask_read_and_see_the_decision(app, school):
     staff = Api(app, school["staff"])
     created = staff.post(
         "/permission-requests",
-        {"area_id": school["area"].id, "device": f"personal-{school['phone'].id}", "reason": "urgent_call", "duration": "until", "until": "14:20"},
+        {
+            "area_id": school["area"].id,
+            "device": f"personal-{school['phone'].id}",
+            "reason": "urgent_call",
+            "duration": "until",
+            "until": "14:20",
+        },
     )
     assert created.status_code == 201, created.get_json()
     body = created.get_json()
@@ -94,7 +100,12 @@ def test_the_requester_cannot_decide_their_own_request(app, school):
 
 def test_the_second_decision_is_409_naming_who_decided(app, school):
     asked = ask(school["staff"], school["area"], school["phone"])
-    assert Api(app, school["head"]).post(f"/permission-requests/{asked.id}/decision", {"decision": "deny", "note": "Not today"}).status_code == 200
+    assert (
+        Api(app, school["head"])
+        .post(f"/permission-requests/{asked.id}/decision", {"decision": "deny", "note": "Not today"})
+        .status_code
+        == 200
+    )
     late = Api(app, school["deputy"]).post(f"/permission-requests/{asked.id}/decision", {"decision": "approve"})
     assert late.status_code == 409
     assert late.get_json() == {
@@ -107,11 +118,15 @@ def test_the_second_decision_is_409_naming_who_decided(app, school):
 
 def test_bad_bodies_are_problem_details_per_field(app, school):
     staff = Api(app, school["staff"])
-    response = staff.post("/permission-requests", {"area_id": school["area"].id, "device": "personal-999", "reason": "other", "duration": "until"})
+    response = staff.post(
+        "/permission-requests", {"area_id": school["area"].id, "device": "personal-999", "reason": "other", "duration": "until"}
+    )
     assert response.status_code == 422
     errors = response.get_json()["errors"]
     assert set(errors) == {"device", "reason_other", "until"}
-    outside = staff.post("/permission-requests", {"area_id": school["area"].id, "device": "phone", "reason": "boredom", "duration": "until"})
+    outside = staff.post(
+        "/permission-requests", {"area_id": school["area"].id, "device": "phone", "reason": "boredom", "duration": "until"}
+    )
     assert outside.status_code == 422 and set(outside.get_json()["errors"]) == {"device", "reason"}
     unknown = staff.post("/permission-requests", {"area_id": school["area"].id, "colour": "red"})
     assert unknown.status_code == 422 and "colour" in unknown.get_json()["errors"]
@@ -123,7 +138,8 @@ def test_bad_bodies_are_problem_details_per_field(app, school):
 def test_closed_area_is_refused_with_the_reason(app, school):
     closed = make_area(school["admin"], "Changing area", "closed")
     response = Api(app, school["staff"]).post(
-        "/permission-requests", {"area_id": closed.id, "device": f"personal-{school['phone'].id}", "reason": "medical", "duration": "one_hour"}
+        "/permission-requests",
+        {"area_id": closed.id, "device": f"personal-{school['phone'].id}", "reason": "medical", "duration": "one_hour"},
     )
     assert response.status_code == 422
     assert "closed to phones and recording devices" in response.get_json()["detail"]
@@ -141,7 +157,9 @@ def test_withdraw_through_the_api(app, school):
 def test_areas_admin_only_changes_and_poster_urls(app, school):
     staff, admin = Api(app, school["staff"]), Api(app, school["admin"])
     listed = staff.get("/areas").get_json()["items"]
-    assert listed == [{"id": school["area"].id, "name": "Year 3 classroom", "rule": "ask", "rule_explanation": listed[0]["rule_explanation"]}]
+    assert listed == [
+        {"id": school["area"].id, "name": "Year 3 classroom", "rule": "ask", "rule_explanation": listed[0]["rule_explanation"]}
+    ]
     assert staff.post("/areas", {"name": "Hall"}).status_code == 403
     created = admin.post("/areas", {"name": "Hall", "rule": "ask"})
     assert created.status_code == 201
@@ -157,13 +175,20 @@ def test_standing_permissions_and_now(app, school):
     head, staff, office = Api(app, school["head"]), Api(app, school["staff"]), Api(app, school["office"])
     granted = head.post(
         "/standing-permissions",
-        {"person_id": school["staff"].id, "area_ids": [school["area"].id], "starts_on": "2026-11-25", "ends_on": "2026-11-30", "reason": "Medical need"},
+        {
+            "person_id": school["staff"].id,
+            "area_ids": [school["area"].id],
+            "starts_on": "2026-11-25",
+            "ends_on": "2026-11-30",
+            "reason": "Medical need",
+        },
     )
     assert granted.status_code == 201, granted.get_json()
     assert staff.post("/standing-permissions", {"person_id": school["other"].id}).status_code == 403
     assert [s["id"] for s in staff.get("/standing-permissions").get_json()["items"]] == [granted.get_json()["id"]]
     asked = staff.post(
-        "/permission-requests", {"area_id": school["area"].id, "device": f"personal-{school['phone'].id}", "reason": "medical", "duration": "one_hour"}
+        "/permission-requests",
+        {"area_id": school["area"].id, "device": f"personal-{school['phone'].id}", "reason": "medical", "duration": "one_hour"},
     ).get_json()
     assert asked["status"] == "approved" and asked["standing_permission_id"] == granted.get_json()["id"]
     board = office.get("/now").get_json()

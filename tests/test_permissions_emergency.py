@@ -83,7 +83,12 @@ def test_within_the_day_the_time_asked_is_kept(school):
 
 @pytest.mark.parametrize(
     ("reason", "says"),
-    [("", "Say what is happening"), ("   ", "Say what is happening"), ("help", "at least 10 characters"), ("x" * 301, "at most 300 characters (you used 301)")],
+    [
+        ("", "Say what is happening"),
+        ("   ", "Say what is happening"),
+        ("help", "at least 10 characters"),
+        ("x" * 301, "at most 300 characters (you used 301)"),
+    ],
 )
 def test_the_reason_is_required_and_says_what_is_wrong(school, reason, says):
     with pytest.raises(ValidationFailed) as refused:
@@ -110,10 +115,14 @@ def test_area_rules_still_apply_in_an_emergency(school, rule):
 
 def test_the_approvers_on_duty_and_the_delegates_are_alerted_at_once(school):
     with write_intent():
-        db.session.add(PushSubscription(user_id=school["head"].id, endpoint="https://fcm.googleapis.com/x/1", p256dh="k", auth="a"))
+        db.session.add(
+            PushSubscription(user_id=school["head"].id, endpoint="https://fcm.googleapis.com/x/1", p256dh="k", auth="a")
+        )
         db.session.commit()
     imei = make_imei()
-    asked = emergency(school["staff"], school["area"], school["phone"], reason=f"Pupil collapsed; my phone {imei} is the only one here.")
+    asked = emergency(
+        school["staff"], school["area"], school["phone"], reason=f"Pupil collapsed; my phone {imei} is the only one here."
+    )
     told = notices("permission.emergency_override")
     assert set(told) == {school["head"].id, school["deputy"].id}  # not the approver who is away, not the requester
     notice = told[school["head"].id]
@@ -164,7 +173,11 @@ def test_a_review_is_recorded_once_and_the_second_reviewer_is_told_who(school):
     asked = emergency(school["staff"], school["area"], school["phone"])
     committed(permissions.review_emergency, school["head"], asked.id, "justified", note="Right call.")
     reviewed = fresh(asked)
-    assert (reviewed.review_outcome, reviewed.review_note, reviewed.reviewed_by_id) == ("justified", "Right call.", school["head"].id)
+    assert (reviewed.review_outcome, reviewed.review_note, reviewed.reviewed_by_id) == (
+        "justified",
+        "Right call.",
+        school["head"].id,
+    )
     assert reviewed.review_label == "reviewed by Mrs A Adeyemi: justified"
     assert permissions.describe_status(reviewed).endswith("reviewed by Mrs A Adeyemi: justified.")
     with pytest.raises(Conflict) as second:
@@ -175,7 +188,11 @@ def test_a_review_is_recorded_once_and_the_second_reviewer_is_told_who(school):
     reviewed_event = event("permission.emergency_reviewed")
     assert json.loads(reviewed_event.details)["outcome"] == "justified"
     links = set(db.session.execute(sa.select(AuditLink.kind, AuditLink.ref).where(AuditLink.seq == reviewed_event.seq)))
-    assert {("area", str(school["area"].id)), ("personal_device", str(school["phone"].id)), ("user", str(school["staff"].id))} <= links
+    assert {
+        ("area", str(school["area"].id)),
+        ("personal_device", str(school["phone"].id)),
+        ("user", str(school["staff"].id)),
+    } <= links
 
 
 def test_an_approver_never_reviews_their_own_override(school):
@@ -267,7 +284,7 @@ def test_the_door_form_keeps_what_was_typed_and_says_what_is_wrong(app, school):
     browser = browser_for(app, school["staff"])
     path = f"/a/{school['area'].poster_token}"
     page = browser.get(path).get_data(as_text=True)
-    assert "It is an emergency: I cannot wait for a decision" in page and "<legend class=\"label\">Emergency</legend>" in page
+    assert "It is an emergency: I cannot wait for a decision" in page and '<legend class="label">Emergency</legend>' in page
     assert "checked" not in checkbox(page)  # visible, never the default
     form = {
         "csrf_token": csrf_token(browser, path),
@@ -315,7 +332,9 @@ def test_declaring_an_emergency_at_the_door_shows_the_override_and_then_its_revi
     recorded = head.post(f"/approvals/{asked_id}/review", data={"csrf_token": token, f"e{asked_id}-outcome": "justified"})
     assert recorded.status_code == 302
     assert "Emergency overrides to review" not in head.get("/approvals").get_data(as_text=True)
-    again = head.post(f"/approvals/{asked_id}/review", data={"csrf_token": token, f"e{asked_id}-outcome": "justified", "back": "one"})
+    again = head.post(
+        f"/approvals/{asked_id}/review", data={"csrf_token": token, f"e{asked_id}-outcome": "justified", "back": "one"}
+    )
     assert "Mrs A Adeyemi already reviewed this" in head.get(again.headers["Location"]).get_data(as_text=True)
 
     assert "Reviewed by Mrs A Adeyemi: justified" in browser.get(f"/requests/{asked_id}").get_data(as_text=True)
@@ -347,7 +366,13 @@ class Api:
 
 def test_the_api_declares_an_emergency_and_reviews_it_once(app, school):
     staff = Api(app, school["staff"])
-    ask_body = {"area_id": school["area"].id, "device": f"personal-{school['phone'].id}", "reason": "medical", "duration": "one_hour", "emergency": True}
+    ask_body = {
+        "area_id": school["area"].id,
+        "device": f"personal-{school['phone'].id}",
+        "reason": "medical",
+        "duration": "one_hour",
+        "emergency": True,
+    }
     missing = staff.post("/permission-requests", ask_body)
     assert missing.status_code == 422 and missing.mimetype == "application/problem+json"
     assert missing.get_json()["errors"]["emergency_reason"]

@@ -32,7 +32,9 @@ def test_run_jobs_command_expires_and_is_idempotent(app, approved, frozen_clock)
     frozen_clock.advance(hours=1)
     first = runner.invoke(args=["permissions", "run-jobs"])
     assert first.output.strip() == "Expired 1, escalated 0, emergency reviews overdue 0."
-    assert runner.invoke(args=["permissions", "run-jobs"]).output.strip() == "Expired 0, escalated 0, emergency reviews overdue 0."
+    assert (
+        runner.invoke(args=["permissions", "run-jobs"]).output.strip() == "Expired 0, escalated 0, emergency reviews overdue 0."
+    )
     assert fresh(approved).status == "expired"
 
 

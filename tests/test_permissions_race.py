@@ -168,13 +168,13 @@ def _api_approve(browser: Browser, csrf: str, request_id: int, answers: list) ->
 
 def _inbox_approve(browser: Browser, csrf: str, request_id: int, answers: list) -> None:
     """The inbox form: it answers with a redirect to the inbox, whose flash says what happened."""
-    response = browser.post(
-        f"/approvals/{request_id}/decision", data={"csrf_token": csrf, f"r{request_id}-decision": "approve"}
-    )
+    response = browser.post(f"/approvals/{request_id}/decision", data={"csrf_token": csrf, f"r{request_id}-decision": "approve"})
     flashed = ""
     if response.status_code == 302:
         page = browser.get(response.headers["Location"]).get_data(as_text=True)
-        flashed = "decided" if "Approved: Mr B Clarke" in page else ("already" if " already approved this at " in page else page[:300])
+        flashed = (
+            "decided" if "Approved: Mr B Clarke" in page else ("already" if " already approved this at " in page else page[:300])
+        )
     answers.append(("inbox", response.status_code, flashed, {}))
 
 
@@ -199,7 +199,9 @@ def test_thirty_deciders_over_push_inbox_and_api_decide_once_with_no_server_erro
         db.session.rollback()
         with write_intent():
             tokens = [
-                issue_action_tokens(db.session, db.session.get(User, a.id), "permission_request", asked_id, timedelta(hours=1))["approve"]
+                issue_action_tokens(db.session, db.session.get(User, a.id), "permission_request", asked_id, timedelta(hours=1))[
+                    "approve"
+                ]
                 for a in approvers
             ]
             db.session.commit()
@@ -261,7 +263,9 @@ def test_a_deadlock_or_a_locked_database_is_a_503_to_retry_and_changes_nothing(a
     sign_in(browser, head)
     token = csrf_token(browser, "/approvals")
 
-    api = browser.post(f"/api/v1/permission-requests/{asked_id}/decision", json={"decision": "approve"}, headers={"X-CSRFToken": token})
+    api = browser.post(
+        f"/api/v1/permission-requests/{asked_id}/decision", json={"decision": "approve"}, headers={"X-CSRFToken": token}
+    )
     assert api.status_code == 503 and api.mimetype == "application/problem+json"
     assert api.headers["Retry-After"] == "1" and api.get_json()["type"] == "urn:lanyard:problem:retry"
     assert "nothing was changed" in api.get_json()["detail"]
@@ -275,7 +279,9 @@ def test_a_deadlock_or_a_locked_database_is_a_503_to_retry_and_changes_nothing(a
     assert stored.status == "pending" and stored.decided_by_id is None
     assert _decision_events(asked_id) == []
     monkeypatch.setattr(permissions, "decide", real_decide)
-    again = browser.post(f"/api/v1/permission-requests/{asked_id}/decision", json={"decision": "approve"}, headers={"X-CSRFToken": token})
+    again = browser.post(
+        f"/api/v1/permission-requests/{asked_id}/decision", json={"decision": "approve"}, headers={"X-CSRFToken": token}
+    )
     assert again.status_code == 200 and again.get_json()["status"] == "approved"
 
 
@@ -291,7 +297,9 @@ def test_one_approver_pressing_approve_and_deny_at_once_decides_once(app):
         asked_id = ask(staff, area, phone).id
         db.session.rollback()
         with write_intent():
-            tokens = issue_action_tokens(db.session, db.session.get(User, head.id), "permission_request", asked_id, timedelta(hours=1))
+            tokens = issue_action_tokens(
+                db.session, db.session.get(User, head.id), "permission_request", asked_id, timedelta(hours=1)
+            )
             db.session.commit()
         answers: list = []
 

@@ -75,7 +75,13 @@ def test_the_door_page_names_the_area_offers_my_devices_and_changes_nothing(app,
     assert "Take a device into Year 3 classroom?" in body
     assert "Apple iPhone 13" in body
     assert "Galaxy A54" not in body  # someone else's phone is never offered
-    for label in ("Medical need", "Expecting an urgent call", "Photos or video for learning evidence", "Lesson activity", "Other"):
+    for label in (
+        "Medical need",
+        "Expecting an urgent call",
+        "Photos or video for learning evidence",
+        "Lesson activity",
+        "Other",
+    ):
         assert label in body
     for label in ("Until the end of this lesson", "For 1 hour", "For the rest of the day", "Until a time I choose"):
         assert label in body
@@ -95,7 +101,12 @@ def test_an_out_of_date_poster_never_reaches_a_request_form(app, school, token):
     assert 'class="ask-form"' not in text(page)
     posted = browser.post(
         f"/a/{path_token}",
-        data={"csrf_token": csrf_token(browser, "/requests"), "device": f"personal-{school['phone'].id}", "reason": "medical", "duration": "one_hour"},
+        data={
+            "csrf_token": csrf_token(browser, "/requests"),
+            "device": f"personal-{school['phone'].id}",
+            "reason": "medical",
+            "duration": "one_hour",
+        },
     )
     assert posted.status_code == 404
     assert count(PermissionRequest) == 0
@@ -129,7 +140,13 @@ def test_asking_goes_to_the_live_status_page(app, school):
     path = f"/a/{school['area'].poster_token}"
     response = browser.post(
         path,
-        data={"csrf_token": csrf_token(browser, path), "device": f"personal-{school['phone'].id}", "reason": "urgent_call", "duration": "until", "until": "14:20"},
+        data={
+            "csrf_token": csrf_token(browser, path),
+            "device": f"personal-{school['phone'].id}",
+            "reason": "urgent_call",
+            "duration": "until",
+            "until": "14:20",
+        },
     )
     assert response.status_code == 302
     (asked,) = db.session.scalars(sa.select(PermissionRequest)).all()
@@ -150,7 +167,14 @@ def test_a_form_with_mistakes_keeps_what_was_typed(app, school):
     path = f"/a/{school['area'].poster_token}"
     response = browser.post(
         path,
-        data={"csrf_token": csrf_token(browser, path), "device": f"personal-{school['phone'].id}", "reason": "other", "reason_other": "", "duration": "until", "until": "08:15"},
+        data={
+            "csrf_token": csrf_token(browser, path),
+            "device": f"personal-{school['phone'].id}",
+            "reason": "other",
+            "reason_other": "",
+            "duration": "until",
+            "until": "08:15",
+        },
     )
     assert response.status_code == 422
     body = text(response)
@@ -172,7 +196,12 @@ def test_a_closed_area_shows_why_and_no_form(app, school):
     assert 'class="ask-form"' not in text(page)
     posted = browser.post(
         f"/a/{closed.poster_token}",
-        data={"csrf_token": csrf_token(browser, "/requests"), "device": f"personal-{school['phone'].id}", "reason": "medical", "duration": "one_hour"},
+        data={
+            "csrf_token": csrf_token(browser, "/requests"),
+            "device": f"personal-{school['phone'].id}",
+            "reason": "medical",
+            "duration": "one_hour",
+        },
     )
     assert posted.status_code == 422
     assert "Changing area is closed to devices" in text(posted)
@@ -188,7 +217,12 @@ def test_school_devices_only_offers_no_personal_phone(app, school):
     assert "iPhone 13" not in body
     posted = browser.post(
         f"/a/{eyfs.poster_token}",
-        data={"csrf_token": csrf_token(browser, "/requests"), "device": f"personal-{school['phone'].id}", "reason": "medical", "duration": "one_hour"},
+        data={
+            "csrf_token": csrf_token(browser, "/requests"),
+            "device": f"personal-{school['phone'].id}",
+            "reason": "medical",
+            "duration": "one_hour",
+        },
     )
     assert posted.status_code == 422
     assert "personal phones and recording devices are never allowed here" in text(posted)
@@ -276,11 +310,15 @@ def test_the_inbox_lists_oldest_first_and_approves_in_one_tap(app, school, froze
     second = ask(school["other"], school["hall"], school["other_phone"])
     head = browser_for(app, school["head"])
     inbox = text(head.get("/approvals"))
-    assert inbox.index("Mr B Clarke: Apple iPhone 13 into Year 3 classroom") < inbox.index("Miss C Davies: Samsung Galaxy A54 into Hall")
+    assert inbox.index("Mr B Clarke: Apple iPhone 13 into Year 3 classroom") < inbox.index(
+        "Miss C Davies: Samsung Galaxy A54 into Hall"
+    )
     assert f'aria-describedby="request-{first.id}-title"' in inbox
     assert f'id="r{second.id}-note"' in inbox
     assert f'data-pending-ids="{first.id},{second.id}"' in inbox and "js/approvals-inbox.js" in inbox
-    response = head.post(f"/approvals/{first.id}/decision", data={"csrf_token": csrf_token(head, "/approvals"), f"r{first.id}-decision": "approve"})
+    response = head.post(
+        f"/approvals/{first.id}/decision", data={"csrf_token": csrf_token(head, "/approvals"), f"r{first.id}-decision": "approve"}
+    )
     assert response.status_code == 302 and response.headers["Location"] == "/approvals"
     assert "Approved: Mr B Clarke, Apple iPhone 13 in Year 3 classroom." in text(head.get("/approvals"))
     assert fresh(first).status == "approved"
@@ -309,7 +347,12 @@ def test_a_bad_shorter_time_keeps_the_note_typed(app, school):
     head = browser_for(app, school["head"])
     response = head.post(
         f"/approvals/{asked.id}/decision",
-        data={"csrf_token": csrf_token(head, "/approvals"), f"r{asked.id}-decision": "approve", f"r{asked.id}-note": "Be quick", f"r{asked.id}-until": "11:30"},
+        data={
+            "csrf_token": csrf_token(head, "/approvals"),
+            f"r{asked.id}-decision": "approve",
+            f"r{asked.id}-note": "Be quick",
+            f"r{asked.id}-until": "11:30",
+        },
     )
     assert response.status_code == 422
     body = text(response)
@@ -325,7 +368,12 @@ def test_a_shorter_end_time_from_the_one_request_page(app, school):
     assert "Approve" in page and "Deny" in page
     head.post(
         f"/approvals/{asked.id}/decision",
-        data={"csrf_token": csrf_token(head, "/approvals"), "back": "one", f"r{asked.id}-decision": "approve", f"r{asked.id}-until": "09:30"},
+        data={
+            "csrf_token": csrf_token(head, "/approvals"),
+            "back": "one",
+            f"r{asked.id}-decision": "approve",
+            f"r{asked.id}-until": "09:30",
+        },
     )
     assert to_local(fresh(asked).approved_until).strftime("%H:%M") == "09:30"
     assert "Approved by Mrs A Adeyemi at 09:00, until 09:30." in text(head.get(f"/approvals/{asked.id}"))
@@ -337,7 +385,9 @@ def test_an_approver_cannot_decide_their_own_request_on_the_page(app, school):
     head = browser_for(app, school["head"])
     inbox = text(head.get("/approvals"))
     assert "This is your own request: another approver decides it." in inbox
-    response = head.post(f"/approvals/{asked.id}/decision", data={"csrf_token": csrf_token(head, "/approvals"), f"r{asked.id}-decision": "approve"})
+    response = head.post(
+        f"/approvals/{asked.id}/decision", data={"csrf_token": csrf_token(head, "/approvals"), f"r{asked.id}-decision": "approve"}
+    )
     assert response.status_code == 302
     assert "You cannot decide your own request" in text(head.get("/approvals"))
     assert fresh(asked).status == "pending"
@@ -360,7 +410,17 @@ def test_grant_list_and_end_a_standing_permission(app, school, frozen_clock):
     page = text(head.get("/standing"))
     assert "Grant a standing permission" in page
     token = csrf_token(head, "/standing")
-    bad = head.post("/standing", data={"csrf_token": token, "person": school["staff"].id, "device": 0, "starts_on": "2026-11-25", "ends_on": "2026-11-20", "reason": "Medical need"})
+    bad = head.post(
+        "/standing",
+        data={
+            "csrf_token": token,
+            "person": school["staff"].id,
+            "device": 0,
+            "starts_on": "2026-11-25",
+            "ends_on": "2026-11-20",
+            "reason": "Medical need",
+        },
+    )
     assert bad.status_code == 422
     assert "The last day must be on or after the first day." in text(bad)
     assert 'value="Medical need"' in text(bad)
@@ -419,7 +479,9 @@ def test_admin_creates_edits_and_rotates_an_area(app, school):
     created = admin.post("/admin/areas/new", data={"csrf_token": token, "name": "EYFS unit", "rule": "school-devices-only"})
     assert created.status_code == 302
     area = db.session.scalars(sa.select(Area).where(Area.name == "EYFS unit")).one()
-    edited = admin.post(f"/admin/areas/{area.id}", data={"csrf_token": token, "name": "EYFS unit (Reception)", "rule": "school-devices-only"})
+    edited = admin.post(
+        f"/admin/areas/{area.id}", data={"csrf_token": token, "name": "EYFS unit (Reception)", "rule": "school-devices-only"}
+    )
     assert edited.status_code == 302
     old = area.poster_token
     asked = admin.get(f"/admin/areas/{area.id}/rotate")
@@ -431,7 +493,9 @@ def test_admin_creates_edits_and_rotates_an_area(app, school):
     area = db.session.get(Area, area.id)
     assert area.name == "EYFS unit (Reception)"
     assert area.poster_token != old and len(area.poster_token) >= 43
-    actions = db.session.scalars(sa.select(AuditEvent.action).where(AuditEvent.subject_type == "area", AuditEvent.subject_id == str(area.id))).all()
+    actions = db.session.scalars(
+        sa.select(AuditEvent.action).where(AuditEvent.subject_type == "area", AuditEvent.subject_id == str(area.id))
+    ).all()
     assert actions == ["area.created", "area.updated", "area.poster_rotated"]
     assert "Areas and posters" in text(admin.get("/admin/areas"))
 
@@ -457,7 +521,12 @@ def test_api_without_csrf_header_is_refused(app, school):
     browser = browser_for(app, school["staff"])
     response = browser.post(
         "/api/v1/permission-requests",
-        json={"area_id": school["area"].id, "device": f"personal-{school['phone'].id}", "reason": "medical", "duration": "one_hour"},
+        json={
+            "area_id": school["area"].id,
+            "device": f"personal-{school['phone'].id}",
+            "reason": "medical",
+            "duration": "one_hour",
+        },
     )
     assert response.status_code == 403
     assert response.get_json()["type"] == "urn:lanyard:problem:csrf-failed"

@@ -75,16 +75,27 @@ def test_school_devices_only_refuses_personal_devices(school):
 def test_school_devices_only_accepts_a_school_device_from_a_provider(school, monkeypatch):
     from tests.equipment_factories import make_asset
 
-    ipad_id = make_asset(make_user(Role.OFFICE), tag="IPAD-77", name="School iPad 3", kind="tablet").id  # the request's asset_id is a foreign key
+    ipad_id = make_asset(
+        make_user(Role.OFFICE), tag="IPAD-77", name="School iPad 3", kind="tablet"
+    ).id  # the request's asset_id is a foreign key
 
     def school_ipad(_session, user):
-        return [DeviceOption(key="asset-77", label="School iPad 3", asset_id=ipad_id, school_device=True)] if user.id == school["staff"].id else []
+        return (
+            [DeviceOption(key="asset-77", label="School iPad 3", asset_id=ipad_id, school_device=True)]
+            if user.id == school["staff"].id
+            else []
+        )
 
     monkeypatch.setattr(permissions.options, "_device_option_providers", [*permissions.options._device_option_providers])
     permissions.register_device_option_provider(school_ipad)
     eyfs = make_area(school["admin"], "EYFS unit", AreaRule.SCHOOL_DEVICES_ONLY.value)
     asked = committed(
-        permissions.request_permission, school["staff"], eyfs, device_key="asset-77", reason="learning_evidence", duration="one_hour"
+        permissions.request_permission,
+        school["staff"],
+        eyfs,
+        device_key="asset-77",
+        reason="learning_evidence",
+        duration="one_hour",
     )
     assert asked.asset_id == ipad_id and asked.personal_device_id is None
     assert asked.device_label == "School iPad 3"
@@ -120,7 +131,7 @@ def test_asking_notifies_every_approver_on_duty_with_the_request_id(school, monk
         assert notice.body == "Expecting an urgent call"
         assert notice.url == f"/approvals/{asked.id}"
     assert notices_of(school["staff"]) == []
-    (notices, extra), = handed
+    ((notices, extra),) = handed
     assert {n.user_id for n in notices} == {school["head"].id, school["deputy"].id}
     assert extra == {"request_id": asked.id, "kind": "permission.requested", "actions": ["approve", "deny"]}
 
@@ -135,7 +146,10 @@ def test_an_away_approver_is_not_told_and_all_away_goes_to_delegates(school):
     # Another area: a second waiting request for the same phone and area would be refused.
     second = ask(school["staff"], make_area(school["admin"], "Hall"), school["phone"])
     assert notices_of(school["head"]) == []
-    assert [n.url for n in notices_of(school["deputy"], "permission.requested")] == [f"/approvals/{first.id}", f"/approvals/{second.id}"]
+    assert [n.url for n in notices_of(school["deputy"], "permission.requested")] == [
+        f"/approvals/{first.id}",
+        f"/approvals/{second.id}",
+    ]
     assert "approver.away" in audit_actions("user", school["head"].id)
 
 
@@ -298,7 +312,9 @@ def test_standing_permission_rules(school, frozen_clock):
         committed(permissions.grant_standing_permission, school["head"], person_id=school["head"].id, **base)
     assert "yourself" in own.value.field_errors["person"][0]
     with pytest.raises(ValidationFailed) as shut:
-        committed(permissions.grant_standing_permission, school["head"], person_id=school["staff"].id, area_ids=[closed.id], **base)
+        committed(
+            permissions.grant_standing_permission, school["head"], person_id=school["staff"].id, area_ids=[closed.id], **base
+        )
     assert "closed" in shut.value.field_errors["areas"][0]
     with pytest.raises(ValidationFailed) as backwards:
         committed(

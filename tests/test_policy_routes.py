@@ -128,7 +128,9 @@ def test_the_admin_publishes_a_pdf_that_is_served_in_a_sandbox(client, school):
 def test_only_the_admin_publishes(client, school):
     sign_in(client, school["office"])
     assert client.get("/admin/policy").status_code == 403
-    assert post(client, "/admin/policy", {"title": "x", "label": "x", "review_date": "01/01/2030", "body": "x"}).status_code == 403
+    assert (
+        post(client, "/admin/policy", {"title": "x", "label": "x", "review_date": "01/01/2030", "body": "x"}).status_code == 403
+    )
 
 
 # Who has not accepted, reminders, coverage ----------------------------------------------------------------
@@ -244,7 +246,13 @@ def test_register_searches_are_recorded_without_the_imei(client, school):
 
 def test_every_export_is_recorded(client, school):
     sign_in(client, school["office"])
-    for path in ("/equipment/export/assets.csv", "/equipment/export/loans.csv?open=1", "/audit/export.csv", "/my-data/download", "/api/v1/me/export"):
+    for path in (
+        "/equipment/export/assets.csv",
+        "/equipment/export/loans.csv?open=1",
+        "/audit/export.csv",
+        "/my-data/download",
+        "/api/v1/me/export",
+    ):
         response = client.get(path)
         assert response.status_code == 200, path
         response.close()

@@ -162,7 +162,13 @@ def test_coverage_lists_what_to_act_on(school, frozen_clock):
     lend(school["office"], asset, school["staff"], due_on=local_today() + timedelta(days=1))
     frozen_clock.advance(days=3)
     area = make_area(school["admin"])
-    ask(school["staff"], area, make_device(school["staff"]), emergency=True, emergency_reason="A pupil is unwell; calling the parents.")
+    ask(
+        school["staff"],
+        area,
+        make_device(school["staff"]),
+        emergency=True,
+        emergency_reason="A pupil is unwell; calling the parents.",
+    )
 
     found = coverage.coverage(db.session)
     assert found.policy.id == version.id

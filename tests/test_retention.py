@@ -168,7 +168,12 @@ def test_admin_changes_settings_with_clear_messages_and_audit(client):
     token = csrf_token(client, "/admin/settings")
     bad = client.post(
         "/admin/settings",
-        data={"csrf_token": token, "school.name": "St Mary's", "permissions.escalation_minutes": "soon", "permissions.day_ends": "25:00"},
+        data={
+            "csrf_token": token,
+            "school.name": "St Mary's",
+            "permissions.escalation_minutes": "soon",
+            "permissions.day_ends": "25:00",
+        },
     )
     page = bad.get_data(as_text=True)
     assert bad.status_code == 422
@@ -188,7 +193,9 @@ def test_admin_changes_settings_with_clear_messages_and_audit(client):
     assert good.status_code == 302
     assert "St Mary&#39;s Primary" in client.get("/").get_data(as_text=True)
     changes = db.session.scalars(sa.select(AuditEvent.subject_id).where(AuditEvent.action == "setting.changed")).all()
-    assert {"school.name", "permissions.escalation_minutes", "permissions.delegate_ids", "retention.leaver_device_days"} <= set(changes)
+    assert {"school.name", "permissions.escalation_minutes", "permissions.delegate_ids", "retention.leaver_device_days"} <= set(
+        changes
+    )
 
 
 def test_only_admins_see_settings(client):
@@ -216,7 +223,13 @@ def test_leavers_are_erased_only_after_the_setting(app, frozen_clock):
 def _sign_in(user, password=PASSWORD, ip="192.0.2.7"):
     with write_intent():
         result = accounts.sign_in(
-            db.session, email=user.email, password=password, ip=ip, user_agent="Firefox", max_failures=5, window=timedelta(minutes=15)
+            db.session,
+            email=user.email,
+            password=password,
+            ip=ip,
+            user_agent="Firefox",
+            max_failures=5,
+            window=timedelta(minutes=15),
         )
         db.session.commit()
     return result

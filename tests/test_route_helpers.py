@@ -83,7 +83,9 @@ def queries_in(source: str) -> list[str]:
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Call):
             name = _dotted(node.func)
-            if (name.endswith("select") and name.split(".")[-1] == "select") or (name.startswith("db.session.") and name.split(".")[-1] in QUERY_CALLS):
+            if (name.endswith("select") and name.split(".")[-1] == "select") or (
+                name.startswith("db.session.") and name.split(".")[-1] in QUERY_CALLS
+            ):
                 found.append(f"line {node.lineno}: {name}()")
         elif isinstance(node, ast.Attribute) and node.attr == "query" and isinstance(node.ctx, ast.Load):
             found.append(f"line {node.lineno}: {_dotted(node)}")
@@ -104,7 +106,13 @@ def refusals_caught_in(source: str) -> list[str]:
 
 def test_the_scan_finds_the_route_modules():
     names = {str(p.relative_to(APP)) for p in route_modules()}
-    assert {"permissions/routes.py", "equipment/routes.py", "admin/settings.py", "auth/passkey_routes.py", "api/devices.py"} <= names
+    assert {
+        "permissions/routes.py",
+        "equipment/routes.py",
+        "admin/settings.py",
+        "auth/passkey_routes.py",
+        "api/devices.py",
+    } <= names
     assert not any(name.startswith("services/") for name in names)
 
 
@@ -136,7 +144,9 @@ def test_route_modules_hold_no_queries_and_leave_refusals_to_the_helper(path):
 
 def test_messages_go_on_named_fields_and_the_rest_to_the_form_level(app):
     form = NameForm()
-    apply_to_form(form, ValidationFailed("Some details need correcting.", {"name": ["Give a name."], "colour": ["Choose a colour."]}))
+    apply_to_form(
+        form, ValidationFailed("Some details need correcting.", {"name": ["Give a name."], "colour": ["Choose a colour."]})
+    )
     assert form.name.errors == ["Give a name."]
     assert form.form_errors == ["Choose a colour."]
 
@@ -218,4 +228,3 @@ def test_the_api_answer_is_problem_details(app):
     body = response.get_json()
     assert body["type"] == "urn:lanyard:problem:validation-failed" and body["detail"] == "Some details need correcting."
     assert body["errors"] == {"name": ["Give a name."]}
-

@@ -147,7 +147,9 @@ def test_the_settings_page_is_grouped_with_help_for_each_setting(client):
 
 def test_a_refused_setting_is_summarised_for_focus(client):
     sign_in(client, make_user(Role.ADMIN))
-    answer = client.post("/admin/settings", data={"csrf_token": csrf_token(client, "/admin/settings"), "loans.default_days": "soon"})
+    answer = client.post(
+        "/admin/settings", data={"csrf_token": csrf_token(client, "/admin/settings"), "loans.default_days": "soon"}
+    )
     page = answer.get_data(as_text=True)
     assert answer.status_code == 422
     assert '<div class="error-summary" role="alert" tabindex="-1">' in page and "Enter a whole number" in page

@@ -153,7 +153,9 @@ def test_patch_active_false_runs_the_leaver_flow_and_true_reactivates(client, ap
     assert answer.get_json()["active"] is False
     db.session.expire_all()
     assert db.session.get(User, person.id).is_active_account is False
-    assert db.session.scalar(sa.select(sa.func.count()).where(UserSession.user_id == person.id, UserSession.ended_at.is_(None))) == 0
+    assert (
+        db.session.scalar(sa.select(sa.func.count()).where(UserSession.user_id == person.id, UserSession.ended_at.is_(None))) == 0
+    )
     assert other.get("/").status_code == 302  # signed out everywhere
     on = {"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": True, "displayName": "Mr J Returner"}}]}
     back = client.patch(f"/scim/v2/Users/{person.id}", json=on, headers=headers).get_json()
@@ -165,10 +167,13 @@ def test_patch_active_false_runs_the_leaver_flow_and_true_reactivates(client, ap
 def test_patch_add_and_remove_the_end_date_and_staff_type(client):
     headers = _headers(_token())
     person = make_user()
-    add = {"schemas": [PATCH], "Operations": [
-        {"op": "add", "path": f"{LANYARD}:endDate", "value": "2031-03-31"},
-        {"op": "replace", "path": "userType", "value": "supply"},
-    ]}
+    add = {
+        "schemas": [PATCH],
+        "Operations": [
+            {"op": "add", "path": f"{LANYARD}:endDate", "value": "2031-03-31"},
+            {"op": "replace", "path": "userType", "value": "supply"},
+        ],
+    }
     body = client.patch(f"/scim/v2/Users/{person.id}", json=add, headers=headers).get_json()
     assert body[LANYARD]["endDate"] == "2031-03-31" and body["userType"] == "supply"
     remove = {"schemas": [PATCH], "Operations": [{"op": "remove", "path": f"{LANYARD}:endDate"}]}
@@ -218,7 +223,11 @@ def test_groups_are_the_roles_and_patch_members_changes_roles(client):
     db.session.expire_all()
     assert Role.APPROVER not in db.session.get(User, person.id).roles
     assert {"user.roles_changed", "scim.group_member_added", "scim.group_member_removed"} <= set(_actions())
-    made = client.post("/scim/v2/Groups", json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Year 3"}, headers=headers)
+    made = client.post(
+        "/scim/v2/Groups",
+        json={"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Year 3"},
+        headers=headers,
+    )
     assert made.status_code == 403 and "five roles" in made.get_json()["detail"]
     assert client.delete("/scim/v2/Groups/admin", headers=headers).status_code == 403
 
@@ -272,9 +281,24 @@ def test_scim2_tester_reports_no_failures(app):
     # keep as sent: it stores one name (displayName and name.formatted are the same), one address (emails
     # mirror userName), and none of the rest; removing active or userType leaves the account's own value.
     not_kept = {
-        "name", "displayName", "nickName", "profileUrl", "title", "preferredLanguage", "locale", "timezone",
-        "emails", "phoneNumbers", "ims", "photos", "addresses", "entitlements", "roles", "x509Certificates",
-        "userType", "active",
+        "name",
+        "displayName",
+        "nickName",
+        "profileUrl",
+        "title",
+        "preferredLanguage",
+        "locale",
+        "timezone",
+        "emails",
+        "phoneNumbers",
+        "ims",
+        "photos",
+        "addresses",
+        "entitlements",
+        "roles",
+        "x509Certificates",
+        "userType",
+        "active",
     }
     unexpected = [
         f"{r.title}: {r.reason}"
@@ -284,5 +308,11 @@ def test_scim2_tester_reports_no_failures(app):
     ]
     assert unexpected == []
     passed = {r.title for r in results if r.status == Status.SUCCESS}
-    assert {"object_creation", "object_query", "object_replacement", "object_deletion", "object_query_with_attributes",
-            "search_with_attributes"} <= passed
+    assert {
+        "object_creation",
+        "object_query",
+        "object_replacement",
+        "object_deletion",
+        "object_query_with_attributes",
+        "search_with_attributes",
+    } <= passed

@@ -36,9 +36,13 @@ def idps(app):
     """A fake Microsoft (Entra) and a fake Google, configured into the app."""
     microsoft, google = FakeProvider("ms-client", "ms-secret"), FakeProvider("google-client", "google-secret")
     app.config.update(
-        OIDC_MICROSOFT_TENANT=TENANT, OIDC_MICROSOFT_CLIENT_ID="ms-client", OIDC_MICROSOFT_CLIENT_SECRET="ms-secret",
+        OIDC_MICROSOFT_TENANT=TENANT,
+        OIDC_MICROSOFT_CLIENT_ID="ms-client",
+        OIDC_MICROSOFT_CLIENT_SECRET="ms-secret",
         OIDC_MICROSOFT_ISSUER=microsoft.issuer,
-        OIDC_GOOGLE_DOMAIN=DOMAIN, OIDC_GOOGLE_CLIENT_ID="google-client", OIDC_GOOGLE_CLIENT_SECRET="google-secret",
+        OIDC_GOOGLE_DOMAIN=DOMAIN,
+        OIDC_GOOGLE_CLIENT_ID="google-client",
+        OIDC_GOOGLE_CLIENT_SECRET="google-secret",
         OIDC_GOOGLE_ISSUER=google.issuer,
     )
     yield {"microsoft": microsoft, "google": google}
@@ -102,7 +106,12 @@ def test_first_sign_in_links_by_email_then_by_subject(client, idps):
     assert response.status_code == 302 and response.headers["Location"] == "/devices"
     assert signed_in(client)
     identity = db.session.scalar(sa.select(Identity))
-    assert (identity.provider, identity.issuer, identity.subject, identity.user_id) == ("microsoft", idps["microsoft"].issuer, "ms-subject-1", person.id)
+    assert (identity.provider, identity.issuer, identity.subject, identity.user_id) == (
+        "microsoft",
+        idps["microsoft"].issuer,
+        "ms-subject-1",
+        person.id,
+    )
     assert identity.last_used_at is not None
     assert events("auth.sso_signed_in") == [{"actor_id": person.id, "provider": "microsoft", "matched_by": "email"}]
     assert events("auth.signed_in")[-1] == {"actor_id": person.id, "method": "microsoft"}
@@ -284,7 +293,12 @@ def test_a_deactivated_person_is_refused_by_email_and_by_subject(client, idps):
         accounts.deactivate_user(db.session, db.session.get(User, admin.id), db.session.get(User, person.id))
         db.session.commit()
     assert sign_in_with(client, idps, "google", google_claims("leaver@school.test")).status_code == 403
-    assert events("auth.sso_refused")[-1] == {"actor_id": person.id, "provider": "google", "reason": "deactivated", "email_domain": DOMAIN}
+    assert events("auth.sso_refused")[-1] == {
+        "actor_id": person.id,
+        "provider": "google",
+        "reason": "deactivated",
+        "email_domain": DOMAIN,
+    }
     # Linked before leaving: the subject finds them, and they are still refused.
     with write_intent():
         db.session.add(Identity(provider="microsoft", issuer=idps["microsoft"].issuer, subject="ms-leaver", user_id=person.id))
@@ -300,11 +314,15 @@ def test_accounts_are_created_on_first_sign_in_only_when_the_admin_allowed_it(cl
     assert response.status_code == 403 and events("auth.sso_refused")[-1]["reason"] == "no_account"
     assert accounts.find_user_by_email(db.session, "newstarter@school.test") is None
     with write_intent():
-        sso.save_sign_in_rules(db.session, db.session.get(User, admin.id), {}, passwords_off_wanted=False, create_domain="other.test")
+        sso.save_sign_in_rules(
+            db.session, db.session.get(User, admin.id), {}, passwords_off_wanted=False, create_domain="other.test"
+        )
         db.session.commit()
     assert sign_in_with(client, idps, "google", google_claims("newstarter@school.test")).status_code == 403
     with write_intent():
-        sso.save_sign_in_rules(db.session, db.session.get(User, admin.id), {}, passwords_off_wanted=False, create_domain="@School.test")
+        sso.save_sign_in_rules(
+            db.session, db.session.get(User, admin.id), {}, passwords_off_wanted=False, create_domain="@School.test"
+        )
         db.session.commit()
     response = sign_in_with(client, idps, "google", google_claims("newstarter@school.test", name="Ms N Starter"))
     assert response.status_code == 302 and signed_in(client)
@@ -345,7 +363,9 @@ def test_require_sso_turns_passwords_off(client, app, idps):
     assert sign_in_with(client, idps, "microsoft", ms_claims("admin@school.test")).status_code == 302
     page = client.get("/admin/sso")
     assert page.status_code == 200 and "https://lanyard.test/sign-in/oidc/google/callback" in page.get_data(as_text=True)
-    response = client.post("/admin/sso", data={"csrf_token": csrf_token(client, "/admin/sso"), "passwords_off": "y", "create_domain": ""})
+    response = client.post(
+        "/admin/sso", data={"csrf_token": csrf_token(client, "/admin/sso"), "passwords_off": "y", "create_domain": ""}
+    )
     assert response.status_code == 302
     assert events("setting.changed")[-1] == {"actor_id": admin.id, "from": False, "to": True}
 

@@ -58,7 +58,9 @@ def test_the_office_is_told_once_and_the_account_ends_after_the_last_day(app, fr
 
     run_timed_jobs(db.session, frozen_clock.now, names=["staff.end_dates"])
     run_timed_jobs(db.session, frozen_clock.now, names=["staff.end_dates"])  # idempotent: still one notice
-    notices = db.session.scalars(sa.select(Notification).where(Notification.user_id == office.id, Notification.kind == "staff.end_date_soon")).all()
+    notices = db.session.scalars(
+        sa.select(Notification).where(Notification.user_id == office.id, Notification.kind == "staff.end_date_soon")
+    ).all()
     assert len(notices) == 1 and "30/11/2026" in notices[0].title
     assert db.session.scalar(sa.select(sa.func.count()).select_from(EndDateNotice)) == 1
 
@@ -73,7 +75,10 @@ def test_the_office_is_told_once_and_the_account_ends_after_the_last_day(app, fr
     db.session.expire_all()
     ended = db.session.get(User, volunteer.id)
     assert ended.is_active_account is False
-    assert db.session.scalar(sa.select(sa.func.count()).where(UserSession.user_id == volunteer.id, UserSession.ended_at.is_(None))) == 0
+    assert (
+        db.session.scalar(sa.select(sa.func.count()).where(UserSession.user_id == volunteer.id, UserSession.ended_at.is_(None)))
+        == 0
+    )
     assert other.get("/").status_code == 302
     events = db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "user.deactivated")).all()
     assert len(events) == 1 and json.loads(events[0].details)["reason"] == "end_date" and events[0].actor_id is None
@@ -123,7 +128,13 @@ def test_invite_and_edit_set_the_staff_type_and_end_date_and_the_list_filters(cl
     token = csrf_token(client, "/admin/staff/invite")
     answer = client.post(
         "/admin/staff/invite",
-        data={"csrf_token": token, "display_name": "Ms S Upply", "email": "s.upply@school.test", "staff_type": "supply", "end_date": "2027-03-31"},
+        data={
+            "csrf_token": token,
+            "display_name": "Ms S Upply",
+            "email": "s.upply@school.test",
+            "staff_type": "supply",
+            "end_date": "2027-03-31",
+        },
     )
     assert answer.status_code == 302, answer.get_data(as_text=True)[:300]  # to the page showing the link
     person = db.session.scalar(sa.select(User).where(User.email == "s.upply@school.test"))
@@ -133,9 +144,15 @@ def test_invite_and_edit_set_the_staff_type_and_end_date_and_the_list_filters(cl
     assert "Ms S Upply" not in client.get("/admin/staff?type=volunteer").get_data(as_text=True)
     assert admin.email in client.get("/admin/staff?type=nonsense").get_data(as_text=True)
     token = csrf_token(client, f"/admin/staff/{person.id}")
-    past = client.post(f"/admin/staff/{person.id}", data={"csrf_token": token, "display_name": "Ms S Upply", "staff_type": "volunteer", "end_date": "2020-01-01"})
+    past = client.post(
+        f"/admin/staff/{person.id}",
+        data={"csrf_token": token, "display_name": "Ms S Upply", "staff_type": "volunteer", "end_date": "2020-01-01"},
+    )
     assert past.status_code == 422 and "deactivate" in past.get_data(as_text=True)
-    saved = client.post(f"/admin/staff/{person.id}", data={"csrf_token": token, "display_name": "Ms S Upply", "staff_type": "volunteer", "end_date": ""})
+    saved = client.post(
+        f"/admin/staff/{person.id}",
+        data={"csrf_token": token, "display_name": "Ms S Upply", "staff_type": "volunteer", "end_date": ""},
+    )
     assert saved.status_code == 302
     db.session.expire_all()
     changed = db.session.get(User, person.id)
@@ -227,7 +244,7 @@ def test_bad_rows_are_named_and_nothing_is_applied(client, frozen_clock):
     sign_in(client, admin)
     bad = (
         "name,email,roles,staff type,end date\n"
-        "=HYPERLINK(\"http://x\"),x@school.test,,,\n"
+        '=HYPERLINK("http://x"),x@school.test,,,\n'
         "Mr Ok,not-an-email,,,\n"
         "Ms Role,role@school.test,headteacher,,\n"
         "Ms Type,type@school.test,,astronaut,\n"
@@ -253,7 +270,7 @@ def test_bad_rows_are_named_and_nothing_is_applied(client, frozen_clock):
         assert "at most 1024 KB" in str(refused.problems[0])
     else:
         raise AssertionError("a file over the size limit was read")
-    cell = "name,email\n\"" + "x" * 200_000 + "\",a@school.test\n"
+    cell = 'name,email\n"' + "x" * 200_000 + '",a@school.test\n'
     limited = client.post("/admin/staff/import", data={"csrf_token": token, "file": (io.BytesIO(cell.encode()), "s.csv")})
     assert limited.status_code == 422 and "longer than" in limited.get_data(as_text=True)
     assert "staff.imported" not in _actions()

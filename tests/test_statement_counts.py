@@ -40,7 +40,10 @@ def asked_by_someone_new(app, area, name: str) -> list[str]:
     api = Api(app, staff)
     api.get("/devices")
     with counted(app) as statements:
-        answer = api.post("/permission-requests", {"area_id": area.id, "device": f"personal-{phone.id}", "reason": "urgent_call", "duration": "one_hour"})
+        answer = api.post(
+            "/permission-requests",
+            {"area_id": area.id, "device": f"personal-{phone.id}", "reason": "urgent_call", "duration": "one_hour"},
+        )
     assert answer.status_code == 201, answer.get_data(as_text=True)
     return statements
 

@@ -72,32 +72,49 @@ def _seed_through_routes(clients: dict, ids: dict, h: Hostile) -> None:
 
     invited = admin.post(
         "/admin/staff/invite",
-        data={"display_name": h.text("invited display name", 120), "email": "invited@xss.test", "roles": ["approver"],
-              "csrf_token": page_csrf_token(admin, "/admin/staff/invite")},
+        data={
+            "display_name": h.text("invited display name", 120),
+            "email": "invited@xss.test",
+            "roles": ["approver"],
+            "csrf_token": page_csrf_token(admin, "/admin/staff/invite"),
+        },
     )
     assert invited.status_code in (200, 302), invited.get_data(as_text=True)[:300]
     # Only "@" is required of an email address, so one can carry markup too.
-    email = "+x\"><img src=x onerror=alert(1)>{{7*7}}~" + f"{len(h.values):02d}@xss.test"
+    email = '+x"><img src=x onerror=alert(1)>{{7*7}}~' + f"{len(h.values):02d}@xss.test"
     h.values["invited email address"] = email
     invited = admin.post(
         "/admin/staff/invite",
-        data={"display_name": h.text("second invited display name", 120), "email": email,
-              "csrf_token": page_csrf_token(admin, "/admin/staff/invite")},
+        data={
+            "display_name": h.text("second invited display name", 120),
+            "email": email,
+            "csrf_token": page_csrf_token(admin, "/admin/staff/invite"),
+        },
     )
     assert invited.status_code in (200, 302), invited.get_data(as_text=True)[:300]
     deputy = ids["people"]["deputy"]
     h.values.pop("deputy display name")
     edited = admin.post(
         f"/admin/staff/{deputy}",
-        data={"display_name": h.text("display name set by an admin", 120), "roles": ["approver"],
-              "csrf_token": page_csrf_token(admin, f"/admin/staff/{deputy}")},
+        data={
+            "display_name": h.text("display name set by an admin", 120),
+            "roles": ["approver"],
+            "csrf_token": page_csrf_token(admin, f"/admin/staff/{deputy}"),
+        },
     )
     assert edited.status_code == 302, edited.get_data(as_text=True)[:300]
 
-    device = staff.post("/api/v1/devices", headers=_json_headers(staff), json={
-        "kind": "tablet", "make": h.text("API device make"), "model": h.text("API device model"),
-        "description": h.text("API device description", 200), "serial": h.text("API device serial"),
-    })
+    device = staff.post(
+        "/api/v1/devices",
+        headers=_json_headers(staff),
+        json={
+            "kind": "tablet",
+            "make": h.text("API device make"),
+            "model": h.text("API device model"),
+            "description": h.text("API device description", 200),
+            "serial": h.text("API device serial"),
+        },
+    )
     assert device.status_code == 201, device.get_json()
     ids["device_id"].append(device.get_json()["id"])
 
@@ -105,44 +122,72 @@ def _seed_through_routes(clients: dict, ids: dict, h: Hostile) -> None:
     assert area.status_code == 201, area.get_json()
     ids["area_id"].append(area.get_json()["id"])
 
-    asset = office.post("/api/v1/assets", headers=_json_headers(office), json={
-        "tag": "XSS-010", "name": h.text("API asset name", 120), "kind": "laptop", "make": h.text("API asset make"),
-        "model": h.text("API asset model"), "serial": h.text("API asset serial"),
-        "home_location": h.text("API asset home location", 80), "notes": h.text("API asset notes", 1000),
-    })
+    asset = office.post(
+        "/api/v1/assets",
+        headers=_json_headers(office),
+        json={
+            "tag": "XSS-010",
+            "name": h.text("API asset name", 120),
+            "kind": "laptop",
+            "make": h.text("API asset make"),
+            "model": h.text("API asset model"),
+            "serial": h.text("API asset serial"),
+            "home_location": h.text("API asset home location", 80),
+            "notes": h.text("API asset notes", 1000),
+        },
+    )
     assert asset.status_code == 201, asset.get_json()
     ids["asset_id"].append(asset.get_json()["id"])
     ids["tag"].append("XSS-010")
 
-    token = staff.post("/account/tokens", data={"name": h.text("form API token name", 80), "csrf_token": page_csrf_token(staff, "/account/tokens")})
+    token = staff.post(
+        "/account/tokens",
+        data={"name": h.text("form API token name", 80), "csrf_token": page_csrf_token(staff, "/account/tokens")},
+    )
     assert token.status_code == 200, token.get_data(as_text=True)[:300]
 
     h.values.pop("school name setting")
-    saved = admin.post("/admin/settings", data={
-        "school.name": h.text("school name set on the settings page", 200), "csrf_token": page_csrf_token(admin, "/admin/settings"),
-    })
+    saved = admin.post(
+        "/admin/settings",
+        data={
+            "school.name": h.text("school name set on the settings page", 200),
+            "csrf_token": page_csrf_token(admin, "/admin/settings"),
+        },
+    )
     assert saved.status_code == 302, saved.get_data(as_text=True)[:300]
 
     p256dh, auth = push_keys()
     headers = {**_json_headers(staff), "User-Agent": h.text("API push subscription user agent", 255)}
-    subscribed = staff.post("/api/v1/push-subscriptions", headers=headers, json={
-        "endpoint": "https://fcm.googleapis.com/fcm/send/xss-api", "keys": {"p256dh": p256dh, "auth": auth},
-    })
+    subscribed = staff.post(
+        "/api/v1/push-subscriptions",
+        headers=headers,
+        json={
+            "endpoint": "https://fcm.googleapis.com/fcm/send/xss-api",
+            "keys": {"p256dh": p256dh, "auth": auth},
+        },
+    )
     assert subscribed.status_code in (200, 201), subscribed.get_json()
 
 
 def _urls(app, ids: dict, h: Hostile) -> list[str]:
     """Every GET rule of the URL map, once for each seeded object its arguments can name, plus queries."""
     samples = {
-        "device_id": ids["device_id"], "area_id": ids["area_id"], "request_id": ids["request_id"],
-        "asset_id": ids["asset_id"], "loan_id": ids["loan_id"], "stocktake_id": ids["stocktake_id"],
-        "user_id": sorted(ids["people"].values()), "tag": ids["tag"],
+        "device_id": ids["device_id"],
+        "area_id": ids["area_id"],
+        "request_id": ids["request_id"],
+        "asset_id": ids["asset_id"],
+        "loan_id": ids["loan_id"],
+        "stocktake_id": ids["stocktake_id"],
+        "user_id": sorted(ids["people"].values()),
+        "tag": ids["tag"],
         # The logo's address is its SHA-256; anything else (hostile text included) is a plain 404.
         "digest": ["0" * 64, HTML_PAYLOADS[1]],
         # Sign-in providers: a known name (not configured here, so 404) and hostile text.
         "provider": ["microsoft", HTML_PAYLOADS[1]],
         # SCIM's own arguments (the SCIM endpoint refuses a signed-in person, but never echoes them as HTML).
-        "name": ["User", HTML_PAYLOADS[1]], "schema_id": [HTML_PAYLOADS[1]], "group_id": ["staff", HTML_PAYLOADS[1]],
+        "name": ["User", HTML_PAYLOADS[1]],
+        "schema_id": [HTML_PAYLOADS[1]],
+        "group_id": ["staff", HTML_PAYLOADS[1]],
         "unknown": [HTML_PAYLOADS[1]],
         # A browser's push subscription: none is seeded, so someone else's or no one's answers 404.
         "subscription_id": [1, 999_999],
@@ -160,7 +205,12 @@ def _urls(app, ids: dict, h: Hostile) -> list[str]:
                 missing.append(f"{rule.endpoint}: <{argument}>")
                 continue
             combos = [{**combo, argument: value} for combo in combos for value in values]
-        urls += [rule.rule if not combo else re.sub(r"<(?:\w+:)?(\w+)>", lambda m, c=combo: quote(str(c[m.group(1)]), safe=""), rule.rule) for combo in combos]
+        urls += [
+            rule.rule
+            if not combo
+            else re.sub(r"<(?:\w+:)?(\w+)>", lambda m, c=combo: quote(str(c[m.group(1)]), safe=""), rule.rule)
+            for combo in combos
+        ]
     assert missing == [], "GET routes whose URL arguments have no hostile sample here: add them to the seed"
     location = quote(ids["location"])
     payload = quote(HTML_PAYLOADS[1] + "{{7*7}}~99")
@@ -230,7 +280,9 @@ class _Crawl:
             self.problems.append(f"{where}: an API answer sent as {mimetype}")
         if mimetype == "text/html":
             self.problems += [f"{where}: {p}" for p in html_problems(text)]
-            self.shown_on_pages.update(label for label, value in h.values.items() if any(form in text for form in shown_forms(value)))
+            self.shown_on_pages.update(
+                label for label, value in h.values.items() if any(form in text for form in shown_forms(value))
+            )
             if url.startswith("/audit") and response.status_code == 200:
                 self.audit_pages.append(text)
                 links = [unescape(link) for link in OLDER_EVENTS.findall(text)]
@@ -272,7 +324,11 @@ def test_every_page_api_answer_and_export_keeps_hostile_text_inert(app, hostile_
     # The crawl really met the payloads: each one is on some page, escaped (so the checks above meant something).
     missing = sorted(set(h.values) - shown_on_pages - set(NOT_ON_ANY_PAGE))
     assert missing == [], "hostile values no page showed"
-    assert {label for label in NOT_ON_ANY_PAGE if label in in_json or any(h.values[label] in c for cells in csv_cells.values() for c in cells)} == set(NOT_ON_ANY_PAGE)
+    assert {
+        label
+        for label in NOT_ON_ANY_PAGE
+        if label in in_json or any(h.values[label] in c for cells in csv_cells.values() for c in cells)
+    } == set(NOT_ON_ANY_PAGE)
 
     # The audit viewer shows the details that carry names, as text.
     audit = "\n".join(audit_pages)
@@ -284,7 +340,13 @@ def test_every_page_api_answer_and_export_keeps_hostile_text_inert(app, hostile_
     # Every CSV export carried hostile cells and guarded each one with a leading apostrophe.
     expected = {
         "/audit/export.csv": ["area name", "api token name", "staff user agent", "staff display name"],
-        "/equipment/export/assets.csv": ["asset 1 name", "asset 1 make", "asset 1 notes", "asset home location", "API asset serial"],
+        "/equipment/export/assets.csv": [
+            "asset 1 name",
+            "asset 1 make",
+            "asset 1 notes",
+            "asset home location",
+            "API asset serial",
+        ],
         "/equipment/export/loans.csv": ["asset 1 name", "staff display name", "loan purpose"],
         "stocktake report": ["asset 3 name", "closed stock-take scan condition", "asset home location"],
     }
@@ -294,7 +356,11 @@ def test_every_page_api_answer_and_export_keeps_hostile_text_inert(app, hostile_
         for label in labels:
             value = h.values[label]
             forms = (value, json.dumps(value)[1:-1])  # as itself, or inside the audit details' JSON
-            guarded = [cell for cell in cells if cell.startswith("'" + value) or any(f in cell and not cell.startswith(FORMULA_STARTS) for f in forms)]
+            guarded = [
+                cell
+                for cell in cells
+                if cell.startswith("'" + value) or any(f in cell and not cell.startswith(FORMULA_STARTS) for f in forms)
+            ]
             assert guarded, f"{export} does not hold the {label}"
         assert any(cell.startswith(tuple("'" + start for start in CSV_STARTS)) for cell in cells)
 
@@ -311,7 +377,7 @@ def test_push_payloads_are_plain_text_json(app, hostile_school):
 
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])
 def test_every_formula_start_is_guarded(start):
-    assert guard_cell(f"{start}HYPERLINK(\"http://x\")") == f"'{start}HYPERLINK(\"http://x\")"
+    assert guard_cell(f'{start}HYPERLINK("http://x")') == f'\'{start}HYPERLINK("http://x")'
     rows = list(csv.reader(io.StringIO("".join(csv_lines(["h"], [[f"{start}1+1"]])).lstrip("\ufeff"), newline="")))
     assert rows == [["h"], [f"'{start}1+1"]]
 
@@ -336,13 +402,42 @@ def test_forms_sent_back_with_errors_keep_what_was_typed_inert(app, hostile_scho
         f'"<script>alert(1)</script>",{typed},not-a-kind,,,,,maybe,,{too_long}\r\n'
     )
     sent = [
-        ("staff", "/devices/new", {"kind": "smartphone", "make": typed, "model": typed, "description": typed, "serial": typed, "imei1": typed}),
-        ("staff", f"/devices/{ids['device_id'][0]}/edit", {"kind": "smartphone", "make": too_long, "model": typed, "description": typed, "imei1": "1"}),
-        ("staff", f"/devices/{ids['device_id'][0]}/report-lost", {"what_happened": "stolen", "crime_reference": too_long, "notes": typed}),
-        ("staff", f"/a/{poster}", {"device": "personal-999999", "reason": "other", "reason_other": too_long, "duration": "until", "until": typed}),
+        (
+            "staff",
+            "/devices/new",
+            {"kind": "smartphone", "make": typed, "model": typed, "description": typed, "serial": typed, "imei1": typed},
+        ),
+        (
+            "staff",
+            f"/devices/{ids['device_id'][0]}/edit",
+            {"kind": "smartphone", "make": too_long, "model": typed, "description": typed, "imei1": "1"},
+        ),
+        (
+            "staff",
+            f"/devices/{ids['device_id'][0]}/report-lost",
+            {"what_happened": "stolen", "crime_reference": too_long, "notes": typed},
+        ),
+        (
+            "staff",
+            f"/a/{poster}",
+            {"device": "personal-999999", "reason": "other", "reason_other": too_long, "duration": "until", "until": typed},
+        ),
         ("staff", "/account/tokens", {"name": too_long}),
         ("staff", "/account", {"display_name": too_long}),
-        ("office", "/equipment/new", {"tag": typed, "name": typed, "kind": "camera", "make": typed, "serial": typed, "imei": typed, "home_location": typed, "notes": typed}),
+        (
+            "office",
+            "/equipment/new",
+            {
+                "tag": typed,
+                "name": typed,
+                "kind": "camera",
+                "make": typed,
+                "serial": typed,
+                "imei": typed,
+                "home_location": typed,
+                "notes": typed,
+            },
+        ),
         ("office", f"/equipment/{ids['asset_id'][1]}/check-out", {"borrower_id": "999999", "purpose": typed, "condition": typed}),
         ("office", f"/equipment/{ids['asset_id'][0]}/check-in", {"condition": too_long}),
         ("office", f"/equipment/{ids['asset_id'][2]}/retire", {"reason": too_long}),
@@ -352,7 +447,11 @@ def test_forms_sent_back_with_errors_keep_what_was_typed_inert(app, hostile_scho
         ("admin", f"/admin/staff/{ids['people']['staff']}", {"display_name": too_long}),
         ("admin", "/admin/areas/new", {"name": too_long, "rule": "ask"}),
         ("admin", f"/admin/areas/{ids['area_id'][0]}", {"name": too_long, "rule": typed}),
-        ("admin", "/admin/settings", {"school.name": too_long, "permissions.day_ends": typed, "permissions.escalation_minutes": typed}),
+        (
+            "admin",
+            "/admin/settings",
+            {"school.name": too_long, "permissions.day_ends": typed, "permissions.escalation_minutes": typed},
+        ),
         ("head", "/standing", {"person": str(ids["people"]["staff"]), "reason": too_long, "starts_on": typed}),
         ("head", f"/approvals/{ids['request_id'][0]}/decision", {"decision": typed, "note": too_long}),
         ("head", "/cover", {"escalation_minutes": typed}),
@@ -386,8 +485,12 @@ def test_nothing_switches_autoescaping_off():
 
     root = Path(__file__).resolve().parents[1]
     bypass = re.compile(r"\|\s*safe\b|autoescape\s+false|Markup\(|render_template_string|\.jinja_env\.from_string")
-    files = [path for folder, pattern in (("templates", "*.html"), ("app", "*.py")) for path in sorted((root / folder).rglob(pattern))]
-    assert len([p for p in files if p.suffix == ".html"]) > 20 and len([p for p in files if p.suffix == ".py"]) > 20, "sources not found"
+    files = [
+        path for folder, pattern in (("templates", "*.html"), ("app", "*.py")) for path in sorted((root / folder).rglob(pattern))
+    ]
+    assert len([p for p in files if p.suffix == ".html"]) > 20 and len([p for p in files if p.suffix == ".py"]) > 20, (
+        "sources not found"
+    )
     found = [
         f"{path.relative_to(root)}:{number}: {line.strip()}"
         for path in files
@@ -395,4 +498,6 @@ def test_nothing_switches_autoescaping_off():
         if bypass.search(line)
     ]
     assert found == []
-    assert {path.suffix for path in (root / "templates").rglob("*") if path.is_file()} == {".html"}, "only .html templates are autoescaped"
+    assert {path.suffix for path in (root / "templates").rglob("*") if path.is_file()} == {".html"}, (
+        "only .html templates are autoescaped"
+    )

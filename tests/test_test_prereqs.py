@@ -56,7 +56,9 @@ def test_a_throwaway_cluster_starts_answers_and_is_removed(bindir):
             assert connection.execute("SHOW fsync").fetchone()[0] == "off"
             assert connection.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()[0] is True
             connection.execute("CREATE DATABASE lanyard_probe")  # what the fixtures do: CREATE DATABASE ... TEMPLATE
-            owner = connection.execute("SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'lanyard_probe'")
+            owner = connection.execute(
+                "SELECT pg_catalog.pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'lanyard_probe'"
+            )
             assert owner.fetchone()[0] == "postgres"
         if os.geteuid() == 0:
             assert cluster.user in prereqs.UNPRIVILEGED_USERS, "as root the server runs as an unprivileged user"

@@ -106,7 +106,11 @@ def score_module(path: str, equivalents: dict[str, dict], stale: list[str]) -> M
 
 def _still_matches(entry: dict, path: str) -> bool:
     """An entry counts only while the mutant it names still makes the change it quotes."""
-    added = [line[1:].strip() for line in mutant_diff(entry["mutant"], path).splitlines() if line.startswith("+") and not line.startswith("+++")]
+    added = [
+        line[1:].strip()
+        for line in mutant_diff(entry["mutant"], path).splitlines()
+        if line.startswith("+") and not line.startswith("+++")
+    ]
     return any(entry["change"].strip() in line for line in added)
 
 

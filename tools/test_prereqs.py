@@ -88,7 +88,9 @@ def require(found, package: str, why: str):
         result = found()
         if result:
             return result
-    raise MissingPrerequisite(f"{why}: install the Debian/Ubuntu package `{package}` (apt-get install {package}) and run make test again")
+    raise MissingPrerequisite(
+        f"{why}: install the Debian/Ubuntu package `{package}` (apt-get install {package}) and run make test again"
+    )
 
 
 def ensure_chromium(environ: dict[str, str]) -> None:
@@ -189,7 +191,9 @@ class Cluster:
         """Stop the server (immediately: nothing in it is kept) and remove the folder."""
         try:
             if (self.data / "postmaster.pid").exists():
-                self._run(str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "-t", "30", "stop", timeout=60)
+                self._run(
+                    str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "-t", "30", "stop", timeout=60
+                )
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -213,8 +217,17 @@ def start_cluster(bindir: Path | None = None, port: int | None = None, attempts:
         _initdb(cluster)
         for attempt in range(attempts):
             result = cluster._run(
-                str(bindir / "pg_ctl"), "-D", str(cluster.data), "-l", str(folder / "server.log"), "-w", "-t", "60",
-                "-o", _server_options(cluster), "start",
+                str(bindir / "pg_ctl"),
+                "-D",
+                str(cluster.data),
+                "-l",
+                str(folder / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "-o",
+                _server_options(cluster),
+                "start",
                 start_new_session=True,  # a Ctrl-C meant for pytest does not reach the server; we stop it ourselves
                 timeout=90,
             )

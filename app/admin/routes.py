@@ -36,7 +36,11 @@ def staff():
     staff_type = request.args.get("type", "")
     staff_type = staff_type if staff_type in {t.value for t in StaffType} else ""
     return render_template(
-        "admin/staff.html", people=accounts.search_people(db.session, text, staff_type), q=text, staff_type=staff_type, staff_types=list(StaffType)
+        "admin/staff.html",
+        people=accounts.search_people(db.session, text, staff_type),
+        q=text,
+        staff_type=staff_type,
+        staff_types=list(StaffType),
     )
 
 

@@ -26,7 +26,12 @@ def subject_access_export(user_id: int):
         return redirect(url_for("admin.person", user_id=person.id))
     body = json.dumps(export_person(db.session, person), indent=2, ensure_ascii=False)
     record_audit_event(
-        db.session, current_user, "personal_data.exported", "user", person.id, {"for": "subject access request", "active": person.is_active_account}
+        db.session,
+        current_user,
+        "personal_data.exported",
+        "user",
+        person.id,
+        {"for": "subject access request", "active": person.is_active_account},
     )
     db.session.commit()
     return Response(

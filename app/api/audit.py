@@ -115,8 +115,16 @@ register_paths(
             }
         },
         "/audit-events/verify": {
-            "get": {"summary": "The latest chain verification", "operationId": "getAuditVerification", "responses": {"200": _verification, "401": _problem, "403": _problem}},
-            "post": {"summary": "Verify the chain now", "operationId": "verifyAuditEvents", "responses": {"200": _verification, "401": _problem, "403": _problem}},
+            "get": {
+                "summary": "The latest chain verification",
+                "operationId": "getAuditVerification",
+                "responses": {"200": _verification, "401": _problem, "403": _problem},
+            },
+            "post": {
+                "summary": "Verify the chain now",
+                "operationId": "verifyAuditEvents",
+                "responses": {"200": _verification, "401": _problem, "403": _problem},
+            },
         },
     }
 )

@@ -176,7 +176,9 @@ def retire_device(device_id: int):
 def report_lost(device_id: int):
     device = devices.owned_device(db.session, current_user, device_id)
     report = read_body(LostReport)
-    devices.report_lost(db.session, current_user, device, stolen=report.stolen, crime_reference=report.crime_reference, notes=report.notes)
+    devices.report_lost(
+        db.session, current_user, device, stolen=report.stolen, crime_reference=report.crime_reference, notes=report.notes
+    )
     return _commit_and(device)
 
 
@@ -222,12 +224,22 @@ register_paths(
         },
         "/devices/{device_id}": {
             "get": _op("One device (owner or office)", "getDevice", params=_id_param),
-            "patch": _op("Change a device", "updateDevice", body=DeviceChanges, params=_id_param, errors=("401", "404", "409", "422")),
+            "patch": _op(
+                "Change a device", "updateDevice", body=DeviceChanges, params=_id_param, errors=("401", "404", "409", "422")
+            ),
         },
         "/devices/{device_id}/retire": {"post": _op("Retire a device", "retireDevice", params=_id_param)},
         "/devices/{device_id}/report-lost": {
-            "post": _op("Report a device lost or stolen", "reportDeviceLost", body=LostReport, params=_id_param, errors=("401", "404", "409", "422"))
+            "post": _op(
+                "Report a device lost or stolen",
+                "reportDeviceLost",
+                body=LostReport,
+                params=_id_param,
+                errors=("401", "404", "409", "422"),
+            )
         },
-        "/devices/{device_id}/found": {"post": _op("Mark a lost device found", "markDeviceFound", params=_id_param, errors=("401", "404", "409"))},
+        "/devices/{device_id}/found": {
+            "post": _op("Mark a lost device found", "markDeviceFound", params=_id_param, errors=("401", "404", "409"))
+        },
     }
 )

@@ -229,7 +229,11 @@ class Scan(Shape):
     @classmethod
     def of(cls, scan) -> Scan:
         return cls(
-            id=scan.id, tag=scan.tag, asset=AssetRef.of(scan.asset) if scan.asset else None, condition=scan.condition, scanned_at=scan.scanned_at
+            id=scan.id,
+            tag=scan.tag,
+            asset=AssetRef.of(scan.asset) if scan.asset else None,
+            condition=scan.condition,
+            scanned_at=scan.scanned_at,
         )
 
 
@@ -328,7 +332,13 @@ def update_asset(asset_id: int):
 def check_out(asset_id: int):
     body = read_body(CheckOut)
     loan = loans.check_out(
-        db.session, current_user, asset_id, borrower_id=body.borrower_id, due_on=body.due_on, purpose=body.purpose, condition=body.condition
+        db.session,
+        current_user,
+        asset_id,
+        borrower_id=body.borrower_id,
+        due_on=body.due_on,
+        purpose=body.purpose,
+        condition=body.condition,
     )
     db.session.commit()
     return reply(Loan.of(loan), 201)
@@ -446,7 +456,9 @@ def _path_param(name: str) -> list[dict]:
     return [{"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}]
 
 
-def _op(summary: str, op_id: str, responses: dict, *, body: type[Body] | None = None, params=None, body_required: bool = True) -> dict:
+def _op(
+    summary: str, op_id: str, responses: dict, *, body: type[Body] | None = None, params=None, body_required: bool = True
+) -> dict:
     operation: dict = {"summary": summary, "operationId": op_id, "responses": responses}
     if params:
         operation["parameters"] = params
@@ -510,7 +522,13 @@ register_paths(
             "post": _op(
                 "Take an asset back (office); refused with 409 when it is not on loan",
                 "checkInAsset",
-                {"200": json_content(Loan, "The closed loan"), "404": _problem, "409": _problem, "422": _problem, **_office_errors},
+                {
+                    "200": json_content(Loan, "The closed loan"),
+                    "404": _problem,
+                    "409": _problem,
+                    "422": _problem,
+                    **_office_errors,
+                },
                 body=CheckIn,
                 params=_path_param("asset_id"),
                 body_required=False,
@@ -524,8 +542,18 @@ register_paths(
                 params=[
                     {"name": "overdue", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]}},
                     {"name": "scope", "in": "query", "schema": {"type": "string", "enum": ["mine", "all"]}},
-                    {"name": "returned", "in": "query", "description": "with scope=mine: include returned loans", "schema": {"type": "string", "enum": ["true", "false"]}},
-                    {"name": "limit", "in": "query", "description": "with scope=all (default 100)", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+                    {
+                        "name": "returned",
+                        "in": "query",
+                        "description": "with scope=mine: include returned loans",
+                        "schema": {"type": "string", "enum": ["true", "false"]},
+                    },
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "description": "with scope=all (default 100)",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                    },
                     {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 1000000}},
                 ],
             ),
@@ -575,7 +603,12 @@ register_paths(
             "post": _op(
                 "Close a stock-take and keep its report (office)",
                 "closeStockTake",
-                {"200": json_content(ClosedStockTake, "The closed stock-take with counts by outcome"), "404": _problem, "409": _problem, **_office_errors},
+                {
+                    "200": json_content(ClosedStockTake, "The closed stock-take with counts by outcome"),
+                    "404": _problem,
+                    "409": _problem,
+                    **_office_errors,
+                },
                 params=_path_param("stocktake_id"),
             ),
         },

@@ -64,7 +64,10 @@ register_paths(
             "get": {
                 "summary": "Everything Lanyard holds about the signed-in person",
                 "operationId": "exportMe",
-                "responses": {"200": json_content(PersonalDataExport, "The export"), "401": {"$ref": "#/components/responses/Problem"}},
+                "responses": {
+                    "200": json_content(PersonalDataExport, "The export"),
+                    "401": {"$ref": "#/components/responses/Problem"},
+                },
             }
         },
     }

@@ -72,7 +72,9 @@ class PermissionRequestInput(Body):
         description="An emergency that cannot wait: approved at once (to the end of the school day at most), the approvers "
         "and delegates alerted, reviewed within 24 hours. Area rules still apply.",
     )
-    emergency_reason: Text = text("", max_length=300, description="Required with emergency: what is happening, in a sentence (10 to 300 characters)")
+    emergency_reason: Text = text(
+        "", max_length=300, description="Required with emergency: what is happening, in a sentence (10 to 300 characters)"
+    )
 
 
 class Decision(Body):
@@ -153,7 +155,9 @@ class PermissionRequest(Shape):
     emergency: bool = Field(description="An emergency override: approved at once, to be reviewed within 24 hours")
     emergency_reason: str = Field(description="What was happening (empty for viewers other than the requester and approvers)")
     review: EmergencyReview | None
-    review_escalated_at: OptionalTimestamp = Field(description="When the admins and delegates were told it was unreviewed after 24 hours")
+    review_escalated_at: OptionalTimestamp = Field(
+        description="When the admins and delegates were told it was unreviewed after 24 hours"
+    )
 
     @classmethod
     def of(cls, asked: PermissionRequestModel) -> PermissionRequest:
@@ -162,7 +166,10 @@ class PermissionRequest(Shape):
         review = None
         if asked.reviewed_at is not None:
             review = EmergencyReview(
-                outcome=asked.review_outcome, note=asked.review_note, reviewed_by=PersonRef.of(asked.reviewed_by), reviewed_at=asked.reviewed_at
+                outcome=asked.review_outcome,
+                note=asked.review_note,
+                reviewed_by=PersonRef.of(asked.reviewed_by),
+                reviewed_at=asked.reviewed_at,
             )
         return cls(
             id=asked.id,
@@ -402,8 +409,21 @@ def now_board():
 _problem = {"$ref": "#/components/responses/Problem"}
 
 
-def _op(summary: str, op_id: str, shape: type[Shape], ok: str = "200", *, body: type[Body] | None = None, params=None, errors=("401", "404")) -> dict:
-    operation: dict = {"summary": summary, "operationId": op_id, "responses": {ok: json_content(shape, summary), **{code: _problem for code in errors}}}
+def _op(
+    summary: str,
+    op_id: str,
+    shape: type[Shape],
+    ok: str = "200",
+    *,
+    body: type[Body] | None = None,
+    params=None,
+    errors=("401", "404"),
+) -> dict:
+    operation: dict = {
+        "summary": summary,
+        "operationId": op_id,
+        "responses": {ok: json_content(shape, summary), **{code: _problem for code in errors}},
+    }
     if params:
         operation["parameters"] = params
     if body:
@@ -428,17 +448,35 @@ register_paths(
             "post": _op("Add an area (admin)", "createArea", Area, "201", body=AreaInput, errors=("401", "403", "422")),
         },
         "/areas/{area_id}": {
-            "patch": _op("Rename an area or change its rule (admin)", "updateArea", Area, body=AreaChanges, params=_path_id("area_id"), errors=("401", "403", "404", "422")),
+            "patch": _op(
+                "Rename an area or change its rule (admin)",
+                "updateArea",
+                Area,
+                body=AreaChanges,
+                params=_path_id("area_id"),
+                errors=("401", "403", "404", "422"),
+            ),
         },
         "/areas/{area_id}/rotate-poster": {
-            "post": _op("Give an area a new poster token: old posters stop working (admin)", "rotateAreaPoster", Area, params=_path_id("area_id"), errors=("401", "403", "404")),
+            "post": _op(
+                "Give an area a new poster token: old posters stop working (admin)",
+                "rotateAreaPoster",
+                Area,
+                params=_path_id("area_id"),
+                errors=("401", "403", "404"),
+            ),
         },
         "/permission-requests": {
             "get": {
                 "summary": "My requests, newest first; approvers may ask for scope=pending (oldest first)",
                 "operationId": "listPermissionRequests",
                 "parameters": [{"name": "scope", "in": "query", "schema": {"type": "string", "enum": ["mine", "pending"]}}],
-                "responses": {"200": json_content(PermissionRequestList, "Requests"), "401": _problem, "403": _problem, "422": _problem},
+                "responses": {
+                    "200": json_content(PermissionRequestList, "Requests"),
+                    "401": _problem,
+                    "403": _problem,
+                    "422": _problem,
+                },
             },
             "post": _op(
                 "Ask to take a device into an area; approved at once when a standing permission covers it, or as an emergency override (emergency with a reason). "
@@ -452,7 +490,9 @@ register_paths(
             ),
         },
         "/permission-requests/{request_id}": {
-            "get": _op("One request (its requester, or an approver)", "getPermissionRequest", PermissionRequest, params=_request_id),
+            "get": _op(
+                "One request (its requester, or an approver)", "getPermissionRequest", PermissionRequest, params=_request_id
+            ),
         },
         "/permission-requests/{request_id}/decision": {
             "post": _op(
@@ -475,10 +515,22 @@ register_paths(
             ),
         },
         "/permission-requests/{request_id}/end": {
-            "post": _op("I've left the room: end an approved permission (requester)", "endPermissionRequest", PermissionRequest, params=_request_id, errors=("401", "404", "409")),
+            "post": _op(
+                "I've left the room: end an approved permission (requester)",
+                "endPermissionRequest",
+                PermissionRequest,
+                params=_request_id,
+                errors=("401", "404", "409"),
+            ),
         },
         "/permission-requests/{request_id}/withdraw": {
-            "post": _op("Withdraw a pending request (requester)", "withdrawPermissionRequest", PermissionRequest, params=_request_id, errors=("401", "404", "409")),
+            "post": _op(
+                "Withdraw a pending request (requester)",
+                "withdrawPermissionRequest",
+                PermissionRequest,
+                params=_request_id,
+                errors=("401", "404", "409"),
+            ),
         },
         "/standing-permissions": {
             "get": {
@@ -487,10 +539,23 @@ register_paths(
                 "parameters": [{"name": "ended", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]}}],
                 "responses": {"200": json_content(StandingPermissionList, "Standing permissions"), "401": _problem},
             },
-            "post": _op("Grant a standing permission (approvers)", "grantStandingPermission", StandingPermission, "201", body=StandingPermissionInput, errors=("401", "403", "422")),
+            "post": _op(
+                "Grant a standing permission (approvers)",
+                "grantStandingPermission",
+                StandingPermission,
+                "201",
+                body=StandingPermissionInput,
+                errors=("401", "403", "422"),
+            ),
         },
         "/standing-permissions/{standing_id}/end": {
-            "post": _op("End a standing permission early (approvers)", "endStandingPermission", StandingPermission, params=_path_id("standing_id"), errors=("401", "403", "404", "409")),
+            "post": _op(
+                "End a standing permission early (approvers)",
+                "endStandingPermission",
+                StandingPermission,
+                params=_path_id("standing_id"),
+                errors=("401", "403", "404", "409"),
+            ),
         },
         "/now": {
             "get": {

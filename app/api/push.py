@@ -45,7 +45,9 @@ class PushKeys(BaseModel):
 
 
 class PushSubscriptionInput(Body):
-    endpoint: Annotated[Text, Refusal("Send the subscription's endpoint URL.")] = text(required=True, max_length=2048, **documented(format="uri"))
+    endpoint: Annotated[Text, Refusal("Send the subscription's endpoint URL.")] = text(
+        required=True, max_length=2048, **documented(format="uri")
+    )
     expirationTime: float | None = None  # noqa: N815  (the browser's own name)
     keys: Annotated[PushKeys, Message("Expected an object with p256dh and auth.")]
 
@@ -205,7 +207,13 @@ register_paths(
                 "operationId": "redeemPushAction",
                 "security": [],
                 "requestBody": request_body(PushActionInput),
-                "responses": {"200": json_content(PushActionResult, "Decided"), "403": _problem, "404": _problem, "409": _problem, "422": _problem},
+                "responses": {
+                    "200": json_content(PushActionResult, "Decided"),
+                    "403": _problem,
+                    "404": _problem,
+                    "409": _problem,
+                    "422": _problem,
+                },
             }
         },
     }

@@ -9,12 +9,18 @@ class SignInForm(FlaskForm):
 
 
 class SetPasswordForm(FlaskForm):
-    password = PasswordField("New password", validators=[DataRequired("Choose a password."), Length(min=8, max=128, message="Use between 8 and 128 characters.")])
+    password = PasswordField(
+        "New password",
+        validators=[DataRequired("Choose a password."), Length(min=8, max=128, message="Use between 8 and 128 characters.")],
+    )
 
 
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField("Current password", validators=[DataRequired("Enter your current password.")])
-    new_password = PasswordField("New password", validators=[DataRequired("Choose a new password."), Length(min=8, max=128, message="Use between 8 and 128 characters.")])
+    new_password = PasswordField(
+        "New password",
+        validators=[DataRequired("Choose a new password."), Length(min=8, max=128, message="Use between 8 and 128 characters.")],
+    )
 
 
 class ProfileForm(FlaskForm):

@@ -52,7 +52,12 @@ def passkey_register():
     data = request.get_json(silent=True) or {}
     with refused(None, flash_as=None) as refusal:
         passkeys.register_passkey(
-            db.session, _relying_party(), current_user, data.get("credential") or {}, bytes.fromhex(challenge), str(data.get("name", ""))
+            db.session,
+            _relying_party(),
+            current_user,
+            data.get("credential") or {},
+            bytes.fromhex(challenge),
+            str(data.get("name", "")),
         )
     if refusal:
         return refusal.problem()

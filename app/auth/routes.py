@@ -130,11 +130,17 @@ def account():
                 keep_session_id=session.get("sid"),
             )
         if refusal:
-            return render_template("auth/account.html", form=form, push_endpoints=[s.endpoint for s in push.subscriptions_of(db.session, current_user)]), 422
+            return render_template(
+                "auth/account.html",
+                form=form,
+                push_endpoints=[s.endpoint for s in push.subscriptions_of(db.session, current_user)],
+            ), 422
         db.session.commit()
         flash("Password changed. Your other signed-in browsers have been signed out.", "success")
         return redirect(url_for("auth.account"))
-    return render_template("auth/account.html", form=form, push_endpoints=[s.endpoint for s in push.subscriptions_of(db.session, current_user)])
+    return render_template(
+        "auth/account.html", form=form, push_endpoints=[s.endpoint for s in push.subscriptions_of(db.session, current_user)]
+    )
 
 
 @bp.route("/account/tokens", methods=["GET", "POST"])

@@ -12,7 +12,11 @@ class DeviceForm(FlaskForm):
     kind = SelectField("Kind of device", choices=KIND_CHOICES, default=DeviceKind.SMARTPHONE.value)
     make = StringField("Make", description="For example Apple, Samsung, Google.")
     model = StringField("Model", description="For example iPhone 13 or Galaxy A54.")
-    description = StringField("Colour or description (optional)", validators=[Optional(), Length(max=200)], description="Helps the office recognise it, e.g. blue case.")
+    description = StringField(
+        "Colour or description (optional)",
+        validators=[Optional(), Length(max=200)],
+        description="Helps the office recognise it, e.g. blue case.",
+    )
     imei1 = StringField(
         "IMEI",
         description="Dial *#06# on the phone to show it. 15 digits; spaces and dashes are fine.",
@@ -43,10 +47,13 @@ class ReportLostForm(FlaskForm):
         choices=[SelectChoice("lost", "I have lost it"), SelectChoice("stolen", "It has been stolen")],
         default="lost",
     )
-    crime_reference = StringField("Police crime reference (if you have one)", validators=[Optional(), Length(max=60)], description="Report a theft to the police on 101 and note the reference here.")
+    crime_reference = StringField(
+        "Police crime reference (if you have one)",
+        validators=[Optional(), Length(max=60)],
+        description="Report a theft to the police on 101 and note the reference here.",
+    )
     notes = TextAreaField("Where and when (optional)", validators=[Optional(), Length(max=500)])
 
 
 class ConfirmForm(FlaskForm):
     """A form with only the CSRF token, for one-button actions."""
-

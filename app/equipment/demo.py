@@ -47,13 +47,23 @@ def seed_equipment(session: Session, people) -> None:
         _add_assets(session, office, made)
     with _days_ago(10):
         loans.check_out(
-            session, office, made["IPAD-002"].id, borrower_id=people["cdavies"].id,
-            due_on=clock.local_today() + timedelta(days=7), purpose="Reading assessment videos", condition="Good",
+            session,
+            office,
+            made["IPAD-002"].id,
+            borrower_id=people["cdavies"].id,
+            due_on=clock.local_today() + timedelta(days=7),
+            purpose="Reading assessment videos",
+            condition="Good",
         )
     today = clock.local_today()
     loans.check_out(
-        session, office, made["CAM-001"].id, borrower_id=people["bclarke"].id, due_on=today + timedelta(days=3),
-        purpose="Year 3 science photos", condition="Good; charger and strap included",
+        session,
+        office,
+        made["CAM-001"].id,
+        borrower_id=people["bclarke"].id,
+        due_on=today + timedelta(days=3),
+        purpose="Year 3 science photos",
+        condition="Good; charger and strap included",
     )
 
 

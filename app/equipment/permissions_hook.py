@@ -13,7 +13,9 @@ from app.services.permissions import DeviceOption, register_device_option_provid
 
 
 @register_device_option_provider
-def school_assets_on_loan(session, user: User) -> list[DeviceOption]:  # session: Session once DeviceOptionProvider says so (h12 split)
+def school_assets_on_loan(
+    session, user: User
+) -> list[DeviceOption]:  # session: Session once DeviceOptionProvider says so (h12 split)
     """The school equipment lent to this person now (allowed even where personal devices are not)."""
     return [
         DeviceOption(

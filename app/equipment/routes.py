@@ -217,8 +217,12 @@ def scan():
 def check_out(asset_id: int):
     asset = assets.get_asset(db.session, asset_id)
     form = CheckOutForm()
-    form.due_on.description = f"The school day it should be back by. The usual loan ends on {format_date(loans.default_due_on(db.session))}."
-    form.borrower_id.choices = [SelectChoice(0, "Choose a person")] + [SelectChoice(u.id, u.display_name) for u in loans.borrowers(db.session)]
+    form.due_on.description = (
+        f"The school day it should be back by. The usual loan ends on {format_date(loans.default_due_on(db.session))}."
+    )
+    form.borrower_id.choices = [SelectChoice(0, "Choose a person")] + [
+        SelectChoice(u.id, u.display_name) for u in loans.borrowers(db.session)
+    ]
     if form.validate_on_submit():
         with refused(form) as invalid, refused(None, Conflict, flash_as=None) as clash:
             loan = loans.check_out(
@@ -305,9 +309,7 @@ def overdue():
 @bp.get("/my-loans")
 @login_required
 def my_loans():
-    return render_template(
-        "equipment/my_loans.html", loans=loans.loans_of(db.session, current_user), today=local_today()
-    )
+    return render_template("equipment/my_loans.html", loans=loans.loans_of(db.session, current_user), today=local_today())
 
 
 # Labels --------------------------------------------------------------------------------------------
@@ -317,14 +319,12 @@ def my_loans():
 @roles_required(Role.OFFICE)
 def labels():
     """Choose assets (a GET form), then print the sheet from the browser."""
-    chosen_ids = [value for value in request.args.getlist("asset", type=int) if is_id(value)][:LABELS_PER_SHEET * 20]
+    chosen_ids = [value for value in request.args.getlist("asset", type=int) if is_id(value)][: LABELS_PER_SHEET * 20]
     location = request.args.get("location", "")[:80]
     skip = min(max(request.args.get("skip", 0, type=int) or 0, 0), LABELS_PER_SHEET - 1)
     chosen = assets.assets_by_ids(db.session, chosen_ids)
     if chosen:
-        labels_ = [None] * skip + [
-            {"asset": asset, "qr": qr_svg(label_url(asset.tag))} for asset in chosen
-        ]
+        labels_ = [None] * skip + [{"asset": asset, "qr": qr_svg(label_url(asset.tag))} for asset in chosen]
         return render_template("equipment/labels_sheet.html", sheets=sheets(labels_), count=len(chosen))
     candidates = assets.search_assets(db.session, request.args.get("q", "")[:100], location=location, limit=500)
     return render_template(
@@ -492,4 +492,3 @@ def stocktake_csv(stocktake_id: int):
         raise Conflict("Close the stock-take before downloading its report.")
     record_read("export.downloaded", "stocktake", take.id, {"export": "stocktake"})
     return _csv(asset_csv.export_stocktake(db.session, take), f"lanyard-stocktake-{take.id}.csv")
-

@@ -4,4 +4,6 @@ from wtforms.validators import DataRequired, Length
 
 
 class ForgotPasswordForm(FlaskForm):
-    email = EmailField("Your school email address", validators=[DataRequired("Enter your school email address."), Length(max=254)])
+    email = EmailField(
+        "Your school email address", validators=[DataRequired("Enter your school email address."), Length(max=254)]
+    )

@@ -181,7 +181,12 @@ def claim(session: Session, settings: MailSettings, limit: int | None = None) ->
     session.rollback()
     with write_intent():
         now = utcnow()
-        query = sa.select(MailOutbox).where(_pending(), MailOutbox.next_attempt_at <= now).order_by(MailOutbox.id).limit(limit or settings.batch_size)
+        query = (
+            sa.select(MailOutbox)
+            .where(_pending(), MailOutbox.next_attempt_at <= now)
+            .order_by(MailOutbox.id)
+            .limit(limit or settings.batch_size)
+        )
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         rows = list(session.scalars(query))
@@ -230,7 +235,9 @@ def build_message(mail: ClaimedMail, settings: MailSettings) -> EmailMessage:
 
 def _connect(settings: MailSettings) -> smtplib.SMTP:
     if settings.security == "tls":
-        connection: smtplib.SMTP = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=ssl.create_default_context())
+        connection: smtplib.SMTP = smtplib.SMTP_SSL(
+            settings.host, settings.port, timeout=settings.timeout, context=ssl.create_default_context()
+        )
     else:
         connection = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
         if settings.security == "starttls":
@@ -334,7 +341,10 @@ def record(session: Session, settings: MailSettings, results: list[SendResult], 
         rows = {
             row.id: row
             for row in session.scalars(
-                sa.select(MailOutbox).where(MailOutbox.id.in_([r.message_id for r in results])).order_by(MailOutbox.id).with_for_update()
+                sa.select(MailOutbox)
+                .where(MailOutbox.id.in_([r.message_id for r in results]))
+                .order_by(MailOutbox.id)
+                .with_for_update()
             )
         }
         for result in results:
@@ -359,7 +369,11 @@ def _give_up(session: Session, row: MailOutbox, now: datetime, reason: str) -> N
     row.dead_at = now
     row.text_body = row.html_body = ""
     record_audit_event(
-        session, None, "mail.message_dropped", "user" if row.user_id else "", row.user_id or "",
+        session,
+        None,
+        "mail.message_dropped",
+        "user" if row.user_id else "",
+        row.user_id or "",
         {"message_id": row.id, "kind": row.kind, "attempts": row.attempts, "reason": safe_text(reason)[:120]},
     )
 
@@ -400,7 +414,9 @@ def purge_settled(session: Session, kept_for: timedelta = SETTLED_KEPT_FOR) -> i
         deleted = session.execute(sa.delete(MailOutbox).where(settled).execution_options(synchronize_session=False))
         count = cast(sa.CursorResult[Any], deleted).rowcount or 0
         if count:
-            record_audit_event(session, None, "mail.outbox_purged", "mail_outbox", "", {"count": count, "kept_days": kept_for.days})
+            record_audit_event(
+                session, None, "mail.outbox_purged", "mail_outbox", "", {"count": count, "kept_days": kept_for.days}
+            )
         session.commit()
     return count
 
@@ -425,7 +441,9 @@ class MailWorker(OutboxWorker):
         poll_seconds: float | None = None,
         own_process: bool = False,
     ) -> None:
-        super().__init__(app, MailSettings.from_app(app), wake or wake_event, listen=listen, poll_seconds=poll_seconds, own_process=own_process)
+        super().__init__(
+            app, MailSettings.from_app(app), wake or wake_event, listen=listen, poll_seconds=poll_seconds, own_process=own_process
+        )
 
     def run(self) -> None:
         from app.extensions import db

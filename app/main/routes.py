@@ -170,4 +170,3 @@ def healthz():
     (``{"status": "unavailable"}``, with Retry-After) for this path, as for every other."""
     ping(db.session)
     return {"status": "ok", "database": "ok"}
-

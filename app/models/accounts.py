@@ -23,7 +23,9 @@ class Role(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return {"staff": "Staff", "approver": "Approver", "office": "Office", "admin": "Admin", "governor": "Governor"}[self.value]
+        return {"staff": "Staff", "approver": "Approver", "office": "Office", "admin": "Admin", "governor": "Governor"}[
+            self.value
+        ]
 
 
 class StaffType(enum.StrEnum):
@@ -36,7 +38,9 @@ class StaffType(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return {"employee": "Employee", "supply": "Supply staff", "volunteer": "Volunteer", "contractor": "Contractor"}[self.value]
+        return {"employee": "Employee", "supply": "Supply staff", "volunteer": "Volunteer", "contractor": "Contractor"}[
+            self.value
+        ]
 
 
 class User(Model):
@@ -60,9 +64,7 @@ class User(Model):
     # When the provisioning system deleted the person (SCIM DELETE): deactivated, and hidden from SCIM.
     deprovisioned_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
 
-    role_rows: so.Mapped[list[UserRole]] = so.relationship(
-        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
-    )
+    role_rows: so.Mapped[list[UserRole]] = so.relationship(back_populates="user", cascade="all, delete-orphan", lazy="selectin")
 
     @property
     def roles(self) -> set[Role]:
@@ -93,9 +95,7 @@ class User(Model):
 
 class UserRole(Model):
     __tablename__ = "user_roles"
-    __table_args__ = (
-        enum_check("role", Role, name="known_role"),
-    )
+    __table_args__ = (enum_check("role", Role, name="known_role"),)
 
     user_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("users.id"), primary_key=True)
     role: so.Mapped[str] = so.mapped_column(sa.String(20), primary_key=True)

@@ -125,9 +125,7 @@ class AssetSearchTerm(Model):
     a word starts with uses an index instead of reading every asset (50,000 in a large trust)."""
 
     __tablename__ = "asset_search_terms"
-    __table_args__ = (
-        sa.Index("ix_asset_search_terms_term", "term", "asset_id", postgresql_ops={"term": "text_pattern_ops"}),
-    )
+    __table_args__ = (sa.Index("ix_asset_search_terms_term", "term", "asset_id", postgresql_ops={"term": "text_pattern_ops"}),)
 
     asset_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("school_assets.id"), primary_key=True)
     term: so.Mapped[str] = so.mapped_column(sa.String(80), primary_key=True)

@@ -22,7 +22,9 @@ class AuditEvent(Model):
     )
 
     # The chain position: assigned under the append lock, so a second writer can never reuse it.
-    seq: so.Mapped[int] = so.mapped_column(sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False)
+    seq: so.Mapped[int] = so.mapped_column(
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
     occurred_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime)
     actor_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
     action: so.Mapped[str] = so.mapped_column(sa.String(60))

@@ -94,7 +94,9 @@ class PermissionRequest(Model):
     decided_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     decision_note: so.Mapped[str] = so.mapped_column(sa.String(300), default="")
     approved_until: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
-    standing_permission_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("standing_permissions.id", name="fk_permission_requests_standing_permission"))
+    standing_permission_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("standing_permissions.id", name="fk_permission_requests_standing_permission")
+    )
     ended_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     escalated_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     # Emergency override: approved at once without a decision, the head and DSL told, reviewed within 24 h.

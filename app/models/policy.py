@@ -20,9 +20,7 @@ class PolicyVersion(Model):
     """
 
     __tablename__ = "policy_versions"
-    __table_args__ = (
-        sa.CheckConstraint("body <> '' OR pdf_data IS NOT NULL", name="has_text_or_pdf"),
-    )
+    __table_args__ = (sa.CheckConstraint("body <> '' OR pdf_data IS NOT NULL", name="has_text_or_pdf"),)
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     label: so.Mapped[str] = so.mapped_column(sa.String(80))
@@ -57,7 +55,7 @@ class PolicyAcceptance(Model):
 
 
 class NoDeviceDeclaration(Model):
-    """"I do not bring a personal phone or recording device to school": one row while it stands."""
+    """ "I do not bring a personal phone or recording device to school": one row while it stands."""
 
     __tablename__ = "no_device_declarations"
 

@@ -78,9 +78,7 @@ class PushOutbox(Model):
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
-    subscription_id: so.Mapped[int] = so.mapped_column(
-        sa.ForeignKey("push_subscriptions.id", ondelete="CASCADE"), index=True
-    )
+    subscription_id: so.Mapped[int] = so.mapped_column(sa.ForeignKey("push_subscriptions.id", ondelete="CASCADE"), index=True)
     payload: so.Mapped[str] = so.mapped_column(sa.Text)
     urgency: so.Mapped[str] = so.mapped_column(sa.String(10), default="normal")
     ttl: so.Mapped[int] = so.mapped_column(sa.Integer)

@@ -31,7 +31,10 @@ def sqlite_path(database_url: str) -> Path:
 
 def table_counts(path: Path) -> dict[str, int]:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as connection:
-        names = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        names = [
+            row[0]
+            for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        ]
         return {name: connection.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in sorted(names)}  # noqa: S608
 
 

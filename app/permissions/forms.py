@@ -60,16 +60,29 @@ class DecisionForm(FlaskForm):
 
 
 class StandingPermissionForm(FlaskForm):
-    person = IdSelectField("Member of staff", invalid_message="Choose a member of staff from the list.", validators=[InputRequired("Choose a member of staff.")])
-    device = IdSelectField("Device", invalid_message="Choose one of their devices, or any device.", default=0, description="Any of their devices, or one.")
+    person = IdSelectField(
+        "Member of staff",
+        invalid_message="Choose a member of staff from the list.",
+        validators=[InputRequired("Choose a member of staff.")],
+    )
+    device = IdSelectField(
+        "Device",
+        invalid_message="Choose one of their devices, or any device.",
+        default=0,
+        description="Any of their devices, or one.",
+    )
     areas = MultiCheckboxField("Areas (none ticked means every area that allows it)", coerce=form_id)
     starts_on = DateField("First day", validators=[InputRequired("Enter the first day.")])
     ends_on = DateField("Last day", validators=[InputRequired("Enter the last day.")])
-    reason = StringField("Reason", validators=[Length(max=200)], description="For example: medical need, carries an insulin pump app.")
+    reason = StringField(
+        "Reason", validators=[Length(max=200)], description="For example: medical need, carries an insulin pump app."
+    )
 
 
 class CoverForm(FlaskForm):
-    delegates = MultiCheckboxField("Delegates", coerce=form_id, description="They are told when every approver is away, and when a request waits too long.")
+    delegates = MultiCheckboxField(
+        "Delegates", coerce=form_id, description="They are told when every approver is away, and when a request waits too long."
+    )
     escalation_minutes = IntegerField(
         "Minutes before a waiting request goes to the delegates",
         validators=[InputRequired("Enter a number of minutes."), NumberRange(1, 120, "Choose between 1 and 120 minutes.")],

@@ -210,7 +210,11 @@ def my_requests():
     return render_template(
         "permissions/my_requests.html",
         requests=permissions.requests_of(db.session, current_user),
-        standing=[s for s in permissions.standing_permissions_of(db.session, current_user) if s.ended_at is None and s.ends_on >= local_today()],
+        standing=[
+            s
+            for s in permissions.standing_permissions_of(db.session, current_user)
+            if s.ended_at is None and s.ends_on >= local_today()
+        ],
     )
 
 
@@ -257,7 +261,9 @@ def _review_form(request_id: int) -> ReviewForm:
     return ReviewForm(prefix=f"e{request_id}")
 
 
-def _inbox_page(forms: dict[int, DecisionForm] | None = None, status: int = 200, review_forms: dict[int, ReviewForm] | None = None):
+def _inbox_page(
+    forms: dict[int, DecisionForm] | None = None, status: int = 200, review_forms: dict[int, ReviewForm] | None = None
+):
     inbox_page = pending_page(db.session, page_number(request.args.get("page")))
     g.pending_count = inbox_page.total  # the Approvals tab's count, not asked for twice
     pending = inbox_page.items
@@ -370,9 +376,13 @@ def now():
 def _standing_form() -> StandingPermissionForm:
     form = StandingPermissionForm()
     people = accounts.active_people(db.session)
-    form.person.choices = [SelectChoice(0, "Choose…")] + [SelectChoice(p.id, p.display_name) for p in people if p.id != current_user.id]
+    form.person.choices = [SelectChoice(0, "Choose…")] + [
+        SelectChoice(p.id, p.display_name) for p in people if p.id != current_user.id
+    ]
     devices = permissions.grantable_devices(db.session)
-    form.device.choices = [SelectChoice(0, "Any of their devices")] + [SelectChoice(d.id, f"{d.owner.display_name}: {d.name}") for d in devices]
+    form.device.choices = [SelectChoice(0, "Any of their devices")] + [
+        SelectChoice(d.id, f"{d.owner.display_name}: {d.name}") for d in devices
+    ]
     form.areas.choices = [SelectChoice(a.id, a.name) for a in areas.list_areas(db.session) if a.rule != AreaRule.CLOSED.value]
     return form
 

@@ -8,9 +8,16 @@ class PolicyForm(FlaskForm):
     label = StringField("Version", description="How the school names this version, like 2026 or v3 (September 2026).")
     title = StringField("Title", description="Like Social Networking Policy.")
     review_date = StringField(
-        "Review date", description="DD/MM/YYYY. The admins are reminded before it.", render_kw={"inputmode": "numeric", "autocomplete": "off"}
+        "Review date",
+        description="DD/MM/YYYY. The admins are reminded before it.",
+        render_kw={"inputmode": "numeric", "autocomplete": "off"},
     )
-    body = TextAreaField("The policy's text", validators=[Optional()], description="Paste the text, or upload a PDF below (or both).", render_kw={"rows": 12})
+    body = TextAreaField(
+        "The policy's text",
+        validators=[Optional()],
+        description="Paste the text, or upload a PDF below (or both).",
+        render_kw={"rows": 12},
+    )
     pdf = FileField("Or a PDF of the policy (optional)", description="At most 1.5 MB.")
 
 

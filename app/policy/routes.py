@@ -118,7 +118,12 @@ def remind():
     user_id = form.user_id.data or ""
     count = policy.send_reminders(db.session, current_user, current.id, {int(user_id)} if user_id.isdigit() else None)
     db.session.commit()
-    flash(f"Reminder sent to {count} {'person' if count == 1 else 'people'}." if count else "Everyone has accepted: nobody to remind.", "success")
+    flash(
+        f"Reminder sent to {count} {'person' if count == 1 else 'people'}."
+        if count
+        else "Everyone has accepted: nobody to remind.",
+        "success",
+    )
     back = url_for("policy.coverage") if request.form.get("back") == "coverage" else url_for("policy.acceptances")
     return redirect(back, 303)
 

@@ -55,7 +55,11 @@ def staff_import_apply():
         return redirect(url_for("provisioning.staff_import_page"))
     with refused(None, staff_import.ImportRefused, Conflict, ValidationFailed, flash_as=None) as refusal:
         result = staff_import.apply_import(
-            db.session, current_user, form.text.data or "", form.digest.data or "", deactivate_missing=form.deactivate_missing.data
+            db.session,
+            current_user,
+            form.text.data or "",
+            form.digest.data or "",
+            deactivate_missing=form.deactivate_missing.data,
         )
     if refusal.error is not None:
         status = 409 if isinstance(refusal.error, Conflict) else 422

@@ -141,7 +141,8 @@ def _due_filter(now: datetime):
 def next_due_in(session: Session) -> float | None:
     """Seconds until the next pending message falls due (0 if one is due now), None if none is pending."""
     return seconds_until(
-        session, sa.select(sa.func.min(PushOutbox.next_attempt_at)).where(PushOutbox.sent_at.is_(None), PushOutbox.dead_at.is_(None))
+        session,
+        sa.select(sa.func.min(PushOutbox.next_attempt_at)).where(PushOutbox.sent_at.is_(None), PushOutbox.dead_at.is_(None)),
     )
 
 
@@ -255,7 +256,11 @@ def _give_up(session: Session, row: PushOutbox, now: datetime, reason: str) -> N
     row.dead_at = now
     row.payload = _strip_action_tokens(row.payload)
     record_audit_event(
-        session, None, "push.message_dropped", "push_subscription", row.subscription_id,
+        session,
+        None,
+        "push.message_dropped",
+        "push_subscription",
+        row.subscription_id,
         {"message_id": row.id, "attempts": row.attempts, "reason": safe_text(reason)[:120]},
     )
 
@@ -265,7 +270,9 @@ def record_results(session: Session, settings: SenderSettings, results: list[Sen
     settle_and_claim(session, settings, results, report, 0)
 
 
-def settle_and_claim(session: Session, settings: SenderSettings, results: list[SendResult], report: DrainReport, limit: int) -> list[ClaimedMessage]:
+def settle_and_claim(
+    session: Session, settings: SenderSettings, results: list[SendResult], report: DrainReport, limit: int
+) -> list[ClaimedMessage]:
     """Record finished sends and claim up to ``limit`` due messages, in one write transaction.
 
     On SQLite every write transaction queues for the one write lock, so a sender that records and
@@ -308,7 +315,10 @@ def _record(session: Session, settings: SenderSettings, results: list[SendResult
     rows = {
         row.id: row
         for row in session.scalars(
-            sa.select(PushOutbox).where(PushOutbox.id.in_([r.message_id for r in results])).order_by(PushOutbox.id).with_for_update()
+            sa.select(PushOutbox)
+            .where(PushOutbox.id.in_([r.message_id for r in results]))
+            .order_by(PushOutbox.id)
+            .with_for_update()
         )
     }
     gone: dict[int, SendResult] = {}
@@ -342,7 +352,11 @@ def _record(session: Session, settings: SenderSettings, results: list[SendResult
     for subscription_id, result in sorted(gone.items()):
         subscription = subscriptions[subscription_id]
         record_audit_event(
-            session, None, "push.subscription_expired", "push_subscription", subscription.id,
+            session,
+            None,
+            "push.subscription_expired",
+            "push_subscription",
+            subscription.id,
             {"status": result.status, "user_id": subscription.user_id},
         )
         session.delete(subscription)
@@ -352,14 +366,20 @@ def _record(session: Session, settings: SenderSettings, results: list[SendResult
         subscription = subscriptions[subscription_id]
         # Stored before today's checks (or altered since): it is never sent to, and goes with its messages.
         record_audit_event(
-            session, None, "push.subscription_refused", "push_subscription", subscription.id,
+            session,
+            None,
+            "push.subscription_refused",
+            "push_subscription",
+            subscription.id,
             {"reason": safe_text(result.error)[:160], "user_id": subscription.user_id},
         )
         session.delete(subscription)
     session.flush()
 
 
-def _retry_or_give_up(session: Session, settings: SenderSettings, row: PushOutbox, result: SendResult, now: datetime, report: DrainReport) -> None:
+def _retry_or_give_up(
+    session: Session, settings: SenderSettings, row: PushOutbox, result: SendResult, now: datetime, report: DrainReport
+) -> None:
     """A failed send: try again later (backing off, honouring Retry-After), or give up after the attempts or the TTL."""
     expired = row.created_at + timedelta(seconds=row.ttl) <= now
     if row.attempts >= settings.max_attempts or expired:
@@ -423,7 +443,9 @@ def purge_settled(session: Session, kept_for: timedelta = SETTLED_KEPT_FOR) -> i
         deleted = session.execute(sa.delete(PushOutbox).where(settled).execution_options(synchronize_session=False))
         count = cast(sa.CursorResult[Any], deleted).rowcount or 0
         if count:
-            record_audit_event(session, None, "push.outbox_purged", "push_outbox", "", {"count": count, "kept_days": kept_for.days})
+            record_audit_event(
+                session, None, "push.outbox_purged", "push_outbox", "", {"count": count, "kept_days": kept_for.days}
+            )
         session.commit()
     return count
 
@@ -465,7 +487,12 @@ class PushWorker(OutboxWorker):
         own_process: bool = False,
     ) -> None:
         super().__init__(
-            app, SenderSettings.from_app(app), wake or wake_event, listen=listen, poll_seconds=poll_seconds, own_process=own_process
+            app,
+            SenderSettings.from_app(app),
+            wake or wake_event,
+            listen=listen,
+            poll_seconds=poll_seconds,
+            own_process=own_process,
         )
 
     def _wait(self, listener: PostgresListener | None, sending: bool, due_in: float | None) -> None:

@@ -77,7 +77,9 @@ def _authenticate():
     token = provisioning.scim_token_for(db.session, secret, note_use=request.method not in ("GET", "HEAD"))
     if token is None:
         db.session.rollback()
-        response = scim_error(401, "Send 'Authorization: Bearer <token>' with a live provisioning token from Lanyard (Staff > Provisioning).")
+        response = scim_error(
+            401, "Send 'Authorization: Bearer <token>' with a live provisioning token from Lanyard (Staff > Provisioning)."
+        )
         response.headers["WWW-Authenticate"] = 'Bearer realm="Lanyard SCIM"'
         return response
     if request.content_length and request.content_length > MAX_BODY:
@@ -96,7 +98,9 @@ def _scim_exception(error: SCIMException):
 def _invalid_payload(error: ValidationError):
     db.session.rollback()
     fields = sorted({".".join(str(part) for part in item["loc"]) for item in error.errors()})[:10]
-    return scim_error(400, "The request body is not a valid SCIM resource" + (f" ({', '.join(fields)})." if fields else "."), "invalidSyntax")
+    return scim_error(
+        400, "The request body is not a valid SCIM resource" + (f" ({', '.join(fields)})." if fields else "."), "invalidSyntax"
+    )
 
 
 @bp.errorhandler(DomainError)
@@ -248,7 +252,9 @@ class FilterNotSupported(SCIMException):
     scim_type = "invalidFilter"
 
     def __init__(self) -> None:
-        super().__init__(detail='Lanyard filters with one "eq" on userName, externalId, id, displayName or emails.value, like userName eq "a.patel@school.org.uk".')
+        super().__init__(
+            detail='Lanyard filters with one "eq" on userName, externalId, id, displayName or emails.value, like userName eq "a.patel@school.org.uk".'
+        )
 
 
 def _list_users(params) -> Response:
@@ -331,7 +337,9 @@ def patch_user(user_id: str):
 def delete_user(user_id: str):
     """Never deleted (the audit log keeps pointing at people): deactivated, and hidden from SCIM from now on."""
     person = _person(user_id)
-    provisioning.update_person(db.session, None, person, provisioning.StaffRecord(email="", display_name="", active=False), via="scim")
+    provisioning.update_person(
+        db.session, None, person, provisioning.StaffRecord(email="", display_name="", active=False), via="scim"
+    )
     person.deprovisioned_at = utcnow()
     _audit("scim.user_deleted", "user", person.id, {}, person.id)
     db.session.commit()
@@ -399,7 +407,13 @@ def patch_group(group_id: str):
     for user_id, member in changes:
         person = _person(user_id or "")
         if provisioning.set_role_members(db.session, role, person, member, via="scim"):
-            _audit("scim.group_member_added" if member else "scim.group_member_removed", "user", person.id, {"group": role.value}, person.id)
+            _audit(
+                "scim.group_member_added" if member else "scim.group_member_removed",
+                "user",
+                person.id,
+                {"group": role.value},
+                person.id,
+            )
     db.session.commit()
     if request.args.get("excludedAttributes") is None and not changes:
         return Response(status=204)
@@ -408,13 +422,19 @@ def patch_group(group_id: str):
 
 @bp.route("/Groups", methods=["POST"])
 def create_group():
-    return scim_error(403, "Lanyard's groups are its five roles (Staff, Approvers, Office, Admins, Governors); other groups cannot be made. Map your groups to these.", "mutability")
+    return scim_error(
+        403,
+        "Lanyard's groups are its five roles (Staff, Approvers, Office, Admins, Governors); other groups cannot be made. Map your groups to these.",
+        "mutability",
+    )
 
 
 @bp.route("/Groups/<group_id>", methods=["PUT", "DELETE"])
 def change_group(group_id: str):
     _role(group_id)
-    return scim_error(403, "Lanyard's groups are its roles: change their members with PATCH; they cannot be replaced or deleted.", "mutability")
+    return scim_error(
+        403, "Lanyard's groups are its roles: change their members with PATCH; they cannot be replaced or deleted.", "mutability"
+    )
 
 
 @bp.route("/<path:unknown>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

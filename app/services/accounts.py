@@ -30,7 +30,9 @@ def find_user_by_email(session: Session, email: str) -> User | None:
     return session.scalar(sa.select(User).where(User.email == normalise_email(email)))
 
 
-def create_user(session: Session, actor: User | None, *, email: str, display_name: str, roles: set[Role], password: str | None = None) -> User:
+def create_user(
+    session: Session, actor: User | None, *, email: str, display_name: str, roles: set[Role], password: str | None = None
+) -> User:
     """Add a member of staff. Everyone holds the staff role; others are added to it."""
     email = normalise_email(email)
     errors: dict[str, list[str]] = {}
@@ -50,9 +52,7 @@ def create_user(session: Session, actor: User | None, *, email: str, display_nam
     user.role_rows = [UserRole(role=role.value) for role in sorted(roles | {Role.STAFF})]
     session.add(user)
     session.flush()
-    record_audit_event(
-        session, actor, "user.created", "user", user.id, {"roles": sorted(r.value for r in user.roles)}
-    )
+    record_audit_event(session, actor, "user.created", "user", user.id, {"roles": sorted(r.value for r in user.roles)})
     return user
 
 
@@ -195,9 +195,7 @@ def reactivate_user(session: Session, actor: User | None, user: User) -> None:
 
 def end_all_sessions(session: Session, user: User) -> int:
     result = session.execute(
-        sa.update(UserSession)
-        .where(UserSession.user_id == user.id, UserSession.ended_at.is_(None))
-        .values(ended_at=utcnow())
+        sa.update(UserSession).where(UserSession.user_id == user.id, UserSession.ended_at.is_(None)).values(ended_at=utcnow())
     )
     return rows_changed(result)
 
@@ -231,12 +229,21 @@ def _recent_failures(session: Session, key: str, window: timedelta) -> int:
     return session.scalar(query) or 0
 
 
-def sign_in(session: Session, *, email: str, password: str, ip: str, user_agent: str, max_failures: int, window: timedelta) -> SignInResult:
+def sign_in(
+    session: Session, *, email: str, password: str, ip: str, user_agent: str, max_failures: int, window: timedelta
+) -> SignInResult:
     """Check a password, keyed throttling on account + IP; record the attempt and audit it."""
     key = throttle_key(email, ip)
     user = find_user_by_email(session, email)
     if _recent_failures(session, key, window) >= max_failures:
-        record_audit_event(session, user, "auth.sign_in_throttled", "user", user.id if user else "", {"email_domain": normalise_email(email).rpartition("@")[2]})
+        record_audit_event(
+            session,
+            user,
+            "auth.sign_in_throttled",
+            "user",
+            user.id if user else "",
+            {"email_domain": normalise_email(email).rpartition("@")[2]},
+        )
         return SignInResult(None, throttled=True)
     ok = passwords.check_password(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active_account:
@@ -277,12 +284,16 @@ def live_session_user(session: Session, user_id: int, session_id: str | None, ab
     if not session_id:
         return None
     # One query for the session, the person and their roles: this runs on every signed-in request.
-    found = session.execute(
-        sa.select(User, UserSession.created_at)
-        .join(UserSession, UserSession.user_id == User.id)
-        .where(UserSession.id == session_id, UserSession.user_id == user_id, UserSession.ended_at.is_(None))
-        .options(so.joinedload(User.role_rows))
-    ).unique().first()
+    found = (
+        session.execute(
+            sa.select(User, UserSession.created_at)
+            .join(UserSession, UserSession.user_id == User.id)
+            .where(UserSession.id == session_id, UserSession.user_id == user_id, UserSession.ended_at.is_(None))
+            .options(so.joinedload(User.role_rows))
+        )
+        .unique()
+        .first()
+    )
     if found is None:
         return None
     user, created_at = found
@@ -293,7 +304,9 @@ def live_session_user(session: Session, user_id: int, session_id: str | None, ab
 
 def change_password(session: Session, user: User, *, current: str, new: str, keep_session_id: str | None) -> None:
     if not passwords.check_password(user.password_hash, current):
-        raise ValidationFailed("Your current password is not right.", {"current_password": ["That is not your current password."]})
+        raise ValidationFailed(
+            "Your current password is not right.", {"current_password": ["That is not your current password."]}
+        )
     if problem := passwords.password_problem(new):
         raise ValidationFailed(problem, {"new_password": [problem]})
     user.password_hash = passwords.hash_password(new)

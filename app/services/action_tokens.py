@@ -72,7 +72,9 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_action_tokens(session: Session, approver: User, subject_type: str, subject_id: int, lifetime: timedelta) -> dict[str, str]:
+def issue_action_tokens(
+    session: Session, approver: User, subject_type: str, subject_id: int, lifetime: timedelta
+) -> dict[str, str]:
     """Make one approve and one deny token for ``approver``; return them in the clear (never stored)."""
     expires_at = utcnow() + lifetime
     tokens = {}
@@ -188,4 +190,3 @@ def redeem(session: Session, token: str, action: str, presenter: User | None = N
     )
     outcome = handler(session, approver, found.subject_id, action)
     return Redemption(approver, found.subject_type, found.subject_id, action, outcome)
-

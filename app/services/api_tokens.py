@@ -28,9 +28,7 @@ def create_token(session: Session, owner: User, name: str) -> tuple[ApiToken, st
     name = (name or "").strip()
     if not name or len(name) > 80:
         raise ValidationFailed("Name the token.", {"name": ["Give it a name up to 80 characters, like 'MIS sync'."]})
-    active = session.scalar(
-        sa.select(sa.func.count()).where(ApiToken.user_id == owner.id, ApiToken.revoked_at.is_(None))
-    ) or 0
+    active = session.scalar(sa.select(sa.func.count()).where(ApiToken.user_id == owner.id, ApiToken.revoked_at.is_(None))) or 0
     if active >= MAX_ACTIVE_TOKENS:
         raise ValidationFailed("Too many tokens.", {"name": [f"You can have {MAX_ACTIVE_TOKENS} tokens; revoke one first."]})
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -65,14 +63,19 @@ def revoke_all_tokens(session: Session, actor: User | None, owner: User, reason:
     """Revoke every live token of ``owner`` (their account was reactivated or its password reset), each audited."""
     live = list(
         session.scalars(
-            sa.select(ApiToken).where(ApiToken.user_id == owner.id, ApiToken.revoked_at.is_(None)).order_by(ApiToken.id).with_for_update()
+            sa.select(ApiToken)
+            .where(ApiToken.user_id == owner.id, ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.id)
+            .with_for_update()
         )
     )
     now = utcnow()
     for token in live:
         token.revoked_at = now
         session.flush()
-        record_audit_event(session, actor, "api_token.revoked", "api_token", token.id, {"reason": reason}, related={"user": owner.id})
+        record_audit_event(
+            session, actor, "api_token.revoked", "api_token", token.id, {"reason": reason}, related={"user": owner.id}
+        )
     return len(live)
 
 

@@ -68,7 +68,9 @@ def _row_details(row: dict[str, str]) -> tuple[AssetDetails, bool | None]:
     return details, flag
 
 
-def _check_rows(rows: list[dict[str, str]], problems: list[RowProblem]) -> tuple[list[AssetDetails], dict[str, int], dict[str, int]]:
+def _check_rows(
+    rows: list[dict[str, str]], problems: list[RowProblem]
+) -> tuple[list[AssetDetails], dict[str, int], dict[str, int]]:
     """Each row's details checked on their own and against the rows above; the tags and IMEIs seen, by first row."""
     good: list[AssetDetails] = []
     tags_seen: dict[str, int] = {}
@@ -111,7 +113,9 @@ def _already_held(session: Session, tags_seen: dict[str, int], imeis_seen: dict[
         held = set(session.scalars(sa.select(RegisteredImei.imei).where(RegisteredImei.imei.in_(list(imeis_seen)))))
         for imei in sorted(held, key=lambda i: imeis_seen[i]):
             # Never say whose: a personal phone's owner is nobody else's business.
-            problems.append(RowProblem(imeis_seen[imei], "", (f"imei: the IMEI ending {last_four(imei)} is already registered in Lanyard.",)))
+            problems.append(
+                RowProblem(imeis_seen[imei], "", (f"imei: the IMEI ending {last_four(imei)} is already registered in Lanyard.",))
+            )
     return problems
 
 
@@ -144,18 +148,44 @@ def import_assets(session: Session, actor: User, text: str) -> list[SchoolAsset]
 
 
 def import_template() -> Iterator[str]:
-    return csv_lines(IMPORT_COLUMNS, [("CAM-001", "Canon camera (Year 3)", "camera", "Canon", "EOS 250D", "SN123", "", "yes", "Year 3", "")])
+    return csv_lines(
+        IMPORT_COLUMNS, [("CAM-001", "Canon camera (Year 3)", "camera", "Canon", "EOS 250D", "SN123", "", "yes", "Year 3", "")]
+    )
 
 
 # Exports -------------------------------------------------------------------------------------------
 
 ASSET_EXPORT_COLUMNS = (
-    "tag", "name", "kind", "make", "model", "serial", "imei", "recording_capable", "status", "home_location",
-    "notes", "last_audited", "created",
+    "tag",
+    "name",
+    "kind",
+    "make",
+    "model",
+    "serial",
+    "imei",
+    "recording_capable",
+    "status",
+    "home_location",
+    "notes",
+    "last_audited",
+    "created",
 )
 LOAN_EXPORT_COLUMNS = (
-    "loan_id", "tag", "asset", "borrower", "borrower_email", "issued_by", "out", "due", "returned", "received_by",
-    "purpose", "condition_out", "condition_in", "damaged", "overdue",
+    "loan_id",
+    "tag",
+    "asset",
+    "borrower",
+    "borrower_email",
+    "issued_by",
+    "out",
+    "due",
+    "returned",
+    "received_by",
+    "purpose",
+    "condition_out",
+    "condition_in",
+    "damaged",
+    "overdue",
 )
 
 
@@ -171,9 +201,19 @@ def export_assets(session) -> Iterator[str]:
         )
         for asset, imei in session.execute(query):
             yield (
-                asset.tag, asset.name, asset.kind, asset.make, asset.model, asset.serial, imei or "",
-                "yes" if asset.recording_capable else "no", asset.status, asset.home_location, asset.notes,
-                format_datetime(asset.last_audited_at), format_datetime(asset.created_at),
+                asset.tag,
+                asset.name,
+                asset.kind,
+                asset.make,
+                asset.model,
+                asset.serial,
+                imei or "",
+                "yes" if asset.recording_capable else "no",
+                asset.status,
+                asset.home_location,
+                asset.notes,
+                format_datetime(asset.last_audited_at),
+                format_datetime(asset.created_at),
             )
 
     return csv_lines(ASSET_EXPORT_COLUMNS, rows())
@@ -189,10 +229,20 @@ def export_loans(session, *, open_only: bool = False) -> Iterator[str]:
             query = query.where(Loan.returned_at.is_(None))
         for loan in session.scalars(query):
             yield (
-                loan.id, loan.asset.tag, loan.asset.name, loan.borrower.display_name, loan.borrower.email,
-                loan.issued_by.display_name, format_datetime(loan.out_at), format_date(loan.due_on),
-                format_datetime(loan.returned_at), loan.received_by.display_name if loan.received_by else "",
-                loan.purpose, loan.condition_out, loan.condition_in, "yes" if loan.damaged else "no",
+                loan.id,
+                loan.asset.tag,
+                loan.asset.name,
+                loan.borrower.display_name,
+                loan.borrower.email,
+                loan.issued_by.display_name,
+                format_datetime(loan.out_at),
+                format_date(loan.due_on),
+                format_datetime(loan.returned_at),
+                loan.received_by.display_name if loan.received_by else "",
+                loan.purpose,
+                loan.condition_out,
+                loan.condition_in,
+                "yes" if loan.damaged else "no",
                 "yes" if loan.is_overdue(today) else "no",
             )
 

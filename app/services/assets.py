@@ -284,10 +284,7 @@ def find_by_tag(session: Session, tag: str) -> SchoolAsset | None:
 def lock_asset(session: Session, asset_id: int) -> SchoolAsset:
     """Load the asset with a row lock (PostgreSQL) so two check-outs or check-ins queue up."""
     asset = session.execute(
-        sa.select(SchoolAsset)
-        .where(SchoolAsset.id == asset_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+        sa.select(SchoolAsset).where(SchoolAsset.id == asset_id).with_for_update().execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if asset is None:
         raise NotFound("There is no such asset.")
@@ -343,8 +340,14 @@ def search_assets(
     if "-" in tag and TAG_PATTERN.match(tag):
         # Typed like a tag (CAM-0...): the tag index answers alone; words only if no tag starts so.
         found = _run_search(
-            session, _starts_with(session, SchoolAsset.tag, tag), kind=kind, status=status, location=location,
-            include_retired=include_retired, limit=limit, offset=offset,
+            session,
+            _starts_with(session, SchoolAsset.tag, tag),
+            kind=kind,
+            status=status,
+            location=location,
+            include_retired=include_retired,
+            limit=limit,
+            offset=offset,
         )
         if found or offset:
             return found
@@ -368,11 +371,20 @@ def search_assets(
             )
         condition = sa.or_(*conditions)
     return _run_search(
-        session, condition, kind=kind, status=status, location=location, include_retired=include_retired, limit=limit, offset=offset
+        session,
+        condition,
+        kind=kind,
+        status=status,
+        location=location,
+        include_retired=include_retired,
+        limit=limit,
+        offset=offset,
     )
 
 
-def _run_search(session: Session, condition, *, kind: str, status: str, location: str, include_retired: bool, limit: int, offset: int):
+def _run_search(
+    session: Session, condition, *, kind: str, status: str, location: str, include_retired: bool, limit: int, offset: int
+):
     query = sa.select(SchoolAsset)
     if condition is not None:
         query = query.where(condition)
@@ -447,9 +459,7 @@ def asset_history(session: Session, asset: SchoolAsset, limit: int = 200) -> lis
     from app.clock import format_date
 
     entries: list[HistoryEntry] = []
-    loans = session.scalars(
-        sa.select(Loan).where(Loan.asset_id == asset.id).order_by(Loan.out_at.desc()).limit(limit)
-    )
+    loans = session.scalars(sa.select(Loan).where(Loan.asset_id == asset.id).order_by(Loan.out_at.desc()).limit(limit))
     for loan in loans:
         text = f"Lent to {loan.borrower.display_name} by {loan.issued_by.display_name}, due {format_date(loan.due_on)}"
         if loan.purpose:
@@ -471,9 +481,7 @@ def asset_history(session: Session, asset: SchoolAsset, limit: int = 200) -> lis
         text = f"Stock-take #{take.id} ({take.scope_label}): {result.outcome_label.lower()}"
         if result.borrower is not None:
             text += f" (with {result.borrower.display_name})"
-        entries.append(
-            HistoryEntry(take.closed_at or take.started_at, "stocktake", text, url=f"/equipment/stocktakes/{take.id}")
-        )
+        entries.append(HistoryEntry(take.closed_at or take.started_at, "stocktake", text, url=f"/equipment/stocktakes/{take.id}"))
     events = session.scalars(
         sa.select(AuditEvent)
         .where(

@@ -112,7 +112,9 @@ class _Encoded(dict):
         return encoded
 
 
-def _canonical(seq, timestamp: str, actor_id, action, subject_type, subject_id, details: str, ip, user_agent, encoded=None) -> str:  # noqa: PLR0917 (the event's fields in their canonical order)
+def _canonical(  # noqa: PLR0917 (the event's fields in their canonical order)
+    seq, timestamp: str, actor_id, action, subject_type, subject_id, details: str, ip, user_agent, encoded=None
+) -> str:
     """The canonical JSON of one event: the one definition both appending and verifying hash.
 
     ``timestamp`` is the ISO text (always a str); ``encoded`` is an _Encoded cache for verify's million calls.
@@ -144,9 +146,7 @@ def record_audit_event(
         raise RuntimeError("audit events must be appended inside a write transaction (BEGIN IMMEDIATE)")
     lock_for_append(session, AUDIT_APPEND_LOCK)
     session.flush()
-    head = session.execute(
-        sa.select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)
-    ).first()
+    head = session.execute(sa.select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)).first()
     seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
     origin = _origin.get() or _NO_ORIGIN
     fields = dict(
@@ -178,7 +178,9 @@ def grouped_hash(value: str | None) -> str:
     return " ".join(value[i : i + 8] for i in range(0, len(value), 8)) if value else ""
 
 
-def record_checkpoint(session: Session, *, up_to_seq: int, replaced_hash: str, before: datetime, events_removed: int, now: datetime) -> AuditCheckpoint:
+def record_checkpoint(
+    session: Session, *, up_to_seq: int, replaced_hash: str, before: datetime, events_removed: int, now: datetime
+) -> AuditCheckpoint:
     """Chain a retention checkpoint before anything is cut: append the event vouching for it, then its row.
 
     The event's details hold the last seq to be cut and its hash (the hash the rest of the chain will
@@ -193,7 +195,9 @@ def record_checkpoint(session: Session, *, up_to_seq: int, replaced_hash: str, b
         "up_to_seq": up_to_seq,
     }
     event = record_audit_event(session, None, CHECKPOINT_ACTION, "audit", up_to_seq, details)
-    checkpoint = AuditCheckpoint(up_to_seq=up_to_seq, hash=replaced_hash, created_at=now, events_removed=events_removed, event_seq=event.seq)
+    checkpoint = AuditCheckpoint(
+        up_to_seq=up_to_seq, hash=replaced_hash, created_at=now, events_removed=events_removed, event_seq=event.seq
+    )
     session.add(checkpoint)
     session.flush()
     return checkpoint
@@ -315,7 +319,9 @@ def _unvouched(session: Session, checkpoint) -> str:
         return f"the checkpoint at event {cut} is not vouched for by the chain (no checkpoint event: forged, or made before checkpoints were chained)"
     if checkpoint.event_seq <= cut:
         return f"the checkpoint at event {cut} is not vouched for by the chain"
-    event = session.execute(sa.select(AuditEvent.action, AuditEvent.details).where(AuditEvent.seq == checkpoint.event_seq)).first()
+    event = session.execute(
+        sa.select(AuditEvent.action, AuditEvent.details).where(AuditEvent.seq == checkpoint.event_seq)
+    ).first()
     if event is None:
         return f"the checkpoint at event {cut} is not vouched for: its event {checkpoint.event_seq} is not in the chain"
     if _recorded_checkpoint(checkpoint, event.action, event.details) is None:
@@ -352,7 +358,10 @@ def _checkpoint_problem(checkpoint, voucher: _Voucher, heads: list[tuple[int, st
         if seq < cut and published is not None:
             newest = max(filter(None, (newest, published - _CLOCK_SLACK)))
         if newest is not None and newest >= voucher.before:
-            return seq, f"event {seq} was published as the head on {newest:%Y-%m-%d}, too recently for the checkpoint at event {cut} to have cut it"
+            return (
+                seq,
+                f"event {seq} was published as the head on {newest:%Y-%m-%d}, too recently for the checkpoint at event {cut} to have cut it",
+            )
     return None
 
 
@@ -372,7 +381,9 @@ def verify_chain(session: Session, published_head: PublishedHeads = None) -> Cha
     record_audit_event computed it (the same ``_canonical``).
     """
     checkpoints = session.execute(
-        sa.select(AuditCheckpoint.up_to_seq, AuditCheckpoint.hash, AuditCheckpoint.event_seq).order_by(AuditCheckpoint.up_to_seq.desc())
+        sa.select(AuditCheckpoint.up_to_seq, AuditCheckpoint.hash, AuditCheckpoint.event_seq).order_by(
+            AuditCheckpoint.up_to_seq.desc()
+        )
     ).all()
     checkpoint = checkpoints[0] if checkpoints else None
     prev_hash, first_seq = (checkpoint.hash, checkpoint.up_to_seq + 1) if checkpoint else (GENESIS_HASH, 1)
@@ -388,18 +399,36 @@ def verify_chain(session: Session, published_head: PublishedHeads = None) -> Cha
 
     def report(broken_at: int | None = None, problem: str = "") -> ChainReport:
         when = datetime.fromisoformat(last_timestamp) if last_timestamp is not None else None
-        return ChainReport(expected_seq - first_seq, last_seq, prev_hash, when, broken_at, problem, checkpoint.up_to_seq if checkpoint else None)
+        return ChainReport(
+            expected_seq - first_seq, last_seq, prev_hash, when, broken_at, problem, checkpoint.up_to_seq if checkpoint else None
+        )
 
     if checkpoint is not None and (problem := _unvouched(session, checkpoint)):
         return report(cut, problem)
 
     for batch in _chain_batches(session):
-        for seq, timestamp, actor_id, action, subject_type, subject_id, details, ip, user_agent, stored_prev, stored_hash in batch:
+        for (
+            seq,
+            timestamp,
+            actor_id,
+            action,
+            subject_type,
+            subject_id,
+            details,
+            ip,
+            user_agent,
+            stored_prev,
+            stored_hash,
+        ) in batch:
             if seq != expected_seq:
                 return report(*_gap(seq, expected_seq, first_seq, last_seq))
             # SQLite keeps 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC: the canonical form without a datetime round trip.
             stamp = (
-                (f"{timestamp[:10]}T{timestamp[11:]}+00:00" if len(timestamp) == 26 and timestamp[10] == " " else _sqlite_timestamp(timestamp))
+                (
+                    f"{timestamp[:10]}T{timestamp[11:]}+00:00"
+                    if len(timestamp) == 26 and timestamp[10] == " "
+                    else _sqlite_timestamp(timestamp)
+                )
                 if raw_sqlite
                 else timestamp
             )
@@ -408,7 +437,15 @@ def verify_chain(session: Session, published_head: PublishedHeads = None) -> Cha
                 return report(seq, f"event {seq} has been altered")
             if seq in watched:
                 if seq in heads_in_chain and heads_in_chain[seq] != {stored_hash}:
-                    return ChainReport(seq - first_seq, seq, stored_hash, datetime.fromisoformat(stamp), seq, "the published head does not match", cut or None)
+                    return ChainReport(
+                        seq - first_seq,
+                        seq,
+                        stored_hash,
+                        datetime.fromisoformat(stamp),
+                        seq,
+                        "the published head does not match",
+                        cut or None,
+                    )
                 recorded = _recorded_checkpoint(vouchers[seq], action, details) if seq in vouchers else None
                 if seq in vouchers and recorded is None:
                     cut_at = vouchers[seq].up_to_seq
@@ -442,7 +479,9 @@ def _watch_list(checkpoints, heads: list[tuple[int, str, Mapping]], cut: int) ->
     return heads_in_chain, vouchers
 
 
-def _end_problem(checkpoint, voucher: _Voucher, heads, heads_in_chain: dict[int, set[str]], last_seq: int | None) -> tuple[int, str] | None:
+def _end_problem(
+    checkpoint, voucher: _Voucher, heads, heads_in_chain: dict[int, set[str]], last_seq: int | None
+) -> tuple[int, str] | None:
     """What the finished walk shows: a checkpoint no event vouched for or cut too much, or published heads gone."""
     if checkpoint is not None:
         cut = checkpoint.up_to_seq

@@ -90,7 +90,14 @@ def publish_daily_head(session: Session, path: Path, now: datetime, *, force: bo
             record_verification(session, report)
             day = format_date(now)
             if published is not None:
-                record_audit_event(session, None, "audit.head_published", "audit", str(report.last_seq or 0), {"seq": report.last_seq, "hash_starts": (report.last_hash or "")[:12]})
+                record_audit_event(
+                    session,
+                    None,
+                    "audit.head_published",
+                    "audit",
+                    str(report.last_seq or 0),
+                    {"seq": report.last_seq, "hash_starts": (report.last_hash or "")[:12]},
+                )
                 notify(
                     session,
                     _readers(session),

@@ -86,7 +86,9 @@ def _window(session: Session, filters: AuditFilters):
     return _date_window(session, filters.since, filters.until) if filters.since and filters.until else _NOTHING
 
 
-def _filtered(filters: AuditFilters, window, driver_refs: list[str] | None = None) -> tuple[sa.Select, so.QueryableAttribute[int]]:
+def _filtered(
+    filters: AuditFilters, window, driver_refs: list[str] | None = None
+) -> tuple[sa.Select, so.QueryableAttribute[int]]:
     """Events matching the filters, newest first, and the seq column the cursor applies to.
 
     The first link filter drives the query through the (kind, ref, seq) index, so a page costs the
@@ -105,9 +107,7 @@ def _filtered(filters: AuditFilters, window, driver_refs: list[str] | None = Non
         seq_column = driver.seq
         for kind, refs in links[1:]:
             extra = sa.orm.aliased(AuditLink)
-            query = query.where(
-                sa.exists().where(extra.seq == AuditEvent.seq, extra.kind == kind, extra.ref.in_(refs))
-            )
+            query = query.where(sa.exists().where(extra.seq == AuditEvent.seq, extra.kind == kind, extra.ref.in_(refs)))
     else:
         query = sa.select(AuditEvent).order_by(AuditEvent.seq.desc())
         seq_column = AuditEvent.seq
@@ -124,7 +124,9 @@ def _filtered(filters: AuditFilters, window, driver_refs: list[str] | None = Non
     return query, seq_column
 
 
-def page_of_events(session: Session, filters: AuditFilters, before: int | None = None, size: int = PAGE_SIZE) -> tuple[list[AuditEvent], int | None]:
+def page_of_events(
+    session: Session, filters: AuditFilters, before: int | None = None, size: int = PAGE_SIZE
+) -> tuple[list[AuditEvent], int | None]:
     """One page, newest first; the cursor for the next page is the last seq shown.
 
     When the first link filter names several refs (a name matching several people), each ref's events
@@ -158,7 +160,19 @@ def page_of_events(session: Session, filters: AuditFilters, before: int | None =
     return events, (events[-1].seq if more and events else None)
 
 
-CSV_HEADER = ["seq", "occurred_at_utc", "actor_id", "actor", "action", "subject_type", "subject_id", "details", "ip", "user_agent", "hash"]
+CSV_HEADER = [
+    "seq",
+    "occurred_at_utc",
+    "actor_id",
+    "actor",
+    "action",
+    "subject_type",
+    "subject_id",
+    "details",
+    "ip",
+    "user_agent",
+    "hash",
+]
 
 
 def export_rows(session: Session, filters: AuditFilters) -> Iterator[str]:
@@ -170,15 +184,34 @@ def export_rows(session: Session, filters: AuditFilters) -> Iterator[str]:
     names = dict(session.execute(sa.select(User.id, User.display_name)).tuples().all())
 
     def rows():
-        result = session.execute(query.with_only_columns(
-            AuditEvent.seq, AuditEvent.occurred_at, AuditEvent.actor_id, AuditEvent.action, AuditEvent.subject_type,
-            AuditEvent.subject_id, AuditEvent.details, AuditEvent.ip, AuditEvent.user_agent, AuditEvent.hash,
-        ))
+        result = session.execute(
+            query.with_only_columns(
+                AuditEvent.seq,
+                AuditEvent.occurred_at,
+                AuditEvent.actor_id,
+                AuditEvent.action,
+                AuditEvent.subject_type,
+                AuditEvent.subject_id,
+                AuditEvent.details,
+                AuditEvent.ip,
+                AuditEvent.user_agent,
+                AuditEvent.hash,
+            )
+        )
         try:
             for row in result:
                 yield [
-                    row.seq, row.occurred_at.isoformat(), row.actor_id or "", names.get(row.actor_id, ""), row.action,
-                    row.subject_type, row.subject_id, row.details, row.ip, row.user_agent, row.hash,
+                    row.seq,
+                    row.occurred_at.isoformat(),
+                    row.actor_id or "",
+                    names.get(row.actor_id, ""),
+                    row.action,
+                    row.subject_type,
+                    row.subject_id,
+                    row.details,
+                    row.ip,
+                    row.user_agent,
+                    row.hash,
                 ]
         finally:
             result.close()
@@ -238,7 +271,12 @@ def verify_and_record(session: Session, actor: User | None, published: list[dict
         report = verify_chain(session, published)
     record_verification(session, report)
     record_audit_event(
-        session, actor, "audit.verified", "audit", "", {"ok": report.ok, "verified_count": report.verified_count, "broken_at": report.broken_at_seq}
+        session,
+        actor,
+        "audit.verified",
+        "audit",
+        "",
+        {"ok": report.ok, "verified_count": report.verified_count, "broken_at": report.broken_at_seq},
     )
     return report
 

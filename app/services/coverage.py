@@ -57,7 +57,11 @@ def remind_to_register(session, actor: User, user_ids: set[int] | None = None) -
         url="/devices",
     )
     record_audit_event(
-        session, actor, "device.register_reminders_sent", "user", people[0].id if len(people) == 1 else "",
+        session,
+        actor,
+        "device.register_reminders_sent",
+        "user",
+        people[0].id if len(people) == 1 else "",
         {"count": len(notices)},
     )
     return len(notices)

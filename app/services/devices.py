@@ -205,14 +205,20 @@ def retire_device(session: Session, actor: User, device: PersonalDevice) -> None
     record_audit_event(session, actor, "device.retired", "personal_device", device.id, {"previous_status": previous})
 
 
-def report_lost(session: Session, actor: User, device: PersonalDevice, *, stolen: bool, crime_reference: str = "", notes: str = "") -> PersonalDevice:
+def report_lost(
+    session: Session, actor: User, device: PersonalDevice, *, stolen: bool, crime_reference: str = "", notes: str = ""
+) -> PersonalDevice:
     """Record a lost or stolen phone and tell the office in the app."""
     if device.status == DeviceStatus.RETIRED.value:
         raise Conflict("This device has been retired; it cannot be reported lost.")
     if len(crime_reference) > 60 or len(notes) > 500:
         raise ValidationFailed(
             "Some details are too long.",
-            {k: ["That is too long."] for k, v in (("crime_reference", crime_reference), ("notes", notes)) if len(v) > {"crime_reference": 60, "notes": 500}[k]},
+            {
+                k: ["That is too long."]
+                for k, v in (("crime_reference", crime_reference), ("notes", notes))
+                if len(v) > {"crime_reference": 60, "notes": 500}[k]
+            },
         )
     device.status = (DeviceStatus.STOLEN if stolen else DeviceStatus.LOST).value
     device.reported_at = utcnow()
@@ -263,7 +269,9 @@ def owned_device(session: Session, owner: User, device_id: int) -> PersonalDevic
 REGISTER_PAGE = 100
 
 
-def search_register(session: Session, text: str = "", status: str = "", limit: int | None = None, offset: int = 0) -> list[PersonalDevice]:
+def search_register(
+    session: Session, text: str = "", status: str = "", limit: int | None = None, offset: int = 0
+) -> list[PersonalDevice]:
     """Office search across every registered device: by IMEI (any part of it) or by owner or name."""
     query = sa.select(PersonalDevice).join(PersonalDevice.owner)
     text = text.strip()
@@ -284,7 +292,9 @@ def search_register(session: Session, text: str = "", status: str = "", limit: i
         query = query.where(sa.or_(*conditions))
     if status:
         query = query.where(PersonalDevice.status == status)
-    return list(session.scalars(query.order_by(User.display_name, PersonalDevice.id).limit(limit or REGISTER_PAGE).offset(offset)))
+    return list(
+        session.scalars(query.order_by(User.display_name, PersonalDevice.id).limit(limit or REGISTER_PAGE).offset(offset))
+    )
 
 
 def visible_device(session: Session, viewer: User, device_id: int) -> PersonalDevice:

@@ -66,15 +66,15 @@ def claim(session: Session, token: str, user_id: int | None, endpoint: str) -> F
 
 def first_result(session: Session, token: str) -> FormSubmission | None:
     """The committed row of a key, read afresh."""
-    return session.scalar(
-        sa.select(FormSubmission).where(FormSubmission.key == token).execution_options(populate_existing=True)
-    )
+    return session.scalar(sa.select(FormSubmission).where(FormSubmission.key == token).execution_options(populate_existing=True))
 
 
 def record_result(session: Session, token: str, status: int, location: str | None) -> None:
     """Keep where the first answer sent the browser, for replays."""
     session.execute(
-        sa.update(FormSubmission).where(FormSubmission.key == token).values(status=status, location=(location or None) and location[:500])
+        sa.update(FormSubmission)
+        .where(FormSubmission.key == token)
+        .values(status=status, location=(location or None) and location[:500])
     )
 
 

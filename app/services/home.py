@@ -19,9 +19,14 @@ _REQUEST_URL = re.compile(r"^/(?:approvals|requests)/(\d+)$")
 
 def pending_count(session: Session) -> int:
     """How many requests wait for a decision (the Approvals tab's count)."""
-    return session.scalar(
-        sa.select(sa.func.count()).select_from(PermissionRequest).where(PermissionRequest.status == RequestStatus.PENDING.value)
-    ) or 0
+    return (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(PermissionRequest)
+            .where(PermissionRequest.status == RequestStatus.PENDING.value)
+        )
+        or 0
+    )
 
 
 def current_permissions(session: Session, user: User, now: datetime) -> list[PermissionRequest]:
@@ -66,7 +71,9 @@ def usual_device_key(session: Session, user: User, keys: list[str]) -> str:
 
 
 def has_push(session: Session, user: User) -> bool:
-    return (session.scalar(sa.select(sa.func.count()).select_from(PushSubscription).where(PushSubscription.user_id == user.id)) or 0) > 0
+    return (
+        session.scalar(sa.select(sa.func.count()).select_from(PushSubscription).where(PushSubscription.user_id == user.id)) or 0
+    ) > 0
 
 
 def loans_due_today(session: Session) -> list[Loan]:
@@ -135,9 +142,7 @@ def request_state(asked: PermissionRequest) -> str:
 
 def unread_count(session: Session, user: User) -> int:
     """Unread notices, not counting requests to decide that someone has already decided."""
-    unread = list(
-        session.scalars(sa.select(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None)))
-    )
+    unread = list(session.scalars(sa.select(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))))
     if not unread:
         return 0
     subjects = notice_requests(session, [n for n in unread if n.kind in DECIDE_KINDS])

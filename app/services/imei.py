@@ -44,7 +44,9 @@ def normalise_imei(typed: str) -> str:
         stdnum_imei.validate(compact)
     except ValidationError as error:
         if len(compact) == 15:
-            raise ImeiError(f"That IMEI's last digit does not match the rest, so a digit is probably mistyped. {FIND_IT}") from error
+            raise ImeiError(
+                f"That IMEI's last digit does not match the rest, so a digit is probably mistyped. {FIND_IT}"
+            ) from error
         raise ImeiError(f"That is not a valid IMEI or IMEISV. {FIND_IT}") from error
     if len(compact) == 16:
         body = compact[:14]

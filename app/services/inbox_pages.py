@@ -49,9 +49,14 @@ def page_number(raw: str | None) -> int:
 
 
 def pending_count(session) -> int:
-    return session.scalar(
-        sa.select(sa.func.count()).select_from(PermissionRequest).where(PermissionRequest.status == RequestStatus.PENDING.value)
-    ) or 0
+    return (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(PermissionRequest)
+            .where(PermissionRequest.status == RequestStatus.PENDING.value)
+        )
+        or 0
+    )
 
 
 def pending_page(session, page: int, per_page: int = PER_PAGE) -> InboxPage:

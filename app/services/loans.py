@@ -176,9 +176,7 @@ def loans_of(session: Session, borrower: User, *, include_returned: bool = True,
     query = sa.select(Loan).options(*LIST_OPTIONS).where(Loan.borrower_id == borrower.id)
     if not include_returned:
         query = query.where(Loan.returned_at.is_(None))
-    return list(
-        session.scalars(query.order_by(Loan.returned_at.is_not(None), Loan.out_at.desc(), Loan.id.desc()).limit(limit))
-    )
+    return list(session.scalars(query.order_by(Loan.returned_at.is_not(None), Loan.out_at.desc(), Loan.id.desc()).limit(limit)))
 
 
 # Lists show tags, names and people: skip the IMEI and role rows each of those would otherwise bring along.
@@ -207,9 +205,12 @@ def overdue_loans(session: Session, today: date | None = None, limit: int = PAGE
 
 
 def overdue_count(session: Session, today: date | None = None) -> int:
-    return session.scalar(
-        sa.select(sa.func.count()).select_from(Loan).where(Loan.returned_at.is_(None), Loan.due_on < (today or local_today()))
-    ) or 0
+    return (
+        session.scalar(
+            sa.select(sa.func.count()).select_from(Loan).where(Loan.returned_at.is_(None), Loan.due_on < (today or local_today()))
+        )
+        or 0
+    )
 
 
 def days_overdue(loan: Loan, today: date | None = None) -> int:
@@ -280,7 +281,9 @@ def send_loan_reminders(session: Session, now: datetime | None = None) -> Remind
         else:
             kind, title = "loan.overdue", f"{asset.name} ({asset.tag}) is overdue"
             body = f"It was due back on {format_date(loan.due_on)}. Please return it to the school office."
-        notify(session, [loan.borrower], kind=kind, title=title, body=body, url="/my-loans", extra={"kind": kind, "loan_id": loan.id})
+        notify(
+            session, [loan.borrower], kind=kind, title=title, body=body, url="/my-loans", extra={"kind": kind, "loan_id": loan.id}
+        )
         loan.last_reminded_on = today
         record_audit_event(
             session,
@@ -317,8 +320,6 @@ def scheduled_loan_reminders(session: Session, now: datetime) -> ReminderReport 
     if to_local(now).time() < REMINDERS_FROM:
         return None
     return send_loan_reminders(session, now)
-
-
 
 
 def loan_json(loan: Loan, today: date | None = None) -> dict:

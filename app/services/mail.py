@@ -180,7 +180,9 @@ def _add(session: Session, kind: MailKind, address: str, user: User | None, mess
 
 def disabled_kinds(session: Session, user_id: int) -> set[str]:
     return set(
-        session.scalars(sa.select(MailPreference.kind).where(MailPreference.user_id == user_id, MailPreference.enabled.is_(False)))
+        session.scalars(
+            sa.select(MailPreference.kind).where(MailPreference.user_id == user_id, MailPreference.enabled.is_(False))
+        )
     )
 
 
@@ -251,10 +253,12 @@ def _watch_approvals(session: Session, notices: list[Notification], extra: dict)
     request_id = extra.get("request_id")
     if not isinstance(request_id, int) or isinstance(request_id, bool):
         return
-    watched = set(
-        session.scalars(sa.select(ApprovalMailWatch.approver_id).where(ApprovalMailWatch.request_id == request_id))
-    )
-    new = [{"request_id": request_id, "approver_id": user_id} for user_id in dict.fromkeys(n.user_id for n in notices) if user_id not in watched]
+    watched = set(session.scalars(sa.select(ApprovalMailWatch.approver_id).where(ApprovalMailWatch.request_id == request_id)))
+    new = [
+        {"request_id": request_id, "approver_id": user_id}
+        for user_id in dict.fromkeys(n.user_id for n in notices)
+        if user_id not in watched
+    ]
     if new:  # one executemany, however many approvers
         session.execute(sa.insert(ApprovalMailWatch), new)
 
@@ -262,9 +266,7 @@ def _watch_approvals(session: Session, notices: list[Notification], extra: dict)
 def has_working_push(session: Session, user_id: int) -> bool:
     """A push subscription that has not failed since it last worked (a new one counts as working)."""
     return bool(
-        session.scalar(
-            sa.select(sa.func.count()).where(PushSubscription.user_id == user_id, PushSubscription.failure_count == 0)
-        )
+        session.scalar(sa.select(sa.func.count()).where(PushSubscription.user_id == user_id, PushSubscription.failure_count == 0))
     )
 
 
@@ -312,13 +314,16 @@ def send_approval_fallbacks(session: Session, now: datetime) -> int:
         watch.emailed = True
         emailed += 1
         record_audit_event(
-            session, None, "mail.approval_fallback_queued", "permission_request", request.id,
-            {"approver_id": approver.id, "waited_minutes": waited}, related={"user": approver.id},
+            session,
+            None,
+            "mail.approval_fallback_queued",
+            "permission_request",
+            request.id,
+            {"approver_id": approver.id, "waited_minutes": waited},
+            related={"user": approver.id},
         )
     session.flush()
     return emailed
-
-
 
 
 # Self-service password reset ------------------------------------------------------------------
@@ -329,9 +334,9 @@ def _reset_key(what: str, value: str) -> str:
 
 
 def _recent(session: Session, key: str, since: datetime) -> int:
-    return session.scalar(
-        sa.select(sa.func.count()).where(LoginAttempt.throttle_key == key, LoginAttempt.attempted_at > since)
-    ) or 0
+    return (
+        session.scalar(sa.select(sa.func.count()).where(LoginAttempt.throttle_key == key, LoginAttempt.attempted_at > since)) or 0
+    )
 
 
 def _email_domain(address: str) -> str:
@@ -351,7 +356,11 @@ def request_password_reset(session: Session, *, email: str, ip: str) -> bool:
     since = utcnow() - RESET_WINDOW
     throttled = _recent(session, keys[0], since) >= RESET_PER_ADDRESS or _recent(session, keys[1], since) >= RESET_PER_IP
     record_audit_event(
-        session, None, "auth.password_reset_requested", "", "",
+        session,
+        None,
+        "auth.password_reset_requested",
+        "",
+        "",
         {"email_domain": _email_domain(address), "throttled": throttled},
     )
     if throttled:
@@ -374,7 +383,9 @@ def prepare_password_reset(session: Session, row: MailOutbox) -> bool:
     user = find_user_by_email(session, row.to_address)
     now = utcnow()
     if user is None or not user.is_active_account:
-        record_audit_event(session, None, "mail.password_reset_unmatched", "", "", {"email_domain": _email_domain(row.to_address)})
+        record_audit_event(
+            session, None, "mail.password_reset_unmatched", "", "", {"email_domain": _email_domain(row.to_address)}
+        )
         row.dead_at, row.last_error = now, "no active account has this address"
         return False
     token = issue_password_token(session, None, user, purpose="self_service_reset")

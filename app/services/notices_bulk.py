@@ -30,7 +30,9 @@ def insert_notices(session, user_ids: Iterable[int], *, kind: str, title: str, b
     now = utcnow()
     values = {"kind": kind, "title": title[:120], "body": body[:500], "url": url[:255], "created_at": now, "read_at": None}
     rows = session.execute(
-        sa.insert(Notification).values([{"user_id": user_id, **values} for user_id in ids]).returning(Notification.id, Notification.user_id)
+        sa.insert(Notification)
+        .values([{"user_id": user_id, **values} for user_id in ids])
+        .returning(Notification.id, Notification.user_id)
     ).all()
     id_of = {user_id: notice_id for notice_id, user_id in rows}
     notices = []

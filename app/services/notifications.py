@@ -25,13 +25,24 @@ def register_channel(channel: Channel) -> None:
         _channels.append(channel)
 
 
-def notify(session: Session, recipients: Iterable[User], *, kind: str, title: str, body: str = "", url: str = "", extra: dict | None = None) -> list[Notification]:
+def notify(
+    session: Session,
+    recipients: Iterable[User],
+    *,
+    kind: str,
+    title: str,
+    body: str = "",
+    url: str = "",
+    extra: dict | None = None,
+) -> list[Notification]:
     """Write one in-app notice per recipient and hand them to every delivery channel."""
     ids = [user.id for user in recipients if user.is_active_account]
     return notify_ids(session, ids, kind=kind, title=title, body=body, url=url, extra=extra)
 
 
-def notify_ids(session, user_ids: Iterable[int], *, kind: str, title: str, body: str = "", url: str = "", extra: dict | None = None) -> list[Notification]:
+def notify_ids(
+    session, user_ids: Iterable[int], *, kind: str, title: str, body: str = "", url: str = "", extra: dict | None = None
+) -> list[Notification]:
     """As ``notify``, for people named by id (whose accounts the caller knows to be active): one INSERT
     for every notice, however many people (app/services/notices_bulk.py)."""
     session.flush()  # what the caller wrote goes first, as before
@@ -50,15 +61,11 @@ def notices_for(session: Session, user: User, limit: int = 50) -> list[Notificat
 
 
 def unread_count(session: Session, user: User) -> int:
-    return session.scalar(
-        sa.select(sa.func.count()).where(Notification.user_id == user.id, Notification.read_at.is_(None))
-    ) or 0
+    return session.scalar(sa.select(sa.func.count()).where(Notification.user_id == user.id, Notification.read_at.is_(None))) or 0
 
 
 def mark_all_read(session: Session, user: User) -> int:
     result = session.execute(
-        sa.update(Notification)
-        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
-        .values(read_at=utcnow())
+        sa.update(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None)).values(read_at=utcnow())
     )
     return rows_changed(result)

@@ -145,4 +145,3 @@ def authenticate(session: Session, rp: RelyingParty, credential: dict, challenge
     passkey.sign_count = verified.new_sign_count
     passkey.last_used_at = utcnow()
     return user
-

@@ -53,9 +53,7 @@ def export_person(session: Session, user: User) -> dict:
         ],
         "audit_events_about_you": [
             {"at": e.occurred_at.isoformat(), "action": e.action, "subject": f"{e.subject_type}:{e.subject_id}"}
-            for e in session.scalars(
-                sa.select(AuditEvent).where(AuditEvent.actor_id == user.id).order_by(AuditEvent.seq)
-            )
+            for e in session.scalars(sa.select(AuditEvent).where(AuditEvent.actor_id == user.id).order_by(AuditEvent.seq))
         ],
     }
     for section in _sections:

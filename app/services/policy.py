@@ -109,9 +109,12 @@ def policy_version(session, policy_id: int) -> PolicyVersion:
 
 
 def has_accepted(session, user: User, policy_id: int) -> bool:
-    return session.scalar(
-        sa.select(PolicyAcceptance.id).where(PolicyAcceptance.policy_id == policy_id, PolicyAcceptance.user_id == user.id)
-    ) is not None
+    return (
+        session.scalar(
+            sa.select(PolicyAcceptance.id).where(PolicyAcceptance.policy_id == policy_id, PolicyAcceptance.user_id == user.id)
+        )
+        is not None
+    )
 
 
 def acceptance_of(session, user: User, policy_id: int) -> PolicyAcceptance | None:
@@ -140,7 +143,9 @@ def accept_policy(session, actor: User, policy_id: int) -> PolicyAcceptance:
 
 def acceptances_of(session, user: User) -> list[PolicyAcceptance]:
     """Every version the person has accepted, oldest first (their "My data")."""
-    return list(session.scalars(sa.select(PolicyAcceptance).where(PolicyAcceptance.user_id == user.id).order_by(PolicyAcceptance.id)))
+    return list(
+        session.scalars(sa.select(PolicyAcceptance).where(PolicyAcceptance.user_id == user.id).order_by(PolicyAcceptance.id))
+    )
 
 
 def people_not_accepted(session, policy_id: int) -> list[User]:
@@ -179,7 +184,12 @@ def send_reminders(session, actor: User, policy_id: int, user_ids: set[int] | No
     people = [p for p in people_not_accepted(session, policy_id) if user_ids is None or p.id in user_ids]
     count = _remind(session, people, version)
     record_audit_event(
-        session, actor, "policy.reminders_sent", "policy_version", version.id, {"count": count},
+        session,
+        actor,
+        "policy.reminders_sent",
+        "policy_version",
+        version.id,
+        {"count": count},
         related={"user": people[0].id if len(people) == 1 else None},
     )
     return count
@@ -206,12 +216,14 @@ def review_reminders(session, now: datetime) -> int:
     )
     reminded = _remind(session, people_not_accepted(session, version.id), version)
     record_audit_event(
-        session, None, "policy.review_reminder_sent", "policy_version", version.id,
+        session,
+        None,
+        "policy.review_reminder_sent",
+        "policy_version",
+        version.id,
         {"admins": len(told), "not_accepted": reminded, "review_date": version.review_date.isoformat()},
     )
     return len(told) + reminded
-
-
 
 
 # The "no personal phone" declaration -----------------------------------------------------------------

@@ -41,7 +41,9 @@ def create_scim_token(session: Session, admin: User, name: str) -> tuple[ScimTok
         raise ValidationFailed("Name the token.", {"name": ["Give it a name up to 80 characters, like 'Entra ID provisioning'."]})
     active = session.scalar(sa.select(sa.func.count()).where(ScimToken.revoked_at.is_(None))) or 0
     if active >= MAX_ACTIVE_SCIM_TOKENS:
-        raise ValidationFailed("Too many tokens.", {"name": [f"The school can have {MAX_ACTIVE_SCIM_TOKENS} provisioning tokens; revoke one first."]})
+        raise ValidationFailed(
+            "Too many tokens.", {"name": [f"The school can have {MAX_ACTIVE_SCIM_TOKENS} provisioning tokens; revoke one first."]}
+        )
     secret = SCIM_TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ScimToken(name=name, token_hash=_hash(secret), prefix=secret[:12], created_by_id=admin.id)
     session.add(token)
@@ -98,12 +100,15 @@ class StaffRecord:
 
 
 def _admins_left(session: Session, without: User) -> int:
-    return session.scalar(
-        sa.select(sa.func.count())
-        .select_from(User)
-        .join(UserRole)
-        .where(UserRole.role == Role.ADMIN.value, User.is_active_account.is_(True), User.id != without.id)
-    ) or 0
+    return (
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(User)
+            .join(UserRole)
+            .where(UserRole.role == Role.ADMIN.value, User.is_active_account.is_(True), User.id != without.id)
+        )
+        or 0
+    )
 
 
 def _keep_an_admin(session: Session, user: User, *, roles: set[Role] | None, active: bool | None) -> None:
@@ -132,9 +137,7 @@ def change_email(session: Session, actor: User | None, user: User, email: str, *
 
 def create_person(session: Session, actor: User | None, record: StaffRecord, *, via: str) -> User:
     """Add a person as the record describes: the same account creation (and audit) as an admin's invitation."""
-    user = accounts.create_user(
-        session, actor, email=record.email, display_name=record.display_name, roles=record.roles or set()
-    )
+    user = accounts.create_user(session, actor, email=record.email, display_name=record.display_name, roles=record.roles or set())
     set_staff_terms(session, actor, user, staff_type=record.staff_type or StaffType.EMPLOYEE, end_date=record.end_date, via=via)
     if record.external_id:
         user.external_id = record.external_id[:255]
@@ -185,7 +188,9 @@ def set_role_members(session: Session, role: Role, user: User, member: bool, *, 
     """Give or take one role (a SCIM group membership). Staff is everyone's and cannot be taken."""
     if role == Role.STAFF:
         if not member:
-            raise ValidationFailed("Everyone is staff.", {"members": ["Everyone in Lanyard is in the Staff group; deactivate the person instead."]})
+            raise ValidationFailed(
+                "Everyone is staff.", {"members": ["Everyone in Lanyard is in the Staff group; deactivate the person instead."]}
+            )
         return False
     roles = set(user.roles)
     if (role in roles) == member:

@@ -175,10 +175,7 @@ def _client_reading(endpoint: str) -> tuple[str, str, int | None, str | None] | 
         first, second = parse_url(endpoint), parse_url(prepared.url or "")
     except (requests.RequestException, LocationParseError, ValueError, UnicodeError):
         return None
-    readings = {
-        ((url.scheme or "").lower(), (url.host or "").lower(), url.port, url.auth)
-        for url in (first, second)
-    }
+    readings = {((url.scheme or "").lower(), (url.host or "").lower(), url.port, url.auth) for url in (first, second)}
     return readings.pop() if len(readings) == 1 else None
 
 
@@ -307,9 +304,7 @@ def validate_subscription(endpoint: object, p256dh: object, auth: object, servic
 
 def subscriptions_of(session: Session, user: User) -> list[PushSubscription]:
     return list(
-        session.scalars(
-            sa.select(PushSubscription).where(PushSubscription.user_id == user.id).order_by(PushSubscription.id)
-        )
+        session.scalars(sa.select(PushSubscription).where(PushSubscription.user_id == user.id).order_by(PushSubscription.id))
     )
 
 
@@ -321,7 +316,9 @@ def owned_subscription(session: Session, user: User, subscription_id: int) -> Pu
     return subscription
 
 
-def subscribe(session: Session, actor: User, *, endpoint: str, p256dh: str, auth: str, user_agent: str, services: PushServices) -> tuple[PushSubscription, bool]:
+def subscribe(
+    session: Session, actor: User, *, endpoint: str, p256dh: str, auth: str, user_agent: str, services: PushServices
+) -> tuple[PushSubscription, bool]:
     """Record (or refresh) this browser's subscription for the actor; return it and whether it is new."""
     if errors := validate_subscription(endpoint, p256dh, auth, services):
         raise ValidationFailed("The browser's subscription is not usable.", errors)
@@ -487,10 +484,14 @@ def send_test_push(session: Session, actor: User) -> int:
             "No browser gets your notifications yet: turn them on first.", {"test": ["Turn on notifications first."]}
         )
     last = session.scalar(
-        sa.select(sa.func.max(AuditEvent.occurred_at)).where(AuditEvent.action == "push.test_sent", AuditEvent.actor_id == actor.id)
+        sa.select(sa.func.max(AuditEvent.occurred_at)).where(
+            AuditEvent.action == "push.test_sent", AuditEvent.actor_id == actor.id
+        )
     )
     if last is not None and last > utcnow() - TEST_PUSH_GAP:
-        raise ValidationFailed("A test notification was sent less than a minute ago: wait a moment and look for it.", {"test": ["Wait a minute."]})
+        raise ValidationFailed(
+            "A test notification was sent less than a minute ago: wait a moment and look for it.", {"test": ["Wait a minute."]}
+        )
     notify(
         session,
         [actor],

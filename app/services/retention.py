@@ -107,9 +107,13 @@ def _erase_leaver_devices(session: Session, now: datetime, report: RetentionRepo
     if not device_ids:
         return
     report.leaver_requests += _erase_requests(session, PermissionRequest.personal_device_id.in_(device_ids))
-    standing_ids = list(session.scalars(sa.select(StandingPermission.id).where(StandingPermission.personal_device_id.in_(device_ids))))
+    standing_ids = list(
+        session.scalars(sa.select(StandingPermission.id).where(StandingPermission.personal_device_id.in_(device_ids)))
+    )
     if standing_ids:
-        session.execute(sa.delete(standing_permission_areas).where(standing_permission_areas.c.standing_permission_id.in_(standing_ids)))
+        session.execute(
+            sa.delete(standing_permission_areas).where(standing_permission_areas.c.standing_permission_id.in_(standing_ids))
+        )
         session.execute(sa.delete(StandingPermission).where(StandingPermission.id.in_(standing_ids)))
     session.execute(sa.delete(RegisteredImei).where(RegisteredImei.device_id.in_(device_ids)))
     session.execute(sa.delete(PersonalDevice).where(PersonalDevice.id.in_(device_ids)))
@@ -143,7 +147,9 @@ def _remove(session: Session, model, key, condition) -> int:
     change while the tick may already hold the audit lock (CONTRIBUTING's lock order).
     """
     doomed = sa.select(key).where(condition).with_for_update(skip_locked=True)
-    result = session.execute(sa.delete(model).where(key.in_(doomed.scalar_subquery())), execution_options={"synchronize_session": False})
+    result = session.execute(
+        sa.delete(model).where(key.in_(doomed.scalar_subquery())), execution_options={"synchronize_session": False}
+    )
     return rows_changed(result)
 
 

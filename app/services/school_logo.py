@@ -104,13 +104,18 @@ def _check_pixels(data: bytes, content_type: str) -> None:
     size = image_size(data, content_type)
     if size is None or 0 in size:
         raise ValidationFailed(
-            "The logo's size cannot be read.", {"logo": ["The image's size in pixels cannot be read: save it again as a PNG, JPEG or WebP."]}
+            "The logo's size cannot be read.",
+            {"logo": ["The image's size in pixels cannot be read: save it again as a PNG, JPEG or WebP."]},
         )
     width, height = size
     if width > MAX_SIDE or height > MAX_SIDE:
         raise ValidationFailed(
             "The logo has too many pixels.",
-            {"logo": [f"The image is {width} x {height} pixels: use one of at most {MAX_SIDE} x {MAX_SIDE} pixels (200 x 200 is plenty)."]},
+            {
+                "logo": [
+                    f"The image is {width} x {height} pixels: use one of at most {MAX_SIDE} x {MAX_SIDE} pixels (200 x 200 is plenty)."
+                ]
+            },
         )
 
 
@@ -120,11 +125,18 @@ def save_logo(session: Session, actor: User, data: bytes) -> SchoolLogo:
         raise ValidationFailed("Choose a logo to upload.", {"logo": ["Choose an image file to upload."]})
     if len(data) > MAX_BYTES:
         raise ValidationFailed(
-            "The logo is too large.", {"logo": [f"The image is over {MAX_BYTES // 1024} KB: use one of at most {MAX_BYTES // 1024} KB (200 x 200 pixels is plenty)."]}
+            "The logo is too large.",
+            {
+                "logo": [
+                    f"The image is over {MAX_BYTES // 1024} KB: use one of at most {MAX_BYTES // 1024} KB (200 x 200 pixels is plenty)."
+                ]
+            },
         )
     content_type = image_type(data)
     if content_type is None:
-        raise ValidationFailed("The logo must be a PNG, JPEG or WebP image.", {"logo": ["The file is not a PNG, JPEG or WebP image."]})
+        raise ValidationFailed(
+            "The logo must be a PNG, JPEG or WebP image.", {"logo": ["The file is not a PNG, JPEG or WebP image."]}
+        )
     _check_pixels(data, content_type)
     digest = hashlib.sha256(data).hexdigest()
     logo = session.get(SchoolLogo, digest)

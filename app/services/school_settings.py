@@ -18,7 +18,9 @@ from app.services.settings import define_setting, defined_settings, get_setting,
 SCHOOL_NAME = define_setting("school.name", "", "School name (shown on every page; blank uses the server's setting)")
 TIME_ZONE = define_setting("school.time_zone", "Europe/London", "Time zone for school dates and times (like Europe/London)")
 PUSH_CONTACT = define_setting(
-    "push.contact", "", "Push contact: an email address push services may write to about this server (blank uses the server's setting)"
+    "push.contact",
+    "",
+    "Push contact: an email address push services may write to about this server (blank uses the server's setting)",
 )
 # Whom to tell about a concern (the "Report a concern" page); blank ones are left off that page.
 HEAD_NAME = define_setting("safeguarding.head_name", "", "Headteacher's name")
@@ -74,10 +76,24 @@ GROUPS = (
     ("Time and lessons", ("school.time_zone", "permissions.lesson_ends", "permissions.day_ends")),
     ("Notifications", ("permissions.escalation_minutes", "mail.approval_fallback_minutes", "push.contact")),
     ("People", ("permissions.delegate_ids", "staff.end_date_notice_days", "policy.review_notice_days")),
-    ("Retention", ("retention.permission_request_months", "retention.leaver_device_days", "retention.audit_event_years", "retention.case_hold")),
+    (
+        "Retention",
+        (
+            "retention.permission_request_months",
+            "retention.leaver_device_days",
+            "retention.audit_event_years",
+            "retention.case_hold",
+        ),
+    ),
     (
         "Safeguarding",
-        ("safeguarding.head_name", "safeguarding.head_contact", "safeguarding.dsl_name", "safeguarding.dsl_contact", "safeguarding.deputy_dsl_name"),
+        (
+            "safeguarding.head_name",
+            "safeguarding.head_contact",
+            "safeguarding.dsl_name",
+            "safeguarding.dsl_contact",
+            "safeguarding.deputy_dsl_name",
+        ),
     ),
 )
 # Help for settings declared before define_setting took it (a definition's own help wins).

@@ -167,9 +167,7 @@ def sign_in_with_claims(session: Session, provider, claims: dict, *, ip: str, us
     Returns the person and the new session id; raises ``SignInRefused`` (the caller audits it).
     """
     issuer, subject = str(claims["iss"]), str(claims["sub"])
-    identity = session.scalar(
-        sa.select(Identity).where(Identity.issuer == issuer, Identity.subject == subject).with_for_update()
-    )
+    identity = session.scalar(sa.select(Identity).where(Identity.issuer == issuer, Identity.subject == subject).with_for_update())
     if identity is not None:
         user = session.get(User, identity.user_id)
         how = "subject"
@@ -190,7 +188,12 @@ def sign_in_with_claims(session: Session, provider, claims: dict, *, ip: str, us
         session.add(identity)
         session.flush()
         record_audit_event(
-            session, user, "auth.sso_identity_linked", "user", user.id, {"provider": provider.name.value, "identity_id": identity.id}
+            session,
+            user,
+            "auth.sso_identity_linked",
+            "user",
+            user.id,
+            {"provider": provider.name.value, "identity_id": identity.id},
         )
     if user is None or not user.is_active_account:
         raise SignInRefused("deactivated", user=user)
@@ -234,8 +237,13 @@ def save_sign_in_rules(session: Session, actor: User, providers: dict, *, passwo
         errors["create_domain"] = ["Enter the school's email domain, like school.sch.uk, or leave it blank."]
     if passwords_off_wanted and not get_setting(session, PASSWORDS_OFF.key):
         if not providers:
-            errors["passwords_off"] = ["Set up sign-in with Microsoft or Google on the server first: with neither, nobody could sign in."]
-        elif not identities_of(session, actor) and session.scalar(sa.select(sa.func.count()).where(Passkey.user_id == actor.id)) == 0:
+            errors["passwords_off"] = [
+                "Set up sign-in with Microsoft or Google on the server first: with neither, nobody could sign in."
+            ]
+        elif (
+            not identities_of(session, actor)
+            and session.scalar(sa.select(sa.func.count()).where(Passkey.user_id == actor.id)) == 0
+        ):
             errors["passwords_off"] = [
                 "Sign in with Microsoft or Google yourself first (or add a passkey), so you cannot be locked out."
             ]

@@ -31,9 +31,9 @@ REQUIRED = ("name", "email")
 MAX_BYTES = 1024 * 1024
 MAX_ROWS = 5000
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_ROLE_NAMES = {role.value: role for role in Role} | {f"{role.value}s": role for role in Role} | {
-    role.label.lower(): role for role in Role
-}
+_ROLE_NAMES = (
+    {role.value: role for role in Role} | {f"{role.value}s": role for role in Role} | {role.label.lower(): role for role in Role}
+)
 
 
 class ImportRefused(ValidationFailed):
@@ -103,7 +103,9 @@ def _check_row(index: int, row: dict[str, str], today: date) -> tuple[StaffRecor
         messages.append("email: write a school email address, like a.patel@school.org.uk.")
     roles, unknown = _roles(row.get("roles", ""))
     if unknown:
-        messages.append(f"roles: unknown {', '.join(unknown)} (use staff, approver, office, admin, governor separated by ; or |).")
+        messages.append(
+            f"roles: unknown {', '.join(unknown)} (use staff, approver, office, admin, governor separated by ; or |)."
+        )
     staff_type = parse_staff_type(row.get("staff_type", ""))
     if staff_type is None:
         messages.append(f"staff type: write {', '.join(t.value for t in StaffType)}, or leave it blank for employee.")
@@ -113,10 +115,20 @@ def _check_row(index: int, row: dict[str, str], today: date) -> tuple[StaffRecor
     except ValueError as error:
         messages.append(f"end date: {error}")
     if end_date is not None and end_date < today:
-        messages.append("end date: that day has passed; leave the person out of the file (and tick 'deactivate those not in the file') to end their access.")
+        messages.append(
+            "end date: that day has passed; leave the person out of the file (and tick 'deactivate those not in the file') to end their access."
+        )
     if messages:
         return None, messages
-    return StaffRecord(email=email, display_name=name, roles=roles - {Role.STAFF}, staff_type=staff_type, end_date=end_date, end_date_given=True, active=True), []
+    return StaffRecord(
+        email=email,
+        display_name=name,
+        roles=roles - {Role.STAFF},
+        staff_type=staff_type,
+        end_date=end_date,
+        end_date_given=True,
+        active=True,
+    ), []
 
 
 def _differences(user: User, record: StaffRecord) -> list[str]:
@@ -225,7 +237,14 @@ def apply_import(session, actor: User, text: str, digest: str, *, deactivate_mis
         created.append((user, token))
     for planned in plan.changed:
         fields = update_person(session, actor, planned.existing, planned.record, via="csv")
-        record_audit_event(session, actor, "user.imported", "user", planned.existing.id, {"change": "changed", "row": planned.row, "fields": fields})
+        record_audit_event(
+            session,
+            actor,
+            "user.imported",
+            "user",
+            planned.existing.id,
+            {"change": "changed", "row": planned.row, "fields": fields},
+        )
     deactivated = 0
     if deactivate_missing:
         for user in plan.leaving:
@@ -238,7 +257,13 @@ def apply_import(session, actor: User, text: str, digest: str, *, deactivate_mis
         "staff.imported",
         "",
         "",
-        {"new": len(plan.new), "changed": len(plan.changed), "deactivated": deactivated, "left_active": len(plan.leaving) - deactivated, "digest": digest[:16]},
+        {
+            "new": len(plan.new),
+            "changed": len(plan.changed),
+            "deactivated": deactivated,
+            "left_active": len(plan.leaving) - deactivated,
+            "digest": digest[:16],
+        },
     )
     return ImportResult(created, len(plan.changed), deactivated)
 

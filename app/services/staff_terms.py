@@ -60,7 +60,9 @@ def parse_end_date(text: str | None) -> date | None:
         raise ValueError(f"{text} is not a real date; write it as DD/MM/YYYY.") from None
 
 
-def set_staff_terms(session: Session, actor: User | None, user: User, *, staff_type: StaffType, end_date: date | None, via: str = "admin") -> list[str]:
+def set_staff_terms(
+    session: Session, actor: User | None, user: User, *, staff_type: StaffType, end_date: date | None, via: str = "admin"
+) -> list[str]:
     """Set a person's staff type and end date; audit what changed. Returns the names of the changed fields.
 
     An end date already passed is refused for someone still active: deactivate them instead.

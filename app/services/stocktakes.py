@@ -90,11 +90,7 @@ class ScanResult:
 
 
 def is_expected(take: StockTake, asset: SchoolAsset | None) -> bool:
-    return (
-        asset is not None
-        and asset.status in EXPECTED_STATUSES
-        and (not take.location or asset.home_location == take.location)
-    )
+    return asset is not None and asset.status in EXPECTED_STATUSES and (not take.location or asset.home_location == take.location)
 
 
 def record_scan(session: Session, actor: User, stocktake_id: int, typed_tag: str, condition: str = "") -> ScanResult:
@@ -143,7 +139,9 @@ def record_scan(session: Session, actor: User, stocktake_id: int, typed_tag: str
 
 def scans_of(session: Session, stocktake_id: int) -> list[StockTakeScan]:
     return list(
-        session.scalars(sa.select(StockTakeScan).where(StockTakeScan.stocktake_id == stocktake_id).order_by(StockTakeScan.id.desc()))
+        session.scalars(
+            sa.select(StockTakeScan).where(StockTakeScan.stocktake_id == stocktake_id).order_by(StockTakeScan.id.desc())
+        )
     )
 
 
@@ -186,12 +184,14 @@ def close_stocktake(session: Session, actor: User, stocktake_id: int) -> dict[st
     scans = {
         row.tag: row
         for row in session.execute(
-            sa.select(StockTakeScan.tag, StockTakeScan.asset_id, StockTakeScan.condition).where(StockTakeScan.stocktake_id == take.id)
+            sa.select(StockTakeScan.tag, StockTakeScan.asset_id, StockTakeScan.condition).where(
+                StockTakeScan.stocktake_id == take.id
+            )
         )
     }
-    expected = sa.select(
-        SchoolAsset.id, SchoolAsset.tag, Loan.id.label("loan_id"), Loan.borrower_id, Loan.out_at
-    ).outerjoin(Loan, sa.and_(Loan.asset_id == SchoolAsset.id, Loan.returned_at.is_(None)))
+    expected = sa.select(SchoolAsset.id, SchoolAsset.tag, Loan.id.label("loan_id"), Loan.borrower_id, Loan.out_at).outerjoin(
+        Loan, sa.and_(Loan.asset_id == SchoolAsset.id, Loan.returned_at.is_(None))
+    )
     expected = expected.where(SchoolAsset.status.in_(EXPECTED_STATUSES))
     if take.location:
         expected = expected.where(SchoolAsset.home_location == take.location)
@@ -202,13 +202,23 @@ def close_stocktake(session: Session, actor: User, stocktake_id: int) -> dict[st
         scan = scans.get(row.tag)
         base = {"stocktake_id": take.id, "asset_id": row.id, "tag": row.tag, "condition": scan.condition if scan else ""}
         if scan is not None:
-            results.append({**base, "outcome": StockTakeOutcome.PRESENT.value, "loan_id": None, "borrower_id": None, "loaned_since": None})
+            results.append(
+                {**base, "outcome": StockTakeOutcome.PRESENT.value, "loan_id": None, "borrower_id": None, "loaned_since": None}
+            )
         elif row.loan_id is not None:
             results.append(
-                {**base, "outcome": StockTakeOutcome.ON_LOAN.value, "loan_id": row.loan_id, "borrower_id": row.borrower_id, "loaned_since": row.out_at}
+                {
+                    **base,
+                    "outcome": StockTakeOutcome.ON_LOAN.value,
+                    "loan_id": row.loan_id,
+                    "borrower_id": row.borrower_id,
+                    "loaned_since": row.out_at,
+                }
             )
         else:
-            results.append({**base, "outcome": StockTakeOutcome.MISSING.value, "loan_id": None, "borrower_id": None, "loaned_since": None})
+            results.append(
+                {**base, "outcome": StockTakeOutcome.MISSING.value, "loan_id": None, "borrower_id": None, "loaned_since": None}
+            )
     for tag, scan in scans.items():
         if tag not in seen_tags:
             results.append(
@@ -229,9 +239,7 @@ def close_stocktake(session: Session, actor: User, stocktake_id: int) -> dict[st
     audited = [scan.asset_id for scan in scans.values() if scan.asset_id is not None]
     for start in range(0, len(audited), 500):
         session.execute(
-            sa.update(SchoolAsset)
-            .where(SchoolAsset.id.in_(audited[start : start + 500]))
-            .values(last_audited_at=now)
+            sa.update(SchoolAsset).where(SchoolAsset.id.in_(audited[start : start + 500])).values(last_audited_at=now)
         )
     take.closed_at = now
     take.closed_by_id = actor.id

@@ -120,18 +120,20 @@ def _oauth_session(provider: Provider, redirect_uri: str) -> OAuth2Session:
     )
 
 
-def authorisation_url(provider: Provider, *, redirect_uri: str, state: str, nonce: str, code_verifier: str, timeout: float) -> str:
+def authorisation_url(
+    provider: Provider, *, redirect_uri: str, state: str, nonce: str, code_verifier: str, timeout: float
+) -> str:
     """Where to send the browser: the provider's sign-in page, with state, nonce and a PKCE challenge."""
     endpoint = metadata(provider, timeout)["authorization_endpoint"]
     extra = {"hd": provider.domain} if provider.domain else {}
     with _oauth_session(provider, redirect_uri) as oauth:
-        url, _state = oauth.create_authorization_url(
-            endpoint, state=state, nonce=nonce, code_verifier=code_verifier, **extra
-        )
+        url, _state = oauth.create_authorization_url(endpoint, state=state, nonce=nonce, code_verifier=code_verifier, **extra)
     return url
 
 
-def exchange_code(provider: Provider, *, redirect_uri: str, code: str, code_verifier: str, nonce: str, timeout: float) -> Exchange:
+def exchange_code(
+    provider: Provider, *, redirect_uri: str, code: str, code_verifier: str, nonce: str, timeout: float
+) -> Exchange:
     """Swap the code for tokens and return the ID token's checked claims."""
     found = metadata(provider, timeout)
     with _oauth_session(provider, redirect_uri) as oauth:
@@ -147,7 +149,9 @@ def exchange_code(provider: Provider, *, redirect_uri: str, code: str, code_veri
     return Exchange(check_id_token(provider, found, id_token, nonce=nonce, timeout=timeout))
 
 
-def check_id_token(provider: Provider, found_metadata: dict, id_token: str, *, nonce: str, timeout: float, now: int | None = None) -> dict:
+def check_id_token(
+    provider: Provider, found_metadata: dict, id_token: str, *, nonce: str, timeout: float, now: int | None = None
+) -> dict:
     """Verify the signature with the provider's keys, then issuer, audience, expiry and nonce; return the claims."""
     offered = found_metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
     algorithms = [alg for alg in offered if alg in ASYMMETRIC] or ["RS256"]
@@ -162,7 +166,10 @@ def check_id_token(provider: Provider, found_metadata: dict, id_token: str, *, n
     claims = CodeIDToken(
         decoded.claims,
         decoded.header,
-        {"iss": {"essential": True, "values": list(provider.accepted_issuers)}, "aud": {"essential": True, "value": provider.client_id}},
+        {
+            "iss": {"essential": True, "values": list(provider.accepted_issuers)},
+            "aud": {"essential": True, "value": provider.client_id},
+        },
         {"nonce": nonce, "client_id": provider.client_id},
     )
     try:

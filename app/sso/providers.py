@@ -51,8 +51,14 @@ class Provider:
 def oidc_settings_from_environment() -> dict:
     """The LANYARD_OIDC_* variables as Flask config keys (blank when unset)."""
     names = [
-        "MICROSOFT_TENANT", "MICROSOFT_CLIENT_ID", "MICROSOFT_CLIENT_SECRET", "MICROSOFT_ISSUER",
-        "GOOGLE_CLIENT_ID", "GOOGLE_CLIENT_SECRET", "GOOGLE_DOMAIN", "GOOGLE_ISSUER",
+        "MICROSOFT_TENANT",
+        "MICROSOFT_CLIENT_ID",
+        "MICROSOFT_CLIENT_SECRET",
+        "MICROSOFT_ISSUER",
+        "GOOGLE_CLIENT_ID",
+        "GOOGLE_CLIENT_SECRET",
+        "GOOGLE_DOMAIN",
+        "GOOGLE_ISSUER",
     ]
     settings: dict[str, object] = {f"OIDC_{name}": os.environ.get(f"LANYARD_OIDC_{name}", "").strip() for name in names}
     settings["OIDC_TIMEOUT_SECONDS"] = float(os.environ.get("LANYARD_OIDC_TIMEOUT_SECONDS", "10"))
@@ -87,7 +93,10 @@ def half_configured(config) -> list[str]:
     """Providers with some values set but not all (or a tenant that is not a GUID): shown to the admin."""
     found = configured_providers(config)
     wrong = []
-    for name, keys in (("microsoft", ("TENANT", "CLIENT_ID", "CLIENT_SECRET")), ("google", ("CLIENT_ID", "CLIENT_SECRET", "DOMAIN"))):
+    for name, keys in (
+        ("microsoft", ("TENANT", "CLIENT_ID", "CLIENT_SECRET")),
+        ("google", ("CLIENT_ID", "CLIENT_SECRET", "DOMAIN")),
+    ):
         if name not in found and any(config.get(f"OIDC_{name.upper()}_{key}") for key in keys):
             wrong.append(name)
     return wrong

@@ -79,7 +79,9 @@ def let_the_buttons_reach_the_providers(response):
     found = providers()
     if request.endpoint == "auth.sign_in" and found:
         origins = " ".join(sorted({client.authorisation_origin(p) for p in found.values()}))
-        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace("form-action 'self'", f"form-action 'self' {origins}")
+        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY.replace(
+            "form-action 'self'", f"form-action 'self' {origins}"
+        )
     return response
 
 
@@ -134,8 +136,12 @@ def callback(provider: str):
         db.session.commit()
     try:
         exchange = client.exchange_code(
-            found, redirect_uri=redirect_uri(found.name.value), code=request.args["code"], code_verifier=claimed.code_verifier,
-            nonce=claimed.nonce, timeout=timeout,
+            found,
+            redirect_uri=redirect_uri(found.name.value),
+            code=request.args["code"],
+            code_verifier=claimed.code_verifier,
+            nonce=claimed.nonce,
+            timeout=timeout,
         )
     except client.ProviderFailed as failure:
         return _refused(found, failure.reason)
@@ -162,7 +168,11 @@ def rules():
     if form.validate_on_submit():
         with refused(form) as refusal:
             changed = sso.save_sign_in_rules(
-                db.session, current_user, found, passwords_off_wanted=form.passwords_off.data, create_domain=form.create_domain.data or ""
+                db.session,
+                current_user,
+                found,
+                passwords_off_wanted=form.passwords_off.data,
+                create_domain=form.create_domain.data or "",
             )
         if not refusal:
             db.session.commit()

@@ -70,11 +70,15 @@ def create_floor_app(database_url: str, secret_key: str = "floor-" + secrets.tok
     @app.get("/floor")
     def page():
         person = db.session.execute(
-            select(FloorPerson).join(FloorSession, FloorSession.person_id == FloorPerson.id).where(FloorSession.id == session.get("sid", ""))
+            select(FloorPerson)
+            .join(FloorSession, FloorSession.person_id == FloorPerson.id)
+            .where(FloorSession.id == session.get("sid", ""))
         ).scalar_one_or_none()
         if person is None:
             abort(401)
-        devices = db.session.execute(select(FloorDevice).where(FloorDevice.person_id == person.id).order_by(FloorDevice.id).limit(5)).scalars()
+        devices = db.session.execute(
+            select(FloorDevice).where(FloorDevice.person_id == person.id).order_by(FloorDevice.id).limit(5)
+        ).scalars()
         return render_template("page.html", person=person, devices=list(devices))
 
     @app.get("/floor/sign-in/<sid>")

@@ -117,13 +117,37 @@ NOT_PAGES = {
     "provisioning.staff_import_template": "CSV download",
 }
 # The SCIM endpoint is JSON for identity systems, not pages.
-NOT_PAGES.update({rule: "SCIM JSON" for rule in (
-    "scim.service_provider", "scim.resource_types", "scim.resource_type", "scim.schemas", "scim.schema", "scim.list_users",
-    "scim.get_user", "scim.list_groups", "scim.get_group", "scim.unknown_endpoint",
-)})
+NOT_PAGES.update(
+    {
+        rule: "SCIM JSON"
+        for rule in (
+            "scim.service_provider",
+            "scim.resource_types",
+            "scim.resource_type",
+            "scim.schemas",
+            "scim.schema",
+            "scim.list_users",
+            "scim.get_user",
+            "scim.list_groups",
+            "scim.get_group",
+            "scim.unknown_endpoint",
+        )
+    }
+)
 
 
-SAMPLE_IDS = {"device": 1, "person": 1, "token": "x", "area": 1, "poster": "x", "request": 1, "asset": 1, "loaned": 1, "stocktake": 1, "closed_stocktake": 2}
+SAMPLE_IDS = {
+    "device": 1,
+    "person": 1,
+    "token": "x",
+    "area": 1,
+    "poster": "x",
+    "request": 1,
+    "asset": 1,
+    "loaned": 1,
+    "stocktake": 1,
+    "closed_stocktake": 2,
+}
 
 
 def _fill(path: str, ids: dict) -> str:
@@ -187,9 +211,7 @@ def _violations(page) -> list[str]:
     result = page.evaluate(
         "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})", WCAG_TAGS
     )
-    return [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}" for v in result["violations"]
-    ]
+    return [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}" for v in result["violations"]]
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])

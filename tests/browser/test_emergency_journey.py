@@ -57,7 +57,9 @@ def test_a_teacher_declares_an_emergency_at_the_door_and_the_head_reviews_it(liv
     staff_phone.get_by_label("What is happening?").fill(REASON)
     staff_phone.get_by_role("button", name="Ask permission").click()
 
-    expect(staff_phone.locator("#status-text")).to_have_text(re.compile(r"^Emergency override: approved until \d\d:\d\d, to be reviewed\.$"))
+    expect(staff_phone.locator("#status-text")).to_have_text(
+        re.compile(r"^Emergency override: approved until \d\d:\d\d, to be reviewed\.$")
+    )
     expect(staff_phone.locator(".flashes")).to_contain_text("The head and the designated safeguarding lead have been told")
     expect(staff_phone.get_by_role("button", name="I've left the room")).to_be_visible()
     status_url = staff_phone.url
@@ -80,6 +82,8 @@ def test_a_teacher_declares_an_emergency_at_the_door_and_the_head_reviews_it(liv
     # The teacher's page shows who reviewed it and what they found.
     staff_phone.goto(status_url)
     expect(staff_phone.locator("#status-text")).to_contain_text("reviewed by Mrs A Adeyemi: justified")
-    expect(staff_phone.locator("#review-state")).to_have_text("Reviewed by Mrs A Adeyemi: justified. Note: The right call; thank you.")
+    expect(staff_phone.locator("#review-state")).to_have_text(
+        "Reviewed by Mrs A Adeyemi: justified. Note: The right call; thank you."
+    )
     staff_phone.get_by_role("button", name="I've left the room").click()
     expect(staff_phone.locator("#status-text")).to_contain_text("you left the room")

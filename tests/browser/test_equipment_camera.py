@@ -55,9 +55,16 @@ def test_the_camera_scanner_records_a_label(live_server, chromium, tmp_path):
     browser = chromium.browser_type.launch(
         executable_path=CHROMIUM,
         headless=True,
-        args=[*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"],
+        args=[
+            *CHROMIUM_ARGS,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}",
+        ],
     )
-    context = browser.new_context(viewport=PHONE, base_url=live_server.url, permissions=["camera"], is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport=PHONE, base_url=live_server.url, permissions=["camera"], is_mobile=True, has_touch=True
+    )
     context.set_default_timeout(15_000)
     page = context.new_page()
     sign_in_page(page, email, PASSWORD)

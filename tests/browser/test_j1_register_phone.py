@@ -79,7 +79,9 @@ def test_service_worker_registers_and_offline_page_shows(live_server, phone):
     )
     assert "/offline" in cached_urls
     assert "/devices" not in cached_urls, "a personal page must never be cached"
-    offline_copy = phone.evaluate("caches.keys().then(ks => caches.open(ks[0])).then(c => c.match('/offline')).then(r => r.text())")
+    offline_copy = phone.evaluate(
+        "caches.keys().then(ks => caches.open(ks[0])).then(c => c.match('/offline')).then(r => r.text())"
+    )
     assert "Sign out" not in offline_copy, "the cached offline page must be the visitor's, not the signed-in person's"
 
     live_server.stop()

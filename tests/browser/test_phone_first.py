@@ -72,7 +72,17 @@ def test_a_desktop_keeps_every_item_in_the_top_bar(live_server, new_phone):
     page = new_phone(viewport={"width": 1366, "height": 768}, is_mobile=False, has_touch=False).new_page()
     sign_in_page(page, email, PASSWORD)
     nav = page.get_by_role("navigation", name="Main")
-    for label in ("Home", "Scan a poster", "My devices", "My requests", "My loans", "Equipment", "Scan a label", "Loans", "Register"):
+    for label in (
+        "Home",
+        "Scan a poster",
+        "My devices",
+        "My requests",
+        "My loans",
+        "Equipment",
+        "Scan a label",
+        "Loans",
+        "Register",
+    ):
         link = nav.get_by_role("link", name=label, exact=True)
         expect(link).to_be_visible()
         _in_viewport(page, link)
@@ -187,9 +197,16 @@ def _camera_page(chromium, live_server, video):
     browser = chromium.browser_type.launch(
         executable_path=CHROMIUM,
         headless=True,
-        args=[*CHROMIUM_ARGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={video}"],
+        args=[
+            *CHROMIUM_ARGS,
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={video}",
+        ],
     )
-    context = browser.new_context(viewport=TALL_PHONE, base_url=live_server.url, permissions=["camera"], is_mobile=True, has_touch=True)
+    context = browser.new_context(
+        viewport=TALL_PHONE, base_url=live_server.url, permissions=["camera"], is_mobile=True, has_touch=True
+    )
     context.set_default_timeout(15_000)
     return browser, context.new_page()
 

@@ -42,7 +42,9 @@ def test_a_teacher_accepts_the_policy_at_sign_in_and_reaches_home(live_server, n
     page = new_phone().new_page()
     sign_in_page(page, teacher_email, PASSWORD)
     expect(page.get_by_role("heading", name="Social Networking Policy", level=1)).to_be_visible()
-    expect(page.get_by_role("region", name="The policy's text")).to_contain_text("Keep a record of their phone's unique international")
+    expect(page.get_by_role("region", name="The policy's text")).to_contain_text(
+        "Keep a record of their phone's unique international"
+    )
     assert _violations(page) == []
     page.goto("/devices")  # any page leads back to the policy until it is accepted
     expect(page.get_by_role("heading", name="Social Networking Policy", level=1)).to_be_visible()

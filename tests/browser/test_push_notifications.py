@@ -101,7 +101,9 @@ def _deliver_until_shown(cdp, worker, origin: str, registration_id: str, message
     mid-delivery can drop it) until its notification is showing."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        cdp.send("ServiceWorker.deliverPushMessage", {"origin": origin, "registrationId": registration_id, "data": json.dumps(message)})
+        cdp.send(
+            "ServiceWorker.deliverPushMessage", {"origin": origin, "registrationId": registration_id, "data": json.dumps(message)}
+        )
         try:
             return _wait(lambda: worker.evaluate(NOTIFICATIONS, tag), timeout=3)
         except AssertionError:
@@ -143,14 +145,21 @@ def test_turn_on_then_approve_from_the_notification(live_server, new_phone, loca
     page.goto("/account")
     expect(page.locator("#account-push-this")).to_have_text("This browser gets your notifications.")
     with live_server.app_context():
-        assert db.session.scalar(sa.select(PushSubscription.user_id).where(PushSubscription.endpoint == browser.endpoint)) == head_id
+        assert (
+            db.session.scalar(sa.select(PushSubscription.user_id).where(PushSubscription.endpoint == browser.endpoint)) == head_id
+        )
 
     # A request arrives: the server encrypts and signs it to the (local) push service.
     with live_server.app_context(), write_intent():
         approver = db.session.get(type(head), head_id)
         notify(
-            db.session, [approver], kind="permission.requested", title="Mr B: iPhone 13 into Year 3 until 14:20",
-            body="Expecting an urgent call", url="/notices", extra={"kind": "permission.requested", "request_id": 7},
+            db.session,
+            [approver],
+            kind="permission.requested",
+            title="Mr B: iPhone 13 into Year 3 until 14:20",
+            body="Expecting an urgent call",
+            url="/notices",
+            extra={"kind": "permission.requested", "request_id": 7},
         )
         db.session.commit()
         db.session.remove()
@@ -209,8 +218,17 @@ def test_tapping_a_notification_opens_its_page(live_server, new_phone, local_pus
     registration = _wait(lambda: next((r for r in registrations if r["scopeURL"].startswith(live_server.url)), None))
     worker = _wait(lambda: context.service_workers[0] if context.service_workers else None)
 
-    message = {"title": "Your request was approved", "body": "Until 14:20", "url": "/devices", "kind": "permission.approved", "notice_id": 1}
-    cdp.send("ServiceWorker.deliverPushMessage", {"origin": live_server.url, "registrationId": registration["registrationId"], "data": json.dumps(message)})
+    message = {
+        "title": "Your request was approved",
+        "body": "Until 14:20",
+        "url": "/devices",
+        "kind": "permission.approved",
+        "notice_id": 1,
+    }
+    cdp.send(
+        "ServiceWorker.deliverPushMessage",
+        {"origin": live_server.url, "registrationId": registration["registrationId"], "data": json.dumps(message)},
+    )
     shown = _wait(lambda: worker.evaluate(NOTIFICATIONS, "notice-1"))
     assert shown[0]["actions"] == [] and shown[0]["url"] == "/devices"
 
@@ -236,7 +254,9 @@ def test_on_an_iphone_the_page_says_to_add_lanyard_to_the_home_screen(live_serve
     page.goto("/sign-in")
     sign_in_page(page, email, PASSWORD)
     page.goto("/notifications")
-    expect(page.locator("#push-state")).to_have_text("On iPhone and iPad, add Lanyard to your Home Screen first, then open it from there.")
+    expect(page.locator("#push-state")).to_have_text(
+        "On iPhone and iPad, add Lanyard to your Home Screen first, then open it from there."
+    )
     expect(page.get_by_text("Add to Home Screen")).to_be_visible()
     expect(page.get_by_role("button", name="Turn on notifications")).to_be_hidden()
 
@@ -257,5 +277,7 @@ def test_a_push_service_that_never_answers_does_not_leave_the_page_waiting(live_
     sign_in_page(page, email, PASSWORD)
     page.goto("/notifications")
     page.get_by_role("button", name="Turn on notifications").click()
-    expect(page.locator("#push-state")).to_have_text("The browser's push service did not answer. Check the connection and try again.")
+    expect(page.locator("#push-state")).to_have_text(
+        "The browser's push service did not answer. Check the connection and try again."
+    )
     expect(page.get_by_role("button", name="Turn on notifications")).to_be_enabled()

@@ -50,7 +50,9 @@ def test_screenshots_of_every_page(live_server, chromium, tmp_path, scheme, size
     width, height = SIZES[size]
     taken = 0
     for who, paths in PAGES.items():
-        context = chromium.new_context(viewport={"width": width, "height": height}, color_scheme=scheme, base_url=live_server.url, locale="en-GB")
+        context = chromium.new_context(
+            viewport={"width": width, "height": height}, color_scheme=scheme, base_url=live_server.url, locale="en-GB"
+        )
         page = context.new_page()
         if who:
             sign_in_page(page, f"{who}@{DEMO_DOMAIN}", PASSWORD)

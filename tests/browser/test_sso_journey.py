@@ -46,24 +46,37 @@ def local_provider(tmp_path, live_server):
         port = _free_port()
         client_id, secret = f"lanyard-{name}", f"{name}-secret-for-tests"
         config = tmp_path / f"{name}.json"
-        config.write_text(json.dumps({
-            "port": port,
-            "clients": [{
-                "client_id": client_id,
-                "client_secret": secret,
-                "redirect_uris": [f"{live_server.url}/sign-in/oidc/{name}/callback"],
-            }],
-            "accounts": accounts_claims,
-        }))
-        process = subprocess.Popen([node, str(PROVIDER_JS), str(config)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # noqa: S603  (our own script)
+        config.write_text(
+            json.dumps(
+                {
+                    "port": port,
+                    "clients": [
+                        {
+                            "client_id": client_id,
+                            "client_secret": secret,
+                            "redirect_uris": [f"{live_server.url}/sign-in/oidc/{name}/callback"],
+                        }
+                    ],
+                    "accounts": accounts_claims,
+                }
+            )
+        )
+        process = subprocess.Popen(  # noqa: S603  (our own script)
+            [node, str(PROVIDER_JS), str(config)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
         started.append(process)
         line = process.stdout.readline()  # "ready <issuer>", or nothing when it failed to start
         assert line.startswith("ready "), f"oidc-provider did not start: {line!r}"
         issuer = line.split()[1]
         key = name.upper()
-        live_server.app.config.update({
-            f"OIDC_{key}_CLIENT_ID": client_id, f"OIDC_{key}_CLIENT_SECRET": secret, f"OIDC_{key}_ISSUER": issuer, **settings,
-        })
+        live_server.app.config.update(
+            {
+                f"OIDC_{key}_CLIENT_ID": client_id,
+                f"OIDC_{key}_CLIENT_SECRET": secret,
+                f"OIDC_{key}_ISSUER": issuer,
+                **settings,
+            }
+        )
         return issuer
 
     yield start
@@ -76,8 +89,12 @@ def local_provider(tmp_path, live_server):
 
 def _seed(live_server) -> dict[str, int]:
     with live_server.app_context(), write_intent():
-        admin = accounts.create_user(db.session, None, email="admin@school.test", display_name="Ms Admin", roles={Role.ADMIN}, password=PASSWORD)
-        person = accounts.create_user(db.session, None, email="bclarke@school.test", display_name="Mr B Clarke", roles=set(), password=PASSWORD)
+        admin = accounts.create_user(
+            db.session, None, email="admin@school.test", display_name="Ms Admin", roles={Role.ADMIN}, password=PASSWORD
+        )
+        person = accounts.create_user(
+            db.session, None, email="bclarke@school.test", display_name="Mr B Clarke", roles=set(), password=PASSWORD
+        )
         leaver = accounts.create_user(db.session, None, email="leaver@school.test", display_name="Mr Leaver", roles=set())
         db.session.flush()
         accounts.deactivate_user(db.session, admin, leaver)
@@ -101,20 +118,26 @@ def _through_provider(context, button: str, login: str):
 
 def _refusal_reasons(live_server) -> list[str]:
     with live_server.app_context():
-        details = db.session.scalars(sa.select(AuditEvent.details).where(AuditEvent.action == "auth.sso_refused").order_by(AuditEvent.seq))
+        details = db.session.scalars(
+            sa.select(AuditEvent.details).where(AuditEvent.action == "auth.sso_refused").order_by(AuditEvent.seq)
+        )
         return [json.loads(d)["reason"] for d in details]
 
 
 def test_sign_in_with_microsoft_through_a_real_provider(live_server, new_phone, local_provider):
     ids = _seed(live_server)
     claims = {"tid": TENANT, "xms_edov": True}
-    local_provider("microsoft", {
-        "bclarke": {"email": "bclarke@school.test", "name": "Ben Clarke", **claims},
-        "outsider": {"email": "bclarke@school.test", "tid": "9f8e7d6c-5b4a-4c3d-8e2f-1a0b9c8d7e6f", "xms_edov": True},
-        "unverified": {"email": "bclarke@school.test", "tid": TENANT, "xms_edov": False},
-        "leaver": {"email": "leaver@school.test", **claims},
-        "newstarter": {"email": "newstarter@school.test", "name": "Ms N Starter", **claims},
-    }, OIDC_MICROSOFT_TENANT=TENANT)
+    local_provider(
+        "microsoft",
+        {
+            "bclarke": {"email": "bclarke@school.test", "name": "Ben Clarke", **claims},
+            "outsider": {"email": "bclarke@school.test", "tid": "9f8e7d6c-5b4a-4c3d-8e2f-1a0b9c8d7e6f", "xms_edov": True},
+            "unverified": {"email": "bclarke@school.test", "tid": TENANT, "xms_edov": False},
+            "leaver": {"email": "leaver@school.test", **claims},
+            "newstarter": {"email": "newstarter@school.test", "name": "Ms N Starter", **claims},
+        },
+        OIDC_MICROSOFT_TENANT=TENANT,
+    )
 
     # An existing person, matched by email and linked; the journey comes back signed in.
     page, callback = _through_provider(new_phone(), "Sign in with Microsoft", "bclarke")
@@ -162,11 +185,15 @@ def test_sign_in_with_microsoft_through_a_real_provider(live_server, new_phone, 
 
 def test_sign_in_with_google_through_a_real_provider(live_server, new_phone, local_provider):
     ids = _seed(live_server)
-    local_provider("google", {
-        "bclarke": {"email": "bclarke@school.test", "email_verified": True, "hd": "school.test"},
-        "gmail": {"email": "bclarke@school.test", "email_verified": True},
-        "otherschool": {"email": "bclarke@school.test", "email_verified": True, "hd": "other.test"},
-    }, OIDC_GOOGLE_DOMAIN="school.test")
+    local_provider(
+        "google",
+        {
+            "bclarke": {"email": "bclarke@school.test", "email_verified": True, "hd": "school.test"},
+            "gmail": {"email": "bclarke@school.test", "email_verified": True},
+            "otherschool": {"email": "bclarke@school.test", "email_verified": True, "hd": "other.test"},
+        },
+        OIDC_GOOGLE_DOMAIN="school.test",
+    )
     page = new_phone().new_page()
     page.goto("/sign-in")
     assert page.get_by_role("button", name="Sign in with Microsoft").count() == 0  # not configured, not shown

@@ -44,7 +44,9 @@ def test_an_admin_previews_and_applies_a_staff_file(live_server, new_phone, tmp_
 
     expect(page.get_by_role("heading", name="Staff imported")).to_be_visible()
     expect(page.get_by_text("1 added, 0 changed, 1 deactivated.")).to_be_visible()
-    expect(page.get_by_label("Ms C Davies (c.davies@school.test)")).to_have_value(re.compile(r"^https?://[^ ]+/set-password/[^/ ]+$"))
+    expect(page.get_by_label("Ms C Davies (c.davies@school.test)")).to_have_value(
+        re.compile(r"^https?://[^ ]+/set-password/[^/ ]+$")
+    )
     with live_server.app_context():
         assert db.session.get(User, leaver_id).is_active_account is False
         davies = db.session.scalar(sa.select(User).where(User.email == "c.davies@school.test"))

@@ -102,8 +102,18 @@ def test_live_pages_show_hostile_data_as_text(live_server, new_phone, frozen_clo
     staff.goto(f"/requests/{denied}")  # settled: the page does not poll
     expect(staff.locator("#status-note-text")).to_have_text(h.values["denial note"])
     problems += _clean(staff)
-    for path in ("/", "/requests", "/notices", "/devices", f"/devices/{ids['device_id'][0]}", "/my-loans", "/account/tokens",
-                 "/account/passkeys", "/notifications", "/my-data"):
+    for path in (
+        "/",
+        "/requests",
+        "/notices",
+        "/devices",
+        f"/devices/{ids['device_id'][0]}",
+        "/my-loans",
+        "/account/tokens",
+        "/account/passkeys",
+        "/notifications",
+        "/my-data",
+    ):
         staff.goto(path)
         problems += _clean(staff)
     staff.goto("/notices")
@@ -132,11 +142,20 @@ def test_live_pages_show_hostile_data_as_text(live_server, new_phone, frozen_clo
     with office.expect_response(re.compile(rf"/api/v1/stocktakes/{open_take}/scans$")):
         office.get_by_role("button", name="Record").click()
     expect(office.locator("#scan-message")).to_have_text(re.compile(re.escape(h.values["asset 1 name"])))
-    expect(office.get_by_role("list", name="Scanned labels").get_by_role("listitem").first).to_contain_text(h.values["asset 1 name"])
+    expect(office.get_by_role("list", name="Scanned labels").get_by_role("listitem").first).to_contain_text(
+        h.values["asset 1 name"]
+    )
     problems += _clean(office)
-    for path in ("/equipment", f"/equipment/{ids['asset_id'][0]}", f"/equipment/stocktakes/{closed_take}", "/equipment/loans",
-                 "/equipment/labels?" + "&".join(f"asset={i}" for i in ids["asset_id"]), f"/office/devices/{ids['device_id'][1]}",
-                 "/audit", "/notices"):
+    for path in (
+        "/equipment",
+        f"/equipment/{ids['asset_id'][0]}",
+        f"/equipment/stocktakes/{closed_take}",
+        "/equipment/loans",
+        "/equipment/labels?" + "&".join(f"asset={i}" for i in ids["asset_id"]),
+        f"/office/devices/{ids['device_id'][1]}",
+        "/audit",
+        "/notices",
+    ):
         office.goto(path)
         problems += _clean(office)
     office.goto("/audit")
@@ -145,8 +164,16 @@ def test_live_pages_show_hostile_data_as_text(live_server, new_phone, frozen_clo
     # The admin's pages: people, areas, posters, settings.
     admin = _phone(new_phone, dialogs)
     sign_in_page(admin, ids["emails"]["admin"], PASSWORD)
-    for path in ("/admin/staff", f"/admin/staff/{ids['people']['staff']}", "/admin/areas", f"/admin/areas/{ids['area_id'][0]}",
-                 f"/admin/areas/{ids['area_id'][0]}/poster", "/admin/areas/posters", "/admin/settings", "/audit"):
+    for path in (
+        "/admin/staff",
+        f"/admin/staff/{ids['people']['staff']}",
+        "/admin/areas",
+        f"/admin/areas/{ids['area_id'][0]}",
+        f"/admin/areas/{ids['area_id'][0]}/poster",
+        "/admin/areas/posters",
+        "/admin/settings",
+        "/audit",
+    ):
         admin.goto(path)
         problems += _clean(admin)
     expect(admin.locator("main")).to_contain_text(json.dumps(h.values["area name"])[1:-1])

@@ -38,14 +38,23 @@ class FakeProvider:
         self.server.server_close()
 
     # What the browser would do at the provider: sign in and come back with a code.
-    def authorise(self, authorisation_url: str, claims: dict | None = None, *, sign_with: RSAKey | None = None, raw_token: str | None = None) -> dict:
+    def authorise(
+        self, authorisation_url: str, claims: dict | None = None, *, sign_with: RSAKey | None = None, raw_token: str | None = None
+    ) -> dict:
         """Accept the sign-in the app asked for; return the query the provider would send back."""
         query = {k: v[0] for k, v in parse_qs(urlsplit(authorisation_url).query).items()}
         assert query["client_id"] == self.client_id and query["response_type"] == "code"
         assert query["code_challenge_method"] == "S256" and set(query["scope"].split()) == {"openid", "email", "profile"}
         code = secrets.token_urlsafe(16)
         now = int(time.time())
-        token_claims = {"iss": self.issuer, "aud": self.client_id, "iat": now, "exp": now + 300, "nonce": query["nonce"], **(claims or {})}
+        token_claims = {
+            "iss": self.issuer,
+            "aud": self.client_id,
+            "iat": now,
+            "exp": now + 300,
+            "nonce": query["nonce"],
+            **(claims or {}),
+        }
         self.codes[code] = {
             "claims": {k: v for k, v in token_claims.items() if v is not None},
             "challenge": query["code_challenge"],

@@ -58,7 +58,12 @@ def _redeem(token: str, action: str, presenter=None):
 def _refusals() -> list[str]:
     import json
 
-    return [json.loads(e.details)["reason"] for e in db.session.scalars(sa.select(AuditEvent).where(AuditEvent.action == "push.action_refused").order_by(AuditEvent.seq))]
+    return [
+        json.loads(e.details)["reason"]
+        for e in db.session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.action == "push.action_refused").order_by(AuditEvent.seq)
+        )
+    ]
 
 
 def test_only_the_hash_is_stored(decisions):
@@ -105,7 +110,9 @@ def test_an_expired_token_is_refused(decisions, frozen_clock):
     assert decisions == [] and _refusals() == ["expired"]
 
 
-@pytest.mark.parametrize("tamper", [lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"), lambda t: t + "x", lambda t: "x" * 5, lambda t: t.upper()])
+@pytest.mark.parametrize(
+    "tamper", [lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"), lambda t: t + "x", lambda t: "x" * 5, lambda t: t.upper()]
+)
 def test_a_tampered_token_is_refused(decisions, tamper):
     head = make_user(Role.APPROVER)
     tokens = _issue(head)
@@ -156,7 +163,12 @@ def test_the_service_worker_decides_without_a_session_or_csrf_token(decisions, c
     tokens = _issue(head)
     response = client.post("/api/v1/push-actions", json={"token": tokens["approve"], "action": "approve"})
     assert response.status_code == 200, response.get_data(as_text=True)
-    assert response.get_json() == {"subject_type": SUBJECT, "subject_id": 42, "action": "approve", "message": "Approved until 14:20"}
+    assert response.get_json() == {
+        "subject_type": SUBJECT,
+        "subject_id": 42,
+        "action": "approve",
+        "message": "Approved until 14:20",
+    }
     assert decisions == [(head.id, 42, "approve")]
 
     again = client.post("/api/v1/push-actions", json={"token": tokens["approve"], "action": "approve"})
@@ -179,7 +191,12 @@ def test_the_api_refuses_a_token_under_someone_elses_session(decisions, client):
 
 @pytest.mark.parametrize(
     "body, field",
-    [({"token": "abc"}, "action"), ({"token": "a" * 40, "action": "maybe"}, "action"), ({"token": 5, "action": "approve"}, "token"), ({"token": "a" * 40, "action": "approve", "who": 1}, "who")],
+    [
+        ({"token": "abc"}, "action"),
+        ({"token": "a" * 40, "action": "maybe"}, "action"),
+        ({"token": 5, "action": "approve"}, "token"),
+        ({"token": "a" * 40, "action": "approve", "who": 1}, "who"),
+    ],
 )
 def test_the_api_says_what_is_wrong_with_a_body(decisions, client, body, field):
     response = client.post("/api/v1/push-actions", json=body)
@@ -207,8 +224,13 @@ def test_a_permission_request_push_carries_tokens_for_approvers_only(decisions, 
         subscribe_browser(push_service, colleague)
         with write_intent():
             notify(
-                db.session, [head, colleague], kind="permission.requested", title="Mr B: iPhone 13 into Year 3 until 14:20",
-                body="Expecting an urgent call", url="/approvals/7", extra={"kind": "permission.requested", "request_id": 7},
+                db.session,
+                [head, colleague],
+                kind="permission.requested",
+                title="Mr B: iPhone 13 into Year 3 until 14:20",
+                body="Expecting an urgent call",
+                url="/approvals/7",
+                extra={"kind": "permission.requested", "request_id": 7},
             )
             db.session.commit()
         drain(sender_settings)
@@ -220,7 +242,9 @@ def test_a_permission_request_push_carries_tokens_for_approvers_only(decisions, 
         assert other_push.headers["urgency"] == "normal" and other_push.message["request_id"] == 7
         assert int(head_push.headers["ttl"]) <= 3600 and head_push.headers["topic"] == "permission_request-7"
 
-        response = client.post("/api/v1/push-actions", json={"token": head_push.message["actions"]["approve"], "action": "approve"})
+        response = client.post(
+            "/api/v1/push-actions", json={"token": head_push.message["actions"]["approve"], "action": "approve"}
+        )
         assert response.status_code == 200
         assert decisions == [(head.id, 7, "approve")]
         # Once delivered, the outbox no longer holds the token in the clear.

@@ -32,7 +32,13 @@ def test_a_notice_becomes_an_encrypted_signed_push_without_the_imei(push_service
     office = make_user(Role.OFFICE)
     _browser, subscription_id = subscribe_browser(push_service, office)
     imei = make_imei()
-    _notify([office], kind="device.reported_lost", title="Mr B reported a smartphone lost", body=f"iPhone 13, IMEI {imei}.", url="/office/devices/7")
+    _notify(
+        [office],
+        kind="device.reported_lost",
+        title="Mr B reported a smartphone lost",
+        body=f"iPhone 13, IMEI {imei}.",
+        url="/office/devices/7",
+    )
 
     report = drain(sender_settings)
 

@@ -79,8 +79,10 @@ GOOD_ENDPOINTS = [
 
 
 def browser_keys() -> tuple[str, str]:
-    point = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    point = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
     )
     encode = lambda raw: base64.urlsafe_b64encode(raw).decode().rstrip("=")  # noqa: E731
     return encode(point), encode(os.urandom(16))
@@ -127,7 +129,9 @@ def test_the_api_refuses_a_subscription_without_a_string_endpoint(client):
     p256dh, auth = browser_keys()
     for endpoint in (None, 42, ["https://fcm.googleapis.com/x"]):
         body = {"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}
-        response = client.post("/api/v1/push-subscriptions", json=body, headers={"X-CSRFToken": csrf_token(client, "/notifications")})
+        response = client.post(
+            "/api/v1/push-subscriptions", json=body, headers={"X-CSRFToken": csrf_token(client, "/notifications")}
+        )
         assert response.status_code == 422 and "endpoint" in response.get_json()["errors"], endpoint
 
 
@@ -191,7 +195,9 @@ def test_the_extra_hosts_come_from_the_environment(monkeypatch, tmp_path, databa
         db.engine.dispose()
 
 
-@pytest.mark.parametrize("value", ["https://push.example", "user@push.example", "push.example:http", "push.example.", "push.example/x"])
+@pytest.mark.parametrize(
+    "value", ["https://push.example", "user@push.example", "push.example:http", "push.example.", "push.example/x"]
+)
 def test_a_malformed_extra_host_stops_the_app_at_start(monkeypatch, tmp_path, value):
     monkeypatch.setenv("LANYARD_PUSH_EXTRA_HOSTS", value)
     with pytest.raises(ValueError, match="LANYARD_PUSH_EXTRA_HOSTS"):

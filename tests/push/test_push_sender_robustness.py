@@ -81,7 +81,9 @@ def test_any_exception_while_sending_retries_that_message_only(push_service, sen
         assert report.sent == 1 and report.retried == 1, (error, report)
         assert [m["title"] for m in push_service.messages()].count(f"Round {number}") == 1
         db.session.expire_all()
-        row = db.session.scalar(sa.select(PushOutbox).where(PushOutbox.sent_at.is_(None), PushOutbox.dead_at.is_(None)).order_by(PushOutbox.id.desc()))
+        row = db.session.scalar(
+            sa.select(PushOutbox).where(PushOutbox.sent_at.is_(None), PushOutbox.dead_at.is_(None)).order_by(PushOutbox.id.desc())
+        )
         if isinstance(error, requests.RequestException | WebPushException):
             # What the push service or the network answered: an ordinary retry, no traceback needed.
             assert row.last_error
@@ -121,12 +123,16 @@ def test_a_message_that_keeps_failing_is_dropped_at_the_limit(push_service, send
         "https://fcm.googleapis.com:8443/x",
     ],
 )
-def test_a_stored_subscription_that_fails_the_checks_is_removed_and_never_sent_to(push_service, sender_settings, monkeypatch, caplog, endpoint):
+def test_a_stored_subscription_that_fails_the_checks_is_removed_and_never_sent_to(
+    push_service, sender_settings, monkeypatch, caplog, endpoint
+):
     """Stored before the checks were tightened: the sender checks again, logs, drops it, carries on."""
     user = make_user(Role.STAFF)
     good_browser, _ = subscribe_browser(push_service, user)
     with write_intent():
-        stale = PushSubscription(user_id=user.id, endpoint=endpoint, p256dh=good_browser.p256dh, auth=good_browser.auth, user_agent="Old")
+        stale = PushSubscription(
+            user_id=user.id, endpoint=endpoint, p256dh=good_browser.p256dh, auth=good_browser.auth, user_agent="Old"
+        )
         db.session.add(stale)
         db.session.commit()
     stale_id = stale.id
@@ -141,7 +147,9 @@ def test_a_stored_subscription_that_fails_the_checks_is_removed_and_never_sent_t
     assert [m["title"] for m in push_service.messages()] == ["Still delivered"]
     db.session.expire_all()
     assert db.session.get(PushSubscription, stale_id) is None
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(PushOutbox).where(PushOutbox.subscription_id == stale_id)) == 0
+    assert (
+        db.session.scalar(sa.select(sa.func.count()).select_from(PushOutbox).where(PushOutbox.subscription_id == stale_id)) == 0
+    )
     event = db.session.scalar(sa.select(AuditEvent).where(AuditEvent.action == "push.subscription_refused"))
     assert event.subject_id == str(stale_id) and "endpoint" in event.details
     assert any(f"subscription {stale_id} is not usable" in r.getMessage() for r in caplog.records)
@@ -185,7 +193,9 @@ def test_the_worker_backs_off_and_recovers_from_database_errors(push_app, push_s
 
     def unreachable(session):
         if outage.is_set():
-            raise sa.exc.OperationalError("SELECT min(next_attempt_at)", {}, Exception("server closed the connection unexpectedly"))
+            raise sa.exc.OperationalError(
+                "SELECT min(next_attempt_at)", {}, Exception("server closed the connection unexpectedly")
+            )
         return real_next_due_in(session)
 
     monkeypatch.setattr(push_sender, "next_due_in", unreachable)
@@ -299,7 +309,10 @@ def _start_cli_worker(push_app, push_service, database_url, tmp_path) -> subproc
     with open(tmp_path / "push-worker.log", "w") as log_file:  # the child keeps its own copy of the handle
         return subprocess.Popen(  # noqa: S603
             [sys.executable, "-m", "flask", "--app", "wsgi", "push-worker", "--poll", "0.1"],
-            cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
         )
 
 

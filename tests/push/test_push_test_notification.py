@@ -14,7 +14,9 @@ from tests.factories import make_user, sign_in
 def _browser(user, n: int = 1) -> None:
     with write_intent():
         db.session.add(
-            PushSubscription(user_id=user.id, endpoint=f"https://fcm.googleapis.com/fcm/send/test-{user.id}-{n}", p256dh="k", auth="a")
+            PushSubscription(
+                user_id=user.id, endpoint=f"https://fcm.googleapis.com/fcm/send/test-{user.id}-{n}", p256dh="k", auth="a"
+            )
         )
         db.session.commit()
 
@@ -30,7 +32,9 @@ def test_a_test_notification_goes_to_my_own_browsers_once_a_minute(client, froze
     assert "Send me a test notification" in page
     sent = client.post("/notifications/test", data={"csrf_token": token}, follow_redirects=True)
     assert "A test notification is on its way to 2 browsers." in sent.get_data(as_text=True)
-    owners = db.session.scalars(sa.select(PushSubscription.user_id).join(PushOutbox, PushOutbox.subscription_id == PushSubscription.id)).all()
+    owners = db.session.scalars(
+        sa.select(PushSubscription.user_id).join(PushOutbox, PushOutbox.subscription_id == PushSubscription.id)
+    ).all()
     assert sorted(owners) == [me.id, me.id]
     again = client.post("/notifications/test", data={"csrf_token": token}, follow_redirects=True)
     assert "less than a minute ago" in again.get_data(as_text=True)

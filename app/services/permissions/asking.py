@@ -40,7 +40,9 @@ from app.services.settings import get_setting
 # Asking ---------------------------------------------------------------------------------------------
 
 
-def covering_standing_permission(session: Session, requester: User, area: Area, option: DeviceOption, now: datetime) -> StandingPermission | None:
+def covering_standing_permission(
+    session: Session, requester: User, area: Area, option: DeviceOption, now: datetime
+) -> StandingPermission | None:
     """A live standing permission for this person that covers this device and area today."""
     today = to_local(now).date()
     candidates = session.scalars(
@@ -67,7 +69,9 @@ def _validate_emergency_reason(text: str) -> list[str]:
     if not text:
         return ["Say what is happening in a sentence, for example: pupil having a seizure, calling 999 and parents."]
     if len(text) < MIN_EMERGENCY_REASON:
-        return [f"Say a little more: use at least {MIN_EMERGENCY_REASON} characters, so the head and the DSL know what is happening."]
+        return [
+            f"Say a little more: use at least {MIN_EMERGENCY_REASON} characters, so the head and the DSL know what is happening."
+        ]
     if len(text) > MAX_EMERGENCY_REASON:
         return [f"Use at most {MAX_EMERGENCY_REASON} characters (you used {len(text)})."]
     return []
@@ -214,7 +218,9 @@ def request_permission(
         )
         end_other_places(session, requester, request, now)
         return request
-    record_audit_event(session, requester, "permission.requested", "permission_request", request.id, details, related=request_links(request))
+    record_audit_event(
+        session, requester, "permission.requested", "permission_request", request.id, details, related=request_links(request)
+    )
     delegate_ids = [int(i) for i in get_setting(session, DELEGATE_IDS.key) or []]
     notify_ids(
         session,
@@ -249,10 +255,14 @@ def _first_group(requester: User, *groups: list[User]) -> list[User]:
 
 def review_overdue_recipients(session: Session, requester: User) -> list[User]:
     """The admins and the delegates; failing both, every approver. Never the person whose override it was."""
-    return _first_group(requester, users_with_role(session, Role.ADMIN) + delegates(session), users_with_role(session, Role.APPROVER))
+    return _first_group(
+        requester, users_with_role(session, Role.ADMIN) + delegates(session), users_with_role(session, Role.APPROVER)
+    )
 
 
-def _override(session: Session, requester: User, request: PermissionRequest, emergency_reason: str, details: dict, now: datetime) -> PermissionRequest:
+def _override(
+    session: Session, requester: User, request: PermissionRequest, emergency_reason: str, details: dict, now: datetime
+) -> PermissionRequest:
     """Approve ``request`` at once as an emergency override, to the end of the school day at most, and tell the approvers."""
     day_end = school_day_end(session, now)
     request.emergency = True

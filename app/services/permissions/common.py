@@ -15,8 +15,12 @@ from app.models import (
 from app.services.errors import ValidationFailed
 from app.services.settings import define_setting
 
-ESCALATION_MINUTES = define_setting("permissions.escalation_minutes", 5, "Minutes before an undecided request goes to the delegates")
-DELEGATE_IDS = define_setting("permissions.delegate_ids", cast("list[int]", []), "Delegates: approvers who cover when others are away")
+ESCALATION_MINUTES = define_setting(
+    "permissions.escalation_minutes", 5, "Minutes before an undecided request goes to the delegates"
+)
+DELEGATE_IDS = define_setting(
+    "permissions.delegate_ids", cast("list[int]", []), "Delegates: approvers who cover when others are away"
+)
 # When lessons end, in school time: "end of lesson" is the next of these. A typical primary day.
 LESSON_ENDS = define_setting(
     "permissions.lesson_ends", ["09:50", "10:45", "12:00", "14:00", "15:15"], "When lessons end (HH:MM, school time)"

@@ -124,7 +124,9 @@ def decide(
         body = f"By {actor.display_name}." + (f" Note: {note}" if note else "")
     session.flush()
     session.expire(request, ["decided_by"])
-    record_audit_event(session, actor, f"permission.{request.status}", "permission_request", request.id, details, related=request_links(request))
+    record_audit_event(
+        session, actor, f"permission.{request.status}", "permission_request", request.id, details, related=request_links(request)
+    )
     if request.status == RequestStatus.APPROVED.value:
         end_other_places(session, actor, request, now)
     notify(
@@ -215,12 +217,20 @@ def withdraw(session: Session, actor: User, request_id: int) -> PermissionReques
     request.status = RequestStatus.WITHDRAWN.value
     request.ended_at = utcnow()
     session.flush()
-    record_audit_event(session, actor, "permission.withdrawn", "permission_request", request.id, {"area_id": request.area_id}, related=request_links(request))
+    record_audit_event(
+        session,
+        actor,
+        "permission.withdrawn",
+        "permission_request",
+        request.id,
+        {"area_id": request.area_id},
+        related=request_links(request),
+    )
     return request
 
 
 def end_permission(session: Session, actor: User, request_id: int) -> PermissionRequest:
-    """"I've left the room": the requester ends an approved permission early."""
+    """ "I've left the room": the requester ends an approved permission early."""
     own_request(session, actor, request_id)
     request = _locked(session, request_id)
     if request.status == RequestStatus.PENDING.value:
@@ -231,7 +241,12 @@ def end_permission(session: Session, actor: User, request_id: int) -> Permission
     request.ended_at = utcnow()
     session.flush()
     record_audit_event(
-        session, actor, "permission.ended", "permission_request", request.id, {"area_id": request.area_id, "early": True},
+        session,
+        actor,
+        "permission.ended",
+        "permission_request",
+        request.id,
+        {"area_id": request.area_id, "early": True},
         related=request_links(request),
     )
     return request

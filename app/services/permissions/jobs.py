@@ -64,7 +64,12 @@ def expire_due(session: Session, now: datetime) -> int:
         request.ended_at = request.approved_until if was == RequestStatus.APPROVED.value else request.wanted_until
         session.flush()
         record_audit_event(
-            session, None, "permission.expired", "permission_request", request.id, {"was": was, "area_id": request.area_id},
+            session,
+            None,
+            "permission.expired",
+            "permission_request",
+            request.id,
+            {"was": was, "area_id": request.area_id},
             related=request_links(request),
         )
         if was == RequestStatus.APPROVED.value:
@@ -104,7 +109,10 @@ def escalate_due(session: Session, now: datetime) -> int:
             "permission.escalated",
             "permission_request",
             request.id,
-            {"notified_user_ids": [u.id for u in recipients], "waited_minutes": int((now - request.created_at).total_seconds() // 60)},
+            {
+                "notified_user_ids": [u.id for u in recipients],
+                "waited_minutes": int((now - request.created_at).total_seconds() // 60),
+            },
             related=request_links(request),
         )
         notify(

@@ -83,7 +83,8 @@ def set_delegates(session: Session, actor: User, user_ids: Iterable[int]) -> lis
     people = list(session.scalars(sa.select(User).where(User.id.in_(ids)))) if ids else []
     if len(people) != len(ids) or any(not u.is_active_account or not u.has_role(Role.APPROVER) for u in people):
         raise ValidationFailed(
-            "Delegates must be approvers.", {"delegates": ["Choose delegates from the active approvers; give someone the approver role first."]}
+            "Delegates must be approvers.",
+            {"delegates": ["Choose delegates from the active approvers; give someone the approver role first."]},
         )
     set_setting(session, actor, DELEGATE_IDS.key, ids)
     return people

@@ -37,7 +37,9 @@ def _grantee(session: Session, actor: User, person_id: int, errors: Errors) -> U
     return person
 
 
-def _granted_device(session: Session, person: User | None, personal_device_id: int | None, errors: Errors) -> PersonalDevice | None:
+def _granted_device(
+    session: Session, person: User | None, personal_device_id: int | None, errors: Errors
+) -> PersonalDevice | None:
     if not personal_device_id:
         return None
     device = session.get(PersonalDevice, personal_device_id)
@@ -136,7 +138,11 @@ def _announce_grant(session: Session, actor: User, standing: StandingPermission,
             "starts_on": standing.starts_on.isoformat(),
             "ends_on": standing.ends_on.isoformat(),
         },
-        related={"user": person.id, "personal_device": standing.personal_device_id, "area": areas[0].id if len(areas) == 1 else None},
+        related={
+            "user": person.id,
+            "personal_device": standing.personal_device_id,
+            "area": areas[0].id if len(areas) == 1 else None,
+        },
     )
     notify(
         session,
@@ -153,12 +159,16 @@ def end_standing_permission(session: Session, actor: User, standing_id: int) -> 
     """End a standing permission early; requests it already approved keep their end time."""
     if not actor.has_role(Role.APPROVER):
         raise Forbidden("Only approvers end standing permissions.")
-    standing = session.scalars(
-        sa.select(StandingPermission)
-        .where(StandingPermission.id == standing_id)
-        .with_for_update(of=StandingPermission)
-        .execution_options(populate_existing=True)
-    ).unique().one_or_none()
+    standing = (
+        session.scalars(
+            sa.select(StandingPermission)
+            .where(StandingPermission.id == standing_id)
+            .with_for_update(of=StandingPermission)
+            .execution_options(populate_existing=True)
+        )
+        .unique()
+        .one_or_none()
+    )
     if standing is None:
         raise NotFound("There is no such standing permission.")
     if standing.ended_at is not None:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from flask import Flask
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.clock import utcnow
@@ -30,6 +31,23 @@ from app.clock import utcnow
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF = timedelta(hours=1)
+
+
+def wake_on_commit(queued_flag: str) -> threading.Event:
+    """An event set after any commit whose session queued a message (``session.info[queued_flag]``), so this
+    process's sender wakes at once; a rollback forgets the flag, since nothing was queued after all."""
+    wake = threading.Event()
+
+    @event.listens_for(Session, "after_commit")
+    def _wake_sender_after_commit(session: Session) -> None:
+        if session.info.pop(queued_flag, False):
+            wake.set()
+
+    @event.listens_for(Session, "after_soft_rollback")
+    def _forget_queued_after_rollback(session: Session, _previous_transaction: object) -> None:
+        session.info.pop(queued_flag, None)
+
+    return wake
 
 
 class ReconnectSettings(Protocol):

@@ -29,13 +29,12 @@ from typing import Any, cast
 
 import sqlalchemy as sa
 from flask import Flask
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.clock import utcnow
 from app.database import lock_for_append, write_intent
 from app.models import MailOutbox
-from app.outbox import EmbeddedWorkers, OutboxWorker, PostgresListener, exponential_backoff, seconds_until
+from app.outbox import EmbeddedWorkers, OutboxWorker, PostgresListener, exponential_backoff, seconds_until, wake_on_commit
 from app.outbox import reconnect_delay as reconnect_delay  # part of this module's interface
 from app.services.audit import AUDIT_APPEND_LOCK, record_audit_event
 from app.services.mail import NOTIFY_CHANNEL, QUEUED_FLAG, mail_mode, prepare_password_reset, safe_text
@@ -48,18 +47,7 @@ DEV_MAIL_KEPT = 100
 SETTLED_KEPT_FOR = timedelta(days=7)
 
 # Set after any commit that queued mail, so this process's sender wakes at once.
-wake_event = threading.Event()
-
-
-@event.listens_for(Session, "after_commit")
-def _wake_sender_after_commit(session: Session) -> None:
-    if session.info.pop(QUEUED_FLAG, False):
-        wake_event.set()
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_queued_after_rollback(session: Session, _previous_transaction) -> None:
-    session.info.pop(QUEUED_FLAG, None)
+wake_event = wake_on_commit(QUEUED_FLAG)
 
 
 @dataclass(frozen=True)

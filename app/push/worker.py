@@ -26,13 +26,12 @@ import requests
 import sqlalchemy as sa
 from flask import Flask
 from pywebpush import WebPushException, webpush
-from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.clock import utcnow
 from app.database import lock_for_append, write_intent
 from app.models import PushOutbox, PushSubscription
-from app.outbox import EmbeddedWorkers, OutboxWorker, PostgresListener, exponential_backoff, seconds_until
+from app.outbox import EmbeddedWorkers, OutboxWorker, PostgresListener, exponential_backoff, seconds_until, wake_on_commit
 from app.outbox import reconnect_delay as reconnect_delay  # part of this module's interface
 from app.services import school_settings
 from app.services.audit import AUDIT_APPEND_LOCK, record_audit_event
@@ -47,18 +46,7 @@ PERMANENT_FAILURES = {400, 403, 413}
 GONE = {404, 410}
 
 # Set after any commit that queued push messages, so this process's sender wakes at once.
-wake_event = threading.Event()
-
-
-@event.listens_for(Session, "after_commit")
-def _wake_sender_after_commit(session: Session) -> None:
-    if session.info.pop(QUEUED_FLAG, False):
-        wake_event.set()
-
-
-@event.listens_for(Session, "after_soft_rollback")
-def _forget_queued_after_rollback(session: Session, _previous_transaction) -> None:
-    session.info.pop(QUEUED_FLAG, None)
+wake_event = wake_on_commit(QUEUED_FLAG)
 
 
 @dataclass(frozen=True)

@@ -113,6 +113,8 @@ NOT_PAGES = {
     "equipment.export_loans": "CSV download",
     "equipment.stocktake_csv": "CSV download",
     "push.remove": "needs a push subscription; its page is the shared confirm.html, checked on the other confirmation pages",
+    "auth.revoke_token": "needs an API token; its page is the shared confirm.html, checked on the other confirmation pages",
+    "auth.passkey_remove": "needs a passkey; its page is the shared confirm.html, checked on the other confirmation pages",
     "sso.callback": "the provider's return: checked in test_sso_journey.py (needs a running provider)",
     "provisioning.staff_import_template": "CSV download",
 }

@@ -49,7 +49,7 @@ def _slow_posts(live_server, path_pattern: str) -> list[str]:
 def _watch_busy(page, form_selector: str) -> list[dict]:
     """What the form looks like just after each submit event (reported by the page while it waits)."""
     seen: list[dict] = []
-    page.expose_function("lanyardTestSawSubmit", seen.append)
+    page.expose_function("lanyardTestSawSubmit", lambda state: seen.append(state))  # noqa: PLW0108 (playwright marks the function it is given: a builtin method takes no attributes)
     page.evaluate(
         """(selector) => {
             const form = document.querySelector(selector);

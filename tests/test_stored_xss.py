@@ -191,6 +191,10 @@ def _urls(app, ids: dict, h: Hostile) -> list[str]:
         "unknown": [HTML_PAYLOADS[1]],
         # A browser's push subscription: none is seeded, so someone else's or no one's answers 404.
         "subscription_id": [1, 999_999],
+        # API tokens and passkeys (their removal asks first on a GET page) and policy PDFs: none is seeded.
+        "token_id": [1, 999_999],
+        "passkey_id": [1, 999_999],
+        "policy_id": [1, 999_999],
     }
     tokens = {"permissions.ask": ids["poster_token"], "auth.set_password": ids["password_token"]}
     urls: list[str] = []

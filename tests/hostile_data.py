@@ -248,6 +248,8 @@ def seed_hostile_school(session, h: Hostile, password: str, make_imei) -> dict:
         counted = asset("XSS-003", 3)
         retired = asset("XSS-004", 4)
         assets.retire_asset(session, office, retired, reason=h.text("asset retirement reason", 200))
+        # The borrower's terms are kept with each loan and shown on the borrower's terms page.
+        settings.set_setting(session, admin, "loans.terms_text", h.text("loan terms setting", 1000))
         open_loan = loans.check_out(
             session,
             office,

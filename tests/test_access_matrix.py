@@ -130,6 +130,7 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     "equipment.labels": ("office",),
     "equipment.loan_list": ("office",),
     "equipment.my_loans": "signed_in",
+    "equipment.loan_terms_page": "signed_in",
     "equipment.overdue": ("office",),
     "equipment.retire": ("office",),
     "equipment.scan": ("office",),
@@ -288,6 +289,8 @@ ID_ROUTES: dict[str, tuple[object, ...]] = {
     "api.check_out":                     (401,      403,     403,      OK,      403,     403),
     "api.check_in":                      (401,      403,     403,      OK,      403,     403),
     "api.get_loan":                      (401,      404,     404,      OK,      404,     404),
+    # The borrower's own terms: only they accept them (the office records an in-person acceptance at check-out).
+    "equipment.loan_terms_page":         (SIGN_IN,  404,     404,      404,     404,     404),
     "api.get_stocktake":                 (401,      403,     403,      OK,      403,     403),
     "api.record_scan":                   (401,      403,     403,      OK,      403,     403),
     "api.close_stocktake":               (401,      403,     403,      OK,      403,     403),

@@ -210,7 +210,7 @@ def test_reminders_go_on_the_due_day_and_after_once_a_day(app, office, teacher, 
     )
     frozen_clock.set(datetime(2026, 11, 23, 9, tzinfo=UTC))
     asset = make_asset(office, tag="REC-1", name="Voice recorder")
-    loan = lend(office, asset, teacher, due_on=date(2026, 11, 24))
+    loan = lend(office, asset, teacher, due_on=date(2026, 11, 24), accepted_in_person=True)  # no terms notice
 
     def run(now: datetime):
         frozen_clock.set(now)

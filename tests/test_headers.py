@@ -83,6 +83,7 @@ GETS: dict[str, Get] = {
     "api.get_device": Get("/api/v1/devices/{device}"),
     "api.list_loans": Get("/api/v1/loans"),
     "api.get_loan": Get("/api/v1/loans/{loan}"),
+    "equipment.loan_terms_page": Get("/loans/{loan}/terms"),
     "api.list_permission_requests": Get("/api/v1/permission-requests"),
     "api.get_permission_request": Get("/api/v1/permission-requests/{request}"),
     "api.list_push_subscriptions": Get("/api/v1/push-subscriptions"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from flask import request
 from flask_login import current_user, login_required
@@ -85,6 +85,9 @@ class CheckOut(Body):
     due_on: Annotated[date, *school_date(_DATE_EXAMPLE)]
     purpose: Text = text("", max_length=200)
     condition: Text = text("", max_length=500)
+    terms_accepted_in_person: Flag = Field(
+        False, description="the borrower read and accepted the terms at the office; otherwise they are asked on their phone"
+    )
 
 
 class CheckIn(Body):
@@ -125,6 +128,10 @@ class Loan(Shape):
     condition_in: str
     damaged: bool
     overdue: bool
+    terms_text: str = Field(description="the terms for school equipment as worded when it was lent")
+    terms_accepted_at: OptionalTimestamp
+    terms_accepted_via: Literal["in_person", "own_phone"] | None
+    terms_recorded_by: PersonRef | None
 
     @classmethod
     def of(cls, loan: LoanModel, today: date | None = None) -> Loan:
@@ -142,6 +149,10 @@ class Loan(Shape):
             condition_in=loan.condition_in,
             damaged=loan.damaged,
             overdue=loan.is_overdue(today or local_today()),
+            terms_text=loan.terms_text,
+            terms_accepted_at=loan.terms_accepted_at,
+            terms_accepted_via=loans.accepted_via(loan),
+            terms_recorded_by=PersonRef.maybe(loan.terms_recorded_by),
         )
 
 
@@ -339,6 +350,7 @@ def check_out(asset_id: int):
         due_on=body.due_on,
         purpose=body.purpose,
         condition=body.condition,
+        accepted_in_person=body.terms_accepted_in_person,
     )
     db.session.commit()
     return reply(Loan.of(loan), 201)

@@ -54,6 +54,7 @@ def seed_equipment(session: Session, people) -> None:
             due_on=clock.local_today() + timedelta(days=7),
             purpose="Reading assessment videos",
             condition="Good",
+            accepted_in_person=True,
         )
     today = clock.local_today()
     loans.check_out(
@@ -64,7 +65,7 @@ def seed_equipment(session: Session, people) -> None:
         due_on=today + timedelta(days=3),
         purpose="Year 3 science photos",
         condition="Good; charger and strap included",
-    )
+    )  # the terms wait for Mr B Clarke to accept them on his phone
 
 
 def _add_assets(session: Session, office, made: dict) -> None:

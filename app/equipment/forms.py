@@ -57,6 +57,14 @@ class CheckOutForm(FlaskForm):
     due_on = DateField("Due back on", validators=[Optional()], description="The school day it should be back by.")
     purpose = StringField("What is it for? (optional)", description="For example: Year 5 trip photos.")
     condition = TextAreaField("Condition going out (optional)", description="Scratches, missing parts, charger included...")
+    terms_accepted = BooleanField(
+        "The borrower has read and accepted the terms",
+        description="Tick only if they read the terms on this screen. Otherwise they are asked to accept them on their own phone.",
+    )
+
+
+class AcceptTermsForm(FlaskForm):
+    """The borrower's one-tap "I accept" (CSRF only: the loan is in the address)."""
 
 
 class CheckInForm(FlaskForm):

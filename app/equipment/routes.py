@@ -12,6 +12,7 @@ from app.clock import format_date, local_today
 from app.confirmations import ask_first, confirmation_page, confirmed
 from app.devices.forms import ConfirmForm
 from app.equipment.forms import (
+    AcceptTermsForm,
     AssetForm,
     CheckInForm,
     CheckOutForm,
@@ -30,6 +31,7 @@ from app.read_audit import record_read
 from app.services import asset_csv, assets, loans, stocktakes
 from app.services.csv_upload import upload_text
 from app.services.errors import Conflict, ValidationFailed
+from app.services.school_settings import loan_terms
 
 bp = Blueprint("equipment", __name__)
 register_nav("My loans", "equipment.my_loans", (Role.STAFF,), order=20)
@@ -233,13 +235,16 @@ def check_out(asset_id: int):
                 due_on=form.due_on.data,
                 purpose=form.purpose.data or "",
                 condition=form.condition.data or "",
+                accepted_in_person=bool(form.terms_accepted.data),
             )
+        terms = loan_terms(db.session)
         if invalid:
-            return render_template("equipment/check_out.html", form=form, asset=asset), 422
+            return render_template("equipment/check_out.html", form=form, asset=asset, terms=terms), 422
         if clash:
-            return render_template("equipment/check_out.html", form=form, asset=asset, problem=clash.message), 409
+            return render_template("equipment/check_out.html", form=form, asset=asset, terms=terms, problem=clash.message), 409
         db.session.commit()
-        flash(f"{asset.tag} is lent to {loan.borrower.display_name} until {loan.due_on:%d/%m/%Y}.", "success")
+        asked = "" if loan.terms_accepted else f" {loan.borrower.display_name} has been asked to accept the terms on their phone."
+        flash(f"{asset.tag} is lent to {loan.borrower.display_name} until {loan.due_on:%d/%m/%Y}.{asked}", "success")
         return redirect(url_for("equipment.show", asset_id=asset.id))
     if form.errors.get("due_on"):
         form.due_on.errors = [loans.due_date_example(db.session)]
@@ -250,7 +255,9 @@ def check_out(asset_id: int):
         problem = f"{asset.tag} is on loan to {current.borrower.display_name}. Check it in before lending it again."
     elif asset.status in loans.NOT_LENDABLE:
         problem = f"{asset.tag} {loans.NOT_LENDABLE[asset.status]}, so it cannot be lent."
-    return render_template("equipment/check_out.html", form=form, asset=asset, problem=problem), 422 if form.errors else 200
+    return render_template(
+        "equipment/check_out.html", form=form, asset=asset, terms=loan_terms(db.session), problem=problem
+    ), 422 if form.errors else 200
 
 
 @bp.route("/equipment/<int:asset_id>/check-in", methods=["GET", "POST"])
@@ -310,6 +317,23 @@ def overdue():
 @login_required
 def my_loans():
     return render_template("equipment/my_loans.html", loans=loans.loans_of(db.session, current_user), today=local_today())
+
+
+@bp.route("/loans/<int:loan_id>/terms", methods=["GET", "POST"])
+@login_required
+def loan_terms_page(loan_id: int):
+    """The borrower reads the terms kept with their loan and accepts them; anyone else finds no such loan."""
+    loan = loans.borrowers_loan(db.session, current_user, loan_id)
+    form = AcceptTermsForm()
+    if form.validate_on_submit():
+        with refused(None, Conflict, flash_as=None) as clash:
+            loans.accept_terms(db.session, current_user, loan.id)
+        if clash:
+            return render_template("equipment/loan_terms.html", loan=loan, form=form, problem=clash.message), 409
+        db.session.commit()
+        flash(f"Thank you: you have accepted the terms for {loan.asset.tag}.", "success")
+        return redirect(url_for("equipment.my_loans"))
+    return render_template("equipment/loan_terms.html", loan=loan, form=form, today=local_today())
 
 
 # Labels --------------------------------------------------------------------------------------------

@@ -157,15 +157,29 @@ class Loan(Model):
     damaged: so.Mapped[bool] = so.mapped_column(sa.Boolean, default=False)
     # The school date of the last reminder to the borrower, so a reminder goes at most once a day.
     last_reminded_on: so.Mapped[date | None] = so.mapped_column(sa.Date)
+    # The borrower's terms for school equipment: the exact wording shown at check-out, and who accepted how.
+    terms_text: so.Mapped[str] = so.mapped_column(sa.Text, default="", server_default="")
+    terms_accepted_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    terms_accepted_via: so.Mapped[str | None] = so.mapped_column(sa.String(20))  # in_person or own_phone
+    terms_recorded_by_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("users.id"))
 
     asset: so.Mapped[SchoolAsset] = so.relationship(lazy="joined", innerjoin=True)
     borrower: so.Mapped[User] = so.relationship(foreign_keys=[borrower_id], lazy="joined", innerjoin=True)
     issued_by: so.Mapped[User] = so.relationship(foreign_keys=[issued_by_id], lazy="joined", innerjoin=True)
     received_by: so.Mapped[User | None] = so.relationship(foreign_keys=[received_by_id], lazy="joined")
+    terms_recorded_by: so.Mapped[User | None] = so.relationship(foreign_keys=[terms_recorded_by_id], lazy="joined")
 
     @property
     def is_open(self) -> bool:
         return self.returned_at is None
+
+    @property
+    def terms_accepted(self) -> bool:
+        return self.terms_accepted_at is not None
+
+    @property
+    def terms_via_label(self) -> str:
+        return {"in_person": "in person at the office", "own_phone": "on their own phone"}.get(self.terms_accepted_via or "", "")
 
     def is_overdue(self, today: date) -> bool:
         return self.returned_at is None and self.due_on < today

@@ -464,6 +464,13 @@ def asset_history(session: Session, asset: SchoolAsset, limit: int = 200) -> lis
         text = f"Lent to {loan.borrower.display_name} by {loan.issued_by.display_name}, due {format_date(loan.due_on)}"
         if loan.purpose:
             text += f" ({loan.purpose})"
+        if loan.condition_out:
+            text += f"; condition going out: {loan.condition_out}"
+        if loan.terms_accepted_at is not None:
+            via = "in person" if loan.terms_accepted_via == "in_person" else "on their phone"
+            text += f"; terms accepted {via} on {format_date(loan.terms_accepted_at)}"
+        else:
+            text += "; terms not accepted"
         entries.append(HistoryEntry(loan.out_at, "loan", text, details={"loan_id": loan.id}))
         if loan.returned_at is not None:
             received = loan.received_by.display_name if loan.received_by else "the office"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Literal
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -19,6 +20,7 @@ from app.services.assets import lock_asset, require_office
 from app.services.audit import record_audit_event
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.notifications import notify
+from app.services.school_settings import loan_terms
 from app.services.settings import define_setting, get_setting
 
 LONGEST_LOAN = timedelta(days=366)
@@ -70,8 +72,11 @@ def check_out(
     due_on: date | None,
     purpose: str = "",
     condition: str = "",
+    accepted_in_person: bool = False,
 ) -> Loan:
-    """Lend an asset to a member of staff until a school date."""
+    """Lend an asset to a member of staff until a school date. The loan keeps the school's terms as worded
+    now: ``accepted_in_person`` records that the borrower accepted them at the office; otherwise the
+    borrower is sent a notice to accept them on their own phone."""
     require_office(actor)
     asset = lock_asset(session, asset_id)
     borrower = _borrower(session, borrower_id)
@@ -107,6 +112,7 @@ def check_out(
         due_on=due_on,
         purpose=purpose.strip(),
         condition_out=condition.strip(),
+        terms_text=loan_terms(session),
     )
     try:
         # begin_nested() flushes what is pending first, so the new rows are added inside the savepoint.
@@ -126,6 +132,70 @@ def check_out(
         {"loan_id": loan.id, "tag": asset.tag, "borrower_id": borrower.id, "due_on": due_on.isoformat()},
         related={"user": borrower.id},
     )
+    if accepted_in_person:
+        _accept(session, actor, loan, TERMS_IN_PERSON)
+    else:
+        notify(
+            session,
+            [borrower],
+            kind="loan.terms",
+            title=f"Please accept the terms for {asset.name} ({asset.tag})",
+            body=f"It is lent to you until {format_date(due_on)}. Read the school's terms and tap I accept.",
+            url=terms_url(loan),
+            extra={"kind": "loan.terms", "loan_id": loan.id},
+        )
+    return loan
+
+
+# The borrower's terms --------------------------------------------------------------------------------
+
+TERMS_IN_PERSON = "in_person"
+TERMS_OWN_PHONE = "own_phone"
+
+
+def accepted_via(loan: Loan) -> Literal["in_person", "own_phone"] | None:
+    """How the borrower accepted the terms, for the API (None: not yet)."""
+    via = loan.terms_accepted_via
+    return "in_person" if via == TERMS_IN_PERSON else "own_phone" if via == TERMS_OWN_PHONE else None
+
+
+def terms_url(loan: Loan) -> str:
+    return f"/loans/{loan.id}/terms"
+
+
+def _accept(session: Session, actor: User, loan: Loan, via: str) -> None:
+    loan.terms_accepted_at = utcnow()
+    loan.terms_accepted_via = via
+    loan.terms_recorded_by_id = actor.id
+    session.flush()
+    record_audit_event(
+        session,
+        actor,
+        "loan.terms_accepted",
+        "asset",
+        loan.asset_id,
+        {"loan_id": loan.id, "tag": loan.asset.tag, "borrower_id": loan.borrower_id, "via": via},
+        related={"user": loan.borrower_id},
+    )
+
+
+def borrowers_loan(session: Session, viewer: User, loan_id: int) -> Loan:
+    """A loan as its borrower sees it to accept the terms; anyone else's (the office's too) is no loan at all."""
+    loan = session.get(Loan, loan_id)
+    if loan is None or loan.borrower_id != viewer.id:
+        raise NotFound("There is no such loan.")
+    return loan
+
+
+def accept_terms(session: Session, borrower: User, loan_id: int) -> Loan:
+    """The borrower accepts the terms kept with their loan, on their own phone. Only once, and only while
+    they still have it."""
+    loan = borrowers_loan(session, borrower, loan_id)
+    if loan.terms_accepted_at is not None:
+        raise Conflict(f"You accepted the terms for {loan.asset.tag} on {format_date(loan.terms_accepted_at)}.")
+    if loan.returned_at is not None:
+        raise Conflict(f"{loan.asset.tag} has been returned, so there is nothing to accept.")
+    _accept(session, borrower, loan, TERMS_OWN_PHONE)
     return loan
 
 
@@ -186,6 +256,7 @@ LIST_OPTIONS = (
     so.joinedload(Loan.borrower).lazyload(User.role_rows),
     so.selectinload(Loan.issued_by).lazyload(User.role_rows),
     so.selectinload(Loan.received_by).lazyload(User.role_rows),
+    so.selectinload(Loan.terms_recorded_by).lazyload(User.role_rows),
 )
 PAGE_SIZE = 100
 
@@ -338,5 +409,8 @@ def loan_json(loan: Loan, today: date | None = None) -> dict:
         "received_by": {"id": loan.received_by.id, "name": loan.received_by.display_name} if loan.received_by else None,
         "condition_in": loan.condition_in,
         "damaged": loan.damaged,
+        "terms_text": loan.terms_text,
+        "terms_accepted_at": loan.terms_accepted_at.isoformat() if loan.terms_accepted_at else None,
+        "terms_accepted_via": loan.terms_accepted_via,
         "overdue": loan.is_overdue(today),
     }

@@ -28,6 +28,16 @@ HEAD_CONTACT = define_setting("safeguarding.head_contact", "", "How to reach the
 DSL_NAME = define_setting("safeguarding.dsl_name", "", "Designated safeguarding lead's name")
 DSL_CONTACT = define_setting("safeguarding.dsl_contact", "", "How to reach the designated safeguarding lead")
 DEPUTY_DSL_NAME = define_setting("safeguarding.deputy_dsl_name", "", "Deputy safeguarding lead's name (optional)")
+# The borrower's terms for school equipment, accepted at each check-out and kept word for word with the loan.
+LOAN_TERMS = define_setting(
+    "loans.terms_text",
+    "School equipment is for school use only, not for unauthorised personal use. "
+    "Look after it, keep it secure and return it by the date due.",
+    "Terms a borrower accepts for school equipment",
+    "Shown to the borrower at each check-out (on the office screen or their own phone) and kept with the loan "
+    "exactly as worded then. The due date is shown beside it.",
+)
+LOAN_TERMS_LONGEST = 1000
 _HH_MM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 _EMAIL = re.compile(r"^[^@\s:/]+@[^@\s:/]+\.[^@\s:/]+$")
 # Shown on their own form (an upload), not as a text box.
@@ -59,7 +69,7 @@ def push_contact(session: Session, fallback: str) -> str:
 class SettingField:
     key: str
     label: str
-    kind: str  # text, number, times, people
+    kind: str  # text, long (several lines), number, times, people
     value: object
     help: str = ""
 
@@ -72,7 +82,7 @@ class SettingGroup:
 
 # The settings page in the order a school thinks of it; a setting not named here goes under "Other".
 GROUPS = (
-    ("School", ("school.name", "loans.default_days")),
+    ("School", ("school.name", "loans.default_days", "loans.terms_text")),
     ("Time and lessons", ("school.time_zone", "permissions.lesson_ends", "permissions.day_ends")),
     ("Notifications", ("permissions.escalation_minutes", "mail.approval_fallback_minutes", "push.contact")),
     ("People", ("permissions.delegate_ids", "staff.end_date_notice_days", "policy.review_notice_days")),
@@ -127,6 +137,8 @@ def _kind(default: object, key: str) -> str:
         return "zone"
     if key == PUSH_CONTACT.key:
         return "email"
+    if key == LOAN_TERMS.key:
+        return "long"
     if isinstance(default, bool):
         return "text"
     if isinstance(default, int):
@@ -208,6 +220,12 @@ def _parse(field: SettingField, raw: list[str], approvers: dict[int, User]) -> o
         return parser(text, raw, approvers)
     if field.key.endswith("_ends") and not _HH_MM.match(text):
         raise ValueError("Enter a time as HH:MM, like 18:00.")
+    if field.key == LOAN_TERMS.key:
+        if not text:
+            raise ValueError("Enter the terms a borrower accepts.")
+        if len(text) > LOAN_TERMS_LONGEST:
+            raise ValueError(f"Use at most {LOAN_TERMS_LONGEST} characters.")
+        return text
     if len(text) > 200:
         raise ValueError("Use at most 200 characters.")
     return text
@@ -251,6 +269,11 @@ def concern_contacts(session: Session) -> ConcernContacts:
         return str(get_setting(session, definition.key) or "").strip()
 
     return ConcernContacts(text(HEAD_NAME), text(HEAD_CONTACT), text(DSL_NAME), text(DSL_CONTACT), text(DEPUTY_DSL_NAME))
+
+
+def loan_terms(session: Session) -> str:
+    """The wording a borrower accepts now (the default when the setting is blank)."""
+    return str(get_setting(session, LOAN_TERMS.key) or "").strip() or LOAN_TERMS.default
 
 
 def approver_choices(session: Session) -> list[User]:

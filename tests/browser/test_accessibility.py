@@ -14,7 +14,7 @@ from werkzeug.exceptions import NotFound
 from app.database import write_intent
 from app.demo import DEMO_DOMAIN, seed_demo_school
 from app.extensions import db
-from app.models import Area, PersonalDevice, SchoolAsset, User
+from app.models import Area, Loan, PersonalDevice, SchoolAsset, User
 from app.services import accounts, permissions, stocktakes
 from tests.browser.conftest import sign_in_page
 
@@ -47,6 +47,7 @@ PAGES: dict[str | None, list[str]] = {
         "/requests",
         "/requests/{request}",
         "/my-loans",
+        "/loans/{loan}/terms",
         "/t/CAM-001",
         "/policy",
         "/report-a-concern",
@@ -147,6 +148,7 @@ SAMPLE_IDS = {
     "request": 1,
     "asset": 1,
     "loaned": 1,
+    "loan": 1,
     "stocktake": 1,
     "closed_stocktake": 2,
 }
@@ -202,6 +204,9 @@ def _seed(live_server) -> dict:
             "request": request.id,
             "asset": db.session.scalar(sa.select(SchoolAsset.id).where(SchoolAsset.tag == "CAM-002")),
             "loaned": db.session.scalar(sa.select(SchoolAsset.id).where(SchoolAsset.tag == "CAM-001")),
+            "loan": db.session.scalar(
+                sa.select(Loan.id).join(SchoolAsset, Loan.asset_id == SchoolAsset.id).where(SchoolAsset.tag == "CAM-001")
+            ),
             "stocktake": open_take.id,
             "closed_stocktake": closed.id,
         }

@@ -162,6 +162,8 @@ def test_a_decision_reads_as_a_sentence_with_names_and_labelled_fields(client, f
     assert "permission.approved" not in approved and "{" not in approved and "permission_request" not in approved
     asked = next(card for card in _cards(page) if "asked to use" in card)
     assert "Mr B Clarke asked to use their Apple iPhone 13 in Year 3 classroom until 10:40." in asked
+    assert "<dt>Device</dt><dd>Mr B Clarke&#39;s Apple iPhone 13</dd>" in asked
+    assert "<dt>Reason</dt><dd>Expecting an urgent call</dd>" in asked
 
 
 def test_times_are_shown_in_london_time_in_summer(client, frozen_clock):

@@ -24,6 +24,7 @@ from app.models import (
     PermissionRequest,
     PersonalDevice,
     PolicyVersion,
+    RequestReason,
     SchoolAsset,
     User,
 )
@@ -916,6 +917,9 @@ def _wanted(events: list[AuditEvent], details: dict[int, dict], links: dict[int,
         wanted["area"].extend(found.get(key) for key in AREA_KEYS)
         wanted["area"].extend(found.get("area_ids") or [] if isinstance(found.get("area_ids"), list) else [])
         wanted["personal_device"].append(found.get("personal_device_id"))
+        kind, _dash, ref = str(found.get("device") or "").partition("-")
+        if kind in ("personal", "asset"):
+            wanted["personal_device" if kind == "personal" else "asset"].append(ref)
         wanted["asset"].append(found.get("asset_id"))
     return {kind: _ids(values) for kind, values in wanted.items()}
 
@@ -997,6 +1001,11 @@ def field_value(key: str, value: object, names: Names, occurred_at: datetime | N
         return names.asset(value) if value else "none"
     if key == "kind" and isinstance(value, str):
         return _kind_label(value)
+    if key == "device" and isinstance(value, str) and value.partition("-")[0] in ("personal", "asset"):
+        kind, _dash, ref = value.partition("-")
+        return names.device(ref) if kind == "personal" else names.asset(ref)
+    if key == "reason" and value in RequestReason.__members__.values():
+        return RequestReason(str(value)).label
     if key in _TIME_KEYS and isinstance(value, str):
         return when(value, occurred_at)
     return _plain(value)

@@ -17,7 +17,8 @@ from app.models import AuditEvent, Role
 from app.services import permissions
 from app.services.audit import CHECKPOINT_ACTION, record_audit_event
 from app.services.audit_choices import action_choices, matching
-from app.services.audit_sentences import ERASED_DEVICE, ERASED_PERSON, SENTENCES, Names, describe_page, possessive, when
+from app.services.audit_names import ERASED_DEVICE, ERASED_PERSON, Names, possessive, when
+from app.services.audit_sentences import SENTENCES, describe_page
 from tests.equipment_factories import lend, make_asset
 from tests.factories import make_device, make_user, sign_in
 from tests.permission_factories import ask, committed, make_area

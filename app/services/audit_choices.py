@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from app.models import Area, PersonalDevice, SchoolAsset, User
 from app.services.audit_log import people_matching
-from app.services.audit_sentences import GROUPS, LABELS, possessive
+from app.services.audit_names import possessive
+from app.services.audit_sentences import GROUPS, LABELS
 
 MAX_MATCHES = 20
 

@@ -18,7 +18,7 @@ from app.services import permissions
 from app.services.audit import CHECKPOINT_ACTION, record_audit_event
 from app.services.audit_choices import action_choices, matching
 from app.services.audit_names import ERASED_DEVICE, ERASED_PERSON, Names, possessive, when
-from app.services.audit_sentences import SENTENCES, describe_page
+from app.services.audit_sentences import SENTENCES, Told, describe_page, read
 from tests.equipment_factories import lend, make_asset
 from tests.factories import make_device, make_user, sign_in
 from tests.permission_factories import ask, committed, make_area
@@ -280,3 +280,14 @@ def test_staff_without_a_reading_role_see_no_sentences(client):
     sign_in(client, make_user(name="Mr B Clarke"))
     assert client.get("/audit").status_code == 403
     assert client.get("/audit/export.csv?person=Clarke").status_code == 403
+
+
+def test_every_sentence_reads_even_when_its_details_and_names_are_missing():
+    """Old events, erased subjects and details from before a field existed must still read as a sentence."""
+    for action in SENTENCES:
+        event = AuditEvent(seq=1, occurred_at=datetime(2026, 7, 1, tzinfo=UTC), actor_id=5, action=action, subject_id="9")
+        text = read(Told(event, Names(), {}))
+        assert text[0].isupper(), (action, text)
+        assert text.endswith("."), (action, text)
+        for wrong in ("None", "{", "_", "“”", "  ", " .", " ,", ": .", "?"):
+            assert wrong not in text, (action, wrong, text)

@@ -94,6 +94,16 @@ class Told:
     def until(self, key: str = "approved_until") -> str:
         return when(self.details.get(key), self.event.occurred_at)
 
+    def named(self, key: str = "name", before: str = " named") -> str:
+        """' named “Phone”' when the detail is there, else nothing."""
+        value = str(self.details.get(key) or "").strip()
+        return f"{before} “{value}”" if value else ""
+
+    def after(self, key: str, unit: str, before: str = " after") -> str:
+        """' after 3 attempts' when the detail is there, else nothing."""
+        value = self.details.get(key)
+        return f"{before} {value} {unit}" if isinstance(value, int) and not isinstance(value, bool) else ""
+
     def count(self, key: str = "count", one: str = "person", many: str = "people") -> str:
         number = self.details.get(key) or 0
         return f"{number} {one if number == 1 else many}"
@@ -146,9 +156,10 @@ def unknown_sentence(told: Told) -> str:
     return f"{told.actor} recorded “{told.event.action}”."
 
 
-def sentence_for(event: AuditEvent, names: Names) -> str:
-    told = Told(event, names, _details(event))
-    return SENTENCES.get(event.action, unknown_sentence)(told)
+def read(told: Told) -> str:
+    """The event's sentence, starting with a capital ("A person since erased ...")."""
+    text = SENTENCES.get(told.event.action, unknown_sentence)(told)
+    return text[:1].upper() + text[1:]
 
 
 def action_label(action: str) -> str:
@@ -193,8 +204,9 @@ def permission_emergency_override(t: Told) -> str:
 
 @says("permission.emergency_reviewed", "Emergency override reviewed")
 def permission_emergency_reviewed(t: Told) -> str:
-    outcome = str(t.details.get("outcome", "")).replace("_", " ")
-    return f"{t.actor} reviewed the emergency override for {t.request_device()} in {t.request_area()}: {outcome}."
+    outcome = str(t.details.get("outcome") or "").replace("_", " ")
+    ending = f": {outcome}" if outcome else ""
+    return f"{t.actor} reviewed the emergency override for {t.request_device()} in {t.request_area()}{ending}."
 
 
 @says("permission.emergency_review_overdue", "Emergency review overdue")
@@ -225,7 +237,7 @@ def permission_expired(t: Told) -> str:
 
 @says("permission.escalated", "Request passed to more approvers")
 def permission_escalated(t: Told) -> str:
-    return f"The request for {t.request_device()} in {t.request_area()} waited {t.details.get('waited_minutes', '?')} minutes and went to more approvers."
+    return f"The request for {t.request_device()} in {t.request_area()} waited{t.after('waited_minutes', 'minutes', '')} and went to more approvers."
 
 
 @says("permission.refused_by_rule", "Refused by the area's rule")
@@ -306,7 +318,7 @@ def device_imei_revealed(t: Told) -> str:
 def device_register_searched(t: Told) -> str:
     if t.details.get("by") == "imei":
         return f"{t.actor} searched the device register by IMEI."
-    return f"{t.actor} searched the device register for “{t.details.get('text', '')}”."
+    return f"{t.actor} searched the device register{t.named('text', ' for')}."
 
 
 @says("device.register_reminders_sent", "Reminders to register a device")
@@ -423,12 +435,13 @@ def area_poster_rotated(t: Told) -> str:
 
 @says("policy.published", "Policy published")
 def policy_published(t: Told) -> str:
-    return f"{t.actor} published the policy “{t.details.get('label', '')}”, to be reviewed by {t.until('review_date')}."
+    review = f", to be reviewed by {t.until('review_date')}" if t.details.get("review_date") else ""
+    return f"{t.actor} published the policy{t.named('label', '')}{review}."
 
 
 @says("policy.accepted", "Policy accepted")
 def policy_accepted(t: Told) -> str:
-    return f"{t.actor} accepted the policy “{t.details.get('label', '')}”."
+    return f"{t.actor} accepted the policy{t.named('label', '')}."
 
 
 @says("policy.reminders_sent", "Policy reminders")
@@ -542,12 +555,12 @@ def scim_user_deleted(t: Told) -> str:
 
 @says("scim.group_member_added", "Role given by provisioning")
 def scim_group_member_added(t: Told) -> str:
-    return f"The school's identity provider gave {t.names.person(t.subject)} the {t.details.get('group', '')} role."
+    return f"The school's identity provider gave {t.names.person(t.subject)} a role{t.named('group', '')}."
 
 
 @says("scim.group_member_removed", "Role removed by provisioning")
 def scim_group_member_removed(t: Told) -> str:
-    return f"The school's identity provider removed the {t.details.get('group', '')} role from {t.names.person(t.subject)}."
+    return f"The school's identity provider removed a role{t.named('group', '')} from {t.names.person(t.subject)}."
 
 
 # Signing in, passkeys and tokens ------------------------------------------------------------------
@@ -604,7 +617,7 @@ def auth_sso_refused(t: Told) -> str:
 
 @says("passkey.registered", "Passkey added")
 def passkey_registered(t: Told) -> str:
-    return f"{t.actor} added a passkey named “{t.details.get('name', '')}”."
+    return f"{t.actor} added a passkey{t.named()}."
 
 
 @says("passkey.removed", "Passkey removed")
@@ -614,7 +627,7 @@ def passkey_removed(t: Told) -> str:
 
 @says("api_token.created", "API token made")
 def api_token_created(t: Told) -> str:
-    return f"{t.actor} made an API token named “{t.details.get('name', '')}”."
+    return f"{t.actor} made an API token{t.named()}."
 
 
 @says("api_token.revoked", "API token cancelled")
@@ -629,7 +642,7 @@ def api_token_used(t: Told) -> str:
 
 @says("scim_token.created", "Provisioning token made")
 def scim_token_created(t: Told) -> str:
-    return f"{t.actor} made a provisioning token named “{t.details.get('name', '')}”."
+    return f"{t.actor} made a provisioning token{t.named()}."
 
 
 @says("scim_token.revoked", "Provisioning token cancelled")
@@ -667,12 +680,12 @@ def push_subscription_refused(t: Told) -> str:
 
 @says("push.message_dropped", "Notification not delivered")
 def push_message_dropped(t: Told) -> str:
-    return f"A notification could not be delivered after {t.details.get('attempts', '?')} attempts and was dropped."
+    return f"A notification could not be delivered{t.after('attempts', 'attempts')} and was dropped."
 
 
 @says("push.outbox_purged", "Old notifications cleared")
 def push_outbox_purged(t: Told) -> str:
-    return f"{SYSTEM} cleared {t.count(one='sent notification', many='sent notifications')} older than {t.details.get('kept_days', '?')} days."
+    return f"{SYSTEM} cleared {t.count(one='sent notification', many='sent notifications')}{t.after('kept_days', 'days', ' older than')}."
 
 
 @says("push.test_sent", "Test notification")
@@ -682,7 +695,7 @@ def push_test_sent(t: Told) -> str:
 
 @says("push.action_redeemed", "Answered from a notification")
 def push_action_redeemed(t: Told) -> str:
-    return f"{t.actor} answered “{t.details.get('action', '')}” from a notification."
+    return f"{t.actor} answered{t.named('action', '')} from a notification."
 
 
 @says("push.action_refused", "Notification answer refused")
@@ -697,23 +710,23 @@ def mail_preferences_changed(t: Told) -> str:
 
 @says("mail.approval_fallback_queued", "Approval sent by email")
 def mail_approval_fallback_queued(t: Told) -> str:
-    return f"A request waited {t.details.get('waited_minutes', '?')} minutes, so it was emailed to {t.names.person(t.details.get('approver_id'))}."
+    return f"A request waited{t.after('waited_minutes', 'minutes', '')}, so it was emailed to {t.names.person(t.details.get('approver_id'))}."
 
 
 @says("mail.message_dropped", "Email not delivered")
 def mail_message_dropped(t: Told) -> str:
     who = t.names.person(t.subject) if t.subject else "an address"
-    return f"An email to {who} could not be delivered after {t.details.get('attempts', '?')} attempts and was dropped."
+    return f"An email to {who} could not be delivered{t.after('attempts', 'attempts')} and was dropped."
 
 
 @says("mail.outbox_purged", "Old emails cleared")
 def mail_outbox_purged(t: Told) -> str:
-    return f"{SYSTEM} cleared {t.count(one='sent email', many='sent emails')} older than {t.details.get('kept_days', '?')} days."
+    return f"{SYSTEM} cleared {t.count(one='sent email', many='sent emails')}{t.after('kept_days', 'days', ' older than')}."
 
 
 @says("mail.password_reset_unmatched", "Password reset for an unknown address")
 def mail_password_reset_unmatched(t: Told) -> str:
-    return f"A password reset was asked for an address at {t.details.get('email_domain', '?')} that has no account."
+    return f"A password reset was asked for an address{t.named('email_domain', ' at')} that has no account."
 
 
 @says("notices.read", "Notices read")
@@ -748,17 +761,19 @@ def audit_exported(t: Told) -> str:
 def audit_verified(t: Told) -> str:
     if t.details.get("ok"):
         return f"{t.actor} checked the audit log: all {t.details.get('verified_count', '')} events intact."
-    return f"{t.actor} checked the audit log and found it broken at event {t.details.get('broken_at')}."
+    if t.details.get("broken_at") is None:
+        return f"{t.actor} checked the audit log and found a problem."
+    return f"{t.actor} checked the audit log and found it broken at event {t.details['broken_at']}."
 
 
 @says("audit.head_published", "Audit log head published")
 def audit_head_published(t: Told) -> str:
-    return f"{SYSTEM} published the audit log's head at event {t.details.get('seq')} for the daily digest."
+    return f"{SYSTEM} published the audit log's head{t.after('seq', '', ' at event').rstrip()} for the daily digest."
 
 
 @says("audit.checkpoint", "Audit log trimmed")
 def audit_checkpoint(t: Told) -> str:
-    return f"{SYSTEM} removed {t.count('events_removed', 'event', 'events')} past the retention period, up to event {t.details.get('up_to_seq')}."
+    return f"{SYSTEM} removed {t.count('events_removed', 'event', 'events')} past the retention period{t.after('up_to_seq', '', ', up to event').rstrip()}."
 
 
 @says("retention.erased", "Old records erased")
@@ -806,7 +821,7 @@ def describe_page(session: Session, events: list[AuditEvent]) -> list[EventView]
             EventView(
                 seq=event.seq,
                 occurred_at=event.occurred_at,
-                sentence=SENTENCES.get(event.action, unknown_sentence)(told),
+                sentence=read(told),
                 label=action_label(event.action),
                 fields=fields_for(details[event.seq], names, event.occurred_at),
             )

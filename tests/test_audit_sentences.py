@@ -197,6 +197,7 @@ def test_a_loan_names_the_borrower_and_the_equipment(client):
     assert len(cards) == 1
     assert "Ms O Brennan lent Class camera (CAM-0042) to Mrs E Evans, due back" in cards[0]
     assert "<dt>Borrower</dt><dd>Mrs E Evans</dd>" in cards[0]
+    assert "Loan id" not in cards[0]  # internal numbers stay in the CSV
 
 
 def test_filters_choose_a_person_device_asset_and_area_by_name(client, frozen_clock):
@@ -218,6 +219,7 @@ def test_filters_choose_a_person_device_asset_and_area_by_name(client, frozen_cl
     assert len(by_device) == 2 and all("iPhone 13" in card for card in by_device)
     by_area = actions({"area": "Year 3 classroom"})
     assert any("added the area Year 3 classroom" in card for card in by_area) and not any("Hall" in c for c in by_area)
+    assert any("<dt>Rule</dt><dd>Ask permission</dd>" in card for card in by_area)
     assert any("Class camera" in card for card in actions({"asset": "class camera"}))
     by_person = actions({"person": "Davies"})
     assert by_person and all("Miss C Davies" in card for card in by_person)

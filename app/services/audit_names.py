@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from app.clock import format_date, format_datetime, format_time, to_local
 from app.models import (
     Area,
+    AreaRule,
     AssetKind,
     AuditEvent,
     AuditLink,
@@ -120,6 +121,17 @@ FIELD_LABELS = {
     "via": "Through",
     "from": "Before",
     "to": "After",
+    "label": "Version",
+}
+# Internal numbers a reader has no use for (the CSV export keeps them).
+HIDDEN_FIELDS = {
+    "loan_id",
+    "token_id",
+    "message_id",
+    "identity_id",
+    "standing_permission_id",
+    "replaced_by_request_id",
+    "scim_token",
 }
 _PERSON_LIST_KEYS = ("notified_user_ids",)
 _TIME_KEYS = ("approved_until", "wanted_until", "due_on", "review_date", "starts_on", "ends_on", "end_date", "on", "before")
@@ -239,6 +251,8 @@ def field_value(key: str, value: object, names: Names, occurred_at: datetime | N
     if key == "device" and isinstance(value, str) and value.partition("-")[0] in ("personal", "asset"):
         kind, _dash, ref = value.partition("-")
         return names.device(ref) if kind == "personal" else names.asset(ref)
+    if key == "rule" and value in AreaRule.__members__.values():
+        return AreaRule(str(value)).label
     if key == "reason" and value in RequestReason.__members__.values():
         return RequestReason(str(value)).label
     if key in _TIME_KEYS and isinstance(value, str):
@@ -254,4 +268,8 @@ def _kind_label(value: str) -> str:
 
 
 def fields_for(details: dict, names: Names, occurred_at: datetime | None = None) -> list[tuple[str, str]]:
-    return [(_label(key), field_value(key, value, names, occurred_at)) for key, value in sorted(details.items())]
+    """The details as (label, value) pairs in the order of their labels, internal numbers left out."""
+    fields = [
+        (_label(key), field_value(key, value, names, occurred_at)) for key, value in details.items() if key not in HIDDEN_FIELDS
+    ]
+    return sorted(fields)

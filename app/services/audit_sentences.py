@@ -26,6 +26,7 @@ from app.services.audit_names import (
     possessive,
     when,
 )
+from app.services.settings import defined_settings
 
 SYSTEM = "Lanyard"
 
@@ -749,7 +750,8 @@ def personal_data_exported(t: Told) -> str:
 
 @says("setting.changed", "Setting changed")
 def setting_changed(t: Told) -> str:
-    return f"{t.actor} changed the setting “{t.subject.replace('_', ' ')}”."
+    labels = {definition.key: definition.label for definition in defined_settings()}
+    return f"{t.actor} changed the setting “{labels.get(t.subject, t.subject.replace('_', ' '))}”."
 
 
 @says("audit.exported", "Audit log exported")

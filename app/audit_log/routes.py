@@ -78,6 +78,7 @@ def index():
         next_url=url_for("audit_log.index", before=next_cursor, **query) if next_cursor else None,
         export_url=url_for("audit_log.export", **query),
         typed=typed,
+        filtering=bool(query),
         verification=audit_log.latest_verification(db.session),
         heads=audit_log.published_heads(heads_path())[-1:],
         confirm=ConfirmForm(),

@@ -52,6 +52,7 @@ def test_the_office_reads_the_log_as_sentences_and_filters_it_by_name(live_serve
     page.screenshot(path=str(folder / f"audit-{size}.png"), full_page=False)
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
+    page.get_by_text("Filter the log").click()
     page.get_by_label("Personal device").fill(device)
     page.get_by_label("Kind of event").select_option(label="All: permissions")
     page.get_by_role("button", name="Filter").click()
@@ -60,6 +61,7 @@ def test_the_office_reads_the_log_as_sentences_and_filters_it_by_name(live_serve
     assert cards.count() >= 2
     for text in cards.all_inner_texts():
         assert device in text or "their" in text, text
+    expect(page.get_by_text("Filter the log (filters on)")).to_be_visible()
     expect(page.get_by_label("Personal device")).to_have_value(device)
     assert _violations(page) == []
     page.screenshot(path=str(folder / f"audit-filtered-{size}.png"), full_page=True)

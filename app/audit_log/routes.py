@@ -14,7 +14,7 @@ from app.extensions import db
 from app.models import Role
 from app.navigation import register_nav
 from app.read_audit import record_read
-from app.services import audit_digest, audit_log
+from app.services import audit_choices, audit_digest, audit_log, audit_sentences
 from app.services.audit import grouped_hash
 
 bp = Blueprint("audit_log", __name__, url_prefix="/audit")
@@ -39,15 +39,24 @@ def _date_arg(name: str) -> date | None:
         return None
 
 
-def filters_from_request() -> tuple[audit_log.AuditFilters, dict]:
-    """Read the filter form; what was typed is echoed back to the form as typed."""
+def filters_from_request(by_name: bool = False) -> tuple[audit_log.AuditFilters, dict]:
+    """Read the filter form; what was typed is echoed back to the form as typed.
+
+    The page (``by_name``) chooses a device, item of equipment or area by its name; the API by its id.
+    """
     typed = {key: request.args.get(key, "")[:100] for key in ("person", "device", "asset", "area", "action", "since", "until")}
-    people = audit_log.people_matching(db.session, typed["person"]) if typed["person"].strip() else None
+    things: dict[str, int | list[int] | None]
+    if by_name:
+        people = audit_choices.ids_named(db.session, "person", typed["person"])
+        things = {kind: audit_choices.ids_named(db.session, kind, typed[kind]) for kind in ("device", "asset", "area")}
+    else:
+        people = audit_log.people_matching(db.session, typed["person"]) if typed["person"].strip() else None
+        things = {kind: int_arg(kind) for kind in ("device", "asset", "area")}
     filters = audit_log.AuditFilters(
         people=people,
-        device=int_arg("device"),
-        asset=int_arg("asset"),
-        area=int_arg("area"),
+        device=things["device"],
+        asset=things["asset"],
+        area=things["area"],
         action=typed["action"].strip(),
         since=_date_arg("since"),
         until=_date_arg("until"),
@@ -58,15 +67,18 @@ def filters_from_request() -> tuple[audit_log.AuditFilters, dict]:
 @bp.get("")
 @roles_required(*READERS)
 def index():
-    filters, typed = filters_from_request()
+    filters, typed = filters_from_request(by_name=True)
     events, next_cursor = audit_log.page_of_events(db.session, filters, before=int_arg("before"))
     query = {key: value for key, value in typed.items() if value}
     return render_template(
         "audit_log/index.html",
-        events=events,
+        events=audit_sentences.describe_page(db.session, events),
+        suggestions=audit_choices.suggestions(db.session),
+        action_choices=audit_choices.action_choices(),
         next_url=url_for("audit_log.index", before=next_cursor, **query) if next_cursor else None,
         export_url=url_for("audit_log.export", **query),
         typed=typed,
+        filtering=bool(query),
         verification=audit_log.latest_verification(db.session),
         heads=audit_log.published_heads(heads_path())[-1:],
         confirm=ConfirmForm(),
@@ -97,7 +109,7 @@ def verify():
 @bp.get("/export.csv")
 @roles_required(*READERS)
 def export():
-    filters, _typed = filters_from_request()
+    filters, _typed = filters_from_request(by_name=True)
     record_read("audit.exported", details={"filters": {key: value for key, value in request.args.items() if value}})
     lines = audit_log.export_rows(db.session, filters)
     return Response(

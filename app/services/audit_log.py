@@ -24,9 +24,10 @@ LINK_KINDS = {"person": "user", "device": "personal_device", "asset": "asset", "
 @dataclass
 class AuditFilters:
     people: list[int] | None = None
-    device: int | None = None
-    asset: int | None = None
-    area: int | None = None
+    # One id (the API's filters), or the ids a name typed on the page means (empty: it matched nothing).
+    device: int | list[int] | None = None
+    asset: int | list[int] | None = None
+    area: int | list[int] | None = None
     action: str = ""
     since: date | None = None
     until: date | None = None
@@ -37,7 +38,9 @@ class AuditFilters:
             self.links.append(("user", [str(p) for p in self.people] or ["none"]))
         for name in ("device", "asset", "area"):
             value = getattr(self, name)
-            if value is not None:
+            if isinstance(value, list):
+                self.links.append((LINK_KINDS[name], [str(v) for v in value] or ["none"]))
+            elif value is not None:
                 self.links.append((LINK_KINDS[name], [str(value)]))
 
 

@@ -382,6 +382,15 @@ def loan_checked_in(t: Told) -> str:
     return f"{t.actor} checked in {t.names.asset(t.subject)} from {t.other_person()}."
 
 
+@says("loan.terms_accepted", "Equipment terms accepted")
+def loan_terms_accepted(t: Told) -> str:
+    borrower = t.names.person(t.details.get("borrower_id"))
+    asset = t.names.asset(t.subject)
+    if t.details.get("via") == "in_person":
+        return f"{t.actor} recorded that {borrower} accepted the terms for {asset} in person."
+    return f"{borrower} accepted the terms for {asset} on their own phone."
+
+
 @says("loan.reminder_sent", "Loan reminder")
 def loan_reminder_sent(t: Told) -> str:
     return f"{SYSTEM} reminded {t.names.person(t.details.get('borrower_id'))} to return {t.names.asset(t.subject)}."

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from app.database import write_intent
 from app.extensions import db
 from app.models import AuditEvent, Notification, PushOutbox, PushSubscription, Role
+from app.outbox import PostgresListener
 from app.push import worker as push_sender
 from app.push.worker import PushWorker, drain_until_idle
 from app.services.notifications import notify
@@ -259,8 +260,8 @@ def test_a_separate_worker_process_is_woken_by_the_commit(push_app, push_service
     """
     push_app.config["PUSH_POLL_SECONDS"] = LONG_POLL
     if backend == "postgresql":
-        real_wait = push_sender._PostgresListener.wait
-        monkeypatch.setattr(push_sender._PostgresListener, "wait", lambda listener, _timeout: real_wait(listener, LONG_POLL))
+        real_wait = PostgresListener.wait
+        monkeypatch.setattr(PostgresListener, "wait", lambda listener, _timeout: real_wait(listener, LONG_POLL))
     user = make_user(Role.STAFF)
     subscribe_browser(push_service, user)
     worker = PushWorker(push_app, threading.Event(), listen=True, poll_seconds=LONG_POLL if backend == "postgresql" else 0.02)

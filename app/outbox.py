@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -103,7 +104,7 @@ class PostgresListener:
             log.debug("%s: closing the LISTEN connection failed", self.name, exc_info=True)
 
 
-class OutboxWorker:
+class OutboxWorker(ABC):
     """The sender loop's frame: stopping, restarting, backing off after a failure and recovering.
 
     A subclass sets ``name`` (for the log), ``channel`` (for LISTEN) and writes ``run()`` with its own
@@ -140,8 +141,9 @@ class OutboxWorker:
         self.stop_event.set()
         self.wake.set()
 
-    def run(self) -> None:  # pragma: no cover (each sender writes its own)
-        raise NotImplementedError
+    @abstractmethod
+    def run(self) -> None:
+        """The sender's loop, until ``stop()``."""
 
     def run_forever(self) -> None:
         """Run until stopped, starting the loop again should anything ever escape it."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 
 from app.extensions import db
@@ -161,7 +163,8 @@ def test_the_register_says_when_it_shows_only_the_first_page(client, monkeypatch
     assert "Showing the first 2 devices" not in client.get("/office/devices?q=pixel").get_data(as_text=True)
     make_device(owner, model="iPhone 13")
     page = client.get("/office/devices").get_data(as_text=True)
-    assert "Showing the first 2 devices" in page and page.count('href="/office/devices/') == 2
+    assert "Showing the first 2 devices" in page
+    assert len(set(re.findall(r'href="/office/devices/(\d+)"', page))) == 2
 
 
 def test_a_duplicate_that_slips_past_the_check_is_a_conflict_not_an_error(app, monkeypatch):

@@ -274,6 +274,32 @@ def test_the_office_sees_a_table_on_a_desktop_and_cards_on_a_phone(live_server, 
     _fits(phone)
 
 
+def test_the_device_register_is_a_table_on_a_desktop_and_cards_with_a_reveal_on_a_phone(live_server, new_phone):
+    from tests.factories import make_device
+
+    with live_server.app_context():
+        office = make_user(Role.OFFICE)
+        device = make_device(make_user(name="Mrs Q Longsurname-Hyphenated"), model="Galaxy Z Fold 6")
+        email, imei = office.email, device.imei1
+    desk = new_phone(viewport={"width": 1366, "height": 768}, is_mobile=False, has_touch=False, device_scale_factor=1).new_page()
+    sign_in_page(desk, email, PASSWORD)
+    desk.goto("/office/devices")
+    table = desk.get_by_role("table", name="Registered devices")
+    expect(table.get_by_role("columnheader", name="Status")).to_be_visible()
+    expect(desk.get_by_role("list", name="Registered devices")).to_have_count(0)
+    phone = new_phone(viewport=TALL_PHONE).new_page()
+    sign_in_page(phone, email, PASSWORD)
+    phone.goto("/office/devices")
+    expect(phone.get_by_role("table", name="Registered devices")).to_have_count(0)
+    card = phone.get_by_role("list", name="Registered devices").get_by_role("listitem").filter(has_text="Galaxy Z Fold 6")
+    expect(card).to_contain_text("Mrs Q Longsurname-Hyphenated")
+    expect(card).to_contain_text(imei[-4:])
+    assert imei not in phone.content()
+    _fits(phone)
+    card.get_by_role("button", name="Show the IMEI of Mrs Q Longsurname-Hyphenated's").click()
+    expect(phone.get_by_text(imei).first).to_be_visible()
+
+
 LABELS_ABOVE_CONTROLS = """() => [...document.querySelectorAll('form[role=search] label[for]')].flatMap((label) => {
   const control = document.getElementById(label.htmlFor);
   if (!control) return [label.htmlFor + ': no control'];

@@ -94,8 +94,7 @@ def request_id_of(notice: Notification) -> int | None:
     """The permission request a notice is about, read from its link."""
     if not notice.kind.startswith("permission."):
         return None
-    match = _REQUEST_URL.match(notice.url or "")
-    return int(match.group(1)) if match else None
+    return _request_id_in(notice.url)
 
 
 def notice_requests(session: Session, notices: list[Notification]) -> dict[int, PermissionRequest]:
@@ -141,9 +140,28 @@ def request_state(asked: PermissionRequest) -> str:
 
 
 def unread_count(session: Session, user: User) -> int:
-    """Unread notices, not counting requests to decide that someone has already decided."""
-    unread = list(session.scalars(sa.select(Notification).where(Notification.user_id == user.id, Notification.read_at.is_(None))))
-    if not unread:
-        return 0
-    subjects = notice_requests(session, [n for n in unread if n.kind in DECIDE_KINDS])
-    return sum(1 for n in unread if not is_settled(n, subjects.get(n.id)))
+    """Unread notices, not counting requests to decide that someone has already decided.
+
+    Drawn on every page, so it reads columns, never whole notices or requests (a request loads six
+    related rows with it).
+    """
+    unread = session.execute(
+        sa.select(Notification.kind, Notification.url).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    ).all()
+    to_decide = [_request_id_in(url) for kind, url in unread if kind in DECIDE_KINDS]
+    asked = {rid for rid in to_decide if rid is not None}
+    if not asked:
+        return len(unread)
+    settled = set(
+        session.scalars(
+            sa.select(PermissionRequest.id).where(
+                PermissionRequest.id.in_(asked), PermissionRequest.status != RequestStatus.PENDING.value
+            )
+        )
+    )
+    return len(unread) - sum(1 for rid in to_decide if rid in settled)
+
+
+def _request_id_in(url: str | None) -> int | None:
+    match = _REQUEST_URL.match(url or "")
+    return int(match.group(1)) if match else None

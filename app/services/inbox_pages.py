@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from app.models import PermissionRequest, RequestStatus
+from app.services.permissions.queries import LIST_OPTIONS
 
 PER_PAGE = 20
 
@@ -67,6 +68,7 @@ def pending_page(session, page: int, per_page: int = PER_PAGE) -> InboxPage:
     items = list(
         session.scalars(
             sa.select(PermissionRequest)
+            .options(*LIST_OPTIONS)
             .where(PermissionRequest.status == RequestStatus.PENDING.value)
             .order_by(PermissionRequest.created_at, PermissionRequest.id)
             .limit(per_page)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from sqlalchemy.orm import Session
 
 from app.clock import format_time
 from app.models import (
     PermissionRequest,
+    PersonalDevice,
     RequestStatus,
     Role,
     User,
@@ -21,11 +23,22 @@ from app.services.personal_data import register_section
 
 # Reading ----------------------------------------------------------------------------------------------
 
+# A list of requests names people and devices: their roles and IMEIs load only if something asks for them.
+LIST_OPTIONS = (
+    so.defaultload(PermissionRequest.requester).lazyload(User.role_rows),
+    so.defaultload(PermissionRequest.decided_by).lazyload(User.role_rows),
+    so.defaultload(PermissionRequest.reviewed_by).lazyload(User.role_rows),
+    so.defaultload(PermissionRequest.personal_device).lazyload(PersonalDevice.imeis),
+    so.defaultload(PermissionRequest.personal_device).defaultload(PersonalDevice.owner).lazyload(User.role_rows),
+    so.lazyload(PermissionRequest.standing_permission),
+)
+
 
 def requests_of(session: Session, user: User, limit: int = 50) -> list[PermissionRequest]:
     return list(
         session.scalars(
             sa.select(PermissionRequest)
+            .options(*LIST_OPTIONS)
             .where(PermissionRequest.requester_id == user.id)
             .order_by(PermissionRequest.created_at.desc(), PermissionRequest.id.desc())
             .limit(limit)
@@ -65,6 +78,7 @@ def emergencies_to_review(session: Session) -> list[PermissionRequest]:
     return list(
         session.scalars(
             sa.select(PermissionRequest)
+            .options(*LIST_OPTIONS)
             .where(PermissionRequest.emergency.is_(True), PermissionRequest.reviewed_at.is_(None))
             .order_by(PermissionRequest.created_at, PermissionRequest.id)
         ).unique()
@@ -76,6 +90,7 @@ def active_permissions(session: Session, now: datetime) -> list[PermissionReques
     return list(
         session.scalars(
             sa.select(PermissionRequest)
+            .options(*LIST_OPTIONS)
             .where(PermissionRequest.status == RequestStatus.APPROVED.value, PermissionRequest.approved_until > now)
             .order_by(PermissionRequest.approved_until, PermissionRequest.id)
         ).unique()

@@ -10,6 +10,7 @@ settings query however many it reads, and a change made elsewhere is seen by the
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -48,11 +49,13 @@ def defined_settings() -> list[SettingDefinition[Any]]:
     return sorted(_definitions.values(), key=lambda item: item.key)
 
 
-def _stored(session: Session) -> dict[str, str]:
+def _stored(session: Session) -> dict[str, Any]:
+    """Every stored setting, decoded, read once per transaction (a page asks for a dozen)."""
     snapshot = session.info.get(_SNAPSHOT)
     if snapshot is None:
         with session.no_autoflush:  # read from anywhere, even while a service is half-way building rows
-            snapshot = dict(session.execute(sa.select(SchoolSetting.key, SchoolSetting.value)).tuples().all())
+            rows = session.execute(sa.select(SchoolSetting.key, SchoolSetting.value)).tuples().all()
+        snapshot = {key: json.loads(value) for key, value in rows}
         session.info[_SNAPSHOT] = snapshot
     return snapshot
 
@@ -65,11 +68,12 @@ def _forget_snapshot(session: Session, *_args) -> None:
 
 def get_setting(session: Session, key: str):
     """The stored value, or the declared default."""
-    raw = _stored(session).get(key)
-    if raw is None:
+    stored = _stored(session)
+    if key not in stored:
         definition = _definitions.get(key)
         return definition.default if definition else None
-    return json.loads(raw)
+    value = stored[key]
+    return copy.deepcopy(value) if isinstance(value, list | dict) else value
 
 
 def set_setting(session: Session, actor: User | None, key: str, value) -> None:
@@ -84,5 +88,5 @@ def set_setting(session: Session, actor: User | None, key: str, value) -> None:
     row.value = json.dumps(value, sort_keys=True)
     row.updated_by_id = actor.id if actor is not None else None
     session.flush()
-    _stored(session)[key] = row.value
+    _stored(session)[key] = json.loads(row.value)
     record_audit_event(session, actor, "setting.changed", "setting", key, {"from": before, "to": value})

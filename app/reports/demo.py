@@ -100,7 +100,7 @@ def _loan_history(session: Session, people) -> None:
             loans.check_in(session, office, kit[tag].id, condition="Good")
     with backdated(_at_ten(60)):
         take = stocktakes.start_stocktake(session, office, location="Office")
-        for tag in ("MOB-002", "LAP-002"):
+        for tag in ("MOB-001", "MOB-002", "LAP-002"):
             stocktakes.record_scan(session, office, take.id, tag)
         stocktakes.close_stocktake(session, office, take.id)  # LAP-001 (the SENCo laptop) is missing
     phone = devices.devices_of(session, people["eevans"])[0]

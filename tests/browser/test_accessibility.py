@@ -96,7 +96,7 @@ PAGES: dict[str | None, list[str]] = {
         "/admin/sso",
         "/admin/policy",
     ],
-    "governor": ["/reports", "/reports?from_month=13/2026"],
+    "governor": ["/reports"],
 }
 # GET endpoints that are not pages a person reads.
 NOT_PAGES = {

@@ -73,6 +73,7 @@ def test_the_governor_reads_prints_and_narrows_the_reports(live_server, new_phon
     expect(page.get_by_label("From (month)")).to_have_value("13/2026")
     expect(page.get_by_text("Enter the first month as MM/YYYY, like 09/2026.").first).to_be_visible()
     assert page.get_by_role("img").count() == 0
+    assert _violations(page) == []
 
     # One month: this one.
     page.get_by_label("From (month)").fill(f"{today:%m/%Y}")

@@ -394,7 +394,7 @@ def test_staff_are_refused_and_a_governor_reads_the_reports(client, permission_h
     for heading in ("Permissions by month and by area", "Loans and losses", "Policy acceptance"):
         assert f">{heading}</h2>" in text
     assert '<caption id="permissions-month-caption">Permission requests by month, January 2026 to November 2026</caption>' in text
-    assert text.count('role="img"') == 4  # by month, by area, loans, phones (no policy is published here)
+    assert text.count('role="img"') == 5  # by month, by area, loans, losses, phones (no policy is published here)
     assert "counted as an approved request" in text
     assert "Printed on 25/11/2026" in text and page.headers["Cache-Control"] == "no-store"
 

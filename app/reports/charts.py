@@ -59,25 +59,35 @@ def permission_charts(report: PermissionReport) -> dict[str, Chart]:
     return {"by_month": by_month, "by_area": by_area}
 
 
-def loan_chart(report: LoanReport) -> Chart:
+def loan_charts(report: LoanReport) -> dict[str, Chart]:
     monthly = [figures for _, figures in report.by_month]
     total = report.total
-    return column_chart(
+    months = _months([bucket for bucket, _ in report.by_month])
+    loans = column_chart(
         "chart-loans-month",
-        f"Loans and losses by month, {report.period.label}",
-        f"{_plural(total.made, 'loan')} made, {total.returned_late} returned late, {report.overdue_now} overdue now; "
+        f"Loans by month, {report.period.label}",
+        f"{_plural(total.made, 'loan')} made, {total.returned} returned, {total.returned_late} of them late; "
+        f"{report.overdue_now} overdue now.",
+        months["categories"],
+        [Series("Loans made", [f.made for f in monthly]), Series("Returned late", [f.returned_late for f in monthly])],
+        sublabels=months["sublabels"],
+        y_label="Number",
+    )
+    losses = column_chart(
+        "chart-losses-month",
+        f"Losses by month, {report.period.label}",
         f"{_plural(total.missing_at_stocktake, 'asset')} missing at stock-takes; "
         f"{_plural(total.personal_reported, 'personal device')} reported lost or stolen.",
-        _months([bucket for bucket, _ in report.by_month])["categories"],
+        months["categories"],
         [
-            Series("Loans made", [f.made for f in monthly]),
-            Series("Returned late", [f.returned_late for f in monthly]),
             Series("Missing at stock-take", [f.missing_at_stocktake for f in monthly]),
             Series("Personal devices lost or stolen", [f.personal_reported for f in monthly]),
         ],
-        sublabels=_months([bucket for bucket, _ in report.by_month])["sublabels"],
-        y_label="Count",
+        stacked=True,
+        sublabels=months["sublabels"],
+        y_label="Number",
     )
+    return {"loans": loans, "losses": losses}
 
 
 def policy_charts(report: PolicyReport) -> dict[str, Chart]:

@@ -60,7 +60,7 @@ def index():
         permissions=permission_report,
         permission_charts=charts.permission_charts(permission_report),
         loans=loan_report,
-        loan_chart=charts.loan_chart(loan_report),
+        loan_charts=charts.loan_charts(loan_report),
         policy=policy_report,
         policy_charts=charts.policy_charts(policy_report),
         printed_at=utcnow(),

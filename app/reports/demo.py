@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from app import clock
 from app.demo import backdated, demo_seeder
-from app.models import Area, SchoolAsset
+from app.models import Area, SchoolAsset, StaffType
 from app.services import devices, loans, permissions, stocktakes
+from app.services.staff_terms import set_staff_terms
 
 # (days ago, requester, area, decision): spread over the last five months.
 REQUESTS = (
@@ -73,6 +74,9 @@ def seed_report_history(session: Session, people) -> None:
             with backdated(_at_ten(days) - (0.9 if days > 50 else 3)):
                 permissions.review_emergency(session, head, asked.id, "justified", note="Checked with the family.")
     _loan_history(session, people)
+    # Staff of more than one type, so the policy report's table by staff type has rows to compare.
+    set_staff_terms(session, people["admin"], people["eevans"], staff_type=StaffType.SUPPLY, end_date=None)
+    set_staff_terms(session, people["admin"], people["cdavies"], staff_type=StaffType.VOLUNTEER, end_date=None)
 
 
 def _loan_history(session: Session, people) -> None:

@@ -115,6 +115,7 @@ def _register_blueprints(app: Flask) -> None:
     from app.policy.routes import bp as policy_bp
     from app.provisioning.routes import bp as provisioning_bp
     from app.push.routes import bp as push_bp
+    from app.reports.routes import bp as reports_bp
     from app.scim.routes import bp as scim_bp
     from app.sso.routes import bp as sso_bp
 
@@ -134,6 +135,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(scim_bp)
     app.register_blueprint(provisioning_bp)
     app.register_blueprint(policy_bp)
+    app.register_blueprint(reports_bp)
 
 
 def school_name() -> str:

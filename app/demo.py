@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 from stdnum import luhn
 
+from app import clock
 from app.models import Role, User
 from app.services import accounts, devices
 
@@ -37,6 +40,18 @@ def demo_seeder(order: int) -> Callable[[Seeder], Seeder]:
         return seeder
 
     return register
+
+
+@contextmanager
+def backdated(days: float) -> Iterator[None]:
+    """Run demo steps as if ``days`` ago, through the same services (and audit events) as real use."""
+    real_now = clock.utcnow()
+    previous_source = clock._source
+    clock.set_source(lambda: real_now - timedelta(days=days))
+    try:
+        yield
+    finally:
+        clock.set_source(previous_source)
 
 
 def demo_imei(seed: str) -> str:

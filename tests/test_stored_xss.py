@@ -239,6 +239,8 @@ def _urls(app, ids: dict, h: Hostile) -> list[str]:
         f"/sign-in?next={quote(JAVASCRIPT)}",
         f"/scan?link={payload}",
         f"/scan?link={quote(JAVASCRIPT)}",
+        f"/reports?from_month={payload}&to_month={payload}",
+        f"/reports/permissions.csv?from_month={payload}",
     ]
     return urls
 

@@ -96,6 +96,7 @@ PAGES: dict[str | None, list[str]] = {
         "/admin/sso",
         "/admin/policy",
     ],
+    "governor": ["/reports"],
 }
 # GET endpoints that are not pages a person reads.
 NOT_PAGES = {
@@ -118,6 +119,9 @@ NOT_PAGES = {
     "auth.passkey_remove": "needs a passkey; its page is the shared confirm.html, checked on the other confirmation pages",
     "sso.callback": "the provider's return: checked in test_sso_journey.py (needs a running provider)",
     "provisioning.staff_import_template": "CSV download",
+    "reports.permissions_csv": "CSV download",
+    "reports.loans_csv": "CSV download",
+    "reports.policy_csv": "CSV download",
 }
 # The SCIM endpoint is JSON for identity systems, not pages.
 NOT_PAGES.update(

@@ -267,3 +267,13 @@ def _assert_the_indexes_match_the_tables() -> None:
     }
     normalised = {(rowid, make, model, serial, " ".join(sorted(imeis.split()))) for rowid, make, model, serial, imeis in stored}
     assert normalised == expected
+
+
+def test_the_audit_logs_person_filter_uses_the_same_search(register):
+    from app.services.audit_log import people_matching
+
+    clarke, clarkson, _davies, odd = register["people"]
+    assert sorted(people_matching(db.session, "CLARK")) == sorted([clarke.id, clarkson.id])
+    assert people_matching(db.session, "jclarkson@") == [clarkson.id]
+    assert people_matching(db.session, "o_n") == [odd.id]
+    assert people_matching(db.session, "%") == [odd.id]

@@ -18,6 +18,7 @@ def suite(quick: bool) -> list[tuple[str, dict]]:
     requests = 300 if quick else 2000
     trust = {"staff": 500, "devices": 2000, "asset_count": 5000, "seconds": 3.0} if quick else {}
     cpu_requests = 100 if quick else 500
+    search = {"staff": 500, "devices": 2000, "runs": 20} if quick else {}
     plan = [
         ("benchmarks.cpu_bench", {"backend": "sqlite", "requests": cpu_requests}),
         ("benchmarks.cpu_bench", {"backend": "postgresql", "requests": cpu_requests}),
@@ -29,6 +30,8 @@ def suite(quick: bool) -> list[tuple[str, dict]]:
         ("benchmarks.equipment_bench", {}),
         ("benchmarks.page_weight", {}),
         ("benchmarks.lighthouse", {"runs": 1 if quick else 3}),
+        ("benchmarks.search_bench", {"backend": "sqlite", **search}),
+        ("benchmarks.search_bench", {"backend": "postgresql", **search}),
         ("benchmarks.trust_scale", {"backend": "sqlite", **trust}),
         ("benchmarks.trust_scale", {"backend": "postgresql", **trust}),
         ("benchmarks.audit_scale", {"backend": "sqlite", "events": events}),

@@ -14,6 +14,7 @@ from flask_migrate import downgrade, upgrade
 
 from app.extensions import db
 from app.models.checks import ENUM_CHECKS
+from app.models.search_index import FTS_TABLES, TRIGRAM_INDEXES, include_object
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 NUMBERED = re.compile(r"(\d{4})_[a-z0-9_]+\.py")
@@ -57,7 +58,8 @@ def test_the_test_database_is_at_the_head(app):
 def test_models_match_the_migrations(app):
     """No pending autogenerate: every model change comes with its migration."""
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        # The search indexes (0019_search) exist only in the migration: compared by their own test below.
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "include_object": include_object})
         differences = compare_metadata(context, db.metadata)
     assert differences == []
 
@@ -113,3 +115,26 @@ def test_the_audit_guards_come_with_the_migration(app):
         else:
             names = set(connection.scalars(sa.text("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")))
             assert {"audit_events_no_change", "audit_events_no_truncate"} <= names
+
+
+def test_the_search_indexes_come_with_the_migration(app):
+    """SQLite: the FTS5 tables and the triggers that keep them in step; PostgreSQL: the trigram indexes."""
+    with db.engine.connect() as connection:
+        if db.engine.dialect.name == "sqlite":
+            tables = set(connection.scalars(sa.text("SELECT name FROM sqlite_master WHERE type = 'table'")))
+            assert set(FTS_TABLES) <= tables
+            triggers = set(connection.scalars(sa.text("SELECT name FROM sqlite_master WHERE type = 'trigger'")))
+            assert {name for name in triggers if "_search_" in name} == {
+                "users_search_after_insert",
+                "users_search_after_update",
+                "users_search_after_delete",
+                "devices_search_after_insert",
+                "devices_search_after_update",
+                "devices_search_after_delete",
+                "devices_search_imei_after_insert",
+                "devices_search_imei_after_update",
+                "devices_search_imei_after_delete",
+            }
+        else:
+            indexes = set(connection.scalars(sa.text("SELECT indexname FROM pg_indexes WHERE indexname LIKE '%_trgm'")))
+            assert indexes == set(TRIGRAM_INDEXES)

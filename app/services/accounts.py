@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.clock import local_today, utcnow
 from app.database import rows_changed
 from app.models import LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
-from app.services import passwords
+from app.services import passwords, text_search
 from app.services.api_tokens import revoke_all_tokens
 from app.services.audit import record_audit_event
 from app.services.errors import Conflict, NotFound, ValidationFailed
@@ -338,11 +338,11 @@ def get_person(session: Session, user_id: int) -> User:
 
 
 def search_people(session: Session, text: str = "", staff_type: str = "", limit: int = 200) -> list[User]:
-    """The staff list: active people first, by name; ``text`` matches a name or an email, ``staff_type`` filters."""
+    """The staff list: active people first, by name; ``text`` is part of a name or an email (ignoring case,
+    ``%`` and ``_`` literal), answered from the search indexes; ``staff_type`` filters."""
     query = sa.select(User).order_by(User.is_active_account.desc(), User.display_name)
-    if text:
-        like = f"%{text.lower()}%"
-        query = query.where(sa.or_(sa.func.lower(User.display_name).like(like), User.email.like(like)))
+    if text := text_search.searchable(text):
+        query = query.where(text_search.people_matching(session, text, with_email=True))
     if staff_type:
         query = query.where(User.staff_type == staff_type)
     return list(session.scalars(query.limit(limit)))

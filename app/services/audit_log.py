@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.clock import school_zone, utcnow
 from app.database import long_read
 from app.models import AuditEvent, AuditLink, AuditVerification, User
+from app.services import text_search
 from app.services.audit import ChainReport, record_audit_event, verify_chain
 from app.services.csv_safe import csv_lines
 
@@ -45,13 +46,10 @@ class AuditFilters:
 
 
 def people_matching(session: Session, text: str, limit: int = 20) -> list[int]:
-    """Ids of people whose name or email contains the text (the audit page's person filter)."""
-    like = f"%{text.strip().lower()}%"
-    return list(
-        session.scalars(
-            sa.select(User.id).where(sa.or_(sa.func.lower(User.display_name).like(like), User.email.like(like))).limit(limit)
-        )
-    )
+    """Ids of people whose name or email contains the text (the audit page's person filter), from the
+    search indexes (``app.services.text_search``)."""
+    condition = text_search.people_matching(session, text_search.searchable(text), with_email=True)
+    return list(session.scalars(sa.select(User.id).where(condition).limit(limit)))
 
 
 def _local_midnight(day: date) -> datetime:

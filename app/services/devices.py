@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from app.clock import utcnow
 from app.models import AuditEvent, DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei, Role, User
+from app.services import text_search
 from app.services.accounts import users_with_role
 from app.services.audit import record_audit_event
 from app.services.errors import AlreadyRegistered, Conflict, DuplicateImei, NotFound, ValidationFailed
@@ -272,24 +273,23 @@ REGISTER_PAGE = 100
 def search_register(
     session: Session, text: str = "", status: str = "", limit: int | None = None, offset: int = 0
 ) -> list[PersonalDevice]:
-    """Office search across every registered device: by IMEI (any part of it) or by owner or name."""
-    query = sa.select(PersonalDevice).join(PersonalDevice.owner)
-    text = text.strip()
+    """Office search across every registered device: by IMEI (any part of it) or by owner or name.
+
+    ``text`` is a substring of the owner's name, the make, model or serial (ignoring case, ``%`` and ``_``
+    literal); four or more digits (spaces and dashes aside) also match any part of an IMEI. Answered from
+    the search indexes (``app.services.text_search``)."""
+    # The owner comes from the join the order needs (not a second join for `lazy="joined"`); the
+    # register never shows the owners' roles.
+    query = (
+        sa.select(PersonalDevice)
+        .join(PersonalDevice.owner)
+        .options(contains_eager(PersonalDevice.owner).lazyload(User.role_rows))
+    )
+    text = text_search.searchable(text)
     if text:
         digits = "".join(ch for ch in text if ch.isdigit())
-        like = f"%{text.lower()}%"
-        conditions = [
-            sa.func.lower(User.display_name).like(like),
-            sa.func.lower(PersonalDevice.make).like(like),
-            sa.func.lower(PersonalDevice.model).like(like),
-            sa.func.lower(PersonalDevice.serial).like(like),
-        ]
-        if len(digits) >= 4 and len(digits) == len(text.replace(" ", "").replace("-", "")):
-            imei_match = sa.select(RegisteredImei.device_id).where(
-                RegisteredImei.device_id.is_not(None), RegisteredImei.imei.like(f"%{digits}%")
-            )
-            conditions.append(PersonalDevice.id.in_(imei_match))
-        query = query.where(sa.or_(*conditions))
+        is_imei = len(digits) >= 4 and len(digits) == len(text.replace(" ", "").replace("-", ""))
+        query = query.where(PersonalDevice.id.in_(text_search.device_ids_matching(session, text, digits if is_imei else "")))
     if status:
         query = query.where(PersonalDevice.status == status)
     return list(

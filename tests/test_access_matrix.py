@@ -93,6 +93,7 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     "audit_log.digest": ("admin", "approver", "governor", "office"),
     "audit_log.export": ("admin", "approver", "governor", "office"),
     "audit_log.index": ("admin", "approver", "governor", "office"),
+    "audit_log.names": ("admin", "approver", "governor", "office"),
     "audit_log.verify": ("admin", "approver", "governor", "office"),
     "auth.account": "signed_in",
     "auth.passkey_list": "signed_in",

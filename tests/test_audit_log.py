@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -281,3 +282,66 @@ def test_a_name_matching_several_people_pages_through_all_their_events(office_cl
         if before is None:
             break
     assert seen == [n for n in range(69, -1, -1) if n % 3 != 2]
+
+
+@pytest.fixture
+def a_trust(monkeypatch):
+    """Too many names to list in the page: every box asks for its suggestions as the person types."""
+    from app.services import audit_choices
+
+    monkeypatch.setattr(audit_choices, "INLINE_LIMIT", 0)
+
+
+def _events_shown(page: str) -> set[int]:
+    return {int(seq) for seq in re.findall(r"· event (\d+)</p>", page)}
+
+
+def test_a_trust_s_audit_page_lists_no_names_and_its_boxes_ask_for_them(office_client, a_trust):
+    make_device(make_user(name="Mr B Clarke"), make="Apple", model="iPhone 13")
+    make_user(name="Mrs E Evans")
+    page = office_client.get("/audit").get_data(as_text=True)
+    lists = dict(re.findall(r'<datalist id="(\w+)-names"[^>]*>(.*?)</datalist>', page))
+    assert lists == {"person": "", "device": "", "asset": "", "area": ""}
+    assert 'id="person-names" data-suggest="/audit/names?kind=person"' in page
+
+    def names(kind, typed):
+        answer = office_client.get("/audit/names", query_string={"kind": kind, "q": typed})
+        assert answer.status_code == 200 and answer.headers["Cache-Control"] == "no-store"
+        return answer.get_json()["names"]
+
+    assert names("person", "clar") == ["Mr B Clarke"]
+    assert names("device", "clarke's apple iph") == ["Mr B Clarke's Apple iPhone 13"]
+    assert names("device", "Apple iPh") == ["Mr B Clarke's Apple iPhone 13"]  # across make and model
+    assert names("person", "c") == []  # one letter asks nothing
+    assert names("nothing", "clarke") == []
+    assert names("person", "100%") == []
+
+
+def test_a_trust_filters_by_a_suggested_name_through_the_indexes(office_client, a_trust):
+    from tests.equipment_factories import make_asset
+
+    clarke = make_user(name="Mr B Clarke")
+    evans = make_user(name="Mrs E Evans")
+    phone = make_device(clarke, make="Apple", model="iPhone 13")
+    pixel = make_device(evans, make="Google", model="Pixel 8")
+    camera = make_asset(make_user(Role.OFFICE), tag="CAM-0042", name="Class camera")
+    with write_intent():
+        shown = record_audit_event(
+            db.session, evans, "device.imei_revealed", "personal_device", phone.id, related={"personal_device": phone.id}
+        )
+        changed = record_audit_event(db.session, evans, "asset.updated", "asset", camera.id, related={"asset": camera.id})
+        db.session.commit()
+        shown_seq, changed_seq = shown.seq, changed.seq
+
+    def shown_for(**query):
+        return _events_shown(office_client.get("/audit", query_string=query).get_data(as_text=True))
+
+    by_device = shown_for(device="Mr B Clarke's Apple iPhone 13")
+    assert shown_seq in by_device and changed_seq not in by_device
+    assert by_device == shown_for(device="Clarke")  # part of the name means the same device here
+    by_evans_device = shown_for(device="Mrs E Evans's Google Pixel 8")
+    assert by_evans_device and shown_seq not in by_evans_device and by_evans_device == shown_for(device="Pixel")
+    assert pixel.id != phone.id
+    by_asset = shown_for(asset="Class camera (CAM-0042)")
+    assert changed_seq in by_asset and shown_seq not in by_asset
+    assert shown_for(asset="cam-0042") == by_asset

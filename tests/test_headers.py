@@ -123,6 +123,7 @@ GETS: dict[str, Get] = {
     # Audit readers (approvers, office and admin).
     "audit_log.index": Get("/audit"),
     "audit_log.digest": Get("/audit/digest"),
+    "audit_log.names": Get("/audit/names?kind=person&q=cl"),
     "audit_log.export": Get("/audit/export.csv"),
     "api.list_audit_events": Get("/api/v1/audit-events"),
     "api.latest_verification": Get("/api/v1/audit-events/verify"),

@@ -85,6 +85,13 @@ def index():
     )
 
 
+@bp.get("/names")
+@roles_required(*READERS)
+def names():
+    """Suggestions for a filter box, as the person types (a trust has too many names to list in the page)."""
+    return {"names": audit_choices.names_like(db.session, request.args.get("kind", ""), request.args.get("q", ""))}
+
+
 @bp.get("/digest")
 @roles_required(*READERS)
 def digest():

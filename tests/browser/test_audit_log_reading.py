@@ -66,3 +66,25 @@ def test_the_office_reads_the_log_as_sentences_and_filters_it_by_name(live_serve
     assert _violations(page) == []
     page.screenshot(path=str(folder / f"audit-filtered-{size}.png"), full_page=True)
     context.close()
+
+
+def test_in_a_trust_the_name_boxes_suggest_as_the_office_types(live_server, chromium, monkeypatch):
+    """Too many names to list in the page: typing asks the server, and the box's list fills with matches."""
+    from app.services import audit_choices
+
+    monkeypatch.setattr(audit_choices, "INLINE_LIMIT", 0)
+    _seed(live_server)
+    context = chromium.new_context(viewport={"width": 390, "height": 844}, base_url=live_server.url, locale="en-GB")
+    page = context.new_page()
+    sign_in_page(page, f"office@{DEMO_DOMAIN}", PASSWORD)
+    page.goto("/audit")
+    expect(page.locator("#person-names option")).to_have_count(0)
+    page.get_by_text("Filter the log").click()
+    page.get_by_role("combobox", name="Person", exact=True).press_sequentially("clar", delay=30)
+    expect(page.locator("#person-names option")).to_have_count(1)
+    assert page.locator("#person-names option").first.get_attribute("value") == "Mr B Clarke"
+    page.get_by_role("combobox", name="Person", exact=True).fill("Mr B Clarke")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator(".audit-events .card").first).to_contain_text("Mr B Clarke")
+    assert _violations(page) == []
+    context.close()

@@ -810,6 +810,68 @@ def retention_password_links_removed(t: Told) -> str:
 # The page ---------------------------------------------------------------------------------------
 
 
+# Kits lent whole, and bookings collected, released and reminded (issue 17: kit_loans, booking_loans) ----
+
+
+def _thing(t: Told) -> str:
+    return str(t.details.get("thing") or "").strip() or "the equipment"
+
+
+def _slot(t: Told) -> str:
+    slot = str(t.details.get("slot") or "").strip()
+    return f" ({slot})" if slot else ""
+
+
+@says("kit.checked_out", "Kit lent")
+def kit_checked_out(t: Told) -> str:
+    return (
+        f"{t.actor} lent all {t.count('count', 'item', 'items')} of {_thing(t)} to "
+        f"{t.names.person(t.details.get('borrower_id'))}, due back {t.until('due_on')}."
+    )
+
+
+@says("kit.checked_in", "Kit returned")
+def kit_checked_in(t: Told) -> str:
+    missing = [str(tag) for tag in t.details.get("missing_tags") or []]
+    back = f"{t.details.get('returned', 0)} of {t.details.get('out', 0)} came back"
+    gone = f"; not returned: {', '.join(missing)}" if missing else ""
+    return f"{t.actor} checked in {_thing(t)} from {t.other_person()}: {back}{gone}."
+
+
+@says("loan.terms_accepted_together", "Equipment terms accepted (several items)")
+def loan_terms_accepted_together(t: Told) -> str:
+    return f"{t.actor} accepted the terms for {t.count('count', 'item', 'items')} lent to them together, on their own phone."
+
+
+@says("booking.collected", "Booking collected")
+def booking_collected(t: Told) -> str:
+    person = t.names.person(t.details.get("borrower_id"))
+    return f"{t.actor} lent {_thing(t)} to {person} for their booking{_slot(t)}, due back at its end."
+
+
+@says("booking.released", "Booking released (not collected)")
+def booking_released(t: Told) -> str:
+    person = possessive(t.names.person(t.details.get("booked_for_id")))
+    return f"{SYSTEM} released {person} booking of {_thing(t)}{_slot(t)}: it was not collected in time."
+
+
+@says("booking.reminder_sent", "Booking reminder")
+def booking_reminder_sent(t: Told) -> str:
+    return f"{SYSTEM} reminded {t.names.person(t.details.get('booked_for_id'))} that {_thing(t)} is booked for them{_slot(t)}."
+
+
+@says("booking.overdue_told", "Booked equipment not back")
+def booking_overdue_told(t: Told) -> str:
+    person = t.names.person(t.details.get("booked_for_id"))
+    return f"{SYSTEM} told {person} that {_thing(t)} was not back at the end of their booking{_slot(t)}."
+
+
+@says("booking.completed", "Booking completed")
+def booking_completed(t: Told) -> str:
+    person = possessive(t.names.person(t.details.get("booked_for_id")))
+    return f"{_thing(t)} is back: {person} booking{_slot(t)} is complete."
+
+
 @dataclass(frozen=True)
 class EventView:
     """One event as the audit page shows it."""

@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
 from app.access import roles_required
+from app.bookings.forms import BookableForm
 from app.clock import format_date, local_today
 from app.confirmations import ask_first, confirmation_page, confirmed
 from app.devices.forms import ConfirmForm
@@ -29,7 +30,7 @@ from app.ids import is_id
 from app.models import AssetKind, AssetStatus, Role
 from app.navigation import register_nav
 from app.read_audit import record_read
-from app.services import asset_csv, assets, booking_loans, kit_loans, loans, stocktakes
+from app.services import asset_csv, assets, booking_loans, bookings, kit_loans, loans, stocktakes
 from app.services.csv_upload import upload_text
 from app.services.errors import Conflict, ValidationFailed
 from app.services.school_settings import loan_terms
@@ -127,7 +128,6 @@ def _asset_page(asset, scanned: bool = False):
         slot=booking_loans.slot_text(booking) if booking else "",
         collect_form=CollectForm(),
         terms=loan_terms(db.session) if booking else "",
-        kit_of_it=kit_loans.kit_of_asset(db.session, asset.id),
         stocktake=take,
         already_scanned=already_scanned,
         action=action,
@@ -135,6 +135,8 @@ def _asset_page(asset, scanned: bool = False):
         today=local_today(),
         history=assets.asset_history(db.session, asset),
         scan_form=ScanForm(),
+        bookable_form=BookableForm(formdata=None, bookable_by=asset.bookable_by or ""),
+        kit=bookings.kit_of_asset(db.session, asset.id),
     )
 
 

@@ -14,7 +14,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from app.models import AuditEvent
+from app.clock import format_date, to_local
+from app.models import AuditEvent, BookableBy
 from app.services.audit_names import (
     ERASED_AREA,
     ERASED_DEVICE,
@@ -120,6 +121,8 @@ GROUPS: dict[str, str] = {
     "asset.": "School equipment",
     "loan.": "Loans",
     "stocktake.": "Stock-takes",
+    "booking.": "Bookings",
+    "kit.": "Kits",
     "area.": "Areas",
     "policy.": "The policy",
     "user.": "Staff accounts",
@@ -399,6 +402,71 @@ def loan_reminder_sent(t: Told) -> str:
 @says("loan.overdue_summary_sent", "Overdue loans summary")
 def loan_overdue_summary_sent(t: Told) -> str:
     return f"{SYSTEM} sent the office the summary of {t.count('overdue', 'overdue loan', 'overdue loans')}."
+
+
+def _booked_thing(t: Told) -> str:
+    kit = str(t.details.get("kit") or "").strip()
+    return kit or t.names.asset(t.details.get("asset_id"))
+
+
+def _booked_slot(t: Told) -> str:
+    """Tuesday 08/12/2026, P3-P4 (or 11:10-12:10; a slot over several days gives both ends)."""
+    try:
+        start = to_local(datetime.fromisoformat(str(t.details.get("starts_at"))))
+        end = to_local(datetime.fromisoformat(str(t.details.get("ends_at"))))
+    except ValueError:
+        return "an unknown time"
+    if start.date() != end.date():
+        return f"{start:%A} {format_date(start)} {start:%H:%M} to {end:%A} {format_date(end)} {end:%H:%M}"
+    return f"{start:%A} {format_date(start)}, {t.details.get('periods') or f'{start:%H:%M}-{end:%H:%M}'}"
+
+
+def _for_whom(t: Told) -> str:
+    person = t.details.get("person_id")
+    return "" if str(person) == str(t.event.actor_id or "") else f" for {t.names.person(person)}"
+
+
+@says("booking.created", "Equipment booked")
+def booking_created(t: Told) -> str:
+    return f"{t.actor} booked {_booked_thing(t)}{_for_whom(t)} for {_booked_slot(t)}."
+
+
+@says("booking.cancelled", "Booking cancelled")
+def booking_cancelled(t: Told) -> str:
+    whose = (
+        "their"
+        if str(t.details.get("person_id")) == str(t.event.actor_id or "")
+        else possessive(t.names.person(t.details.get("person_id")))
+    )
+    return f"{t.actor} cancelled {whose} booking of {_booked_thing(t)} for {_booked_slot(t)}."
+
+
+@says("booking.bookable_changed", "Who may book changed")
+def booking_bookable_changed(t: Told) -> str:
+    labels = {v.value: v.label.lower() for v in BookableBy}
+    to = labels.get(str(t.details.get("to") or ""), "nobody")
+    thing = t.names.asset(t.subject) if t.event.subject_type == "asset" else str(t.details.get("name") or "a kit")
+    return f"{t.actor} made {thing} bookable by {to}."
+
+
+@says("kit.created", "Kit created")
+def kit_created(t: Told) -> str:
+    return f"{t.actor} created the kit {t.details.get('name') or ''} ({t.details.get('tag') or ''})."
+
+
+@says("kit.member_added", "Added to a kit")
+def kit_member_added(t: Told) -> str:
+    return f"{t.actor} put {t.names.asset(t.details.get('asset_id'))} into the kit {t.details.get('name') or ''}."
+
+
+@says("kit.member_removed", "Taken out of a kit")
+def kit_member_removed(t: Told) -> str:
+    return f"{t.actor} took {t.names.asset(t.details.get('asset_id'))} out of the kit {t.details.get('name') or ''}."
+
+
+@says("kit.retired", "Kit retired")
+def kit_retired(t: Told) -> str:
+    return f"{t.actor} retired the kit {t.details.get('name') or ''}."
 
 
 @says("stocktake.started", "Stock-take started")

@@ -16,7 +16,7 @@ from app.extensions import db
 from app.forms_support import refused
 from app.ids import is_id
 from app.models import Role
-from app.services import booking_loans, kit_loans, loans
+from app.services import booking_loans, bookings, kit_loans, loans
 from app.services.errors import Conflict
 from app.services.school_settings import loan_terms
 
@@ -32,7 +32,7 @@ def kit_page(kit, scanned: bool = False, problem: str | None = None, status: int
         members=members,
         out=out,
         booking=booking,
-        slot=booking_loans.slot_text(booking) if booking else "",
+        slot=booking_loans.slot_text(db.session, booking) if booking else "",
         collect_form=CollectForm(),
         terms=loan_terms(db.session),
         scanned=scanned,
@@ -54,7 +54,7 @@ def _borrower_form(form: CheckOutForm) -> CheckOutForm:
 @bp.route("/equipment/kits/<int:kit_id>/check-out", methods=["GET", "POST"])
 @roles_required(Role.OFFICE)
 def kit_check_out(kit_id: int):
-    kit = kit_loans.get_kit(db.session, kit_id)
+    kit = bookings.get_kit(db.session, kit_id)
     form = _borrower_form(CheckOutForm())
     members = kit_loans.kit_state(db.session, kit)
     if form.validate_on_submit():
@@ -109,7 +109,7 @@ def _returned_rows() -> tuple[list[int], dict[int, str], list[int]]:
 @bp.route("/equipment/kits/<int:kit_id>/check-in", methods=["GET", "POST"])
 @roles_required(Role.OFFICE)
 def kit_check_in(kit_id: int):
-    kit = kit_loans.get_kit(db.session, kit_id)
+    kit = bookings.get_kit(db.session, kit_id)
     form = KitCheckInForm()
     members = kit_loans.kit_state(db.session, kit)
     out = [m for m in members if m.loan is not None]

@@ -125,7 +125,7 @@ def _asset_page(asset, scanned: bool = False):
         asset=asset,
         open_loan=open_loan,
         booking=booking,
-        slot=booking_loans.slot_text(booking) if booking else "",
+        slot=booking_loans.slot_text(db.session, booking) if booking else "",
         collect_form=CollectForm(),
         terms=loan_terms(db.session) if booking else "",
         stocktake=take,
@@ -198,7 +198,7 @@ def scanned(tag: str):
         mine = asset is not None and any(a.id == asset.id for a in loans.assets_on_loan_to(db.session, current_user))
         loan = loans.open_loan_for(db.session, asset.id) if mine and asset is not None else None
         return render_template("equipment/tag_staff.html", asset=asset, tag=tag, loan=loan), 200 if asset else 404
-    if asset is None and (kit := kit_loans.kit_by_tag(db.session, tag)) is not None:
+    if asset is None and (kit := bookings.find_kit_by_tag(db.session, tag)) is not None:
         from app.equipment.kit_routes import kit_page
 
         return kit_page(kit, scanned=True)
@@ -276,7 +276,7 @@ def check_out(asset_id: int):
         terms=loan_terms(db.session),
         problem=problem,
         booking=booking if current is None else None,
-        slot=booking_loans.slot_text(booking) if booking else "",
+        slot=booking_loans.slot_text(db.session, booking) if booking else "",
         collect_form=CollectForm(),
     ), 422 if form.errors else 200
 

@@ -20,12 +20,12 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from app.clock import format_date, format_time, local_today, to_local, utcnow
+from app.clock import format_time, local_today, to_local, utcnow
 from app.models import AuditEvent, Booking, BookingItem, BookingStatus, Loan, SchoolAsset, User
-from app.services import kit_loans, loans
+from app.services import bookings, kit_loans, loans
 from app.services.assets import require_office
 from app.services.audit import record_audit_event
-from app.services.errors import Conflict, NotFound
+from app.services.errors import Conflict
 from app.services.notifications import notify
 from app.services.settings import define_setting, get_setting
 
@@ -54,14 +54,9 @@ def _minutes(session: Session, key: str, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 24 * 60 else default
 
 
-def slot_text(booking: Booking) -> str:
+def slot_text(session: Session, booking: Booking) -> str:
     """Tuesday 08/12/2026, P3-P4 (11:10-13:10), in school time."""
-    start, end = to_local(booking.starts_at), to_local(booking.ends_at)
-    times = f"{format_time(booking.starts_at)}-{format_time(booking.ends_at)}"
-    day = f"{start:%A} {format_date(start)}"
-    if end.date() != start.date():
-        return f"{day} {format_time(booking.starts_at)} until {end:%A} {format_date(end)} {format_time(booking.ends_at)}"
-    return f"{day}, {booking.periods} ({times})" if booking.periods else f"{day}, {times}"
+    return bookings.describe_slot(session, booking.starts_at, booking.ends_at, booking.periods)
 
 
 def what(booking: Booking) -> str:
@@ -98,16 +93,7 @@ def collectable_booking(
     )
 
 
-def _lock_booking(session: Session, booking_id: int) -> Booking:
-    booking = session.execute(
-        sa.select(Booking).where(Booking.id == booking_id).with_for_update(of=Booking).execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if booking is None:
-        raise NotFound("There is no such booking.")
-    return booking
-
-
-def _check_collectable(booking: Booking, now: datetime) -> None:
+def _check_collectable(session: Session, booking: Booking, now: datetime) -> None:
     status = BookingStatus(booking.status)
     if status == BookingStatus.COLLECTED:
         raise Conflict(f"{what(booking)} has already been collected for this booking.")
@@ -115,7 +101,7 @@ def _check_collectable(booking: Booking, now: datetime) -> None:
         raise Conflict(f"This booking is {status.label.lower()}, so there is nothing to collect.")
     if now < booking.starts_at - EARLY:
         opens = booking.starts_at - EARLY
-        raise Conflict(f"The booking is for {slot_text(booking)}. It can be collected from {format_time(opens)}.")
+        raise Conflict(f"The booking is for {slot_text(session, booking)}. It can be collected from {format_time(opens)}.")
     if now >= booking.ends_at:
         raise Conflict(f"The booking ended at {format_time(booking.ends_at)}, so it cannot be collected now.")
     if not booking.booked_for.is_active_account:
@@ -129,8 +115,8 @@ def collect(
     after scanning the label). Everything in it is lent, or nothing."""
     require_office(actor)
     now = now or utcnow()
-    booking = _lock_booking(session, booking_id)
-    _check_collectable(booking, now)
+    booking = bookings.lock_booking(session, booking_id)
+    _check_collectable(session, booking, now)
     asset_ids = sorted(item.asset_id for item in booking.items)
     members = list(
         session.scalars(
@@ -144,7 +130,7 @@ def collect(
     if not members:
         raise Conflict("This booking names no equipment.")
     due_on = to_local(booking.ends_at).date()
-    purpose = booking.purpose or f"Booked for {slot_text(booking)}"
+    purpose = booking.purpose or f"Booked for {slot_text(session, booking)}"
     lending = kit_loans.Lending(booking.booked_for, due_on, purpose[:200], "", accepted_in_person)
     made = kit_loans.lend_assets(session, actor, members, lending)
     by_asset = {loan.asset_id: loan for loan in made}
@@ -166,7 +152,7 @@ def collect(
         booking.id,
         {
             "thing": what(booking),
-            "slot": slot_text(booking),
+            "slot": slot_text(session, booking),
             "borrower_id": booking.booked_for_id,
             "count": len(made),
             "loan_ids": [loan.id for loan in made][:100],
@@ -191,9 +177,9 @@ class BookingJobReport:
     completed: int = 0
 
 
-def _told(booking: Booking) -> dict:
+def _told(session: Session, booking: Booking) -> dict:
     """What a timed job's audit event says about the booking (its sentence reads these)."""
-    return {"booked_for_id": booking.booked_for_id, "thing": what(booking), "slot": slot_text(booking)}
+    return {"booked_for_id": booking.booked_for_id, "thing": what(booking), "slot": slot_text(session, booking)}
 
 
 def _lock_bookings(session: Session, condition) -> list[Booking]:
@@ -258,11 +244,8 @@ def release_uncollected(session: Session, now: datetime) -> int:
         ),
     )
     for booking in late:
-        booking.status = BookingStatus.RELEASED.value
         booking.released_at = now
-        for item in booking.items:
-            item.active = False
-        session.flush()
+        bookings.close_booking(session, booking, BookingStatus.RELEASED)
         following = next_in_line(session, booking)
         record_audit_event(
             session,
@@ -270,7 +253,7 @@ def release_uncollected(session: Session, now: datetime) -> int:
             "booking.released",
             "booking",
             booking.id,
-            {**_told(booking), "next_booking_id": following.id if following else None},
+            {**_told(session, booking), "next_booking_id": following.id if following else None},
             related={"user": booking.booked_for_id, "asset": booking.asset_id, "kit": booking.kit_id},
         )
         notify(
@@ -278,7 +261,7 @@ def release_uncollected(session: Session, now: datetime) -> int:
             [booking.booked_for],
             kind="booking.released",
             title=f"Your booking of {what(booking)} was released",
-            body=f"It was not collected within {within.seconds // 60} minutes of the start ({slot_text(booking)}), "
+            body=f"It was not collected within {within.seconds // 60} minutes of the start ({slot_text(session, booking)}), "
             "so others may have it. Book again if you still need it.",
             url="/bookings",
             extra={"kind": "booking.released", "booking_id": booking.id},
@@ -289,7 +272,7 @@ def release_uncollected(session: Session, now: datetime) -> int:
                 [following.booked_for],
                 kind="booking.free_earlier",
                 title=f"{what(following)} is back at the office",
-                body=f"The booking before yours was not collected. Yours is for {slot_text(following)}; "
+                body=f"The booking before yours was not collected. Yours is for {slot_text(session, following)}; "
                 f"the office can hand it over from {format_time(following.starts_at - EARLY)}.",
                 url="/bookings",
                 extra={"kind": "booking.free_earlier", "booking_id": following.id},
@@ -318,7 +301,7 @@ def remind_before_slot(session: Session, now: datetime) -> int:
             [booking.booked_for],
             kind="booking.starts_soon",
             title=f"{what(booking)} is booked for you at {format_time(booking.starts_at)}",
-            body=f"{slot_text(booking)}. Collect it from the office; a booking not collected within "
+            body=f"{slot_text(session, booking)}. Collect it from the office; a booking not collected within "
             f"{_minutes(session, COLLECT_WITHIN.key, COLLECT_WITHIN.default)} minutes of its start is released.",
             url="/bookings",
             extra={"kind": "booking.starts_soon", "booking_id": booking.id},
@@ -329,7 +312,7 @@ def remind_before_slot(session: Session, now: datetime) -> int:
             "booking.reminder_sent",
             "booking",
             booking.id,
-            _told(booking),
+            _told(session, booking),
             related={"user": booking.booked_for_id},
         )
     return len(due)
@@ -381,7 +364,7 @@ def tell_overdue(session: Session, now: datetime) -> int:
             "booking.overdue_told",
             "booking",
             booking.id,
-            {**_told(booking), "not_back": len(out[booking.id])},
+            {**_told(session, booking), "not_back": len(out[booking.id])},
             related={"user": booking.booked_for_id},
         )
     return len(due)
@@ -396,17 +379,14 @@ def complete_returned(session: Session, now: datetime) -> int:
     )
     done = _lock_bookings(session, sa.and_(Booking.status == BookingStatus.COLLECTED.value, ~sa.exists(still_out)))
     for booking in done:
-        booking.status = BookingStatus.COMPLETED.value
-        for item in booking.items:
-            item.active = False
-        session.flush()
+        bookings.close_booking(session, booking, BookingStatus.COMPLETED)
         record_audit_event(
             session,
             None,
             "booking.completed",
             "booking",
             booking.id,
-            {**_told(booking), "early": now < booking.ends_at},
+            {**_told(session, booking), "early": now < booking.ends_at},
             related={"user": booking.booked_for_id, "asset": booking.asset_id, "kit": booking.kit_id},
         )
     return len(done)

@@ -21,30 +21,14 @@ from sqlalchemy.orm import Session
 from app.clock import format_date, local_today, utcnow
 from app.models import AssetStatus, Kit, KitMember, Loan, SchoolAsset, User
 from app.services import loans
-from app.services.assets import normalise_tag, require_office
+from app.services.assets import require_office
 from app.services.audit import record_audit_event
-from app.services.errors import Conflict, NotFound, ValidationFailed
+from app.services.bookings import get_kit, kit_of_asset
+from app.services.errors import Conflict, ValidationFailed
 from app.services.notifications import notify
 from app.services.school_settings import loan_terms
 
 SHOWN_TAGS = 10  # tags named in one line before "and N more"
-
-
-def get_kit(session: Session, kit_id: int) -> Kit:
-    kit = session.get(Kit, kit_id)
-    if kit is None:
-        raise NotFound("There is no such kit.")
-    return kit
-
-
-def kit_by_tag(session: Session, tag: str) -> Kit | None:
-    """The kit whose label says ``tag`` (a full label URL works too), if any."""
-    tag = normalise_tag(tag)
-    return session.scalar(sa.select(Kit).where(Kit.tag == tag)) if tag else None
-
-
-def kit_of_asset(session: Session, asset_id: int) -> Kit | None:
-    return session.scalar(sa.select(Kit).join(KitMember, KitMember.kit_id == Kit.id).where(KitMember.asset_id == asset_id))
 
 
 def member_assets(session: Session, kit_id: int, *, lock: bool = False) -> list[SchoolAsset]:

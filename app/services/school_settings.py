@@ -85,7 +85,16 @@ class SettingGroup:
 GROUPS = (
     ("School", ("school.name", "loans.default_days", "loans.terms_text")),
     ("Time and lessons", ("school.time_zone", "permissions.lesson_ends", "permissions.day_ends", "bookings.periods")),
-    ("Notifications", ("permissions.escalation_minutes", "mail.approval_fallback_minutes", "push.contact")),
+    (
+        "Notifications",
+        (
+            "permissions.escalation_minutes",
+            "mail.approval_fallback_minutes",
+            "push.contact",
+            "bookings.reminder_minutes",
+            "bookings.collect_within_minutes",
+        ),
+    ),
     ("People", ("permissions.delegate_ids", "staff.end_date_notice_days", "policy.review_notice_days")),
     (
         "Retention",

@@ -1,0 +1,360 @@
+"""A week at a glance (issue 17, item 5): for an asset, a kit or a kind of equipment, which lesson periods
+of each school day (Monday to Friday) are free, booked (and by whom) or on loan.
+
+Two queries read every busy interval of the week, however many assets are covered (the booking items
+overlapping the week, and the loans overlapping it), plus one for the assets themselves; the grid is
+then worked out in Python. A loan still out counts as on loan until the end of its due day (or of today, when overdue).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from sqlalchemy.orm import Session
+
+from app.clock import local_today, school_zone, utcnow
+from app.models import AssetKind, AssetStatus, Booking, BookingItem, BookingStatus, Kit, KitMember, Loan, SchoolAsset, User
+from app.services.bookings import is_office, may_book
+from app.services.errors import NotFound, ValidationFailed
+from app.services.periods import Period, school_periods
+
+WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+SCHOOL_DAYS = 5
+FREE, BOOKED, ON_LOAN, PARTLY = "free", "booked", "on_loan", "partly"
+STATE_LABELS = {FREE: "Free", BOOKED: "Booked", ON_LOAN: "On loan", PARTLY: "Partly free"}
+
+
+def lesson_periods(session: Session) -> list[Period]:
+    """The school's lesson periods, from the bookings setting (app/services/periods.py parses it)."""
+    return school_periods(session)
+
+
+# Weeks --------------------------------------------------------------------------------------------
+
+
+def monday_of(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def parse_week(text: str | None, today: date | None = None) -> date:
+    """The Monday of an ISO week written 2026-W49; empty means this week (next week at the weekend)."""
+    today = today or local_today()
+    if not text:
+        return monday_of(today + timedelta(days=2) if today.weekday() >= SCHOOL_DAYS else today)
+    found = WEEK.match(text.strip())
+    try:
+        if found is None:
+            raise ValueError(text)
+        monday = date.fromisocalendar(int(found.group(1)), int(found.group(2)), 1)
+    except ValueError:
+        raise ValidationFailed("Write the week like 2026-W49.", {"week": ["Write the week like 2026-W49."]}) from None
+    if abs((monday - today).days) > 3 * 366:
+        raise ValidationFailed(
+            "Choose a week within three years of today.", {"week": ["Choose a week within three years of today."]}
+        )
+    return monday
+
+
+def week_text(monday: date) -> str:
+    year, week, _ = monday.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _at(day: date, moment: time) -> datetime:
+    return datetime.combine(day, moment, tzinfo=school_zone())
+
+
+# Who may see what -----------------------------------------------------------------------------------
+
+
+def _visible(viewer: User, bookable_by: str | None, retired: bool) -> bool:
+    return is_office(viewer) or (bookable_by is not None and not retired)
+
+
+# The grid -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class Busy:
+    asset_id: int
+    starts: datetime
+    ends: datetime
+    state: str
+    who: str
+    booking_id: int | None = None
+
+
+@dataclass
+class Cell:
+    day: date
+    period: Period
+    state: str
+    text: str
+    free_ids: list[int] = field(default_factory=list)
+    bookable: bool = False  # free, not over, and the viewer may book it: the cell links to the form
+
+    @property
+    def state_label(self) -> str:
+        return STATE_LABELS[self.state]
+
+
+@dataclass
+class DayRow:
+    day: date
+    cells: list[Cell]
+
+
+@dataclass
+class WeekView:
+    scope: str  # asset, kit or kind
+    title: str
+    subject_id: int | None
+    kind: str | None
+    monday: date
+    periods: list[Period]
+    days: list[DayRow]
+    asset_count: int
+    can_book: bool
+
+    @property
+    def week(self) -> str:
+        return week_text(self.monday)
+
+    @property
+    def previous_week(self) -> str:
+        return week_text(self.monday - timedelta(days=7))
+
+    @property
+    def next_week(self) -> str:
+        return week_text(self.monday + timedelta(days=7))
+
+    @property
+    def friday(self) -> date:
+        return self.monday + timedelta(days=SCHOOL_DAYS - 1)
+
+
+def busy_intervals(session: Session, asset_ids, starts: datetime, ends: datetime) -> list[Busy]:
+    """Every booking and loan of these assets overlapping [starts, ends): two queries. ``asset_ids`` may be
+    a list or a SELECT of ids (a kind's 500 assets are not sent as 500 parameters)."""
+    booked = session.execute(
+        sa.select(BookingItem.asset_id, BookingItem.starts_at, BookingItem.ends_at, User.display_name, Booking.id)
+        .join(Booking, Booking.id == BookingItem.booking_id)
+        .join(User, User.id == Booking.booked_for_id)
+        .where(
+            BookingItem.asset_id.in_(asset_ids),
+            BookingItem.active.is_(True),
+            Booking.status == BookingStatus.BOOKED.value,
+            BookingItem.starts_at < ends,
+            BookingItem.ends_at > starts,
+        )
+    ).all()
+    lent = session.execute(
+        sa.select(Loan.asset_id, Loan.out_at, Loan.returned_at, Loan.due_on, User.display_name)
+        .join(User, User.id == Loan.borrower_id)
+        .where(
+            Loan.asset_id.in_(asset_ids),
+            Loan.out_at < ends,
+            sa.or_(Loan.returned_at.is_(None), Loan.returned_at > starts),
+        )
+    ).all()
+    # A loan still out is busy until the end of its due day, or of today when it is overdue (as
+    # bookings.availability counts it, so the grid and the clash check agree).
+    until_today = _at(local_today() + timedelta(days=1), time(0, 0))
+    return [Busy(a, s, e, BOOKED, who, booking_id) for a, s, e, who, booking_id in booked] + [
+        Busy(a, s, e if e is not None else max(_at(due + timedelta(days=1), time(0, 0)), until_today), ON_LOAN, who)
+        for a, s, e, due, who in lent
+    ]
+
+
+def _cell_busy_list(intervals: list[Busy], starts: datetime, ends: datetime) -> list[Busy]:
+    return [busy for busy in intervals if busy.starts < ends and busy.ends > starts]
+
+
+def _cell_busy(intervals: list[Busy], starts: datetime, ends: datetime) -> dict[int, Busy]:
+    """Per asset, what holds it in [starts, ends): a loan wins over a booking."""
+    holding: dict[int, Busy] = {}
+    for busy in intervals:
+        if busy.starts < ends and busy.ends > starts:
+            current = holding.get(busy.asset_id)
+            if current is None or (current.state == BOOKED and busy.state == ON_LOAN):
+                holding[busy.asset_id] = busy
+    return holding
+
+
+def _describe(scope: str, asset_ids: list[int], holding: dict[int, Busy]) -> tuple[str, str]:
+    total, free = len(asset_ids), len(asset_ids) - len(holding)
+    if free == total:
+        return FREE, "Free" if scope != "kind" else f"{free} of {total} free"
+    if free:
+        return PARTLY, f"{free} of {total} free"
+    booked = [b for b in holding.values() if b.state == BOOKED]
+    lent = len(holding) - len(booked)
+    if scope == "kind":
+        return (ON_LOAN, "All on loan") if not booked else (BOOKED, "None free")
+    held = booked or list(holding.values())
+    people = sorted({b.who for b in held})
+    who = people[0] if len(people) == 1 else f"{len(people)} people"
+    if not booked:
+        return ON_LOAN, f"On loan to {who}"
+    return BOOKED, f"Booked by {who}" + (f" ({lent} on loan)" if lent else "")
+
+
+def build_week(
+    session: Session, viewer: User, *, scope: str, title: str, asset_ids: list[int], monday: date, can_book: bool, **subject
+) -> WeekView:
+    periods = lesson_periods(session)
+    week_start, week_end = _at(monday, time(0, 0)), _at(monday + timedelta(days=SCHOOL_DAYS), time(0, 0))
+    intervals = busy_intervals(session, asset_ids, week_start, week_end) if asset_ids else []
+    now = utcnow()
+    rows = []
+    for offset in range(SCHOOL_DAYS):
+        day = monday + timedelta(days=offset)
+        todays = _cell_busy_list(intervals, _at(day, time(0, 0)), _at(day + timedelta(days=1), time(0, 0)))
+        cells = []
+        for period in periods:
+            starts, ends = _at(day, period.starts), _at(day, period.ends)
+            holding = _cell_busy(todays, starts, ends)
+            state, text = _describe(scope, asset_ids, holding)
+            free_ids = [a for a in asset_ids if a not in holding]
+            cells.append(Cell(day, period, state, text, free_ids[:1], bool(free_ids) and can_book and ends > now))
+        rows.append(DayRow(day, cells))
+    return WeekView(
+        scope=scope,
+        title=title,
+        subject_id=subject.get("subject_id"),
+        kind=subject.get("kind"),
+        monday=monday,
+        periods=periods,
+        days=rows,
+        asset_count=len(asset_ids),
+        can_book=can_book,
+    )
+
+
+def asset_week(session: Session, viewer: User, asset_id: int, monday: date) -> WeekView:
+    """One asset's week. Staff see bookable assets only; anything else is no such asset to them."""
+    asset = session.get(SchoolAsset, asset_id)
+    if asset is None or not _visible(viewer, asset.bookable_by, asset.status == AssetStatus.RETIRED.value):
+        raise NotFound("There is no such bookable equipment.")
+    return build_week(
+        session,
+        viewer,
+        scope="asset",
+        title=f"{asset.name} ({asset.tag})",
+        asset_ids=[asset.id],
+        monday=monday,
+        can_book=may_book(viewer, asset.bookable_by) and asset.status != AssetStatus.RETIRED.value,
+        subject_id=asset.id,
+    )
+
+
+def kit_week(session: Session, viewer: User, kit_id: int, monday: date) -> WeekView:
+    """A kit's week: free only where every member is free."""
+    kit = session.get(Kit, kit_id)
+    if kit is None or not _visible(viewer, kit.bookable_by, kit.is_retired):
+        raise NotFound("There is no such bookable kit.")
+    ids = list(session.scalars(sa.select(KitMember.asset_id).where(KitMember.kit_id == kit.id).order_by(KitMember.asset_id)))
+    return build_week(
+        session,
+        viewer,
+        scope="kit",
+        title=f"{kit.name} ({kit.tag}, {len(ids)} items)",
+        asset_ids=ids,
+        monday=monday,
+        can_book=may_book(viewer, kit.bookable_by) and not kit.is_retired and bool(ids),
+        subject_id=kit.id,
+    )
+
+
+def _bookable_kind(kind: str) -> sa.Select:
+    return (
+        sa.select(SchoolAsset.id)
+        .where(
+            SchoolAsset.kind == kind,
+            SchoolAsset.bookable_by.is_not(None),
+            SchoolAsset.status != AssetStatus.RETIRED.value,
+        )
+        .order_by(SchoolAsset.id)
+    )
+
+
+def kind_week(session: Session, viewer: User, kind: str, monday: date) -> WeekView:
+    """Every bookable asset of one kind (cameras, tablets...): how many are free in each period."""
+    if kind not in {k.value for k in AssetKind}:
+        raise NotFound("There is no such kind of equipment.")
+    rows = session.execute(_bookable_kind(kind).add_columns(SchoolAsset.bookable_by)).all()
+    ids = [row[0] for row in rows if may_book(viewer, row[1])]
+    return build_week(
+        session,
+        viewer,
+        scope="kind",
+        title=f"{AssetKind(kind).label} (bookable)",
+        asset_ids=ids,
+        monday=monday,
+        can_book=bool(ids),
+        kind=kind,
+    )
+
+
+def week_json(view: WeekView) -> dict:
+    """The week as the API gives it."""
+    return {
+        "scope": view.scope,
+        "title": view.title,
+        "week": view.week,
+        "monday": view.monday.isoformat(),
+        "asset_count": view.asset_count,
+        "periods": [
+            {"label": p.label, "starts": p.starts.strftime("%H:%M"), "ends": p.ends.strftime("%H:%M")} for p in view.periods
+        ],
+        "days": [
+            {
+                "date": row.day.isoformat(),
+                "slots": [
+                    {"period": cell.period.label, "state": cell.state, "text": cell.text, "free": len(cell.free_ids) > 0}
+                    for cell in row.cells
+                ],
+            }
+            for row in view.days
+        ],
+    }
+
+
+@dataclass
+class WeekChoices:
+    assets: list[SchoolAsset]
+    kits: list[Kit]
+    kinds: list[tuple[AssetKind, int]]
+
+
+CHOICES_SHOWN = 300
+
+
+def week_choices(session: Session, viewer: User) -> WeekChoices:
+    """The bookable kits, assets and kinds whose week may be looked at (three queries)."""
+    del viewer  # everyone signed in may look at anything bookable
+    bookable = sa.and_(SchoolAsset.bookable_by.is_not(None), SchoolAsset.status != AssetStatus.RETIRED.value)
+    assets = list(
+        session.scalars(
+            sa.select(SchoolAsset)
+            .options(so.lazyload(SchoolAsset.imei_row))
+            .where(bookable, ~SchoolAsset.id.in_(sa.select(KitMember.asset_id)))
+            .order_by(SchoolAsset.name, SchoolAsset.tag)
+            .limit(CHOICES_SHOWN)
+        )
+    )
+    kits = list(
+        session.scalars(
+            sa.select(Kit)
+            .options(so.lazyload(Kit.members))
+            .where(Kit.bookable_by.is_not(None), Kit.retired_at.is_(None))
+            .order_by(Kit.name)
+        )
+    )
+    counts = session.execute(sa.select(SchoolAsset.kind, sa.func.count()).where(bookable).group_by(SchoolAsset.kind)).all()
+    by_kind: dict[str, int] = {kind: count for kind, count in counts}
+    return WeekChoices(assets, kits, [(kind, by_kind[kind.value]) for kind in AssetKind if by_kind.get(kind.value)])

@@ -356,7 +356,7 @@ class _Target:
 def _target(session: Session, asset_id: int | None, kit_id: int | None) -> _Target:
     if (asset_id is None) == (kit_id is None):
         message = "Choose one piece of equipment or one kit."
-        raise ValidationFailed(message, {"thing": [message]})
+        raise ValidationFailed(message, {"asset_id": [message]})
     if asset_id is not None:
         asset = session.get(SchoolAsset, asset_id)
         if asset is None:

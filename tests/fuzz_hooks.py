@@ -60,6 +60,14 @@ _DECIDED = (
 # 403 and 404 are the role and ownership checks (another person's object is not found), accepted as such.
 BUSINESS_RULES = (
     _rule(
+        "A week at a glance is for exactly one asset, kit or kind, in a real ISO week within three years",
+        "GET /availability/week",
+        422,
+        "validation-failed",
+        "asset_id",
+        "week",
+    ),
+    _rule(
         "IMEI: 15 digits with a matching check digit (or a 16-digit IMEISV), never a test IMEI",
         _DEVICES,
         422,

@@ -158,3 +158,26 @@ def test_staff_get_no_such_thing_for_a_week_they_may_not_see(app, client, scene)
     assert client.get(f"/bookings/week/asset/{hidden.id}").status_code == 404
     assert client.get("/bookings/week/kit/999999").status_code == 404
     assert client.get("/bookings/week/kind/spaceship").status_code == 404
+
+
+# API ------------------------------------------------------------------------------------------------
+
+
+def test_the_api_gives_the_same_week(app, client, scene):
+    _office, clarke, davies, camera = scene
+    make_booking(clarke, *P3_WED, asset=camera)
+    sign_in(client, davies)
+    answer = client.get(f"/api/v1/availability/week?asset_id={camera.id}&week=2026-W48")
+    assert answer.status_code == 200
+    week = answer.get_json()
+    assert (week["scope"], week["week"], week["monday"], week["asset_count"]) == ("asset", "2026-W48", "2026-11-23", 1)
+    wednesday = week["days"][2]
+    assert wednesday["date"] == "2026-11-25"
+    p3 = next(slot for slot in wednesday["slots"] if slot["period"] == "P3")
+    assert p3 == {"period": "P3", "state": "booked", "text": "Booked by Mr B Clarke", "free": False}
+    kind = client.get("/api/v1/availability/week?kind=camera&week=2026-W48").get_json()
+    assert kind["scope"] == "kind" and kind["asset_count"] == 1
+    for bad in ("", "?asset_id=1&kind=camera", "?asset_id=abc", "?asset_id=0", f"?asset_id={camera.id}&week=soon"):
+        refused = client.get(f"/api/v1/availability/week{bad}")
+        assert refused.status_code in (400, 422) and refused.content_type == "application/problem+json", bad
+    assert client.get("/api/v1/availability/week?kit_id=999999").status_code == 404

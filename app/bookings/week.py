@@ -25,10 +25,13 @@ def book_url(view: booking_week.WeekView, cell: booking_week.Cell) -> str:
 
 
 def _page(view: booking_week.WeekView, endpoint: str, **arguments):
+    for row in view.days:
+        for cell in row.cells:
+            cell.url = book_url(view, cell) if cell.bookable else ""
     return render_template(
         "bookings/week.html",
         view=view,
-        book_url=book_url,
+        periods=[(p.label, f"{p.starts:%H:%M}\u2013{p.ends:%H:%M}") for p in view.periods],
         week_url=lambda week: url_for(endpoint, week=week, **arguments),
         this_week=url_for(endpoint, **arguments),
     )

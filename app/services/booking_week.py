@@ -9,6 +9,7 @@ then worked out in Python. A loan still out counts as on loan until the end of i
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
@@ -17,7 +18,19 @@ import sqlalchemy.orm as so
 from sqlalchemy.orm import Session
 
 from app.clock import local_today, school_zone, utcnow
-from app.models import AssetKind, AssetStatus, Booking, BookingItem, BookingStatus, Kit, KitMember, Loan, SchoolAsset, User
+from app.models import (
+    AssetKind,
+    AssetStatus,
+    BookableBy,
+    Booking,
+    BookingItem,
+    BookingStatus,
+    Kit,
+    KitMember,
+    Loan,
+    SchoolAsset,
+    User,
+)
 from app.services.bookings import is_office, may_book
 from app.services.errors import NotFound, ValidationFailed
 from app.services.periods import Period, school_periods
@@ -64,8 +77,8 @@ def week_text(monday: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def _at(day: date, moment: time) -> datetime:
-    return datetime.combine(day, moment, tzinfo=school_zone())
+def _at(day: date, moment: time, zone=None) -> datetime:
+    return datetime.combine(day, moment, tzinfo=zone or school_zone())
 
 
 # Who may see what -----------------------------------------------------------------------------------
@@ -96,6 +109,7 @@ class Cell:
     text: str
     free_ids: list[int] = field(default_factory=list)
     bookable: bool = False  # free, not over, and the viewer may book it: the cell links to the form
+    url: str = ""  # the filled-in booking form, set by the page
 
     @property
     def state_label(self) -> str:
@@ -106,6 +120,10 @@ class Cell:
 class DayRow:
     day: date
     cells: list[Cell]
+
+    @property
+    def weekday(self) -> str:
+        return self.day.strftime("%A")
 
 
 @dataclass
@@ -137,13 +155,14 @@ class WeekView:
         return self.monday + timedelta(days=SCHOOL_DAYS - 1)
 
 
-def busy_intervals(session: Session, asset_ids, starts: datetime, ends: datetime) -> list[Busy]:
-    """Every booking and loan of these assets overlapping [starts, ends): two queries. ``asset_ids`` may be
-    a list or a SELECT of ids (a kind's 500 assets are not sent as 500 parameters)."""
+def busy_intervals(session: Session, asset_ids, starts: datetime, ends: datetime, *, names: bool = True) -> list[Busy]:
+    """Every booking and loan of these assets overlapping [starts, ends): two queries, however many assets.
+    Without ``names`` (a kind's counts) the people are not read at all."""
+    who_booked = User.display_name if names else sa.literal("")
     booked = session.execute(
-        sa.select(BookingItem.asset_id, BookingItem.starts_at, BookingItem.ends_at, User.display_name, Booking.id)
+        sa.select(BookingItem.asset_id, BookingItem.starts_at, BookingItem.ends_at, who_booked, Booking.id)
         .join(Booking, Booking.id == BookingItem.booking_id)
-        .join(User, User.id == Booking.booked_for_id)
+        .join_from(Booking, User, User.id == Booking.booked_for_id, isouter=not names)
         .where(
             BookingItem.asset_id.in_(asset_ids),
             BookingItem.active.is_(True),
@@ -153,8 +172,8 @@ def busy_intervals(session: Session, asset_ids, starts: datetime, ends: datetime
         )
     ).all()
     lent = session.execute(
-        sa.select(Loan.asset_id, Loan.out_at, Loan.returned_at, Loan.due_on, User.display_name)
-        .join(User, User.id == Loan.borrower_id)
+        sa.select(Loan.asset_id, Loan.out_at, Loan.returned_at, Loan.due_on, User.display_name if names else sa.literal(""))
+        .join_from(Loan, User, User.id == Loan.borrower_id, isouter=not names)
         .where(
             Loan.asset_id.in_(asset_ids),
             Loan.out_at < ends,
@@ -163,30 +182,37 @@ def busy_intervals(session: Session, asset_ids, starts: datetime, ends: datetime
     ).all()
     # A loan still out is busy until the end of its due day, or of today when it is overdue (as
     # bookings.availability counts it, so the grid and the clash check agree).
-    until_today = _at(local_today() + timedelta(days=1), time(0, 0))
+    zone = school_zone()
+    until_today = _at(local_today() + timedelta(days=1), time(0, 0), zone)
     return [Busy(a, s, e, BOOKED, who, booking_id) for a, s, e, who, booking_id in booked] + [
-        Busy(a, s, e if e is not None else max(_at(due + timedelta(days=1), time(0, 0)), until_today), ON_LOAN, who)
+        Busy(a, s, e if e is not None else max(_at(due + timedelta(days=1), time(0, 0), zone), until_today), ON_LOAN, who)
         for a, s, e, due, who in lent
     ]
 
 
-def _cell_busy_list(intervals: list[Busy], starts: datetime, ends: datetime) -> list[Busy]:
-    return [busy for busy in intervals if busy.starts < ends and busy.ends > starts]
+def _hold(holding: dict[int, Busy], busy: Busy) -> None:
+    """A loan wins over a booking of the same asset in the same period."""
+    current = holding.get(busy.asset_id)
+    if current is None or (current.state == BOOKED and busy.state == ON_LOAN):
+        holding[busy.asset_id] = busy
 
 
-def _cell_busy(intervals: list[Busy], starts: datetime, ends: datetime) -> dict[int, Busy]:
-    """Per asset, what holds it in [starts, ends): a loan wins over a booking."""
-    holding: dict[int, Busy] = {}
+def _spread(intervals: list[Busy], bounds: list[tuple[float, float]]) -> list[dict[int, Busy]]:
+    """Each cell's holders (per asset), with every interval put into just the cells it overlaps (found by
+    bisection: the cells are in time order and do not overlap), so the work follows the intervals."""
+    cells: list[dict[int, Busy]] = [{} for _ in bounds]
+    cell_ends = [ends for _starts, ends in bounds]
     for busy in intervals:
-        if busy.starts < ends and busy.ends > starts:
-            current = holding.get(busy.asset_id)
-            if current is None or (current.state == BOOKED and busy.state == ON_LOAN):
-                holding[busy.asset_id] = busy
-    return holding
+        starts, ends = busy.starts.timestamp(), busy.ends.timestamp()
+        index = bisect_right(cell_ends, starts)
+        while index < len(bounds) and bounds[index][0] < ends:
+            _hold(cells[index], busy)
+            index += 1
+    return cells
 
 
-def _describe(scope: str, asset_ids: list[int], holding: dict[int, Busy]) -> tuple[str, str]:
-    total, free = len(asset_ids), len(asset_ids) - len(holding)
+def _describe(scope: str, total: int, holding: dict[int, Busy]) -> tuple[str, str]:
+    free = total - len(holding)
     if free == total:
         return FREE, "Free" if scope != "kind" else f"{free} of {total} free"
     if free:
@@ -203,25 +229,29 @@ def _describe(scope: str, asset_ids: list[int], holding: dict[int, Busy]) -> tup
     return BOOKED, f"Booked by {who}" + (f" ({lent} on loan)" if lent else "")
 
 
+def _first_free(asset_ids: list[int], holding: dict[int, Busy]) -> list[int]:
+    return next(([a] for a in asset_ids if a not in holding), [])
+
+
 def build_week(
     session: Session, viewer: User, *, scope: str, title: str, asset_ids: list[int], monday: date, can_book: bool, **subject
 ) -> WeekView:
     periods = lesson_periods(session)
-    week_start, week_end = _at(monday, time(0, 0)), _at(monday + timedelta(days=SCHOOL_DAYS), time(0, 0))
-    intervals = busy_intervals(session, asset_ids, week_start, week_end) if asset_ids else []
-    now = utcnow()
-    rows = []
-    for offset in range(SCHOOL_DAYS):
-        day = monday + timedelta(days=offset)
-        todays = _cell_busy_list(intervals, _at(day, time(0, 0)), _at(day + timedelta(days=1), time(0, 0)))
-        cells = []
-        for period in periods:
-            starts, ends = _at(day, period.starts), _at(day, period.ends)
-            holding = _cell_busy(todays, starts, ends)
-            state, text = _describe(scope, asset_ids, holding)
-            free_ids = [a for a in asset_ids if a not in holding]
-            cells.append(Cell(day, period, state, text, free_ids[:1], bool(free_ids) and can_book and ends > now))
-        rows.append(DayRow(day, cells))
+    days = [monday + timedelta(days=offset) for offset in range(SCHOOL_DAYS)]
+    zone = school_zone()
+    slots = [(day, period, _at(day, period.starts, zone), _at(day, period.ends, zone)) for day in days for period in periods]
+    bounds = [(starts.timestamp(), ends.timestamp()) for _day, _period, starts, ends in slots]
+    week_start, week_end = _at(monday, time(0, 0), zone), _at(monday + timedelta(days=SCHOOL_DAYS), time(0, 0), zone)
+    among = subject.get("among", asset_ids)  # a kind passes its SELECT: no 500 parameters per query
+    intervals = busy_intervals(session, among, week_start, week_end, names=scope != "kind") if asset_ids else []
+    holders = _spread(intervals, bounds)
+    now, total = utcnow().timestamp(), len(asset_ids)
+    cells = []
+    for (day, period, _starts, _ends), (_, ends), holding in zip(slots, bounds, holders, strict=True):
+        state, text = _describe(scope, total, holding)
+        free = _first_free(asset_ids, holding) if total > len(holding) else []
+        cells.append(Cell(day, period, state, text, free, bool(free) and can_book and ends > now))
+    rows = [DayRow(day, cells[n * len(periods) : (n + 1) * len(periods)]) for n, day in enumerate(days)]
     return WeekView(
         scope=scope,
         title=title,
@@ -230,7 +260,7 @@ def build_week(
         monday=monday,
         periods=periods,
         days=rows,
-        asset_count=len(asset_ids),
+        asset_count=total,
         can_book=can_book,
     )
 
@@ -286,8 +316,9 @@ def kind_week(session: Session, viewer: User, kind: str, monday: date) -> WeekVi
     """Every bookable asset of one kind (cameras, tablets...): how many are free in each period."""
     if kind not in {k.value for k in AssetKind}:
         raise NotFound("There is no such kind of equipment.")
-    rows = session.execute(_bookable_kind(kind).add_columns(SchoolAsset.bookable_by)).all()
-    ids = [row[0] for row in rows if may_book(viewer, row[1])]
+    allowed = [value.value for value in BookableBy if may_book(viewer, value.value)]
+    among = _bookable_kind(kind).where(SchoolAsset.bookable_by.in_(allowed))
+    ids = list(session.scalars(among))
     return build_week(
         session,
         viewer,
@@ -297,6 +328,7 @@ def kind_week(session: Session, viewer: User, kind: str, monday: date) -> WeekVi
         monday=monday,
         can_book=bool(ids),
         kind=kind,
+        among=among.order_by(None),
     )
 
 

@@ -161,7 +161,12 @@ def _seed_through_routes(clients: dict, ids: dict, h: Hostile) -> None:
     booked = staff.post(
         "/api/v1/bookings",
         headers=_json_headers(staff),
-        json={"asset_id": ids["asset_id"][-1], "day": "2026-11-26", "periods": ["P2"], "purpose": h.text("API booking purpose", 200)},
+        json={
+            "asset_id": ids["asset_id"][-1],
+            "day": "2026-11-26",
+            "periods": ["P2"],
+            "purpose": h.text("API booking purpose", 200),
+        },
     )
     assert booked.status_code == 201, booked.get_json()
     ids["booking_id"] = [booked.get_json()["id"]]

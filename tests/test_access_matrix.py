@@ -45,6 +45,22 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     "admin.settings": ("admin",),
     "admin.staff": ("admin",),
     "admin.upload_logo": ("admin",),
+    "api.availability": "signed_in",
+    "api.cancel_booking": "signed_in",
+    "api.create_booking": "signed_in",
+    "api.get_booking": "signed_in",
+    "api.list_bookings": "signed_in",
+    "api.list_kits": "signed_in",
+    "bookings.asset_bookable": ("admin", "office"),
+    "bookings.cancel": "signed_in",
+    "bookings.day": ("admin", "office"),
+    "bookings.kit": ("admin", "office"),
+    "bookings.kit_bookable": ("admin", "office"),
+    "bookings.kits": ("admin", "office"),
+    "bookings.mine": "signed_in",
+    "bookings.new": "signed_in",
+    "bookings.remove_member": ("admin", "office"),
+    "bookings.retire_kit": ("admin", "office"),
     "api.check_in": ("office",),
     "api.check_out": ("office",),
     "api.close_stocktake": ("office",),
@@ -294,6 +310,16 @@ ID_ROUTES: dict[str, tuple[object, ...]] = {
     "api.get_stocktake":                 (401,      403,     403,      OK,      403,     403),
     "api.record_scan":                   (401,      403,     403,      OK,      403,     403),
     "api.close_stocktake":               (401,      403,     403,      OK,      403,     403),
+    # Bookings: the person's own (and whoever made it); the office and admins see and cancel every one.
+    "bookings.cancel":                   (SIGN_IN,  404,     404,      OK,      OK,      404),
+    "api.get_booking":                   (401,      404,     404,      OK,      OK,      404),
+    "api.cancel_booking":                (401,      404,     404,      OK,      OK,      404),
+    # Who may book an asset, and kits: the office's and the admins'.
+    "bookings.asset_bookable":           (SIGN_IN,  403,     403,      OK,      OK,      403),
+    "bookings.kit":                      (SIGN_IN,  403,     403,      OK,      OK,      403),
+    "bookings.kit_bookable":             (SIGN_IN,  403,     403,      OK,      OK,      403),
+    "bookings.remove_member":            (SIGN_IN,  403,     403,      OK,      OK,      403),
+    "bookings.retire_kit":               (SIGN_IN,  403,     403,      OK,      OK,      403),
     # One person's own sign-in and notification settings.
     "auth.passkey_remove":               (SIGN_IN,  404,     404,      404,     404,     404),
     "auth.revoke_token":                 (SIGN_IN,  404,     404,      404,     404,     404),
@@ -322,7 +348,7 @@ ID_ROUTES: dict[str, tuple[object, ...]] = {
 NOT_AN_OBJECT = {"static", "sso.start", "sso.callback", "scim.resource_type", "scim.schema", "scim.unknown_endpoint"}
 
 # The path arguments naming things that are one person's own, hidden from everyone else by a 404.
-HIDDEN_OBJECTS = {"device_id", "request_id", "loan_id", "subscription_id", "token_id", "passkey_id"}
+HIDDEN_OBJECTS = {"device_id", "request_id", "loan_id", "subscription_id", "token_id", "passkey_id", "booking_id"}
 
 
 def _sample_path(rule) -> str:

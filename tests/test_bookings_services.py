@@ -356,3 +356,20 @@ def test_bookings_are_in_my_data_and_age_out_with_retention(app, frozen_clock):
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Booking)) == 0
     assert db.session.scalar(sa.select(sa.func.count()).select_from(BookingItem)) == 0
     assert _events("retention.erased")[-1].details.count('"bookings":1') == 1
+
+
+def test_the_demo_school_has_a_trolley_kit_and_a_week_of_bookings(app):
+    from app.demo import seed_demo_school
+    from app.models import Kit
+
+    with write_intent():
+        people = seed_demo_school(db.session, "demo-password-123")
+        db.session.commit()
+    (trolley,) = db.session.scalars(sa.select(Kit)).all()
+    tags = sorted(m.asset.tag for m in trolley.members)
+    assert trolley.name == "iPad trolley" and trolley.bookable_by == "everyone"
+    assert len([t for t in tags if t.startswith("IPAD-")]) == 30 and "CHG-001" in tags and "IPAD-002" not in tags
+    made = list(db.session.scalars(sa.select(Booking).order_by(Booking.starts_at)))
+    assert len(made) == 8 and {b.booked_for_id for b in made} == {people[p].id for p in ("bclarke", "cdavies", "eevans")}
+    assert len({b.starts_at.date() for b in made}) == 5
+    assert {b.thing_name for b in made} == {"iPad trolley", "Class camera", "Visualiser"}

@@ -53,8 +53,8 @@ def _asset(session: Session, office, tag: str, name: str, kind: str, location: s
 @demo_seeder(40)
 def seed_bookings(session: Session, people) -> None:
     office = people["office"]
-    for number, tag in enumerate(TROLLEY_IPADS, start=1):
-        _asset(session, office, tag, f"iPad {number} (trolley)", "tablet", "iPad trolley")
+    for tag in TROLLEY_IPADS:
+        _asset(session, office, tag, f"iPad {int(tag.removeprefix('IPAD-'))} (trolley)", "tablet", "iPad trolley")
     _asset(session, office, "CHG-001", "iPad trolley charger", "other", "iPad trolley")
     trolley = bookings.create_kit(
         session,

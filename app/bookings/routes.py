@@ -57,10 +57,15 @@ def _booking_form() -> BookingForm:
     return form
 
 
+def _slot(booking) -> str:
+    """Thursday 26/11/2026, P3-P4 (11:10-13:10), for the templates."""
+    return bookings.describe_slot(db.session, booking.starts_at, booking.ends_at, booking.periods)
+
+
 @bp.get("/bookings")
 @login_required
 def mine():
-    return render_template("bookings/mine.html", bookings=bookings.my_bookings(db.session, current_user), form=ConfirmForm())
+    return render_template("bookings/mine.html", bookings=bookings.my_bookings(db.session, current_user), slot=_slot)
 
 
 @bp.route("/bookings/new", methods=["GET", "POST"])
@@ -135,7 +140,7 @@ def day():
     form = DayForm(request.args)
     chosen: date = (form.day.data if form.validate() else None) or local_today()
     return render_template(
-        "bookings/day.html", day=chosen, bookings=bookings.bookings_on_day(db.session, current_user, chosen), form=form
+        "bookings/day.html", day=chosen, bookings=bookings.bookings_on_day(db.session, current_user, chosen), slot=_slot
     )
 
 

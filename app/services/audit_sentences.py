@@ -449,24 +449,30 @@ def booking_bookable_changed(t: Told) -> str:
     return f"{t.actor} made {thing} bookable by {to}."
 
 
+def _kit(t: Told) -> str:
+    name = str(t.details.get("name") or "").strip()
+    return f"the kit {name}" if name else "a kit"
+
+
 @says("kit.created", "Kit created")
 def kit_created(t: Told) -> str:
-    return f"{t.actor} created the kit {t.details.get('name') or ''} ({t.details.get('tag') or ''})."
+    tag = str(t.details.get("tag") or "").strip()
+    return f"{t.actor} created {_kit(t)}{f' ({tag})' if tag else ''}."
 
 
 @says("kit.member_added", "Added to a kit")
 def kit_member_added(t: Told) -> str:
-    return f"{t.actor} put {t.names.asset(t.details.get('asset_id'))} into the kit {t.details.get('name') or ''}."
+    return f"{t.actor} put {t.names.asset(t.details.get('asset_id'))} into {_kit(t)}."
 
 
 @says("kit.member_removed", "Taken out of a kit")
 def kit_member_removed(t: Told) -> str:
-    return f"{t.actor} took {t.names.asset(t.details.get('asset_id'))} out of the kit {t.details.get('name') or ''}."
+    return f"{t.actor} took {t.names.asset(t.details.get('asset_id'))} out of {_kit(t)}."
 
 
 @says("kit.retired", "Kit retired")
 def kit_retired(t: Told) -> str:
-    return f"{t.actor} retired the kit {t.details.get('name') or ''}."
+    return f"{t.actor} retired {_kit(t)}."
 
 
 @says("stocktake.started", "Stock-take started")

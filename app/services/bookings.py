@@ -173,6 +173,8 @@ def _time_slot(day: date, until_day: date | None, starts: time | None, ends: tim
     last_day = until_day or day
     if last_day < day:
         errors["until_day"] = ["The last day must be the first day or later."]
+    elif (last_day - day).days > 7 + LONGEST_SCHOOL_DAYS:
+        errors["until_day"] = [f"A booking can last at most {LONGEST_SCHOOL_DAYS} school days."]
     if errors or starts is None or ends is None:
         return None, errors
     slot = Slot(_at(day, starts), _at(last_day, ends), None)
@@ -195,6 +197,11 @@ def choose_slot(
     """The slot asked for, checked: known neighbouring periods or a start before an end, not over, not too far."""
     if day is None:
         raise ValidationFailed("Choose the day.", {"day": [f"Enter the day, like {format_date(local_today())}."]})
+    today = local_today()
+    if day < today:
+        raise ValidationFailed("That day has passed.", {"day": ["That day has passed; choose today or a later day."]})
+    if day > today + FURTHEST_AHEAD:
+        raise ValidationFailed("That is too far ahead.", {"day": ["Bookings can be made up to a year ahead."]})
     chosen = [p for p in periods if p.strip()]
     if chosen and (starts is not None or ends is not None):
         raise ValidationFailed("Choose periods or times, not both.", {"periods": ["Choose periods or times, not both."]})
@@ -570,7 +577,13 @@ def my_bookings(session: Session, user: User, *, upcoming_only: bool = True, lim
     return list(session.scalars(query.limit(limit)))
 
 
-def _day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+EARLIEST_DAY, LATEST_DAY = date(2000, 1, 1), date(9000, 1, 1)
+
+
+def _day_bounds(first: date, last: date, field: str = "day") -> tuple[datetime, datetime]:
+    """The UTC instants a span of school days starts and ends (midnight to midnight, school time)."""
+    if not (EARLIEST_DAY <= first <= LATEST_DAY and EARLIEST_DAY <= last <= LATEST_DAY):
+        raise ValidationFailed("Choose a day between 2000 and 9000.", {field: ["Choose a day between 2000 and 9000."]})
     return _at(first, time(0, 0)), _at(last + timedelta(days=1), time(0, 0))
 
 
@@ -625,7 +638,7 @@ def availability(
         if kit is None or not (is_office(viewer) or may_book(viewer, kit.bookable_by)):
             raise NotFound("There is no such kit.")
         ids = [m.asset_id for m in kit.members]
-    first, last = _day_bounds(start, end)
+    first, last = _day_bounds(start, end, "to")
     return busy_times(session, ids, first, last)
 
 

@@ -14,7 +14,7 @@ from werkzeug.exceptions import NotFound
 from app.database import write_intent
 from app.demo import DEMO_DOMAIN, seed_demo_school
 from app.extensions import db
-from app.models import Area, Loan, PersonalDevice, SchoolAsset, User
+from app.models import Area, Booking, Kit, Loan, PersonalDevice, SchoolAsset, User
 from app.services import accounts, permissions, stocktakes
 from tests.browser.conftest import sign_in_page
 
@@ -51,6 +51,9 @@ PAGES: dict[str | None, list[str]] = {
         "/t/CAM-001",
         "/policy",
         "/report-a-concern",
+        "/bookings",
+        "/bookings/new",
+        "/bookings/{booking}/cancel",
     ],
     "office": [
         "/",
@@ -77,6 +80,11 @@ PAGES: dict[str | None, list[str]] = {
         "/t/CAM-001",
         "/coverage",
         "/policy/acceptances",
+        "/bookings/new",
+        "/bookings/day",
+        "/bookings/kits",
+        "/bookings/kits/{kit}",
+        "/bookings/kits/{kit}/retire",
     ],
     "admin": [
         "/admin/staff",
@@ -151,6 +159,8 @@ SAMPLE_IDS = {
     "loan": 1,
     "stocktake": 1,
     "closed_stocktake": 2,
+    "booking": 1,
+    "kit": 1,
 }
 
 
@@ -209,6 +219,8 @@ def _seed(live_server) -> dict:
             ),
             "stocktake": open_take.id,
             "closed_stocktake": closed.id,
+            "booking": db.session.scalar(sa.select(Booking.id).where(Booking.booked_for_id == person.id)),
+            "kit": db.session.scalar(sa.select(Kit.id)),
         }
 
 

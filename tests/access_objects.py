@@ -40,6 +40,7 @@ ARGUMENT_FOR_ENDPOINT: dict[str, dict[str, str]] = {
     "provisioning.revoke_scim_token": {"token_id": "scim_token_id"},
     "auth.set_password": {"token": "password_token"},
     "bookings.remove_member": {"asset_id": "kit_member_id"},
+    "booking_week.asset": {"asset_id": "bookable_asset_id"},
 }
 
 
@@ -159,6 +160,7 @@ def build_other_peoples_objects() -> OtherPeoplesObjects:
             "booking_id": booking.id,
             "kit_id": kit.id,
             "kit_member_id": tablet.id,
+            "bookable_asset_id": visualiser.id,
             "stocktake_id": take.id,
             "subscription_id": subscription.id,
             "token_id": token.id,

@@ -46,11 +46,16 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     "admin.staff": ("admin",),
     "admin.upload_logo": ("admin",),
     "api.availability": "signed_in",
+    "api.availability_week": "signed_in",
     "api.cancel_booking": "signed_in",
     "api.create_booking": "signed_in",
     "api.get_booking": "signed_in",
     "api.list_bookings": "signed_in",
     "api.list_kits": "signed_in",
+    "booking_week.asset": "signed_in",
+    "booking_week.choose": "signed_in",
+    "booking_week.kind": "signed_in",
+    "booking_week.kit": "signed_in",
     "bookings.asset_bookable": ("admin", "office"),
     "bookings.cancel": "signed_in",
     "bookings.day": ("admin", "office"),
@@ -136,6 +141,7 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     "equipment.check_in": ("office",),
     "equipment.check_out": ("office",),
     "equipment.close_stocktake": ("office",),
+    "equipment.collect_booking": ("office",),
     "equipment.edit": ("office",),
     "equipment.export_assets": ("office",),
     "equipment.export_loans": ("office",),
@@ -143,6 +149,8 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     "equipment.import_assets": ("office",),
     "equipment.import_template": ("office",),
     "equipment.index": ("office",),
+    "equipment.kit_check_in": ("office",),
+    "equipment.kit_check_out": ("office",),
     "equipment.labels": ("office",),
     "equipment.loan_list": ("office",),
     "equipment.my_loans": "signed_in",
@@ -320,6 +328,13 @@ ID_ROUTES: dict[str, tuple[object, ...]] = {
     "bookings.kit_bookable":             (SIGN_IN,  403,     403,      OK,      OK,      403),
     "bookings.remove_member":            (SIGN_IN,  403,     403,      OK,      OK,      403),
     "bookings.retire_kit":               (SIGN_IN,  403,     403,      OK,      OK,      403),
+    # The week at a glance: anything bookable, for everyone signed in.
+    "booking_week.asset":                (SIGN_IN,  OK,      OK,       OK,      OK,      OK),
+    "booking_week.kit":                  (SIGN_IN,  OK,      OK,       OK,      OK,      OK),
+    # Lending a kit whole, and handing over a booking: the office's counter.
+    "equipment.kit_check_out":           (SIGN_IN,  403,     403,      OK,      403,     403),
+    "equipment.kit_check_in":            (SIGN_IN,  403,     403,      OK,      403,     403),
+    "equipment.collect_booking":         (SIGN_IN,  403,     403,      OK,      403,     403),
     # One person's own sign-in and notification settings.
     "auth.passkey_remove":               (SIGN_IN,  404,     404,      404,     404,     404),
     "auth.revoke_token":                 (SIGN_IN,  404,     404,      404,     404,     404),
@@ -345,7 +360,15 @@ ID_ROUTES: dict[str, tuple[object, ...]] = {
 }  # fmt: skip
 
 # Routes with a path argument that names no stored object (a file, a provider, a SCIM schema): in ACCESS.
-NOT_AN_OBJECT = {"static", "sso.start", "sso.callback", "scim.resource_type", "scim.schema", "scim.unknown_endpoint"}
+NOT_AN_OBJECT = {
+    "static",
+    "sso.start",
+    "sso.callback",
+    "scim.resource_type",
+    "scim.schema",
+    "scim.unknown_endpoint",
+    "booking_week.kind",
+}
 
 # The path arguments naming things that are one person's own, hidden from everyone else by a 404.
 HIDDEN_OBJECTS = {"device_id", "request_id", "loan_id", "subscription_id", "token_id", "passkey_id", "booking_id"}

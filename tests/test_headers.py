@@ -95,6 +95,11 @@ GETS: dict[str, Get] = {
     "api.get_booking": Get("/api/v1/bookings/{booking}"),
     "api.list_kits": Get("/api/v1/kits"),
     "api.availability": Get("/api/v1/availability?asset_id={bookable}"),
+    "api.availability_week": Get("/api/v1/availability/week?kind=camera"),
+    "booking_week.choose": Get("/bookings/week"),
+    "booking_week.asset": Get("/bookings/week/asset/{bookable}"),
+    "booking_week.kit": Get("/bookings/week/kit/{kit}"),
+    "booking_week.kind": Get("/bookings/week/kind/camera"),
     # Approvers.
     "permissions.inbox": Get("/approvals"),
     "permissions.approval": Get("/approvals/{request}"),
@@ -129,6 +134,8 @@ GETS: dict[str, Get] = {
     "bookings.day": Get("/bookings/day"),
     "bookings.kits": Get("/bookings/kits"),
     "bookings.kit": Get("/bookings/kits/{kit}"),
+    "equipment.kit_check_out": Get("/equipment/kits/{kit}/check-out"),
+    "equipment.kit_check_in": Get("/equipment/kits/{kit}/check-in"),
     "bookings.retire_kit": Get("/bookings/kits/{kit}/retire"),
     "api.get_stocktake": Get("/api/v1/stocktakes/{stocktake}"),
     # Audit readers (approvers, office and admin).

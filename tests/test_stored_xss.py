@@ -211,6 +211,8 @@ def _urls(app, ids: dict, h: Hostile) -> list[str]:
         "stocktake_id": ids["stocktake_id"],
         "booking_id": ids["booking_id"],
         "kit_id": ids["kit_id"],
+        # A kind of equipment for the week at a glance: a real one, and hostile text (a 404 page).
+        "kind": ["camera", HTML_PAYLOADS[1]],
         "user_id": sorted(ids["people"].values()),
         "tag": ids["tag"],
         # The logo's address is its SHA-256; anything else (hostile text included) is a plain 404.
@@ -273,6 +275,13 @@ def _urls(app, ids: dict, h: Hostile) -> list[str]:
         f"/bookings/day?day={payload}",
         f"/api/v1/availability?asset_id={ids['asset_id'][-1]}&from=2026-11-26&to=2026-11-27",
         "/api/v1/bookings?day=2026-11-26",
+        f"/bookings/week/asset/{ids['asset_id'][-1]}?week={payload}",
+        f"/bookings/week/asset/{ids['asset_id'][-1]}?week=2026-W48",
+        f"/bookings/week/kit/{ids['kit_id'][-1]}?week=2026-W48",
+        f"/api/v1/availability/week?kind={payload}",
+        f"/api/v1/availability/week?asset_id={ids['asset_id'][-1]}&week={payload}",
+        f"/api/v1/availability/week?kit_id={ids['kit_id'][-1]}&week=2026-W48",
+        "/t/XSS-KIT-1",
         f"/sign-in?next={quote(JAVASCRIPT)}",
         f"/scan?link={payload}",
         f"/scan?link={quote(JAVASCRIPT)}",

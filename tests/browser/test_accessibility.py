@@ -54,6 +54,11 @@ PAGES: dict[str | None, list[str]] = {
         "/bookings",
         "/bookings/new",
         "/bookings/{booking}/cancel",
+        "/bookings/week",
+        "/bookings/week/asset/{bookable}",
+        "/bookings/week/kit/{kit}",
+        "/bookings/week/kind/camera",
+        "/t/KIT-TROLLEY-1",
     ],
     "office": [
         "/",
@@ -85,6 +90,10 @@ PAGES: dict[str | None, list[str]] = {
         "/bookings/kits",
         "/bookings/kits/{kit}",
         "/bookings/kits/{kit}/retire",
+        "/t/KIT-TROLLEY-1",
+        "/equipment/kits/{kit}/check-out",
+        "/equipment/kits/{kit}/check-in",
+        "/bookings/week/kit/{kit}",
     ],
     "admin": [
         "/admin/staff",
@@ -161,6 +170,7 @@ SAMPLE_IDS = {
     "closed_stocktake": 2,
     "booking": 1,
     "kit": 1,
+    "bookable": 1,
 }
 
 
@@ -221,6 +231,7 @@ def _seed(live_server) -> dict:
             "closed_stocktake": closed.id,
             "booking": db.session.scalar(sa.select(Booking.id).where(Booking.booked_for_id == person.id)),
             "kit": db.session.scalar(sa.select(Kit.id)),
+            "bookable": db.session.scalar(sa.select(SchoolAsset.id).where(SchoolAsset.bookable_by.is_not(None)).limit(1)),
         }
 
 

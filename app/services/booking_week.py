@@ -323,7 +323,7 @@ def kind_week(session: Session, viewer: User, kind: str, monday: date) -> WeekVi
         session,
         viewer,
         scope="kind",
-        title=f"{AssetKind(kind).label} (bookable)",
+        title=f"Every bookable {AssetKind(kind).label.lower()}",
         asset_ids=ids,
         monday=monday,
         can_book=bool(ids),

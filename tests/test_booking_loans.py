@@ -163,5 +163,14 @@ def test_not_back_at_the_end_of_the_slot_the_booker_is_told_once_and_a_return_co
     assert db.session.get(Loan, stored.loan_id).returned_at is not None
 
 
-def test_the_job_is_registered_in_the_one_list():
+def test_the_job_is_registered_in_the_one_list_and_runs_in_the_schedulers_tick(scene):
+    from app.scheduler import run_timed_jobs
+
     assert "bookings" in {job.name for job in all_jobs()}
+    _clock, _office, clarke, _davies, camera = scene
+    make_booking(clarke, *P3, asset=camera)
+    db.session.rollback()
+    tick = run_timed_jobs(db.session, datetime(2026, 11, 25, 11, 31, tzinfo=UTC), names=["bookings"])
+    assert tick["bookings"].released == 1
+    again = run_timed_jobs(db.session, datetime(2026, 11, 25, 11, 31, 30, tzinfo=UTC), names=["bookings"])
+    assert again["bookings"] == booking_loans.BookingJobReport()

@@ -264,7 +264,7 @@ register_paths(
                         "schema": {"type": "string", "enum": ["true", "false"]},
                     },
                 ],
-                "responses": {"200": json_content(BookingList, "Bookings"), "403": _problem, **_signed_in},
+                "responses": {"200": json_content(BookingList, "Bookings"), "403": _problem, "422": _problem, **_signed_in},
             },
             "post": {
                 "summary": "Book an asset or a kit (every member) for lesson periods or a time range; "

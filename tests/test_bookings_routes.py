@@ -222,7 +222,11 @@ def test_the_api_books_lists_and_cancels(app, client, office, teacher, frozen_cl
     camera = bookable_asset(office, name="Class camera")
     sign_in(client, teacher)
     headers = api_headers(client)
-    made = client.post("/api/v1/bookings", json={"asset_id": camera.id, "day": "2026-11-26", "periods": ["P3"]}, headers=headers)
+    made = client.post(
+        "/api/v1/bookings",
+        json={"asset_id": camera.id, "day": "2026-11-26", "periods": ["P3"], "until_day": None},
+        headers=headers,
+    )
     assert made.status_code == 201, made.get_json()
     body = made.get_json()
     assert (body["what"], body["periods"], body["status"], body["booked_for"]["name"]) == (

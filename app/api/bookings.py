@@ -54,7 +54,7 @@ class BookingInput(Body):
     )
     starts: Annotated[Text, _TIME_REFUSAL] = text("", pattern=_HH_MM, description="HH:MM school time")
     ends: Annotated[Text, _TIME_REFUSAL] = text("", pattern=_HH_MM, description="HH:MM school time")
-    until_day: Annotated[date | None, *school_date(_DAY_EXAMPLE)] = Field(
+    until_day: Annotated[date, *school_date(_DAY_EXAMPLE)] | None = Field(
         None, description="a time range's last day (at most 5 school days); the first day when left out"
     )
     purpose: Text = text("", max_length=200)
@@ -264,7 +264,7 @@ register_paths(
                         "schema": {"type": "string", "enum": ["true", "false"]},
                     },
                 ],
-                "responses": {"200": json_content(BookingList, "Bookings"), "403": _problem, **_signed_in},
+                "responses": {"200": json_content(BookingList, "Bookings"), "403": _problem, "422": _problem, **_signed_in},
             },
             "post": {
                 "summary": "Book an asset or a kit (every member) for lesson periods or a time range; "

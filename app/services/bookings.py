@@ -519,7 +519,7 @@ def get_booking(session: Session, viewer: User, booking_id: int) -> Booking:
 def lock_booking(session: Session, booking_id: int) -> Booking:
     """The booking with a row lock (PostgreSQL): take it before the assets' locks and the audit lock."""
     booking = session.execute(
-        sa.select(Booking).where(Booking.id == booking_id).with_for_update().execution_options(populate_existing=True)
+        sa.select(Booking).where(Booking.id == booking_id).with_for_update(of=Booking).execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if booking is None:
         raise NotFound("There is no such booking.")

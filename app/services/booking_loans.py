@@ -25,7 +25,7 @@ from app.models import AuditEvent, Booking, BookingItem, BookingStatus, Loan, Sc
 from app.services import bookings, kit_loans, loans
 from app.services.assets import require_office
 from app.services.audit import record_audit_event
-from app.services.errors import Conflict, NotFound
+from app.services.errors import Conflict
 from app.services.notifications import notify
 from app.services.settings import define_setting, get_setting
 
@@ -93,17 +93,6 @@ def collectable_booking(
     )
 
 
-def _lock_booking(session: Session, booking_id: int) -> Booking:
-    """The booking row locked alone (``of=Booking``: its joined asset and kit are outer joins, which
-    PostgreSQL does not lock), before the assets and the audit lock."""
-    booking = session.execute(
-        sa.select(Booking).where(Booking.id == booking_id).with_for_update(of=Booking).execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if booking is None:
-        raise NotFound("There is no such booking.")
-    return booking
-
-
 def _check_collectable(session: Session, booking: Booking, now: datetime) -> None:
     status = BookingStatus(booking.status)
     if status == BookingStatus.COLLECTED:
@@ -126,7 +115,7 @@ def collect(
     after scanning the label). Everything in it is lent, or nothing."""
     require_office(actor)
     now = now or utcnow()
-    booking = _lock_booking(session, booking_id)
+    booking = bookings.lock_booking(session, booking_id)
     _check_collectable(session, booking, now)
     asset_ids = sorted(item.asset_id for item in booking.items)
     members = list(

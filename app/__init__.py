@@ -108,6 +108,8 @@ def _register_blueprints(app: Flask) -> None:
     from app.audit_log.routes import bp as audit_log_bp
     from app.auth import passkey_routes  # noqa: F401  (adds the passkey routes to the auth blueprint)
     from app.auth.routes import bp as auth_bp
+    from app.bookings.routes import bp as bookings_bp
+    from app.bookings.week import bp as booking_week_bp
     from app.devices.routes import bp as devices_bp
     from app.equipment.routes import bp as equipment_bp
     from app.main.routes import bp as main_bp
@@ -124,6 +126,8 @@ def _register_blueprints(app: Flask) -> None:
         auth_bp,
         devices_bp,
         equipment_bp,
+        bookings_bp,
+        booking_week_bp,
         admin_bp,
         audit_log_bp,
         permissions_bp,

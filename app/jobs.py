@@ -26,7 +26,7 @@ class Job:
 
 def all_jobs() -> list[Job]:
     """The jobs, in the order each tick runs them (imported here, so no module registers itself)."""
-    from app.services import form_keys, loans, mail, permissions, policy, retention, sso, staff_terms
+    from app.services import booking_loans, form_keys, loans, mail, permissions, policy, retention, sso, staff_terms
     from app.services.audit_digest import scheduled_digest
 
     return [
@@ -34,6 +34,11 @@ def all_jobs() -> list[Job]:
         Job("staff.end_dates", staff_terms.end_accounts_due, "every tick: leavers whose last day has gone"),
         Job("retention", retention.scheduled_retention, "at most hourly per process"),
         Job("equipment.loan_reminders", loans.scheduled_loan_reminders, "once a day, from 08:00 school time"),
+        Job(
+            "bookings",
+            booking_loans.run_booking_jobs,
+            "every tick: uncollected bookings released, reminders before the slot and when not back, returns completed",
+        ),
         Job("permissions", permissions.run_jobs, "every tick: expiry, escalation, unreviewed emergencies"),
         Job("policy.review_reminders", policy.review_reminders, "once per policy version, the set days before its review date"),
         Job("sso.purge_sign_in_states", sso.purge_sign_in_states, "every tick: sign-in states a day past their end"),

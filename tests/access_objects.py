@@ -20,6 +20,7 @@ from app.services import (
     api_tokens,
     areas,
     assets,
+    bookings,
     devices,
     loans,
     permissions,
@@ -38,6 +39,8 @@ OWNER_NAME = "Olive Owner"
 ARGUMENT_FOR_ENDPOINT: dict[str, dict[str, str]] = {
     "provisioning.revoke_scim_token": {"token_id": "scim_token_id"},
     "auth.set_password": {"token": "password_token"},
+    "bookings.remove_member": {"asset_id": "kit_member_id"},
+    "booking_week.asset": {"asset_id": "bookable_asset_id"},
 }
 
 
@@ -108,6 +111,12 @@ def build_other_peoples_objects() -> OtherPeoplesObjects:
         laptop = assets.create_asset(session, office, assets.AssetDetails(tag="LAP-0001", name="Laptop 1", kind="laptop"))
         loan = loans.check_out(session, office, laptop.id, borrower_id=owner.id, due_on=today + timedelta(days=7))
         take = stocktakes.start_stocktake(session, office, "")
+        visualiser = assets.create_asset(session, office, assets.AssetDetails(tag="VIS-0001", name="Visualiser", kind="other"))
+        bookings.set_bookable(session, office, asset_id=visualiser.id, bookable_by="everyone")
+        booking = bookings.book(session, owner, asset_id=visualiser.id, day=today + timedelta(days=1), periods=["P1"])
+        kit = bookings.create_kit(session, office, name="iPad trolley", tag="KIT-0001", bookable_by="everyone")
+        tablet = assets.create_asset(session, office, assets.AssetDetails(tag="TAB-0001", name="iPad 1", kind="tablet"))
+        bookings.add_kit_member(session, office, kit.id, tablet.tag)
         p256dh, auth = push_keys()
         subscription, _new = push.subscribe(
             session,
@@ -148,6 +157,10 @@ def build_other_peoples_objects() -> OtherPeoplesObjects:
             "asset_id": camera.id,
             "tag": camera.tag,
             "loan_id": loan.id,
+            "booking_id": booking.id,
+            "kit_id": kit.id,
+            "kit_member_id": tablet.id,
+            "bookable_asset_id": visualiser.id,
             "stocktake_id": take.id,
             "subscription_id": subscription.id,
             "token_id": token.id,

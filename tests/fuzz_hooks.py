@@ -60,6 +60,14 @@ _DECIDED = (
 # 403 and 404 are the role and ownership checks (another person's object is not found), accepted as such.
 BUSINESS_RULES = (
     _rule(
+        "A week at a glance is for exactly one asset, kit or kind, in a real ISO week within three years",
+        "GET /availability/week",
+        422,
+        "validation-failed",
+        "asset_id",
+        "week",
+    ),
+    _rule(
         "IMEI: 15 digits with a matching check digit (or a 16-digit IMEISV), never a test IMEI",
         _DEVICES,
         422,
@@ -183,6 +191,37 @@ BUSINESS_RULES = (
         "auth",
     ),
     _rule("A notification button cannot decide what was decided already", "POST /push-actions", 409, "conflict"),
+    _rule(
+        "A booking is of one asset or kit, by neighbouring periods or a start before its end, not over, within a year "
+        "ahead and 5 school days long; the office books for people who work here",
+        "POST /bookings",
+        422,
+        "validation-failed",
+        "asset_id",
+        "day",
+        "periods",
+        "starts",
+        "ends",
+        "until_day",
+        "purpose",
+        "for_user_id",
+    ),
+    _rule(
+        "No double booking: a slot taken by a booking or a loan, equipment retired, lost or in repair, or in a kit, is refused",
+        "POST /bookings",
+        409,
+        "conflict",
+    ),
+    _rule("A day's bookings are asked for a day between 2000 and 9000", "GET /bookings", 422, "validation-failed", "day"),
+    _rule("Only a booking still booked is cancelled", "POST /bookings/{booking_id}/cancel", 409, "conflict"),
+    _rule(
+        "Availability is asked for one asset or kit, over at most 62 days, ending after it starts",
+        "GET /availability",
+        422,
+        "validation-failed",
+        "asset_id",
+        "to",
+    ),
 )
 
 
@@ -256,6 +295,12 @@ def before_call(context, case, kwargs):
         pool = pools.get(role) or pools.get("*") or []
         if pool:
             case.path_parameters = {**(case.path_parameters or {}), name: pool[0]}
+    queries = {name: pools.get(role) or pools.get("*") or [] for name, pools in seeds.get("query", {}).items()}
+    if queries:
+        # One seeded query argument at a time (asset_id or kit_id: the API asks for one of them).
+        name = sorted(queries)[_turns[("seed", label)] // 2 % len(queries)]
+        if queries[name]:
+            case.query = {name: queries[name][0]}
     bodies = seeds.get("body", {})
     overlays = bodies.get(role) or bodies.get("*") or []
     if overlays and isinstance(case.body, dict):

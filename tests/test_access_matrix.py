@@ -45,6 +45,27 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     "admin.settings": ("admin",),
     "admin.staff": ("admin",),
     "admin.upload_logo": ("admin",),
+    "api.availability": "signed_in",
+    "api.availability_week": "signed_in",
+    "api.cancel_booking": "signed_in",
+    "api.create_booking": "signed_in",
+    "api.get_booking": "signed_in",
+    "api.list_bookings": "signed_in",
+    "api.list_kits": "signed_in",
+    "booking_week.asset": "signed_in",
+    "booking_week.choose": "signed_in",
+    "booking_week.kind": "signed_in",
+    "booking_week.kit": "signed_in",
+    "bookings.asset_bookable": ("admin", "office"),
+    "bookings.cancel": "signed_in",
+    "bookings.day": ("admin", "office"),
+    "bookings.kit": ("admin", "office"),
+    "bookings.kit_bookable": ("admin", "office"),
+    "bookings.kits": ("admin", "office"),
+    "bookings.mine": "signed_in",
+    "bookings.new": "signed_in",
+    "bookings.remove_member": ("admin", "office"),
+    "bookings.retire_kit": ("admin", "office"),
     "api.check_in": ("office",),
     "api.check_out": ("office",),
     "api.close_stocktake": ("office",),
@@ -121,6 +142,7 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     "equipment.check_in": ("office",),
     "equipment.check_out": ("office",),
     "equipment.close_stocktake": ("office",),
+    "equipment.collect_booking": ("office",),
     "equipment.edit": ("office",),
     "equipment.export_assets": ("office",),
     "equipment.export_loans": ("office",),
@@ -128,6 +150,8 @@ ACCESS: dict[str, str | tuple[str, ...]] = {
     "equipment.import_assets": ("office",),
     "equipment.import_template": ("office",),
     "equipment.index": ("office",),
+    "equipment.kit_check_in": ("office",),
+    "equipment.kit_check_out": ("office",),
     "equipment.labels": ("office",),
     "equipment.loan_list": ("office",),
     "equipment.my_loans": "signed_in",
@@ -299,6 +323,23 @@ ID_ROUTES: dict[str, tuple[object, ...]] = {
     "api.get_stocktake":                 (401,      403,     403,      OK,      403,     403),
     "api.record_scan":                   (401,      403,     403,      OK,      403,     403),
     "api.close_stocktake":               (401,      403,     403,      OK,      403,     403),
+    # Bookings: the person's own (and whoever made it); the office and admins see and cancel every one.
+    "bookings.cancel":                   (SIGN_IN,  404,     404,      OK,      OK,      404),
+    "api.get_booking":                   (401,      404,     404,      OK,      OK,      404),
+    "api.cancel_booking":                (401,      404,     404,      OK,      OK,      404),
+    # Who may book an asset, and kits: the office's and the admins'.
+    "bookings.asset_bookable":           (SIGN_IN,  403,     403,      OK,      OK,      403),
+    "bookings.kit":                      (SIGN_IN,  403,     403,      OK,      OK,      403),
+    "bookings.kit_bookable":             (SIGN_IN,  403,     403,      OK,      OK,      403),
+    "bookings.remove_member":            (SIGN_IN,  403,     403,      OK,      OK,      403),
+    "bookings.retire_kit":               (SIGN_IN,  403,     403,      OK,      OK,      403),
+    # The week at a glance: anything bookable, for everyone signed in.
+    "booking_week.asset":                (SIGN_IN,  OK,      OK,       OK,      OK,      OK),
+    "booking_week.kit":                  (SIGN_IN,  OK,      OK,       OK,      OK,      OK),
+    # Lending a kit whole, and handing over a booking: the office's counter.
+    "equipment.kit_check_out":           (SIGN_IN,  403,     403,      OK,      403,     403),
+    "equipment.kit_check_in":            (SIGN_IN,  403,     403,      OK,      403,     403),
+    "equipment.collect_booking":         (SIGN_IN,  403,     403,      OK,      403,     403),
     # One person's own sign-in and notification settings.
     "auth.passkey_remove":               (SIGN_IN,  404,     404,      404,     404,     404),
     "auth.revoke_token":                 (SIGN_IN,  404,     404,      404,     404,     404),
@@ -324,10 +365,18 @@ ID_ROUTES: dict[str, tuple[object, ...]] = {
 }  # fmt: skip
 
 # Routes with a path argument that names no stored object (a file, a provider, a SCIM schema): in ACCESS.
-NOT_AN_OBJECT = {"static", "sso.start", "sso.callback", "scim.resource_type", "scim.schema", "scim.unknown_endpoint"}
+NOT_AN_OBJECT = {
+    "static",
+    "sso.start",
+    "sso.callback",
+    "scim.resource_type",
+    "scim.schema",
+    "scim.unknown_endpoint",
+    "booking_week.kind",
+}
 
 # The path arguments naming things that are one person's own, hidden from everyone else by a 404.
-HIDDEN_OBJECTS = {"device_id", "request_id", "loan_id", "subscription_id", "token_id", "passkey_id"}
+HIDDEN_OBJECTS = {"device_id", "request_id", "loan_id", "subscription_id", "token_id", "passkey_id", "booking_id"}
 
 
 def _sample_path(rule) -> str:

@@ -24,6 +24,7 @@ from app.database import write_intent
 from app.extensions import db
 from app.models import PersonalDevice, Role, SchoolAsset
 from app.services import action_tokens, api_tokens, devices, permissions, push
+from tests.booking_factories import bookable_asset, make_booking, make_kit
 from tests.browser.conftest import LiveServer
 from tests.equipment_factories import lend, make_asset
 from tests.factories import make_device, make_imei, make_user
@@ -132,6 +133,14 @@ def _seed_school() -> dict:
             db.session.commit()
         action_bodies.append({"token": issued["approve"], "action": "approve"})
     # No stock-take is open: the run starts its own, scans it and closes it (tests/fuzz_hooks.py, _FEEDS).
+    # Bookings (issue 17): each role books its own camera, one lesson period after another on the days ahead.
+    cameras = {role: bookable_asset(office).id for role in ROLES}
+    slots = [(today + timedelta(days=1 + n // 6), f"P{n % 6 + 1}") for n in range(SEEDED * 4)]
+    booked = {
+        role: [make_booking(person, asset_id=cameras[role], day=day, periods=(period,)).id for day, period in slots[: SEEDED * 2]]
+        for role, person in people.items()
+    }
+    kit = make_kit(office, members=2)
 
     def fresh_keys() -> dict:
         p256dh, auth = browser_keys()
@@ -235,6 +244,33 @@ def _seed_school() -> dict:
         },
         "DELETE /push-subscriptions/{subscription_id}": {"consume": True, "path": {"subscription_id": each(subscriptions)}},
         "POST /push-actions": {"consume": True, "body": {"*": action_bodies}},
+        "POST /bookings": {
+            "consume": True,
+            "body": {
+                role: [
+                    {
+                        "asset_id": cameras[role],
+                        "kit_id": None,
+                        "for_user_id": None,
+                        "day": day.isoformat(),
+                        "periods": [period],
+                        "starts": "",
+                        "ends": "",
+                        "until_day": None,
+                    }
+                    for day, period in slots[SEEDED * 2 :]
+                ]
+                for role in ROLES
+            },
+        },
+        "GET /bookings/{booking_id}": {"path": {"booking_id": {role: ids[:1] for role, ids in booked.items()}}},
+        "POST /bookings/{booking_id}/cancel": {
+            "consume": True,
+            "path": {"booking_id": {r: ids[1:] for r, ids in booked.items()}},
+        },
+        "GET /availability": {
+            "query": {"asset_id": each({role: [cameras[role]] for role in ROLES}), "kit_id": everyone([kit.id])}
+        },
     }
     tokens = {role: _token(person, f"fuzz {role}") for role, person in people.items()}
     return {"tokens": tokens, "operations": operations}

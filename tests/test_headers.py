@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from app.database import write_intent
 from app.demo import DEMO_DOMAIN, seed_demo_school
 from app.extensions import db
-from app.models import Area, Loan, PersonalDevice, SchoolAsset, User
+from app.models import Area, Booking, Kit, Loan, PersonalDevice, SchoolAsset, User
 from app.services import accounts, devices, permissions, school_logo, stocktakes
 from tests.factories import sign_in
 from tests.test_access_matrix import ACCESS
@@ -88,6 +88,18 @@ GETS: dict[str, Get] = {
     "api.get_permission_request": Get("/api/v1/permission-requests/{request}"),
     "api.list_push_subscriptions": Get("/api/v1/push-subscriptions"),
     "api.list_standing_permissions": Get("/api/v1/standing-permissions"),
+    "bookings.mine": Get("/bookings"),
+    "bookings.new": Get("/bookings/new"),
+    "bookings.cancel": Get("/bookings/{booking}/cancel"),
+    "api.list_bookings": Get("/api/v1/bookings"),
+    "api.get_booking": Get("/api/v1/bookings/{booking}"),
+    "api.list_kits": Get("/api/v1/kits"),
+    "api.availability": Get("/api/v1/availability?asset_id={bookable}"),
+    "api.availability_week": Get("/api/v1/availability/week?kind=camera"),
+    "booking_week.choose": Get("/bookings/week"),
+    "booking_week.asset": Get("/bookings/week/asset/{bookable}"),
+    "booking_week.kit": Get("/bookings/week/kit/{kit}"),
+    "booking_week.kind": Get("/bookings/week/kind/camera"),
     # Approvers.
     "permissions.inbox": Get("/approvals"),
     "permissions.approval": Get("/approvals/{request}"),
@@ -119,6 +131,12 @@ GETS: dict[str, Get] = {
     "equipment.stocktake_csv": Get("/equipment/stocktakes/{closed_stocktake}/report.csv"),
     "api.list_assets": Get("/api/v1/assets"),
     "api.get_asset": Get("/api/v1/assets/{asset}"),
+    "bookings.day": Get("/bookings/day"),
+    "bookings.kits": Get("/bookings/kits"),
+    "bookings.kit": Get("/bookings/kits/{kit}"),
+    "equipment.kit_check_out": Get("/equipment/kits/{kit}/check-out"),
+    "equipment.kit_check_in": Get("/equipment/kits/{kit}/check-in"),
+    "bookings.retire_kit": Get("/bookings/kits/{kit}/retire"),
     "api.get_stocktake": Get("/api/v1/stocktakes/{stocktake}"),
     # Audit readers (approvers, office and admin).
     "audit_log.index": Get("/audit"),
@@ -212,6 +230,9 @@ def _seed() -> dict:
             "stocktake": open_take.id,
             "closed_stocktake": closed.id,
             "logo": logo.digest,
+            "booking": db.session.scalar(sa.select(Booking.id).where(Booking.booked_for_id == people["bclarke"].id)),
+            "bookable": db.session.scalar(sa.select(SchoolAsset.id).where(SchoolAsset.tag == "CAM-010")),
+            "kit": db.session.scalar(sa.select(Kit.id)),
         }
         db.session.commit()
     return {"ids": ids, "people": people}

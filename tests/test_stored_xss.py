@@ -140,6 +140,37 @@ def _seed_through_routes(clients: dict, ids: dict, h: Hostile) -> None:
     ids["asset_id"].append(asset.get_json()["id"])
     ids["tag"].append("XSS-010")
 
+    # Bookings (issue 17): a kit named and described with markup, a bookable asset, a booking's purpose.
+    kit = office.post(
+        "/bookings/kits",
+        data={
+            "name": h.text("kit name", 120),
+            "tag": "XSS-KIT-1",
+            "description": h.text("kit description", 500),
+            "bookable_by": "everyone",
+            "csrf_token": page_csrf_token(office, "/bookings/kits"),
+        },
+    )
+    assert kit.status_code == 302, kit.get_data(as_text=True)[:300]
+    ids["kit_id"] = [int(kit.headers["Location"].rsplit("/", 1)[1])]
+    bookable = office.post(
+        f"/equipment/{ids['asset_id'][-1]}/bookable",
+        data={"bookable_by": "everyone", "csrf_token": page_csrf_token(office, f"/equipment/{ids['asset_id'][-1]}")},
+    )
+    assert bookable.status_code == 302
+    booked = staff.post(
+        "/api/v1/bookings",
+        headers=_json_headers(staff),
+        json={
+            "asset_id": ids["asset_id"][-1],
+            "day": "2026-11-26",
+            "periods": ["P2"],
+            "purpose": h.text("API booking purpose", 200),
+        },
+    )
+    assert booked.status_code == 201, booked.get_json()
+    ids["booking_id"] = [booked.get_json()["id"]]
+
     token = staff.post(
         "/account/tokens",
         data={"name": h.text("form API token name", 80), "csrf_token": page_csrf_token(staff, "/account/tokens")},
@@ -178,6 +209,10 @@ def _urls(app, ids: dict, h: Hostile) -> list[str]:
         "asset_id": ids["asset_id"],
         "loan_id": ids["loan_id"],
         "stocktake_id": ids["stocktake_id"],
+        "booking_id": ids["booking_id"],
+        "kit_id": ids["kit_id"],
+        # A kind of equipment for the week at a glance: a real one, and hostile text (a 404 page).
+        "kind": ["camera", HTML_PAYLOADS[1]],
         "user_id": sorted(ids["people"].values()),
         "tag": ids["tag"],
         # The logo's address is its SHA-256; anything else (hostile text included) is a plain 404.
@@ -236,6 +271,17 @@ def _urls(app, ids: dict, h: Hostile) -> list[str]:
         f"/office/devices?q={payload}",
         f"/equipment/new?tag={payload}",
         f"/equipment/labels?q={payload}",
+        f"/bookings/new?thing={payload}",
+        f"/bookings/day?day={payload}",
+        f"/api/v1/availability?asset_id={ids['asset_id'][-1]}&from=2026-11-26&to=2026-11-27",
+        "/api/v1/bookings?day=2026-11-26",
+        f"/bookings/week/asset/{ids['asset_id'][-1]}?week={payload}",
+        f"/bookings/week/asset/{ids['asset_id'][-1]}?week=2026-W48",
+        f"/bookings/week/kit/{ids['kit_id'][-1]}?week=2026-W48",
+        f"/api/v1/availability/week?kind={payload}",
+        f"/api/v1/availability/week?asset_id={ids['asset_id'][-1]}&week={payload}",
+        f"/api/v1/availability/week?kit_id={ids['kit_id'][-1]}&week=2026-W48",
+        "/t/XSS-KIT-1",
         f"/sign-in?next={quote(JAVASCRIPT)}",
         f"/scan?link={payload}",
         f"/scan?link={quote(JAVASCRIPT)}",

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from app.api import audit, devices, equipment, me, openapi, permissions, push  # noqa: E402,F401  (routes register on bp)
+from app.api import audit, availability_week, bookings, devices, equipment, me, openapi, permissions, push  # noqa: E402,F401  (routes register on bp)

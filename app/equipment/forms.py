@@ -91,3 +91,16 @@ class ScanForm(FlaskForm):
         render_kw={"autocapitalize": "characters", "autocomplete": "off", "spellcheck": "false"},
     )
     condition = StringField("Condition (optional)")
+
+
+class KitCheckInForm(FlaskForm):
+    """CSRF only: which members came back, their conditions and damage are read from the member rows."""
+
+
+class CollectForm(FlaskForm):
+    """The office's one tap to hand over a booked item (the terms box is optional, as on a check-out)."""
+
+    terms_accepted = BooleanField(
+        "The borrower has read and accepted the terms",
+        description="Tick only if they read the terms on this screen. Otherwise they are asked to accept them on their own phone.",
+    )

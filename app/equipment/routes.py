@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from wtforms import SelectChoice
 
 from app.access import roles_required
+from app.bookings.forms import BookableForm
 from app.clock import format_date, local_today
 from app.confirmations import ask_first, confirmation_page, confirmed
 from app.devices.forms import ConfirmForm
@@ -16,6 +17,7 @@ from app.equipment.forms import (
     AssetForm,
     CheckInForm,
     CheckOutForm,
+    CollectForm,
     ImportForm,
     RetireForm,
     ScanForm,
@@ -28,7 +30,7 @@ from app.ids import is_id
 from app.models import AssetKind, AssetStatus, Role
 from app.navigation import register_nav
 from app.read_audit import record_read
-from app.services import asset_csv, assets, loans, stocktakes
+from app.services import asset_csv, assets, booking_loans, bookings, kit_loans, loans, stocktakes
 from app.services.csv_upload import upload_text
 from app.services.errors import Conflict, ValidationFailed
 from app.services.school_settings import loan_terms
@@ -117,10 +119,15 @@ def _asset_page(asset, scanned: bool = False):
         action = "check_out"
     else:
         action = ""
+    booking = booking_loans.collectable_booking(db.session, asset_id=asset.id) if open_loan is None else None
     return render_template(
         "equipment/show.html",
         asset=asset,
         open_loan=open_loan,
+        booking=booking,
+        slot=booking_loans.slot_text(db.session, booking) if booking else "",
+        collect_form=CollectForm(),
+        terms=loan_terms(db.session) if booking else "",
         stocktake=take,
         already_scanned=already_scanned,
         action=action,
@@ -128,6 +135,8 @@ def _asset_page(asset, scanned: bool = False):
         today=local_today(),
         history=assets.asset_history(db.session, asset),
         scan_form=ScanForm(),
+        bookable_form=BookableForm(formdata=None, bookable_by=asset.bookable_by or ""),
+        kit=bookings.kit_of_asset(db.session, asset.id),
     )
 
 
@@ -189,6 +198,10 @@ def scanned(tag: str):
         mine = asset is not None and any(a.id == asset.id for a in loans.assets_on_loan_to(db.session, current_user))
         loan = loans.open_loan_for(db.session, asset.id) if mine and asset is not None else None
         return render_template("equipment/tag_staff.html", asset=asset, tag=tag, loan=loan), 200 if asset else 404
+    if asset is None and (kit := bookings.find_kit_by_tag(db.session, tag)) is not None:
+        from app.equipment.kit_routes import kit_page
+
+        return kit_page(kit, scanned=True)
     if asset is None:
         return render_template("equipment/unknown_tag.html", tag=assets.normalise_tag(tag)[:40]), 404
     return _asset_page(asset, scanned=True)
@@ -251,12 +264,20 @@ def check_out(asset_id: int):
     elif request.method == "GET":
         form.due_on.data = loans.default_due_on(db.session)
     problem = None
+    booking = booking_loans.collectable_booking(db.session, asset_id=asset.id)
     if (current := loans.open_loan_for(db.session, asset.id)) is not None:
         problem = f"{asset.tag} is on loan to {current.borrower.display_name}. Check it in before lending it again."
     elif asset.status in loans.NOT_LENDABLE:
         problem = f"{asset.tag} {loans.NOT_LENDABLE[asset.status]}, so it cannot be lent."
     return render_template(
-        "equipment/check_out.html", form=form, asset=asset, terms=loan_terms(db.session), problem=problem
+        "equipment/check_out.html",
+        form=form,
+        asset=asset,
+        terms=loan_terms(db.session),
+        problem=problem,
+        booking=booking if current is None else None,
+        slot=booking_loans.slot_text(db.session, booking) if booking else "",
+        collect_form=CollectForm(),
     ), 422 if form.errors else 200
 
 
@@ -327,13 +348,15 @@ def loan_terms_page(loan_id: int):
     form = AcceptTermsForm()
     if form.validate_on_submit():
         with refused(None, Conflict, flash_as=None) as clash:
-            loans.accept_terms(db.session, current_user, loan.id)
+            accepted = kit_loans.accept_terms_together(db.session, current_user, loan.id)
         if clash:
             return render_template("equipment/loan_terms.html", loan=loan, form=form, problem=clash.message), 409
         db.session.commit()
-        flash(f"Thank you: you have accepted the terms for {loan.asset.tag}.", "success")
+        what = loan.asset.tag if len(accepted) == 1 else f"all {len(accepted)} items lent to you together"
+        flash(f"Thank you: you have accepted the terms for {what}.", "success")
         return redirect(url_for("equipment.my_loans"))
-    return render_template("equipment/loan_terms.html", loan=loan, form=form, today=local_today())
+    together = kit_loans.lent_together(db.session, loan) if not loan.terms_accepted and loan.returned_at is None else [loan]
+    return render_template("equipment/loan_terms.html", loan=loan, form=form, today=local_today(), together=together)
 
 
 # Labels --------------------------------------------------------------------------------------------

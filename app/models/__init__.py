@@ -6,6 +6,7 @@ from app.models.assets import (
     AssetKind,
     AssetSearchTerm,
     AssetStatus,
+    BookableBy,
     Loan,
     SchoolAsset,
     StockTake,
@@ -14,6 +15,7 @@ from app.models.assets import (
     StockTakeScan,
 )
 from app.models.audit import AuditCheckpoint, AuditEvent, AuditLink, AuditVerification
+from app.models.bookings import Booking, BookingItem, BookingStatus, Kit, KitMember
 from app.models.devices import DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei
 from app.models.identities import Identity, SignInProvider, SignInState
 from app.models.mail import ApprovalMailWatch, MailKind, MailOutbox, MailPreference
@@ -48,11 +50,17 @@ __all__ = [
     "AuditEvent",
     "AuditLink",
     "AuditVerification",
+    "BookableBy",
+    "Booking",
+    "BookingItem",
+    "BookingStatus",
     "DeviceKind",
     "DeviceStatus",
     "EndDateNotice",
     "FormSubmission",
     "Identity",
+    "Kit",
+    "KitMember",
     "Loan",
     "LoginAttempt",
     "MailKind",

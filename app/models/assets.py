@@ -59,6 +59,24 @@ class AssetStatus(enum.StrEnum):
         }[self.value]
 
 
+class BookableBy(enum.StrEnum):
+    """Who may book an asset or a kit (issue 17). NULL in the column: not bookable at all."""
+
+    EVERYONE = "everyone"
+    APPROVER = "approver"
+    OFFICE = "office"
+    ADMIN = "admin"
+
+    @property
+    def label(self) -> str:
+        return {
+            "everyone": "All staff",
+            "approver": "Approvers and the office",
+            "office": "Office only",
+            "admin": "Admins only",
+        }[self.value]
+
+
 class StockTakeOutcome(enum.StrEnum):
     PRESENT = "present"
     MISSING = "missing"
@@ -75,6 +93,7 @@ class SchoolAsset(Model):
     __table_args__ = (
         enum_check("kind", AssetKind, name="known_kind"),
         enum_check("status", AssetStatus, name="known_status"),
+        enum_check("bookable_by", BookableBy, name="known_bookable_by", nullable=True),
         sa.Index("ix_school_assets_status_tag", "status", "tag"),
         sa.Index("ix_school_assets_location_tag", "home_location", "tag"),
     )
@@ -92,6 +111,8 @@ class SchoolAsset(Model):
     home_location: so.Mapped[str] = so.mapped_column(sa.String(80), default="")
     notes: so.Mapped[str] = so.mapped_column(sa.String(1000), default="")
     last_audited_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
+    # Who may book it (app.models.bookings.BookableBy); NULL: not bookable.
+    bookable_by: so.Mapped[str | None] = so.mapped_column(sa.String(20))
     retired_at: so.Mapped[datetime | None] = so.mapped_column(UTCDateTime)
     created_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow)
     updated_at: so.Mapped[datetime] = so.mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
@@ -111,6 +132,10 @@ class SchoolAsset(Model):
     @property
     def status_label(self) -> str:
         return AssetStatus(self.status).label
+
+    @property
+    def bookable_label(self) -> str:
+        return BookableBy(self.bookable_by).label if self.bookable_by else "Not bookable"
 
     @property
     def make_model(self) -> str:

@@ -14,7 +14,8 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from app.models import AuditEvent
+from app.clock import format_date, to_local
+from app.models import AuditEvent, BookableBy
 from app.services.audit_names import (
     ERASED_AREA,
     ERASED_DEVICE,
@@ -120,6 +121,8 @@ GROUPS: dict[str, str] = {
     "asset.": "School equipment",
     "loan.": "Loans",
     "stocktake.": "Stock-takes",
+    "booking.": "Bookings",
+    "kit.": "Kits",
     "area.": "Areas",
     "policy.": "The policy",
     "user.": "Staff accounts",
@@ -399,6 +402,77 @@ def loan_reminder_sent(t: Told) -> str:
 @says("loan.overdue_summary_sent", "Overdue loans summary")
 def loan_overdue_summary_sent(t: Told) -> str:
     return f"{SYSTEM} sent the office the summary of {t.count('overdue', 'overdue loan', 'overdue loans')}."
+
+
+def _booked_thing(t: Told) -> str:
+    kit = str(t.details.get("kit") or "").strip()
+    return kit or t.names.asset(t.details.get("asset_id"))
+
+
+def _booked_slot(t: Told) -> str:
+    """Tuesday 08/12/2026, P3-P4 (or 11:10-12:10; a slot over several days gives both ends)."""
+    try:
+        start = to_local(datetime.fromisoformat(str(t.details.get("starts_at"))))
+        end = to_local(datetime.fromisoformat(str(t.details.get("ends_at"))))
+    except ValueError:
+        return "an unknown time"
+    if start.date() != end.date():
+        return f"{start:%A} {format_date(start)} {start:%H:%M} to {end:%A} {format_date(end)} {end:%H:%M}"
+    return f"{start:%A} {format_date(start)}, {t.details.get('periods') or f'{start:%H:%M}-{end:%H:%M}'}"
+
+
+def _for_whom(t: Told) -> str:
+    person = t.details.get("person_id")
+    return "" if str(person) == str(t.event.actor_id or "") else f" for {t.names.person(person)}"
+
+
+@says("booking.created", "Equipment booked")
+def booking_created(t: Told) -> str:
+    return f"{t.actor} booked {_booked_thing(t)}{_for_whom(t)} for {_booked_slot(t)}."
+
+
+@says("booking.cancelled", "Booking cancelled")
+def booking_cancelled(t: Told) -> str:
+    whose = (
+        "their"
+        if str(t.details.get("person_id")) == str(t.event.actor_id or "")
+        else possessive(t.names.person(t.details.get("person_id")))
+    )
+    return f"{t.actor} cancelled {whose} booking of {_booked_thing(t)} for {_booked_slot(t)}."
+
+
+@says("booking.bookable_changed", "Who may book changed")
+def booking_bookable_changed(t: Told) -> str:
+    labels = {v.value: v.label.lower() for v in BookableBy}
+    to = labels.get(str(t.details.get("to") or ""), "nobody")
+    thing = t.names.asset(t.subject) if t.event.subject_type == "asset" else str(t.details.get("name") or "a kit")
+    return f"{t.actor} made {thing} bookable by {to}."
+
+
+def _kit(t: Told) -> str:
+    name = str(t.details.get("name") or "").strip()
+    return f"the kit {name}" if name else "a kit"
+
+
+@says("kit.created", "Kit created")
+def kit_created(t: Told) -> str:
+    tag = str(t.details.get("tag") or "").strip()
+    return f"{t.actor} created {_kit(t)}{f' ({tag})' if tag else ''}."
+
+
+@says("kit.member_added", "Added to a kit")
+def kit_member_added(t: Told) -> str:
+    return f"{t.actor} put {t.names.asset(t.details.get('asset_id'))} into {_kit(t)}."
+
+
+@says("kit.member_removed", "Taken out of a kit")
+def kit_member_removed(t: Told) -> str:
+    return f"{t.actor} took {t.names.asset(t.details.get('asset_id'))} out of {_kit(t)}."
+
+
+@says("kit.retired", "Kit retired")
+def kit_retired(t: Told) -> str:
+    return f"{t.actor} retired {_kit(t)}."
 
 
 @says("stocktake.started", "Stock-take started")
@@ -808,6 +882,68 @@ def retention_password_links_removed(t: Told) -> str:
 
 
 # The page ---------------------------------------------------------------------------------------
+
+
+# Kits lent whole, and bookings collected, released and reminded (issue 17: kit_loans, booking_loans) ----
+
+
+def _thing(t: Told) -> str:
+    return str(t.details.get("thing") or "").strip() or "the equipment"
+
+
+def _slot(t: Told) -> str:
+    slot = str(t.details.get("slot") or "").strip()
+    return f" ({slot})" if slot else ""
+
+
+@says("kit.checked_out", "Kit lent")
+def kit_checked_out(t: Told) -> str:
+    return (
+        f"{t.actor} lent all {t.count('count', 'item', 'items')} of {_thing(t)} to "
+        f"{t.names.person(t.details.get('borrower_id'))}, due back {t.until('due_on')}."
+    )
+
+
+@says("kit.checked_in", "Kit returned")
+def kit_checked_in(t: Told) -> str:
+    missing = [str(tag) for tag in t.details.get("missing_tags") or []]
+    back = f"{t.details.get('returned', 0)} of {t.details.get('out', 0)} came back"
+    gone = f"; not returned: {', '.join(missing)}" if missing else ""
+    return f"{t.actor} checked in {_thing(t)} from {t.other_person()}: {back}{gone}."
+
+
+@says("loan.terms_accepted_together", "Equipment terms accepted (several items)")
+def loan_terms_accepted_together(t: Told) -> str:
+    return f"{t.actor} accepted the terms for {t.count('count', 'item', 'items')} lent to them together, on their own phone."
+
+
+@says("booking.collected", "Booking collected")
+def booking_collected(t: Told) -> str:
+    person = t.names.person(t.details.get("borrower_id"))
+    return f"{t.actor} lent {_thing(t)} to {person} for their booking{_slot(t)}, due back at its end."
+
+
+@says("booking.released", "Booking released (not collected)")
+def booking_released(t: Told) -> str:
+    person = possessive(t.names.person(t.details.get("booked_for_id")))
+    return f"{SYSTEM} released {person} booking of {_thing(t)}{_slot(t)}: it was not collected in time."
+
+
+@says("booking.reminder_sent", "Booking reminder")
+def booking_reminder_sent(t: Told) -> str:
+    return f"{SYSTEM} reminded {t.names.person(t.details.get('booked_for_id'))} that {_thing(t)} is booked for them{_slot(t)}."
+
+
+@says("booking.overdue_told", "Booked equipment not back")
+def booking_overdue_told(t: Told) -> str:
+    person = t.names.person(t.details.get("booked_for_id"))
+    return f"{SYSTEM} told {person} that {_thing(t)} was not back at the end of their booking{_slot(t)}."
+
+
+@says("booking.completed", "Booking completed")
+def booking_completed(t: Told) -> str:
+    person = possessive(t.names.person(t.details.get("booked_for_id")))
+    return f"{_thing(t)} is back: {person} booking{_slot(t)} is complete."
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Retention (DESIGN.md section 7): data ages out as the settings say, and the audit chain still verifies.
 
-- Permission requests older than their period are erased (their audit events stay).
+- Permission requests older than their period are erased (their audit events stay); equipment bookings
+  that ended longer ago than the same period are erased with their items.
 - A leaver's personal devices, IMEIs included, are erased a set number of days after deactivation,
   with anything that names those devices.
 - Audit events older than the audit period (0 = keep for ever) are cut behind a checkpoint that is first
@@ -31,6 +32,8 @@ from app.database import rows_changed
 from app.models import (
     AuditEvent,
     AuditLink,
+    Booking,
+    BookingItem,
     LoginAttempt,
     PasswordToken,
     PermissionRequest,
@@ -54,7 +57,7 @@ OPEN_STATUSES = (RequestStatus.PENDING.value, RequestStatus.APPROVED.value)
 # Sign-in attempts are kept this long past the throttling window: a window widened in the
 # configuration still counts recent failures, and today's throttling can be looked into today.
 SIGN_IN_ATTEMPT_MARGIN = timedelta(days=1)
-_ERASED = ("permission_requests", "leaver_devices", "leaver_requests", "standing_permissions", "audit_events")
+_ERASED = ("permission_requests", "leaver_devices", "leaver_requests", "standing_permissions", "bookings", "audit_events")
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ class RetentionReport:
     leaver_devices: int = 0
     leaver_requests: int = 0
     standing_permissions: int = 0
+    bookings: int = 0
     audit_events: int = 0
     sessions: int = 0
     sign_in_attempts: int = 0
@@ -97,6 +101,16 @@ def _erase_requests(session: Session, condition) -> int:
     ids = list(session.scalars(sa.select(PermissionRequest.id).where(condition)))
     if ids:
         session.execute(sa.delete(PermissionRequest).where(PermissionRequest.id.in_(ids)))
+    return len(ids)
+
+
+def _erase_bookings(session: Session, before: datetime) -> int:
+    """Bookings (any status) that ended before the cut-off, with their items; the loans they became stay."""
+    ids = list(session.scalars(sa.select(Booking.id).where(Booking.ends_at < before)))
+    for start in range(0, len(ids), 500):  # within SQLite's parameter limit
+        chunk = ids[start : start + 500]
+        session.execute(sa.delete(BookingItem).where(BookingItem.booking_id.in_(chunk)))
+        session.execute(sa.delete(Booking).where(Booking.id.in_(chunk)))
     return len(ids)
 
 
@@ -211,6 +225,7 @@ def run_retention(session: Session, now: datetime, periods: HousekeepingPeriods 
             PermissionRequest.status.not_in(OPEN_STATUSES),
         ),
     )
+    report.bookings = _erase_bookings(session, _months_ago(now, int(get_setting(session, REQUEST_MONTHS.key))))
     _erase_leaver_devices(session, now, report)
     report.audit_events = _cut_audit_events(session, now)
     erased = {key: value for key, value in asdict(report).items() if key in _ERASED}

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.models import Role, User
 from app.services.accounts import users_with_role
 from app.services.errors import ValidationFailed
+from app.services.periods import PERIODS, normalised
 from app.services.settings import define_setting, defined_settings, get_setting, set_setting
 
 SCHOOL_NAME = define_setting("school.name", "", "School name (shown on every page; blank uses the server's setting)")
@@ -83,8 +84,17 @@ class SettingGroup:
 # The settings page in the order a school thinks of it; a setting not named here goes under "Other".
 GROUPS = (
     ("School", ("school.name", "loans.default_days", "loans.terms_text")),
-    ("Time and lessons", ("school.time_zone", "permissions.lesson_ends", "permissions.day_ends")),
-    ("Notifications", ("permissions.escalation_minutes", "mail.approval_fallback_minutes", "push.contact")),
+    ("Time and lessons", ("school.time_zone", "permissions.lesson_ends", "permissions.day_ends", "bookings.periods")),
+    (
+        "Notifications",
+        (
+            "permissions.escalation_minutes",
+            "mail.approval_fallback_minutes",
+            "push.contact",
+            "bookings.reminder_minutes",
+            "bookings.collect_within_minutes",
+        ),
+    ),
     ("People", ("permissions.delegate_ids", "staff.end_date_notice_days", "policy.review_notice_days")),
     (
         "Retention",
@@ -123,7 +133,7 @@ HELP = {
     "mail.approval_fallback_minutes": "Approvers whose phones cannot receive push notifications get an email after this wait.",
     "push.contact": "Push services (Google, Apple, Mozilla) write here if this server sends something wrong.",
     "permissions.delegate_ids": "Approvers who are asked when the head has not answered in time.",
-    "retention.permission_request_months": "Older requests are erased each night.",
+    "retention.permission_request_months": "Older requests, and equipment bookings that ended longer ago, are erased each night.",
     "retention.leaver_device_days": "Counted from the day the person's account is deactivated.",
     "retention.audit_event_years": "The audit log proves what happened; most schools keep it for ever.",
     "retention.case_hold": "For a complaint or investigation: say why, and nothing is erased until you clear it.",
@@ -139,6 +149,8 @@ def _kind(default: object, key: str) -> str:
         return "email"
     if key == LOAN_TERMS.key:
         return "long"
+    if key == PERIODS.key:
+        return "periods"
     if isinstance(default, bool):
         return "text"
     if isinstance(default, int):
@@ -203,6 +215,10 @@ def _parse_email(text: str, _raw: list[str], _approvers: dict[int, User]) -> str
     return address
 
 
+def _parse_periods(text: str, _raw: list[str], _approvers: dict[int, User]) -> str:
+    return normalised(text)
+
+
 # How each kind of field is read from the form; any other kind is a line of text.
 _PARSERS: dict[str, Callable[[str, list[str], dict[int, User]], object]] = {
     "number": _parse_number,
@@ -210,6 +226,7 @@ _PARSERS: dict[str, Callable[[str, list[str], dict[int, User]], object]] = {
     "times": _parse_times,
     "zone": _parse_zone,
     "email": _parse_email,
+    "periods": _parse_periods,
 }
 
 

@@ -14,7 +14,7 @@ from werkzeug.exceptions import NotFound
 from app.database import write_intent
 from app.demo import DEMO_DOMAIN, seed_demo_school
 from app.extensions import db
-from app.models import Area, Loan, PersonalDevice, SchoolAsset, User
+from app.models import Area, Booking, Kit, Loan, PersonalDevice, SchoolAsset, User
 from app.services import accounts, permissions, stocktakes
 from tests.browser.conftest import sign_in_page
 
@@ -51,6 +51,14 @@ PAGES: dict[str | None, list[str]] = {
         "/t/CAM-001",
         "/policy",
         "/report-a-concern",
+        "/bookings",
+        "/bookings/new",
+        "/bookings/{booking}/cancel",
+        "/bookings/week",
+        "/bookings/week/asset/{bookable}",
+        "/bookings/week/kit/{kit}",
+        "/bookings/week/kind/camera",
+        "/t/KIT-TROLLEY-1",
     ],
     "office": [
         "/",
@@ -77,6 +85,15 @@ PAGES: dict[str | None, list[str]] = {
         "/t/CAM-001",
         "/coverage",
         "/policy/acceptances",
+        "/bookings/new",
+        "/bookings/day",
+        "/bookings/kits",
+        "/bookings/kits/{kit}",
+        "/bookings/kits/{kit}/retire",
+        "/t/KIT-TROLLEY-1",
+        "/equipment/kits/{kit}/check-out",
+        "/equipment/kits/{kit}/check-in",
+        "/bookings/week/kit/{kit}",
     ],
     "admin": [
         "/admin/staff",
@@ -155,6 +172,9 @@ SAMPLE_IDS = {
     "loan": 1,
     "stocktake": 1,
     "closed_stocktake": 2,
+    "booking": 1,
+    "kit": 1,
+    "bookable": 1,
 }
 
 
@@ -213,6 +233,9 @@ def _seed(live_server) -> dict:
             ),
             "stocktake": open_take.id,
             "closed_stocktake": closed.id,
+            "booking": db.session.scalar(sa.select(Booking.id).where(Booking.booked_for_id == person.id)),
+            "kit": db.session.scalar(sa.select(Kit.id)),
+            "bookable": db.session.scalar(sa.select(SchoolAsset.id).where(SchoolAsset.bookable_by.is_not(None)).limit(1)),
         }
 
 

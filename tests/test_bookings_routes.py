@@ -268,3 +268,14 @@ def test_the_api_hides_other_peoples_bookings_and_lists_kits(app, client, office
     assert client.post(f"/api/v1/bookings/{theirs.id}/cancel", headers=headers).status_code == 404
     kits = client.get("/api/v1/kits", headers=headers).get_json()["items"]
     assert [k["name"] for k in kits] == ["Open trolley"] and len(kits[0]["members"]) == 2
+
+
+def test_a_free_cell_of_the_week_view_opens_the_form_filled_in(app, client, office, teacher, frozen_clock):
+    camera = bookable_asset(office, name="Class camera")
+    sign_in(client, teacher)
+    page = client.get(f"/bookings/new?thing=asset-{camera.id}&day=2026-11-26&period=P3").get_data(as_text=True)
+    assert f'<option selected value="asset-{camera.id}">' in page or f'value="asset-{camera.id}" selected' in page
+    assert 'value="2026-11-26"' in page
+    assert '<input checked id="periods-2" name="periods" type="checkbox" value="P3">' in page
+    odd = client.get("/bookings/new?day=next-tuesday&period=P99&thing=asset-999999").get_data(as_text=True)
+    assert 'value="2026-11-25"' in odd and "checked" not in odd  # unknown values fall back to the empty form

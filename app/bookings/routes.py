@@ -57,6 +57,20 @@ def _booking_form() -> BookingForm:
     return form
 
 
+def _prefill(form: BookingForm) -> None:
+    """A free cell of the week view links here with the thing, the day and the period filled in."""
+    wanted = request.args.get("thing", "")
+    if any(choice.value == wanted for choice in form.thing.choices):
+        form.thing.data = wanted
+    try:
+        form.day.data = date.fromisoformat(request.args.get("day", ""))
+    except ValueError:
+        form.day.data = local_today()
+    period = request.args.get("period", "")
+    if any(choice.value == period for choice in form.periods.choices):
+        form.periods.data = [period]
+
+
 def _slot(booking) -> str:
     """Thursday 26/11/2026, P3-P4 (11:10-13:10), for the templates."""
     return bookings.describe_slot(db.session, booking.starts_at, booking.ends_at, booking.periods)
@@ -73,10 +87,7 @@ def mine():
 def new():
     form = _booking_form()
     if request.method == "GET":
-        form.day.data = form.day.data or local_today()
-        wanted = request.args.get("thing", "")
-        if any(choice.value == wanted for choice in form.thing.choices):
-            form.thing.data = wanted
+        _prefill(form)
     if form.validate_on_submit():
         office = bookings.is_office(current_user)
         asset_id, kit_id = _target(form.thing.data or "")

@@ -11,7 +11,7 @@ A later batch migration on ``users``, ``personal_devices`` or ``registered_imeis
 SQLite and so drops these triggers: it must create them again (``create_sqlite_triggers`` below).
 
 Revision ID: 0019_search
-Revises: 0017_loan_terms
+Revises: 0018_bookings
 Create Date: 2026-12-01 00:00:00
 
 """
@@ -19,7 +19,7 @@ from alembic import op
 
 
 revision = '0019_search'
-down_revision = '0017_loan_terms'
+down_revision = '0018_bookings'
 branch_labels = None
 depends_on = None
 

@@ -231,10 +231,11 @@ def test_a_kit_books_every_member_or_nothing(app, frozen_clock):
     # A member alone cannot be booked: it goes with its kit.
     with pytest.raises(Conflict, match="book the kit"):
         _book(teacher, asset_id=member_ids[0], day=THURSDAY, periods=["P2"])
-    # One member out on loan: the whole kit is refused, and nothing is written.
-    lend(office, db.session.get(type(kit.members[0].asset), member_ids[2]), make_user(name="Miss C Davies"), due_on=THURSDAY)
+    # One member out on loan (to the booker: nobody else may take a booked kit's member): the whole kit is
+    # refused to anyone else, and nothing is written.
+    lend(office, db.session.get(type(kit.members[0].asset), member_ids[2]), teacher, due_on=THURSDAY)
     before = db.session.scalar(sa.select(sa.func.count()).select_from(BookingItem))
-    with pytest.raises(bookings.BookingClash, match="Miss C Davies"):
+    with pytest.raises(bookings.BookingClash, match="Mr B Clarke has it on loan"):
         _book(make_user(), kit_id=kit.id, day=THURSDAY, periods=["P2"])
     assert db.session.scalar(sa.select(sa.func.count()).select_from(BookingItem)) == before
     (event,) = _events("booking.created")
@@ -290,10 +291,11 @@ def test_my_bookings_and_the_office_day_list(app, frozen_clock):
 def test_availability_lists_bookings_and_loans(app, frozen_clock):
     office = make_user(Role.OFFICE)
     kit = make_kit(office, members=2)
-    booking = make_booking(make_user(name="Mr B Clarke"), kit_id=kit.id, day=THURSDAY, periods=("P2",))
-    lend(office, kit.members[0].asset, make_user(name="Mrs E Evans"), due_on=date(2026, 11, 30))
+    clarke = make_user(name="Mr B Clarke")
+    booking = make_booking(clarke, kit_id=kit.id, day=THURSDAY, periods=("P2",))
+    lend(office, kit.members[0].asset, clarke, due_on=date(2026, 11, 30))  # only the booker may have it over the booking
     busy = bookings.availability(db.session, make_user(), kit_id=kit.id, start=THURSDAY, end=THURSDAY)
-    assert {(b.kind, b.who) for b in busy} == {("booked", "Mr B Clarke"), ("on_loan", "Mrs E Evans")}
+    assert {(b.kind, b.who) for b in busy} == {("booked", "Mr B Clarke"), ("on_loan", "Mr B Clarke")}
     assert {b.booking_id for b in busy if b.kind == "booked"} == {booking.id}
     hidden = make_asset(office)
     with pytest.raises(NotFound):
@@ -373,3 +375,35 @@ def test_the_demo_school_has_a_trolley_kit_and_a_week_of_bookings(app):
     assert len(made) == 8 and {b.booked_for_id for b in made} == {people[p].id for p in ("bclarke", "cdavies", "eevans")}
     assert len({b.starts_at.date() for b in made}) == 5
     assert {b.thing_name for b in made} == {"iPad trolley", "Class camera", "Visualiser"}
+
+
+def test_lending_on_the_spot_never_takes_what_someone_else_has_booked(app, frozen_clock):
+    from app.services import kit_loans, loans
+
+    office = make_user(Role.OFFICE, name="Ms Office")
+    booker, walk_in = make_user(name="Mr B Clarke"), make_user(name="Miss C Davies")
+    camera = bookable_asset(office, name="Class camera", tag="CAM-0077")
+    make_booking(booker, day=THURSDAY, periods=("P3",), asset_id=camera.id)
+    with write_intent(), pytest.raises(Conflict) as refused:
+        loans.check_out(db.session, office, camera.id, borrower_id=walk_in.id, due_on=THURSDAY)
+    assert str(refused.value) == (
+        "CAM-0077 is booked by Mr B Clarke for Thursday 26/11/2026, P3 (11:10-12:10). "
+        "Choose a due date before 26/11/2026, or lend something else."
+    )
+    db.session.rollback()
+    # Back the day before: lent. The booker themself may have it over their own booking.
+    lend(office, camera, walk_in, due_on=THURSDAY - timedelta(days=1))
+    assert db.session.get(type(camera), camera.id).status == "on_loan"
+
+    kit = make_kit(office, members=2)
+    make_booking(booker, day=date(2026, 11, 25), periods=("P6",), kit_id=kit.id)  # today, later on
+    with (
+        write_intent(),
+        pytest.raises(Conflict, match=r"booked by Mr B Clarke for Wednesday 25/11/2026, P6 .* cannot be lent now"),
+    ):
+        kit_loans.check_out_kit(db.session, office, kit.id, borrower_id=walk_in.id, due_on=THURSDAY)
+    db.session.rollback()
+    with write_intent():
+        made = kit_loans.check_out_kit(db.session, office, kit.id, borrower_id=booker.id, due_on=THURSDAY)
+        db.session.commit()
+    assert len(made) == 2

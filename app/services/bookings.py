@@ -264,6 +264,42 @@ def busy_times(session: Session, asset_ids: Iterable[int], start: datetime, end:
     return sorted(busy, key=lambda b: (b.starts_at, b.asset_id))
 
 
+def refuse_lending_over_a_booking(session: Session, assets: Sequence[SchoolAsset], borrower_id: int, due_on: date) -> None:
+    """Lending on the spot must not take what someone else has booked before the due date is over.
+
+    The loan keeps the asset until the end of its due day; the first active booking of any of the assets
+    by another person in that time refuses the loan, naming who booked it and when, so the office can
+    choose an earlier due date (or lend something else). The booker's own bookings never refuse it."""
+    ids = sorted(a.id for a in assets)
+    if not ids:
+        return
+    until = _at(due_on + timedelta(days=1), time(0, 0))
+    found = session.execute(
+        sa.select(BookingItem, Booking)
+        .join(Booking, Booking.id == BookingItem.booking_id)
+        .where(
+            BookingItem.asset_id.in_(ids),
+            BookingItem.active.is_(True),
+            BookingItem.starts_at < until,
+            BookingItem.ends_at > utcnow(),
+            Booking.booked_for_id != borrower_id,
+        )
+        .order_by(BookingItem.starts_at, BookingItem.id)
+        .limit(1)
+    ).first()
+    if found is None:
+        return
+    item, booking = found
+    tag = next(a.tag for a in assets if a.id == item.asset_id)
+    starts = to_local(as_utc(item.starts_at))
+    slot = describe_slot(session, item.starts_at, item.ends_at, booking.periods)
+    if starts.date() <= local_today():
+        advice = "It cannot be lent now: lend something else, or book them a free period."
+    else:
+        advice = f"Choose a due date before {format_date(starts)}, or lend something else."
+    raise Conflict(f"{tag} is booked by {booking.booked_for.display_name} for {slot}. {advice}")
+
+
 def _overlapping(busy: list[Busy], starts_at: datetime, ends_at: datetime) -> list[Busy]:
     return [b for b in busy if b.starts_at < ends_at and b.ends_at > starts_at]
 

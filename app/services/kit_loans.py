@@ -23,7 +23,7 @@ from app.models import AssetStatus, Kit, KitMember, Loan, SchoolAsset, User
 from app.services import loans
 from app.services.assets import require_office
 from app.services.audit import record_audit_event
-from app.services.bookings import get_kit, kit_of_asset
+from app.services.bookings import get_kit, kit_of_asset, refuse_lending_over_a_booking
 from app.services.errors import Conflict, ValidationFailed
 from app.services.notifications import notify
 from app.services.school_settings import loan_terms
@@ -196,6 +196,7 @@ def check_out_kit(
         raise Conflict(f"{kit.name} is retired, so it cannot be lent.")
     if not members:
         raise Conflict(f"{kit.name} has no equipment in it yet. Add its members first.")
+    refuse_lending_over_a_booking(session, members, borrower.id, due_on)
     made = lend_assets(session, actor, members, Lending(borrower, due_on, purpose, condition, accepted_in_person))
     record_audit_event(
         session,

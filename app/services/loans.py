@@ -18,6 +18,7 @@ from app.models import AssetStatus, AuditEvent, Loan, Role, SchoolAsset, User
 from app.services.accounts import users_with_role
 from app.services.assets import lock_asset, require_office
 from app.services.audit import record_audit_event
+from app.services.bookings import refuse_lending_over_a_booking
 from app.services.errors import Conflict, NotFound, ValidationFailed
 from app.services.notifications import notify
 from app.services.school_settings import loan_terms
@@ -104,6 +105,7 @@ def check_out(
         raise Conflict(f"{asset.tag} {NOT_LENDABLE[asset.status]}, so it cannot be lent.")
     if errors or borrower is None or due_on is None:
         raise ValidationFailed("Some details need correcting.", errors)
+    refuse_lending_over_a_booking(session, [asset], borrower.id, due_on)
     loan = Loan(
         asset_id=asset.id,
         borrower_id=borrower.id,

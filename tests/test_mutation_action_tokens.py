@@ -183,3 +183,11 @@ def test_an_action_refusal_is_kept_and_named():
     assert ActionRefused.title == "This button can no longer decide"
     assert ActionRefused.keep_changes is True
     assert action_tokens.ACTIONS == ("approve", "deny")
+
+
+def test_a_wrong_decision_names_the_decision_that_was_pressed(handled):
+    head = make_user(Role.APPROVER)
+    tokens = _issue(head)
+    assert _refused(tokens["approve"], "deny") == "This button was made for a different decision."
+    assert _refusal() == (head.id, SUBJECT, "42", {"reason": "wrong_action", "action": "deny"})
+    assert handled["decided"] == []

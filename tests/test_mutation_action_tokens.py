@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from app.clock import utcnow
 from app.database import write_intent
 from app.extensions import db
 from app.models import ActionToken, AuditEvent, Role
@@ -191,3 +192,24 @@ def test_a_wrong_decision_names_the_decision_that_was_pressed(handled):
     assert _refused(tokens["approve"], "deny") == "This button was made for a different decision."
     assert _refusal() == (head.id, SUBJECT, "42", {"reason": "wrong_action", "action": "deny"})
     assert handled["decided"] == []
+
+
+def test_a_press_that_loses_the_race_after_the_checks_is_refused_and_decides_nothing(handled, monkeypatch):
+    """The other press (here: the twin, on another connection) spends the tokens after this one's checks
+    passed and before it spends its own: only the conditional spend can still refuse it."""
+    head = make_user(Role.APPROVER)
+    tokens = _issue(head)
+
+    class OtherPressWins(dict):
+        def get(self, subject_type, default=None):
+            db.session.execute(
+                sa.update(ActionToken).where(ActionToken.used_at.is_(None)).values(used_at=utcnow()),
+                execution_options={"synchronize_session": False},
+            )
+            return super().get(subject_type, default)
+
+    monkeypatch.setattr(action_tokens, "_handlers", OtherPressWins(action_tokens._handlers))
+    assert _refused(tokens["approve"], "approve") == "This button has already been used."
+    assert _refusal() == (head.id, SUBJECT, "42", {"reason": "already_used", "action": "approve"})
+    assert handled["decided"] == []
+    assert _last("push.action_redeemed") is None

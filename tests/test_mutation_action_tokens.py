@@ -213,3 +213,26 @@ def test_a_press_that_loses_the_race_after_the_checks_is_refused_and_decides_not
     assert _refusal() == (head.id, SUBJECT, "42", {"reason": "already_used", "action": "approve"})
     assert handled["decided"] == []
     assert _last("push.action_redeemed") is None
+
+
+def test_the_twin_that_dies_is_only_this_kind_of_subjects(handled):
+    head = make_user(Role.APPROVER)
+    mine = _issue(head, subject_id=42)
+    _issue(head, subject_id=42, subject_type="other_subject")
+    _redeem(mine["approve"], "approve")
+    other_kind = db.session.scalars(sa.select(ActionToken).where(ActionToken.subject_type == "other_subject")).all()
+    assert [token.used_at for token in other_kind] == [None, None]
+
+
+def test_a_later_redemption_keeps_when_earlier_buttons_were_used(handled, frozen_clock):
+    head = make_user(Role.APPROVER)
+    first = _issue(head, subject_id=42)
+    _redeem(first["deny"], "deny")
+    used_first = frozen_clock.now
+    frozen_clock.advance(minutes=10)
+    second = _issue(head, subject_id=42)
+    _redeem(second["approve"], "approve")
+    stamps = {row.token_hash: row.used_at for row in db.session.scalars(sa.select(ActionToken))}
+    assert stamps[action_tokens.token_hash(first["approve"])] == used_first
+    assert stamps[action_tokens.token_hash(first["deny"])] == used_first
+    assert stamps[action_tokens.token_hash(second["deny"])] == frozen_clock.now

@@ -85,6 +85,6 @@ mutation:
 	nice -n 10 $(BIN)/mutmut run --max-children 1 $(shell $(BIN)/python tools/mutation_report.py --patterns $(MUTATION_MODULES))
 	$(BIN)/python tools/mutation_report.py $(MUTATION_MODULES)
 
-mutation-ci: install-dev
+mutation-ci:
 	nice -n 10 $(BIN)/mutmut run --max-children 1 $(shell $(BIN)/python tools/mutation_report.py --ci --patterns)
 	$(BIN)/python tools/mutation_report.py --ci

@@ -300,3 +300,12 @@ def test_the_office_sees_every_loan_and_staff_only_their_own(office, teacher):
             loans.visible_loan(db.session, viewer, loan_id)
     with pytest.raises(NotFound, match=r"^There is no such loan\.$"):
         loans.borrowers_loan(db.session, office, loan.id)
+
+
+def test_a_loan_without_notes_keeps_none(office, teacher):
+    asset = make_asset(office)
+    with write_intent():
+        loan = loans.check_out(db.session, office, asset.id, borrower_id=teacher.id, due_on=TODAY)
+        db.session.commit()
+    assert (loan.purpose, loan.condition_out) == ("", "")
+    assert _check_in(office, asset).condition_in == ""

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from app.clock import utcnow
 from app.database import write_intent
 from app.extensions import db
 from app.models import ActionToken, AuditEvent, Role
@@ -183,3 +184,55 @@ def test_an_action_refusal_is_kept_and_named():
     assert ActionRefused.title == "This button can no longer decide"
     assert ActionRefused.keep_changes is True
     assert action_tokens.ACTIONS == ("approve", "deny")
+
+
+def test_a_wrong_decision_names_the_decision_that_was_pressed(handled):
+    head = make_user(Role.APPROVER)
+    tokens = _issue(head)
+    assert _refused(tokens["approve"], "deny") == "This button was made for a different decision."
+    assert _refusal() == (head.id, SUBJECT, "42", {"reason": "wrong_action", "action": "deny"})
+    assert handled["decided"] == []
+
+
+def test_a_press_that_loses_the_race_after_the_checks_is_refused_and_decides_nothing(handled, monkeypatch):
+    """The other press (here: the twin, on another connection) spends the tokens after this one's checks
+    passed and before it spends its own: only the conditional spend can still refuse it."""
+    head = make_user(Role.APPROVER)
+    tokens = _issue(head)
+
+    class OtherPressWins(dict):
+        def get(self, subject_type, default=None):
+            db.session.execute(
+                sa.update(ActionToken).where(ActionToken.used_at.is_(None)).values(used_at=utcnow()),
+                execution_options={"synchronize_session": False},
+            )
+            return super().get(subject_type, default)
+
+    monkeypatch.setattr(action_tokens, "_handlers", OtherPressWins(action_tokens._handlers))
+    assert _refused(tokens["approve"], "approve") == "This button has already been used."
+    assert _refusal() == (head.id, SUBJECT, "42", {"reason": "already_used", "action": "approve"})
+    assert handled["decided"] == []
+    assert _last("push.action_redeemed") is None
+
+
+def test_the_twin_that_dies_is_only_this_kind_of_subjects(handled):
+    head = make_user(Role.APPROVER)
+    mine = _issue(head, subject_id=42)
+    _issue(head, subject_id=42, subject_type="other_subject")
+    _redeem(mine["approve"], "approve")
+    other_kind = db.session.scalars(sa.select(ActionToken).where(ActionToken.subject_type == "other_subject")).all()
+    assert [token.used_at for token in other_kind] == [None, None]
+
+
+def test_a_later_redemption_keeps_when_earlier_buttons_were_used(handled, frozen_clock):
+    head = make_user(Role.APPROVER)
+    first = _issue(head, subject_id=42)
+    _redeem(first["deny"], "deny")
+    used_first = frozen_clock.now
+    frozen_clock.advance(minutes=10)
+    second = _issue(head, subject_id=42)
+    _redeem(second["approve"], "approve")
+    stamps = {row.token_hash: row.used_at for row in db.session.scalars(sa.select(ActionToken))}
+    assert stamps[action_tokens.token_hash(first["approve"])] == used_first
+    assert stamps[action_tokens.token_hash(first["deny"])] == used_first
+    assert stamps[action_tokens.token_hash(second["deny"])] == frozen_clock.now

@@ -97,6 +97,9 @@ def test_a_kit_booking_lends_every_member(scene):
     booking = make_booking(clarke, *P3, kit=kit)
     _at(clock, 11, 12)
     assert booking_loans.collectable_booking(db.session, kit_id=kit.id).id == booking.id
+    # Any member's label hands over the kit's booking; an asset outside the kit does not.
+    assert booking_loans.collectable_booking(db.session, asset_id=members[1].id).id == booking.id
+    assert booking_loans.collectable_booking(db.session, asset_id=_camera.id) is None
     with write_intent():
         made = booking_loans.collect(db.session, office, booking.id, accepted_in_person=True)
         db.session.commit()

@@ -139,3 +139,14 @@ def test_the_borrower_accepts_the_terms_for_a_whole_kit_with_one_tap(client, off
     answer = client.post(f"/loans/{first}/terms", data={"csrf_token": page_csrf_token(client)})
     assert answer.status_code == 302
     assert all(loan.terms_accepted_via == "own_phone" for loan in _open_loans())
+
+
+def test_scanning_any_member_of_a_booked_kit_offers_the_whole_kit_to_the_booker(office_client, office, teacher, frozen_clock):
+    kit, members = make_kit(office, 3)
+    booking = make_booking(
+        teacher, datetime(2026, 11, 25, 11, 10, tzinfo=UTC), datetime(2026, 11, 25, 12, 10, tzinfo=UTC), kit=kit
+    )
+    frozen_clock.set(datetime(2026, 11, 25, 11, 2, tzinfo=UTC))
+    page = office_client.get(f"/t/{members[1].tag}").get_data(as_text=True)
+    assert "Booked by Mr Teacher" in page and "iPad trolley (3 items) is lent together" in page
+    assert f'action="/equipment/bookings/{booking.id}/collect"' in page

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from app.clock import format_time, local_today, to_local, utcnow
-from app.models import AuditEvent, Booking, BookingItem, BookingStatus, Loan, SchoolAsset, User
+from app.models import AuditEvent, Booking, BookingItem, BookingStatus, KitMember, Loan, SchoolAsset, User
 from app.services import bookings, kit_loans, loans
 from app.services.assets import require_office
 from app.services.audit import record_audit_event
@@ -75,11 +75,16 @@ def collectable_booking(
     session: Session, *, asset_id: int | None = None, kit_id: int | None = None, now: datetime | None = None
 ) -> Booking | None:
     """The booking of this asset or kit that may be collected now: booked (not yet collected), from
-    ``EARLY`` before its start until its end."""
+    ``EARLY`` before its start until its end. An asset in a kit answers for its kit's booking too: the
+    label of any iPad on the trolley hands over the whole trolley booked."""
     if (asset_id is None) == (kit_id is None):
         return None
     now = now or utcnow()
-    target = Booking.asset_id == asset_id if asset_id is not None else Booking.kit_id == kit_id
+    if asset_id is not None:
+        its_kit = sa.select(KitMember.kit_id).where(KitMember.asset_id == asset_id).scalar_subquery()
+        target = sa.or_(Booking.asset_id == asset_id, Booking.kit_id == its_kit)
+    else:
+        target = Booking.kit_id == kit_id
     return session.scalar(
         sa.select(Booking)
         .where(

@@ -125,6 +125,7 @@ NOT_PAGES = {
     "main.my_data_download": "JSON download",
     "policy.document": "the policy's PDF",
     "audit_log.export": "CSV download",
+    "audit_log.names": "JSON suggestions for the name boxes (checked in test_audit_log_reading.py)",
     "devices.lost": "checked in the J1 journey (needs a lost device)",
     "equipment.find": "redirect to the label's page",
     "equipment.import_template": "CSV download",

@@ -4,7 +4,6 @@ constraint itself refuses an overlap the service's check did not see, and that r
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, date, datetime
 from functools import partial
 
@@ -22,30 +21,14 @@ from tests.booking_factories import bookable_asset, make_booking, make_kit
 from tests.conftest import csrf_token
 from tests.factories import make_user, sign_in
 from tests.permission_factories import Browser
+from tests.races import race
 
 CLIENTS = 30
 THURSDAY = date(2026, 11, 26)  # the frozen clock is Wednesday 25/11/2026 09:00 UTC
 
 
 def _race(targets) -> None:
-    """Start every target at the same moment (a barrier), each in its own thread, and wait for all."""
-    barrier = threading.Barrier(len(targets))
-    failures: list[BaseException] = []
-
-    def run(target) -> None:
-        try:
-            barrier.wait(timeout=20)
-            target()
-        except BaseException as error:  # noqa: BLE001  (reported to the main thread below)
-            failures.append(error)
-
-    threads = [threading.Thread(target=run, args=(target,)) for target in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-        assert not thread.is_alive(), "a booking never finished"
-    assert not failures, failures
+    race(targets)
 
 
 def _book_in_own_request(app, user_id: int, target: dict, outcomes: dict[int, str]) -> None:

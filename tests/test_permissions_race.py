@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from functools import partial
 
@@ -18,6 +17,7 @@ from app.services.errors import Conflict
 from tests.conftest import csrf_token
 from tests.factories import make_device, make_user, sign_in
 from tests.permission_factories import Browser, ask, make_area
+from tests.races import race
 
 ROUNDS = 20
 DECISION_ACTIONS = ("permission.approved", "permission.denied")
@@ -36,24 +36,7 @@ def _decision_events(request_id: int) -> list[AuditEvent]:
 
 
 def _race(*targets) -> None:
-    """Start every target at the same moment (a barrier) in its own thread, and wait for all."""
-    barrier = threading.Barrier(len(targets))
-    failures: list[BaseException] = []
-
-    def run(target) -> None:
-        try:
-            barrier.wait(timeout=10)
-            target()
-        except BaseException as error:  # noqa: BLE001  (reported to the main thread below)
-            failures.append(error)
-
-    threads = [threading.Thread(target=run, args=(target,)) for target in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-        assert not thread.is_alive(), "a decision never finished"
-    assert not failures, failures
+    race(targets, start_within=10, finish_within=30)
 
 
 def _decide_in_own_request(app, approver_id: int, request_id: int, decision: str, outcomes: dict[int, str]) -> None:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from app.database import write_intent
 from app.extensions import db
-from app.models import AuditVerification, Role
+from app.models import AuditVerification, Role, User
 from app.services.audit import record_audit_event, verify_chain
 from tests.conftest import csrf_token
 from tests.factories import make_device, make_user, sign_in
@@ -345,3 +345,17 @@ def test_a_trust_filters_by_a_suggested_name_through_the_indexes(office_client, 
     by_asset = shown_for(asset="Class camera (CAM-0042)")
     assert changed_seq in by_asset and shown_seq not in by_asset
     assert shown_for(asset="cam-0042") == by_asset
+
+
+def test_a_box_lists_its_names_up_to_the_inline_limit_and_asks_above_it(app, monkeypatch):
+    from app.services import audit_choices
+
+    for name in ("Amy Ash", "Ben Birch"):
+        make_user(name=name)
+    people_before = db.session.scalar(sa.select(sa.func.count()).select_from(User))
+    monkeypatch.setattr(audit_choices, "INLINE_LIMIT", people_before)
+    assert not audit_choices.too_many_to_list(db.session, "person")
+    assert "Amy Ash" in audit_choices.suggestions(db.session)["person"]
+    make_user(name="Cat Cedar")
+    assert audit_choices.too_many_to_list(db.session, "person")
+    assert audit_choices.suggestions(db.session)["person"] is None

@@ -12,6 +12,7 @@ from app.extensions import db
 from app.models import Loan, Role
 from app.services import booking_week
 from app.services.errors import NotFound, ValidationFailed
+from app.services.school_settings import save_settings
 from tests.booking_loan_factories import make_bookable, make_booking, make_kit
 from tests.equipment_factories import lend, make_asset
 from tests.factories import make_user, sign_in
@@ -240,3 +241,25 @@ def test_the_api_gives_the_same_week(app, client, scene):
         refused = client.get(f"/api/v1/availability/week{bad}")
         assert refused.status_code in (400, 422) and refused.content_type == "application/problem+json", bad
     assert client.get("/api/v1/availability/week?kit_id=999999").status_code == 404
+
+
+def test_a_school_holiday_says_so_and_offers_nothing_to_book(app, scene):
+    office, clarke, _davies, camera = scene
+    admin = make_user(Role.ADMIN)
+    with write_intent():
+        save_settings(db.session, admin, {"bookings.holidays": ["27/11/2026"]})  # Friday: a training day
+        db.session.commit()
+    for view in (
+        booking_week.asset_week(db.session, clarke, camera.id, MONDAY),
+        booking_week.kind_week(db.session, clarke, "camera", MONDAY),
+    ):
+        friday = [(cell.state, cell.text, cell.bookable) for cell in view.days[4].cells]
+        assert friday == [("holiday", "School holiday", False)] * 6
+        assert _cell(view, 3, "P1").bookable and view.has_holiday
+    client = app.test_client()
+    sign_in(client, clarke)
+    page = client.get(f"/bookings/week/asset/{camera.id}?week=2026-W48").get_data(as_text=True)
+    assert "School holiday" in page and "day=2026-11-27" not in page
+    slots = client.get("/api/v1/availability/week?kind=camera&week=2026-W48").get_json()["days"][4]["slots"]
+    assert {(s["state"], s["free"]) for s in slots} == {("holiday", False)}
+    del office

@@ -37,11 +37,12 @@ from app.models import (
 from app.services.bookings import is_office, may_book
 from app.services.errors import NotFound, ValidationFailed
 from app.services.periods import Period, school_periods
+from app.services.school_days import holiday_of, school_holidays
 
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 SCHOOL_DAYS = 5
-FREE, BOOKED, ON_LOAN, PARTLY = "free", "booked", "on_loan", "partly"
-STATE_LABELS = {FREE: "Free", BOOKED: "Booked", ON_LOAN: "On loan", PARTLY: "Partly free"}
+FREE, BOOKED, ON_LOAN, PARTLY, HOLIDAY = "free", "booked", "on_loan", "partly", "holiday"
+STATE_LABELS = {FREE: "Free", BOOKED: "Booked", ON_LOAN: "On loan", PARTLY: "Partly free", HOLIDAY: "School holiday"}
 
 
 def lesson_periods(session: Session) -> list[Period]:
@@ -157,6 +158,10 @@ class WeekView:
     def friday(self) -> date:
         return self.monday + timedelta(days=SCHOOL_DAYS - 1)
 
+    @property
+    def has_holiday(self) -> bool:
+        return any(row.cells and row.cells[0].state == HOLIDAY for row in self.days)
+
 
 def busy_intervals(session: Session, asset_ids, starts: datetime, ends: datetime) -> list[Busy]:
     """Every booking and loan of these assets overlapping [starts, ends): two queries, however many assets."""
@@ -247,6 +252,12 @@ def _slots(session: Session, monday: date) -> tuple[list[Period], list[date], li
 
 
 def _view(scope: str, title: str, monday: date, periods, days, cells: list[Cell], *, total: int, can_book: bool, **subject):
+    """The grid in rows of days; a day in a school holiday (the settings page lists them) says so in every
+    period and offers nothing to book, as the booking form would refuse it."""
+    holidays = subject.pop("holidays")
+    for cell in cells:
+        if holiday_of(cell.day, holidays) is not None:
+            cell.state, cell.text, cell.free_ids, cell.bookable = HOLIDAY, "School holiday", [], False
     rows = [DayRow(day, cells[n * len(periods) : (n + 1) * len(periods)]) for n, day in enumerate(days)]
     return WeekView(
         scope=scope,
@@ -278,7 +289,8 @@ def build_week(
         state, text = _describe(scope, total, holding)
         free = _first_free(asset_ids, holding) if total > len(holding) else []
         cells.append(Cell(day, period, state, text, free, bool(free) and can_book and ends > now))
-    return _view(scope, title, monday, periods, days, cells, total=total, can_book=can_book, **subject)
+    holidays = school_holidays(session)
+    return _view(scope, title, monday, periods, days, cells, total=total, can_book=can_book, holidays=holidays, **subject)
 
 
 # A kind's week: counted in the database ---------------------------------------------------------------
@@ -463,7 +475,8 @@ def kind_week(session: Session, viewer: User, kind: str, monday: date) -> WeekVi
         free = [first] if first is not None else []
         cells.append(Cell(day, period, state, text, free, bool(free) and ends > now))
     title = f"Every bookable {AssetKind(kind).label.lower()}"
-    return _view("kind", title, monday, periods, days, cells, total=total, can_book=total > 0, kind=kind)
+    holidays = school_holidays(session)
+    return _view("kind", title, monday, periods, days, cells, total=total, can_book=total > 0, kind=kind, holidays=holidays)
 
 
 def week_json(view: WeekView) -> dict:

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -190,13 +192,18 @@ def busy_intervals(session: Session, asset_ids, starts: datetime, ends: datetime
             sa.or_(Loan.returned_at.is_(None), Loan.returned_at > starts),
         )
     ).all()
-    # A loan still out is busy until the end of its due day, or of today when it is overdue (as
-    # bookings.availability counts it, so the grid and the clash check agree).
+    return [Busy(a, s, e, BOOKED, who, booking_id) for a, s, e, who, booking_id in booked] + _loans_busy(lent)
+
+
+def _loans_busy(rows) -> list[Busy]:
+    """Loans as busy intervals, from rows of (asset id, out at, returned at, due on, borrower's name). A loan
+    still out is busy until the end of its due day, or of today when it is overdue (as
+    bookings.availability counts it, so the grid and the clash check agree)."""
     zone = school_zone()
     until_today = _at(local_today() + timedelta(days=1), time(0, 0), zone)
-    return [Busy(a, s, e, BOOKED, who, booking_id) for a, s, e, who, booking_id in booked] + [
+    return [
         Busy(a, s, e if e is not None else max(_at(due + timedelta(days=1), time(0, 0), zone), until_today), ON_LOAN, who)
-        for a, s, e, due, who in lent
+        for a, s, e, due, who in rows
     ]
 
 
@@ -315,7 +322,10 @@ def _first_free_statement(count: int) -> sa.TextClause:
             "  AND bi.starts_at < slot.ends AND bi.ends_at > slot.starts)"
             " AND NOT EXISTS (SELECT 1 FROM loans l WHERE l.asset_id = a.id AND l.out_at < slot.ends"
             "  AND (l.returned_at > slot.starts OR (l.returned_at IS NULL AND (slot.today = :yes OR l.due_on >= slot.day))))"
-            " ORDER BY a.id LIMIT 1) FROM slot ORDER BY slot.n"
+            " ORDER BY a.id LIMIT 1),"
+            " (SELECT count(*) FROM school_assets a"
+            "  WHERE a.kind = :kind AND a.bookable_by IN :allowed AND a.status != :retired)"
+            " FROM slot ORDER BY slot.n"
         ).bindparams(
             sa.bindparam("allowed", expanding=True),
             sa.bindparam("yes", type_=sa.Boolean),
@@ -335,9 +345,10 @@ def _first_free_statement(count: int) -> sa.TextClause:
     return statement
 
 
-def _first_free_of_kind(session: Session, kind: str, allowed: list[str], slots) -> list[int | None]:
-    """For each slot, the lowest id among the bookable assets of ``kind`` (bookable by ``allowed``) that is
-    free for the whole slot, or None: one statement, each slot's search stopping at its first free asset.
+def _first_free_of_kind(session: Session, kind: str, allowed: list[str], slots) -> tuple[int, list[int | None]]:
+    """How many bookable assets of ``kind`` (bookable by ``allowed``) there are, and for each slot the lowest
+    id among them free for the whole slot, or None: one statement, each slot's search stopping at its first
+    free asset.
     Busy means what busy_intervals says: an active booking item of a booking still booked, or a loan out
     during the slot (a loan still out is busy until the end of its due day, or of today when overdue)."""
     until_today = _at(local_today() + timedelta(days=1), time(0, 0))
@@ -351,40 +362,59 @@ def _first_free_of_kind(session: Session, kind: str, allowed: list[str], slots) 
     for i, (day, _period, starts, ends) in enumerate(slots):
         values.update({f"n{i}": i, f"s{i}": starts, f"e{i}": ends, f"d{i}": day, f"t{i}": starts < until_today})
     session.flush()
-    return [free for _n, free in session.connection().execute(_first_free_statement(len(slots)), values)]
+    rows = session.connection().execute(_first_free_statement(len(slots)), values).all()
+    return (rows[0][2] if rows else 0), [free for _n, free, _total in rows]
 
 
 def kind_counts(session: Session, among: sa.Select, slots, week_start: datetime, week_end: datetime) -> list[tuple[int, int]]:
     """For each slot, in order: how many of the assets selected by ``among`` are busy (booked or on loan)
-    and how many of those are on loan.
+    and how many of those are on loan. Two statements, whatever the number of assets and bookings.
 
-    Bookings of assets with no loan in the week are counted by the database, grouped by their exact times
-    (lessons make a few dozen groups however many bookings), and the groups are added up per period: an
-    asset's active bookings never overlap, so two groups count one asset twice only when both cover just
-    part of the period; then, rarely, the bookings are read one by one instead. The few assets lent during
-    the week are read one by one (busy_intervals), so a booked asset that is also on loan counts once.
+    The loans of the week are read one by one (they are few). Bookings of the other assets are counted by
+    the database, grouped by their exact times (lessons make a few dozen groups however many bookings), and
+    the groups are added up per period: an asset's active bookings never overlap, so two groups count one
+    asset twice only when both cover just part of the period; then, rarely, every booking is read one by
+    one instead. The lent assets' bookings are read one by one, so a booked asset also on loan counts once.
     """
-    lent_in_week = sa.select(Loan.asset_id).where(
-        Loan.asset_id.in_(among), Loan.out_at < week_end, sa.or_(Loan.returned_at.is_(None), Loan.returned_at > week_start)
+    session.flush()
+    connection = session.connection()
+    lent = _loans_busy(
+        connection.execute(
+            sa.select(Loan.asset_id, Loan.out_at, Loan.returned_at, Loan.due_on, sa.literal("")).where(
+                Loan.asset_id.in_(among),
+                Loan.out_at < week_end,
+                sa.or_(Loan.returned_at.is_(None), Loan.returned_at > week_start),
+            )
+        ).all()
     )
-    grouped = session.execute(
-        sa.select(BookingItem.starts_at, BookingItem.ends_at, sa.func.count())
-        .join(Booking, Booking.id == BookingItem.booking_id)
-        .where(
-            BookingItem.asset_id.in_(among),
-            BookingItem.asset_id.not_in(lent_in_week),
-            BookingItem.active.is_(True),
-            Booking.status == BookingStatus.BOOKED.value,
-            BookingItem.starts_at < week_end,
-            BookingItem.ends_at > week_start,
+    lent_ids = sorted({busy.asset_id for busy in lent})
+    in_the_week = (
+        BookingItem.asset_id.in_(among),
+        BookingItem.active.is_(True),
+        Booking.status == BookingStatus.BOOKED.value,
+        BookingItem.starts_at < week_end,
+        BookingItem.ends_at > week_start,
+    )
+    rows: Sequence[sa.Row[Any]] = connection.execute(
+        sa.union_all(
+            sa.select(BookingItem.starts_at, BookingItem.ends_at, sa.func.count(), sa.null().label("asset_id"))
+            .join(Booking, Booking.id == BookingItem.booking_id)
+            .where(*in_the_week, BookingItem.asset_id.not_in(lent_ids))
+            .group_by(BookingItem.starts_at, BookingItem.ends_at),
+            sa.select(BookingItem.starts_at, BookingItem.ends_at, sa.literal(1), BookingItem.asset_id)
+            .join(Booking, Booking.id == BookingItem.booking_id)
+            .where(*in_the_week, BookingItem.asset_id.in_(lent_ids)),
         )
-        .group_by(BookingItem.starts_at, BookingItem.ends_at)
     ).all()
     bounds = [(starts.timestamp(), ends.timestamp()) for _day, _period, starts, ends in slots]
     booked = [0] * len(slots)
     partial = [0] * len(slots)
     cell_ends = [ends for _starts, ends in bounds]
-    for starts_at, ends_at, count in grouped:
+    one_by_one = list(lent)
+    for starts_at, ends_at, count, asset_id in rows:  # aware datetimes: the union's columns are UTCDateTime
+        if asset_id is not None:
+            one_by_one.append(Busy(asset_id, starts_at, ends_at, BOOKED, ""))
+            continue
         starts, ends = starts_at.timestamp(), ends_at.timestamp()
         index = bisect_right(cell_ends, starts)
         while index < len(bounds) and bounds[index][0] < ends:
@@ -394,7 +424,7 @@ def kind_counts(session: Session, among: sa.Select, slots, week_start: datetime,
     if any(n > 1 for n in partial):  # one asset may hold two parts of a period: count assets, not bookings
         holders = _spread(busy_intervals(session, among, week_start, week_end), bounds)
         return [(len(h), sum(b.state == ON_LOAN for b in h.values())) for h in holders]
-    holders = _spread(busy_intervals(session, lent_in_week, week_start, week_end), bounds)
+    holders = _spread(one_by_one, bounds)
     return [(n + len(h), sum(b.state == ON_LOAN for b in h.values())) for n, h in zip(booked, holders, strict=True)]
 
 
@@ -462,12 +492,15 @@ def kind_week(session: Session, viewer: User, kind: str, monday: date) -> WeekVi
         raise NotFound("There is no such kind of equipment.")
     allowed = [value.value for value in BookableBy if may_book(viewer, value.value)]
     among = _bookable_kind(kind).where(SchoolAsset.bookable_by.in_(allowed)).order_by(None)
-    total = session.scalar(sa.select(sa.func.count()).select_from(among.subquery())) or 0
     periods, days, slots = _slots(session, monday)
+    if slots:
+        total, firsts = _first_free_of_kind(session, kind, allowed, slots)
+    else:
+        total = session.scalar(sa.select(sa.func.count()).select_from(among.subquery())) or 0
+        firsts = []
     zone = school_zone()
     week_start, week_end = _at(monday, time(0, 0), zone), _at(monday + timedelta(days=SCHOOL_DAYS), time(0, 0), zone)
     counts = kind_counts(session, among, slots, week_start, week_end) if total and slots else [(0, 0)] * len(slots)
-    firsts = _first_free_of_kind(session, kind, allowed, slots) if total and slots else [None] * len(slots)
     now = utcnow()
     cells = []
     for (day, period, _starts, ends), (busy, lent), first in zip(slots, counts, firsts, strict=True):

@@ -19,6 +19,7 @@ def suite(quick: bool) -> list[tuple[str, dict]]:
     trust = {"staff": 500, "devices": 2000, "asset_count": 5000, "seconds": 3.0} if quick else {}
     cpu_requests = 100 if quick else 500
     search = {"staff": 500, "devices": 2000, "runs": 20} if quick else {}
+    booking_requests = 60 if quick else 200  # per week view; 500 cameras and 1,500 bookings either way
     plan = [
         ("benchmarks.cpu_bench", {"backend": "sqlite", "requests": cpu_requests}),
         ("benchmarks.cpu_bench", {"backend": "postgresql", "requests": cpu_requests}),
@@ -30,6 +31,8 @@ def suite(quick: bool) -> list[tuple[str, dict]]:
         ("benchmarks.equipment_bench", {}),
         ("benchmarks.page_weight", {}),
         ("benchmarks.lighthouse", {"runs": 1 if quick else 3}),
+        ("benchmarks.booking_week_bench", {"backend": "sqlite", "requests": booking_requests}),
+        ("benchmarks.booking_week_bench", {"backend": "postgresql", "requests": booking_requests}),
         ("benchmarks.search_bench", {"backend": "sqlite", **search}),
         ("benchmarks.search_bench", {"backend": "postgresql", **search}),
         ("benchmarks.trust_scale", {"backend": "sqlite", **trust}),

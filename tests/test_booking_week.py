@@ -9,9 +9,10 @@ import pytest
 
 from app.database import write_intent
 from app.extensions import db
-from app.models import Role
+from app.models import Loan, Role
 from app.services import booking_week
 from app.services.errors import NotFound, ValidationFailed
+from app.services.school_settings import save_settings
 from tests.booking_loan_factories import make_bookable, make_booking, make_kit
 from tests.equipment_factories import lend, make_asset
 from tests.factories import make_user, sign_in
@@ -98,6 +99,65 @@ def test_a_kind_counts_the_free_ones_and_staff_see_only_what_they_may_book(scene
     del camera
 
 
+def _kind_by_asset(viewer, ids: list[int]) -> list[tuple[str, str, list[int]]]:
+    """The kind's week worked out the slow, obvious way: every asset's own week, cell by cell."""
+    weeks = [booking_week.asset_week(db.session, viewer, asset_id, MONDAY) for asset_id in ids]
+    expected = []
+    for day in range(5):
+        for slot in range(len(weeks[0].days[day].cells)):
+            cells = [week.days[day].cells[slot] for week in weeks]
+            free = [asset_id for asset_id, cell in zip(ids, cells, strict=True) if cell.state == "free"]
+            lent = sum(cell.state == "on_loan" for cell in cells)
+            if len(free) == len(ids):
+                expected.append(("free", f"{len(ids)} of {len(ids)} free", free[:1]))
+            elif free:
+                expected.append(("partly", f"{len(free)} of {len(ids)} free", free[:1]))
+            else:
+                expected.append(("on_loan", "All on loan", []) if lent == len(ids) else ("booked", "None free", []))
+    return expected
+
+
+def _kind_cells(viewer) -> list[tuple[str, str, list[int]]]:
+    view = booking_week.kind_week(db.session, viewer, "camera", MONDAY)
+    return [(cell.state, cell.text, cell.free_ids) for row in view.days for cell in row.cells]
+
+
+def test_a_kinds_counts_from_the_database_agree_with_each_assets_week(scene):
+    """The kind's counts are grouped in SQL; each asset's week is worked out interval by interval. Bookings
+    of whole periods and of several periods, a booked camera also on loan, an overdue loan, and then one
+    camera booked twice within one period (counted once: the database's groups are read one by one then)."""
+    office, clarke, davies, camera = scene
+    cams = [camera] + [make_bookable(make_asset(office, tag=f"CAM-2{n}", name=f"Camera {n}")) for n in range(5)]
+    ids = sorted(c.id for c in cams)
+    wed, thu = date(2026, 11, 25), date(2026, 11, 26)
+
+    def at(day: date, hour: int, minute: int) -> datetime:
+        return datetime.combine(day, datetime.min.time(), tzinfo=UTC).replace(hour=hour, minute=minute)
+
+    make_booking(clarke, *P3_WED, asset=cams[1])
+    make_booking(clarke, *P3_WED, asset=cams[2])
+    make_booking(davies, at(thu, 8, 50), at(thu, 10, 50), asset=cams[4], periods="P1-P2")
+    make_booking(davies, at(wed, 11, 10), at(wed, 13, 10), asset=cams[0], periods="P3-P4")
+    with write_intent():
+        lend(office, cams[2], clarke, due_on=thu)  # booked and on loan: one busy camera, on loan
+        overdue = lend(office, cams[3], davies, due_on=wed)
+        db.session.get(Loan, overdue.id).due_on = MONDAY  # overdue: out until the end of today
+        db.session.commit()
+    expected = _kind_by_asset(office, ids)
+    assert _kind_cells(office) == expected
+    assert _cell_tuple(office, 2, 2) == ("partly", "2 of 6 free", [cams[4].id])  # Wednesday P3
+    make_booking(davies, at(thu, 14, 15), at(thu, 14, 30), asset=cams[5], periods=None)
+    make_booking(davies, at(thu, 14, 40), at(thu, 15, 0), asset=cams[5], periods=None)
+    make_booking(clarke, at(thu, 14, 20), at(thu, 14, 50), asset=cams[4], periods=None)
+    expected = _kind_by_asset(office, ids)
+    assert _kind_cells(office) == expected
+    assert _cell_tuple(office, 3, 4)[1] == "3 of 6 free"  # Thursday P5: the one lent, and two booked (one twice)
+
+
+def _cell_tuple(viewer, weekday: int, slot: int) -> tuple[str, str, list[int]]:
+    return _kind_cells(viewer)[weekday * 6 + slot]
+
+
 def test_staff_cannot_see_the_week_of_something_not_bookable(scene):
     office, clarke, _davies, _camera = scene
     hidden = make_asset(office, tag="LAP-9", name="Head's laptop")
@@ -181,3 +241,25 @@ def test_the_api_gives_the_same_week(app, client, scene):
         refused = client.get(f"/api/v1/availability/week{bad}")
         assert refused.status_code in (400, 422) and refused.content_type == "application/problem+json", bad
     assert client.get("/api/v1/availability/week?kit_id=999999").status_code == 404
+
+
+def test_a_school_holiday_says_so_and_offers_nothing_to_book(app, scene):
+    office, clarke, _davies, camera = scene
+    admin = make_user(Role.ADMIN)
+    with write_intent():
+        save_settings(db.session, admin, {"bookings.holidays": ["27/11/2026"]})  # Friday: a training day
+        db.session.commit()
+    for view in (
+        booking_week.asset_week(db.session, clarke, camera.id, MONDAY),
+        booking_week.kind_week(db.session, clarke, "camera", MONDAY),
+    ):
+        friday = [(cell.state, cell.text, cell.bookable) for cell in view.days[4].cells]
+        assert friday == [("holiday", "School holiday", False)] * 6
+        assert _cell(view, 3, "P1").bookable and view.has_holiday
+    client = app.test_client()
+    sign_in(client, clarke)
+    page = client.get(f"/bookings/week/asset/{camera.id}?week=2026-W48").get_data(as_text=True)
+    assert "School holiday" in page and "day=2026-11-27" not in page
+    slots = client.get("/api/v1/availability/week?kind=camera&week=2026-W48").get_json()["days"][4]["slots"]
+    assert {(s["state"], s["free"]) for s in slots} == {("holiday", False)}
+    del office

@@ -3,6 +3,7 @@ with the next free slot, cancelling rights, audit events, periods setting, "My d
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -11,13 +12,14 @@ import sqlalchemy as sa
 from app.database import write_intent
 from app.extensions import db
 from app.models import AuditEvent, AuditLink, Booking, BookingItem, Role
-from app.services import bookings
+from app.services import bookings, school_days
 from app.services.audit_sentences import describe_page
 from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.services.periods import parse_periods
 from app.services.personal_data import export_person
 from app.services.retention import run_retention
 from app.services.school_settings import save_settings
+from app.services.settings import get_setting
 from tests.booking_factories import bookable_asset, make_booking, make_kit
 from tests.equipment_factories import lend, make_asset
 from tests.factories import make_user
@@ -209,6 +211,98 @@ def test_a_time_range_clash_offers_the_same_length_after_the_clash(app, frozen_c
     with pytest.raises(bookings.BookingClash) as clash:
         _book(make_user(), asset_id=camera.id, day=THURSDAY, starts=time(11, 0), ends=time(11, 30))
     assert clash.value.next_free == (datetime(2026, 11, 26, 12, 10, tzinfo=UTC), datetime(2026, 11, 26, 12, 40, tzinfo=UTC))
+
+
+# School days: weekends and holidays ------------------------------------------------------------------
+
+
+def _set_holidays(text: str) -> None:
+    with write_intent():
+        save_settings(db.session, make_user(Role.ADMIN), {"bookings.holidays": [text]})
+        db.session.commit()
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("21/12/2026 until 01/01/2027", "is not a date or a range of dates"),
+        ("31/02/2027", "31/02/2027 is not a date"),
+        ("04/01/2027-21/12/2026", "ends before it starts"),
+        ("01/01/2027-01/08/2027", "longer than 120 days"),
+    ],
+)
+def test_a_bad_holidays_setting_says_what_is_wrong(text, says):
+    with pytest.raises(ValueError, match=says):
+        school_days.parse_holidays(text)
+
+
+def test_the_settings_page_checks_stores_and_audits_the_holidays(app, frozen_clock):
+    admin = make_user(Role.ADMIN)
+    with write_intent():
+        with pytest.raises(ValidationFailed) as refused:
+            save_settings(db.session, admin, {"bookings.holidays": ["after the nativity play"]})
+        assert "DD/MM/YYYY" in refused.value.field_errors["bookings.holidays"][0]
+        db.session.rollback()
+    _set_holidays("15/02/2027 to 19/02/2027; 21/12/2026-1/1/2027, 27/11/2026")
+    assert get_setting(db.session, "bookings.holidays") == "27/11/2026, 21/12/2026-01/01/2027, 15/02/2027-19/02/2027"
+    assert school_days.school_holidays(db.session)[0] == (date(2026, 11, 27), date(2026, 11, 27))
+    (event,) = [e for e in _events("setting.changed") if e.subject_id == "bookings.holidays"]
+    assert json.loads(event.details) == {"from": "", "to": "27/11/2026, 21/12/2026-01/01/2027, 15/02/2027-19/02/2027"}
+
+
+def test_weekends_and_holidays_cannot_be_booked(app, frozen_clock):
+    office = make_user(Role.OFFICE)
+    camera = bookable_asset(office)
+    teacher = make_user()
+    _set_holidays("21/12/2026-01/01/2027")
+    with pytest.raises(ValidationFailed) as refused:
+        _book(teacher, asset_id=camera.id, day=date(2026, 11, 28), periods=["P1"])
+    assert refused.value.field_errors["day"] == ["Saturday 28/11/2026 is a weekend; choose a school day."]
+    with pytest.raises(ValidationFailed) as refused:
+        _book(teacher, asset_id=camera.id, day=date(2026, 12, 22), starts=time(9, 0), ends=time(10, 0))
+    assert refused.value.field_errors["day"] == [
+        "22/12/2026 is in a school holiday (21/12/2026 to 01/01/2027); choose a school day."
+    ]
+    with pytest.raises(ValidationFailed) as refused:
+        _book(
+            teacher, asset_id=camera.id, day=date(2026, 12, 18), until_day=date(2026, 12, 21), starts=time(9, 0), ends=time(10, 0)
+        )
+    assert "school holiday" in refused.value.field_errors["until_day"][0]
+    assert _book(teacher, asset_id=camera.id, day=date(2026, 12, 18), periods=["P1"]).periods == "P1"  # the last day of term
+
+
+def test_the_next_free_slot_skips_weekends_and_holidays(app, frozen_clock):
+    """Friday is a training day: the next free pair of periods after Thursday's clash is Monday's, not
+    Friday's (and never Saturday's); a time range is offered at the same time on the next school day."""
+    office = make_user(Role.OFFICE)
+    camera = bookable_asset(office, name="Class camera")
+    first = make_user(name="Mr B Clarke")
+    make_booking(first, asset_id=camera.id, day=THURSDAY, periods=("P3", "P4"))
+    make_booking(first, asset_id=camera.id, day=THURSDAY, periods=("P5", "P6"))
+    _set_holidays("27/11/2026")
+    with pytest.raises(bookings.BookingClash) as clash:
+        _book(make_user(), asset_id=camera.id, day=THURSDAY, periods=["P4", "P5"])
+    assert clash.value.next_free == (datetime(2026, 11, 30, 8, 50, tzinfo=UTC), datetime(2026, 11, 30, 10, 50, tzinfo=UTC))
+    assert "Monday 30/11/2026, P1-P2 (08:50-10:50)" in clash.value.message
+    with pytest.raises(bookings.BookingClash) as clash:
+        _book(make_user(), asset_id=camera.id, day=THURSDAY, starts=time(15, 0), ends=time(17, 0))
+    # After the clash ends at 16:00 it would run into the evening; Thursday evening is still a school day,
+    # so 16:00-18:00 is offered; a clash that ends late on a Thursday before a holiday moves to Monday.
+    assert clash.value.next_free == (datetime(2026, 11, 26, 16, 0, tzinfo=UTC), datetime(2026, 11, 26, 18, 0, tzinfo=UTC))
+    make_booking(first, asset_id=camera.id, day=THURSDAY, periods=(), starts=time(16, 0), ends=time(23, 30))
+    with pytest.raises(bookings.BookingClash) as clash:
+        _book(make_user(), asset_id=camera.id, day=THURSDAY, starts=time(15, 0), ends=time(17, 0))
+    assert clash.value.next_free == (datetime(2026, 11, 30, 15, 0, tzinfo=UTC), datetime(2026, 11, 30, 17, 0, tzinfo=UTC))
+
+
+def test_no_next_free_slot_inside_a_long_holiday(app, frozen_clock):
+    office = make_user(Role.OFFICE)
+    camera = bookable_asset(office)
+    make_booking(make_user(name="Mr B Clarke"), asset_id=camera.id, day=THURSDAY, periods=("P1", "P2", "P3", "P4", "P5", "P6"))
+    _set_holidays("27/11/2026-08/12/2026")
+    with pytest.raises(bookings.BookingClash) as clash:
+        _book(make_user(), asset_id=camera.id, day=THURSDAY, periods=["P2"])
+    assert clash.value.next_free == (datetime(2026, 12, 9, 8, 50, tzinfo=UTC), datetime(2026, 12, 9, 9, 50, tzinfo=UTC))
 
 
 def test_an_open_loan_clashes_until_its_due_day_ends(app, frozen_clock):

@@ -28,7 +28,7 @@ class PeriodTimes(Shape):
 
 class WeekSlot(Shape):
     period: str
-    state: Literal["free", "partly", "booked", "on_loan"]
+    state: Literal["free", "partly", "booked", "on_loan", "holiday"]
     text: str = Field(description='what the week page says, like "Booked by Mr B Clarke" or "3 of 40 free"')
     free: bool = Field(description="at least one of the assets is free for the whole period")
 

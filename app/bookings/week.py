@@ -4,6 +4,8 @@ call one service, respond (they only read)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from flask import Blueprint, render_template, request, url_for
 from flask_login import current_user, login_required
 
@@ -18,16 +20,20 @@ def _week():
     return booking_week.parse_week(request.args.get("week", "")[:20])
 
 
-def book_url(view: booking_week.WeekView, cell: booking_week.Cell) -> str:
-    """The booking form, filled in for a free cell (the asset or kit, the day and the period)."""
+def book_url(view: booking_week.WeekView, cell: booking_week.Cell, form: str = "") -> str:
+    """The booking form, filled in for a free cell (the asset or kit, the day and the period). ``form`` is
+    the form's address when the caller has it already: a week has 30 cells, and url_for for each was a
+    tenth of the page."""
     thing = f"kit-{view.subject_id}" if view.scope == "kit" else f"asset-{cell.free_ids[0] if cell.free_ids else ''}"
-    return url_for("bookings.new", thing=thing, day=cell.day.isoformat(), period=cell.period.label)
+    query = urlencode({"thing": thing, "day": cell.day.isoformat(), "period": cell.period.label})
+    return f"{form or url_for('bookings.new')}?{query}"
 
 
 def _page(view: booking_week.WeekView, endpoint: str, **arguments):
+    form = url_for("bookings.new")
     for row in view.days:
         for cell in row.cells:
-            cell.url = book_url(view, cell) if cell.bookable else ""
+            cell.url = book_url(view, cell, form) if cell.bookable else ""
     return render_template(
         "bookings/week.html",
         view=view,

@@ -1,23 +1,28 @@
 """A week at a glance (issue 17, item 5): for an asset, a kit or a kind of equipment, which lesson periods
 of each school day (Monday to Friday) are free, booked (and by whom) or on loan.
 
-Two queries read every busy interval of the week, however many assets are covered (the booking items
+An asset's or a kit's week: two queries read every busy interval of the week (the booking items
 overlapping the week, and the loans overlapping it), plus one for the assets themselves; the grid is
-then worked out in Python. A loan still out counts as on loan until the end of its due day (or of today, when overdue).
+then worked out in Python. A kind's week (hundreds of assets) is counted by the database instead
+(kind_counts, _first_free_of_kind): a few dozen rows, not every booking. A loan still out counts as on loan
+until the end of its due day (or of today, when overdue).
 """
 
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from sqlalchemy.orm import Session
 
 from app.clock import local_today, school_zone, utcnow
+from app.database import UTCDateTime
 from app.models import (
     AssetKind,
     AssetStatus,
@@ -34,11 +39,12 @@ from app.models import (
 from app.services.bookings import is_office, may_book
 from app.services.errors import NotFound, ValidationFailed
 from app.services.periods import Period, school_periods
+from app.services.school_days import holiday_of, school_holidays
 
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 SCHOOL_DAYS = 5
-FREE, BOOKED, ON_LOAN, PARTLY = "free", "booked", "on_loan", "partly"
-STATE_LABELS = {FREE: "Free", BOOKED: "Booked", ON_LOAN: "On loan", PARTLY: "Partly free"}
+FREE, BOOKED, ON_LOAN, PARTLY, HOLIDAY = "free", "booked", "on_loan", "partly", "holiday"
+STATE_LABELS = {FREE: "Free", BOOKED: "Booked", ON_LOAN: "On loan", PARTLY: "Partly free", HOLIDAY: "School holiday"}
 
 
 def lesson_periods(session: Session) -> list[Period]:
@@ -154,19 +160,21 @@ class WeekView:
     def friday(self) -> date:
         return self.monday + timedelta(days=SCHOOL_DAYS - 1)
 
+    @property
+    def has_holiday(self) -> bool:
+        return any(row.cells and row.cells[0].state == HOLIDAY for row in self.days)
 
-def busy_intervals(session: Session, asset_ids, starts: datetime, ends: datetime, *, names: bool = True) -> list[Busy]:
-    """Every booking and loan of these assets overlapping [starts, ends): two queries, however many assets.
-    Without ``names`` (a kind's counts) the people are not read at all."""
-    who_booked = User.display_name if names else sa.literal("")
+
+def busy_intervals(session: Session, asset_ids, starts: datetime, ends: datetime) -> list[Busy]:
+    """Every booking and loan of these assets overlapping [starts, ends): two queries, however many assets."""
     # Plain rows through the connection: these are columns, not objects, and the ORM's loading of 1,500
     # tuples was a third of a kind's page. Nothing is written here; a flush keeps pending rows visible.
     session.flush()
     connection = session.connection()
     booked = connection.execute(
-        sa.select(BookingItem.asset_id, BookingItem.starts_at, BookingItem.ends_at, who_booked, Booking.id)
+        sa.select(BookingItem.asset_id, BookingItem.starts_at, BookingItem.ends_at, User.display_name, Booking.id)
         .join(Booking, Booking.id == BookingItem.booking_id)
-        .join_from(Booking, User, User.id == Booking.booked_for_id, isouter=not names)
+        .join_from(Booking, User, User.id == Booking.booked_for_id)
         .where(
             BookingItem.asset_id.in_(asset_ids),
             BookingItem.active.is_(True),
@@ -176,21 +184,26 @@ def busy_intervals(session: Session, asset_ids, starts: datetime, ends: datetime
         )
     ).all()
     lent = connection.execute(
-        sa.select(Loan.asset_id, Loan.out_at, Loan.returned_at, Loan.due_on, User.display_name if names else sa.literal(""))
-        .join_from(Loan, User, User.id == Loan.borrower_id, isouter=not names)
+        sa.select(Loan.asset_id, Loan.out_at, Loan.returned_at, Loan.due_on, User.display_name)
+        .join_from(Loan, User, User.id == Loan.borrower_id)
         .where(
             Loan.asset_id.in_(asset_ids),
             Loan.out_at < ends,
             sa.or_(Loan.returned_at.is_(None), Loan.returned_at > starts),
         )
     ).all()
-    # A loan still out is busy until the end of its due day, or of today when it is overdue (as
-    # bookings.availability counts it, so the grid and the clash check agree).
+    return [Busy(a, s, e, BOOKED, who, booking_id) for a, s, e, who, booking_id in booked] + _loans_busy(lent)
+
+
+def _loans_busy(rows) -> list[Busy]:
+    """Loans as busy intervals, from rows of (asset id, out at, returned at, due on, borrower's name). A loan
+    still out is busy until the end of its due day, or of today when it is overdue (as
+    bookings.availability counts it, so the grid and the clash check agree)."""
     zone = school_zone()
     until_today = _at(local_today() + timedelta(days=1), time(0, 0), zone)
-    return [Busy(a, s, e, BOOKED, who, booking_id) for a, s, e, who, booking_id in booked] + [
+    return [
         Busy(a, s, e if e is not None else max(_at(due + timedelta(days=1), time(0, 0), zone), until_today), ON_LOAN, who)
-        for a, s, e, due, who in lent
+        for a, s, e, due, who in rows
     ]
 
 
@@ -237,24 +250,21 @@ def _first_free(asset_ids: list[int], holding: dict[int, Busy]) -> list[int]:
     return next(([a] for a in asset_ids if a not in holding), [])
 
 
-def build_week(
-    session: Session, viewer: User, *, scope: str, title: str, asset_ids: list[int], monday: date, can_book: bool, **subject
-) -> WeekView:
+def _slots(session: Session, monday: date) -> tuple[list[Period], list[date], list[tuple[date, Period, datetime, datetime]]]:
     periods = lesson_periods(session)
     days = [monday + timedelta(days=offset) for offset in range(SCHOOL_DAYS)]
     zone = school_zone()
     slots = [(day, period, _at(day, period.starts, zone), _at(day, period.ends, zone)) for day in days for period in periods]
-    bounds = [(starts.timestamp(), ends.timestamp()) for _day, _period, starts, ends in slots]
-    week_start, week_end = _at(monday, time(0, 0), zone), _at(monday + timedelta(days=SCHOOL_DAYS), time(0, 0), zone)
-    among = subject.get("among", asset_ids)  # a kind passes its SELECT: no 500 parameters per query
-    intervals = busy_intervals(session, among, week_start, week_end, names=scope != "kind") if asset_ids else []
-    holders = _spread(intervals, bounds)
-    now, total = utcnow().timestamp(), len(asset_ids)
-    cells = []
-    for (day, period, _starts, _ends), (_, ends), holding in zip(slots, bounds, holders, strict=True):
-        state, text = _describe(scope, total, holding)
-        free = _first_free(asset_ids, holding) if total > len(holding) else []
-        cells.append(Cell(day, period, state, text, free, bool(free) and can_book and ends > now))
+    return periods, days, slots
+
+
+def _view(scope: str, title: str, monday: date, periods, days, cells: list[Cell], *, total: int, can_book: bool, **subject):
+    """The grid in rows of days; a day in a school holiday (the settings page lists them) says so in every
+    period and offers nothing to book, as the booking form would refuse it."""
+    holidays = subject.pop("holidays")
+    for cell in cells:
+        if holiday_of(cell.day, holidays) is not None:
+            cell.state, cell.text, cell.free_ids, cell.bookable = HOLIDAY, "School holiday", [], False
     rows = [DayRow(day, cells[n * len(periods) : (n + 1) * len(periods)]) for n, day in enumerate(days)]
     return WeekView(
         scope=scope,
@@ -267,6 +277,164 @@ def build_week(
         asset_count=total,
         can_book=can_book,
     )
+
+
+def build_week(
+    session: Session, viewer: User, *, scope: str, title: str, asset_ids: list[int], monday: date, can_book: bool, **subject
+) -> WeekView:
+    """An asset's or a kit's week: each busy interval read and spread into the cells it overlaps, so a cell
+    can say who has it."""
+    periods, days, slots = _slots(session, monday)
+    zone = school_zone()
+    bounds = [(starts.timestamp(), ends.timestamp()) for _day, _period, starts, ends in slots]
+    week_start, week_end = _at(monday, time(0, 0), zone), _at(monday + timedelta(days=SCHOOL_DAYS), time(0, 0), zone)
+    intervals = busy_intervals(session, asset_ids, week_start, week_end) if asset_ids else []
+    holders = _spread(intervals, bounds)
+    now, total = utcnow().timestamp(), len(asset_ids)
+    cells = []
+    for (day, period, _starts, _ends), (_, ends), holding in zip(slots, bounds, holders, strict=True):
+        state, text = _describe(scope, total, holding)
+        free = _first_free(asset_ids, holding) if total > len(holding) else []
+        cells.append(Cell(day, period, state, text, free, bool(free) and can_book and ends > now))
+    holidays = school_holidays(session)
+    return _view(scope, title, monday, periods, days, cells, total=total, can_book=can_book, holidays=holidays, **subject)
+
+
+# A kind's week: counted in the database ---------------------------------------------------------------
+
+
+_FIRST_FREE_SQL: dict[int, sa.TextClause] = {}
+
+
+def _first_free_statement(count: int) -> sa.TextClause:
+    """The first-free search for ``count`` periods, built once per period count. Written as text: the same
+    statement in SQLAlchemy's expression language cost more to build and key for its cache on every request
+    than the database took to run it."""
+    statement = _FIRST_FREE_SQL.get(count)
+    if statement is None:
+        rows = ", ".join(f"(:n{i}, :s{i}, :e{i}, :d{i}, :t{i})" for i in range(count))
+        statement = sa.text(
+            f"WITH slot(n, starts, ends, day, today) AS (VALUES {rows}) "  # noqa: S608  (numbered placeholders only)
+            "SELECT slot.n, (SELECT a.id FROM school_assets a"
+            " WHERE a.kind = :kind AND a.bookable_by IN :allowed AND a.status != :retired"
+            " AND NOT EXISTS (SELECT 1 FROM booking_items bi JOIN bookings b ON b.id = bi.booking_id"
+            "  WHERE bi.asset_id = a.id AND bi.active = :yes AND b.status = :booked"
+            "  AND bi.starts_at < slot.ends AND bi.ends_at > slot.starts)"
+            " AND NOT EXISTS (SELECT 1 FROM loans l WHERE l.asset_id = a.id AND l.out_at < slot.ends"
+            "  AND (l.returned_at > slot.starts OR (l.returned_at IS NULL AND (slot.today = :yes OR l.due_on >= slot.day))))"
+            " ORDER BY a.id LIMIT 1),"
+            " (SELECT count(*) FROM school_assets a"
+            "  WHERE a.kind = :kind AND a.bookable_by IN :allowed AND a.status != :retired)"
+            " FROM slot ORDER BY slot.n"
+        ).bindparams(
+            sa.bindparam("allowed", expanding=True),
+            sa.bindparam("yes", type_=sa.Boolean),
+            *[
+                parameter
+                for i in range(count)
+                for parameter in (
+                    sa.bindparam(f"n{i}", type_=sa.Integer),
+                    sa.bindparam(f"s{i}", type_=UTCDateTime),
+                    sa.bindparam(f"e{i}", type_=UTCDateTime),
+                    sa.bindparam(f"d{i}", type_=sa.Date),
+                    sa.bindparam(f"t{i}", type_=sa.Boolean),
+                )
+            ],
+        )
+        _FIRST_FREE_SQL[count] = statement
+    return statement
+
+
+def _first_free_of_kind(session: Session, kind: str, allowed: list[str], slots) -> tuple[int, list[int | None]]:
+    """How many bookable assets of ``kind`` (bookable by ``allowed``) there are, and for each slot the lowest
+    id among them free for the whole slot, or None: one statement, each slot's search stopping at its first
+    free asset.
+    Busy means what busy_intervals says: an active booking item of a booking still booked, or a loan out
+    during the slot (a loan still out is busy until the end of its due day, or of today when overdue)."""
+    until_today = _at(local_today() + timedelta(days=1), time(0, 0))
+    values: dict[str, object] = {
+        "kind": kind,
+        "allowed": allowed,
+        "retired": AssetStatus.RETIRED.value,
+        "yes": True,
+        "booked": BookingStatus.BOOKED.value,
+    }
+    for i, (day, _period, starts, ends) in enumerate(slots):
+        values.update({f"n{i}": i, f"s{i}": starts, f"e{i}": ends, f"d{i}": day, f"t{i}": starts < until_today})
+    session.flush()
+    rows = session.connection().execute(_first_free_statement(len(slots)), values).all()
+    return (rows[0][2] if rows else 0), [free for _n, free, _total in rows]
+
+
+def kind_counts(session: Session, among: sa.Select, slots, week_start: datetime, week_end: datetime) -> list[tuple[int, int]]:
+    """For each slot, in order: how many of the assets selected by ``among`` are busy (booked or on loan)
+    and how many of those are on loan. Two statements, whatever the number of assets and bookings.
+
+    The loans of the week are read one by one (they are few). Bookings of the other assets are counted by
+    the database, grouped by their exact times (lessons make a few dozen groups however many bookings), and
+    the groups are added up per period: an asset's active bookings never overlap, so two groups count one
+    asset twice only when both cover just part of the period; then, rarely, every booking is read one by
+    one instead. The lent assets' bookings are read one by one, so a booked asset also on loan counts once.
+    """
+    session.flush()
+    connection = session.connection()
+    lent = _loans_busy(
+        connection.execute(
+            sa.select(Loan.asset_id, Loan.out_at, Loan.returned_at, Loan.due_on, sa.literal("")).where(
+                Loan.asset_id.in_(among),
+                Loan.out_at < week_end,
+                sa.or_(Loan.returned_at.is_(None), Loan.returned_at > week_start),
+            )
+        ).all()
+    )
+    lent_ids = sorted({busy.asset_id for busy in lent})
+    in_the_week = (
+        BookingItem.asset_id.in_(among),
+        BookingItem.active.is_(True),
+        Booking.status == BookingStatus.BOOKED.value,
+        BookingItem.starts_at < week_end,
+        BookingItem.ends_at > week_start,
+    )
+    rows: Sequence[sa.Row[Any]] = connection.execute(
+        sa.union_all(
+            sa.select(BookingItem.starts_at, BookingItem.ends_at, sa.func.count(), sa.null().label("asset_id"))
+            .join(Booking, Booking.id == BookingItem.booking_id)
+            .where(*in_the_week, BookingItem.asset_id.not_in(lent_ids))
+            .group_by(BookingItem.starts_at, BookingItem.ends_at),
+            sa.select(BookingItem.starts_at, BookingItem.ends_at, sa.literal(1), BookingItem.asset_id)
+            .join(Booking, Booking.id == BookingItem.booking_id)
+            .where(*in_the_week, BookingItem.asset_id.in_(lent_ids)),
+        )
+    ).all()
+    bounds = [(starts.timestamp(), ends.timestamp()) for _day, _period, starts, ends in slots]
+    booked = [0] * len(slots)
+    partial = [0] * len(slots)
+    cell_ends = [ends for _starts, ends in bounds]
+    one_by_one = list(lent)
+    for starts_at, ends_at, count, asset_id in rows:  # aware datetimes: the union's columns are UTCDateTime
+        if asset_id is not None:
+            one_by_one.append(Busy(asset_id, starts_at, ends_at, BOOKED, ""))
+            continue
+        starts, ends = starts_at.timestamp(), ends_at.timestamp()
+        index = bisect_right(cell_ends, starts)
+        while index < len(bounds) and bounds[index][0] < ends:
+            booked[index] += count
+            partial[index] += starts > bounds[index][0] or ends < bounds[index][1]
+            index += 1
+    if any(n > 1 for n in partial):  # one asset may hold two parts of a period: count assets, not bookings
+        holders = _spread(busy_intervals(session, among, week_start, week_end), bounds)
+        return [(len(h), sum(b.state == ON_LOAN for b in h.values())) for h in holders]
+    holders = _spread(one_by_one, bounds)
+    return [(n + len(h), sum(b.state == ON_LOAN for b in h.values())) for n, h in zip(booked, holders, strict=True)]
+
+
+def _kind_cell(total: int, busy: int, lent: int) -> tuple[str, str]:
+    free = total - busy
+    if free == total:
+        return FREE, f"{free} of {total} free"
+    if free:
+        return PARTLY, f"{free} of {total} free"
+    return (ON_LOAN, "All on loan") if busy == lent else (BOOKED, "None free")
 
 
 def asset_week(session: Session, viewer: User, asset_id: int, monday: date) -> WeekView:
@@ -317,23 +485,31 @@ def _bookable_kind(kind: str) -> sa.Select:
 
 
 def kind_week(session: Session, viewer: User, kind: str, monday: date) -> WeekView:
-    """Every bookable asset of one kind (cameras, tablets...): how many are free in each period."""
+    """Every bookable asset of one kind (cameras, tablets...): how many are free in each period, and the
+    first free one to book. Counted by the database: the statements and the rows read do not grow with the
+    number of assets or bookings."""
     if kind not in {k.value for k in AssetKind}:
         raise NotFound("There is no such kind of equipment.")
     allowed = [value.value for value in BookableBy if may_book(viewer, value.value)]
-    among = _bookable_kind(kind).where(SchoolAsset.bookable_by.in_(allowed))
-    ids = list(session.scalars(among))
-    return build_week(
-        session,
-        viewer,
-        scope="kind",
-        title=f"Every bookable {AssetKind(kind).label.lower()}",
-        asset_ids=ids,
-        monday=monday,
-        can_book=bool(ids),
-        kind=kind,
-        among=among.order_by(None),
-    )
+    among = _bookable_kind(kind).where(SchoolAsset.bookable_by.in_(allowed)).order_by(None)
+    periods, days, slots = _slots(session, monday)
+    if slots:
+        total, firsts = _first_free_of_kind(session, kind, allowed, slots)
+    else:
+        total = session.scalar(sa.select(sa.func.count()).select_from(among.subquery())) or 0
+        firsts = []
+    zone = school_zone()
+    week_start, week_end = _at(monday, time(0, 0), zone), _at(monday + timedelta(days=SCHOOL_DAYS), time(0, 0), zone)
+    counts = kind_counts(session, among, slots, week_start, week_end) if total and slots else [(0, 0)] * len(slots)
+    now = utcnow()
+    cells = []
+    for (day, period, _starts, ends), (busy, lent), first in zip(slots, counts, firsts, strict=True):
+        state, text = _kind_cell(total, busy, lent)
+        free = [first] if first is not None else []
+        cells.append(Cell(day, period, state, text, free, bool(free) and ends > now))
+    title = f"Every bookable {AssetKind(kind).label.lower()}"
+    holidays = school_holidays(session)
+    return _view("kind", title, monday, periods, days, cells, total=total, can_book=total > 0, kind=kind, holidays=holidays)
 
 
 def week_json(view: WeekView) -> dict:

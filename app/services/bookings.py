@@ -36,6 +36,7 @@ from app.services.audit import record_audit_event
 from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.services.notifications import notify
 from app.services.periods import Period, school_periods
+from app.services.school_days import not_a_school_day, school_days_from, school_holidays
 
 LONGEST_SCHOOL_DAYS = 5  # a booking lasts at most a school week
 FURTHEST_AHEAD = timedelta(days=366)
@@ -185,6 +186,15 @@ def _time_slot(day: date, until_day: date | None, starts: time | None, ends: tim
     return slot, {}
 
 
+def _refuse_days_off(session: Session, day: date, until_day: date | None) -> None:
+    """Nothing is booked at a weekend or in a school holiday (the settings page lists them): a booking's
+    first and last day must be school days, said in words that name the holiday."""
+    holidays = school_holidays(session)
+    for field, each in (("day", day), ("until_day", until_day)):
+        if each is not None and (why := not_a_school_day(each, holidays)):
+            raise ValidationFailed(why, {field: [why]})
+
+
 def choose_slot(
     session: Session,
     *,
@@ -202,6 +212,7 @@ def choose_slot(
         raise ValidationFailed("That day has passed.", {"day": ["That day has passed; choose today or a later day."]})
     if day > today + FURTHEST_AHEAD:
         raise ValidationFailed("That is too far ahead.", {"day": ["Bookings can be made up to a year ahead."]})
+    _refuse_days_off(session, day, until_day)
     chosen = [p for p in periods if p.strip()]
     if chosen and (starts is not None or ends is not None):
         raise ValidationFailed("Choose periods or times, not both.", {"periods": ["Choose periods or times, not both."]})
@@ -304,31 +315,26 @@ def _overlapping(busy: list[Busy], starts_at: datetime, ends_at: datetime) -> li
     return [b for b in busy if b.starts_at < ends_at and b.ends_at > starts_at]
 
 
-def _school_days_from(day: date, count: int) -> list[date]:
-    days: list[date] = []
-    current = day
-    while len(days) < count:
-        if current.weekday() < 5:
-            days.append(current)
-        current += timedelta(days=1)
-    return days
-
-
-def _candidates(session: Session, slot: Slot, busy: list[Busy]) -> Iterable[tuple[datetime, datetime]]:
-    """Slots of the same length after the one asked for: the same number of periods, else the ends of clashes."""
-    day = to_local(slot.starts_at).date()
+def _candidates(session: Session, slot: Slot, busy: list[Busy], days: list[date]) -> Iterable[tuple[datetime, datetime]]:
+    """Slots of the same length after the one asked for, in time order, on school days only (``days``):
+    the same number of periods; else starting when a clash ends, or at the same time on a later school day."""
     if slot.periods:
         periods = school_periods(session)
         size = len(_period_range(periods, slot.periods)) or 1
-        for each in _school_days_from(day, NEXT_FREE_SCHOOL_DAYS + 1):
+        for each in days:
             for first in range(len(periods) - size + 1):
                 start, end = _at(each, periods[first].starts), _at(each, periods[first + size - 1].ends)
                 if start > slot.starts_at:
                     yield start, end
         return
     length = slot.ends_at - slot.starts_at
-    for ending in sorted({b.ends_at for b in busy if b.ends_at > slot.starts_at}):
-        yield ending, ending + length
+    same_time = to_local(slot.starts_at).time()
+    starts = {b.ends_at for b in busy if b.ends_at > slot.starts_at} | {_at(each, same_time) for each in days}
+    school = set(days)
+    for start in sorted(s for s in starts if s > slot.starts_at):
+        end = start + length
+        if {to_local(start).date(), to_local(end - timedelta(microseconds=1)).date()} <= school:
+            yield start, end
 
 
 def _period_range(periods: list[Period], name: str) -> list[Period]:
@@ -342,9 +348,12 @@ def _period_range(periods: list[Period], name: str) -> list[Period]:
 def next_free_slot(session: Session, asset_ids: list[int], slot: Slot) -> tuple[datetime, datetime] | None:
     """The next slot of the same length (same number of periods, or same duration) free for every asset,
     looking up to ``NEXT_FREE_SCHOOL_DAYS`` school days ahead; None when there is none in that time."""
-    horizon = _at(_school_days_from(to_local(slot.starts_at).date(), NEXT_FREE_SCHOOL_DAYS + 2)[-1], time(0, 0))
+    days = school_days_from(to_local(slot.starts_at).date(), NEXT_FREE_SCHOOL_DAYS + 2, school_holidays(session))
+    if len(days) < NEXT_FREE_SCHOOL_DAYS + 2:
+        return None
+    horizon = _at(days[-1], time(0, 0))
     busy = busy_times(session, asset_ids, slot.starts_at, horizon + (slot.ends_at - slot.starts_at))
-    for start, end in _candidates(session, slot, busy):
+    for start, end in _candidates(session, slot, busy, days[:-1]):
         if start >= horizon:
             break
         if not _overlapping(busy, start, end):

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from sqlalchemy.orm import Session
 
 from app.models import Role, User
+from app.services import school_days
 from app.services.accounts import users_with_role
 from app.services.errors import ValidationFailed
 from app.services.periods import PERIODS, normalised
@@ -84,7 +85,10 @@ class SettingGroup:
 # The settings page in the order a school thinks of it; a setting not named here goes under "Other".
 GROUPS = (
     ("School", ("school.name", "loans.default_days", "loans.terms_text")),
-    ("Time and lessons", ("school.time_zone", "permissions.lesson_ends", "permissions.day_ends", "bookings.periods")),
+    (
+        "Time and lessons",
+        ("school.time_zone", "permissions.lesson_ends", "permissions.day_ends", "bookings.periods", "bookings.holidays"),
+    ),
     (
         "Notifications",
         (
@@ -151,6 +155,8 @@ def _kind(default: object, key: str) -> str:
         return "long"
     if key == PERIODS.key:
         return "periods"
+    if key == school_days.HOLIDAYS.key:
+        return "holidays"
     if isinstance(default, bool):
         return "text"
     if isinstance(default, int):
@@ -219,6 +225,10 @@ def _parse_periods(text: str, _raw: list[str], _approvers: dict[int, User]) -> s
     return normalised(text)
 
 
+def _parse_holidays(text: str, _raw: list[str], _approvers: dict[int, User]) -> str:
+    return school_days.normalised(text)
+
+
 # How each kind of field is read from the form; any other kind is a line of text.
 _PARSERS: dict[str, Callable[[str, list[str], dict[int, User]], object]] = {
     "number": _parse_number,
@@ -227,6 +237,7 @@ _PARSERS: dict[str, Callable[[str, list[str], dict[int, User]], object]] = {
     "zone": _parse_zone,
     "email": _parse_email,
     "periods": _parse_periods,
+    "holidays": _parse_holidays,
 }
 
 

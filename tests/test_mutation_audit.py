@@ -23,6 +23,10 @@ from app.services import audit
 from app.services.audit import GENESIS_HASH, Origin, origin_of_changes, record_audit_event, verify_chain
 from tests.factories import make_user
 
+# SQLite only: the tampering drops SQLite's guard triggers, and the edge cases are the same logic on both
+# databases (tests/test_audit.py and tests/test_audit_checkpoints.py verify whole chains on PostgreSQL too).
+pytestmark = pytest.mark.sqlite_only
+
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)  # the frozen clock
 HASH_A = "a" * 64
 HASH_B = "b" * 64

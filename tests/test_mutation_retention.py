@@ -42,6 +42,10 @@ from tests.booking_factories import bookable_asset, make_booking
 from tests.factories import make_device, make_user
 from tests.permission_factories import ask, committed, make_area
 
+# SQLite only: rows are put at exact ages with SQLite's stored time text; tests/test_retention.py runs
+# retention itself on both databases.
+pytestmark = pytest.mark.sqlite_only
+
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)  # the frozen clock
 YEAR_OF_MONTHS = timedelta(days=365)  # 12 months as retention counts them: round(12 * 30.44) days
 SECOND = timedelta(seconds=1)

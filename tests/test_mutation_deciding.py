@@ -291,7 +291,7 @@ def test_end_only_your_own_approved_permission(school, frozen_clock):
     request = fresh(asked)
     assert (request.status, request.ended_at) == ("ended", NINE + timedelta(minutes=20))
     event = _last("permission.ended")
-    assert (event.actor_id, event.subject_id) == (school["staff"].id, str(asked.id))
+    assert (event.actor_id, event.subject_type, event.subject_id) == (school["staff"].id, "permission_request", str(asked.id))
     assert json.loads(event.details) == {"area_id": school["area"].id, "early": True}
     assert ("area", str(school["area"].id)) in _links(event)
     error = _refused(permissions.end_permission, school["staff"], asked.id)

@@ -15,6 +15,7 @@ from hashlib import sha256
 import pytest
 import sqlalchemy as sa
 from argon2 import PasswordHasher
+from sqlalchemy import event
 
 from app.auth.routes import safe_next
 from app.database import write_intent
@@ -158,6 +159,13 @@ def test_throttling_starts_at_exactly_max_failures_for_that_account_and_ip(app):
     assert _sign_in(person.email, ip="10.0.0.2").user.id == person.id
 
 
+def test_throttling_names_the_domain_after_the_last_at_sign(app):
+    for _ in range(3):
+        _sign_in('"a@b"@Elsewhere.Example', "x")
+    assert _sign_in('"a@b"@elsewhere.example', "x").throttled is True
+    assert json.loads(_events("auth.sign_in_throttled")[0].details) == {"email_domain": "elsewhere.example"}
+
+
 def test_throttling_an_unknown_email_names_only_its_domain(app):
     for _ in range(3):
         _sign_in("Nobody@Elsewhere.Example", "x")
@@ -251,6 +259,25 @@ def test_a_live_session_gives_its_person_until_the_absolute_limit(app, frozen_cl
     assert accounts.live_session_user(db.session, person.id, session_id, absolute).id == person.id
     frozen_clock.advance(seconds=1)
     assert accounts.live_session_user(db.session, person.id, session_id, absolute) is None
+
+
+def test_a_live_session_and_its_persons_roles_take_one_query(app):
+    person = make_user(Role.OFFICE, Role.ADMIN)
+    session_id, person_id = _start(person), person.id
+    db.session.expire_all()
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        found = accounts.live_session_user(db.session, person_id, session_id, timedelta(hours=12))
+        assert found.roles == {Role.STAFF, Role.OFFICE, Role.ADMIN}
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert [s.split()[0] for s in statements if s != "BEGIN"] == ["SELECT"], "\n".join(statements)
 
 
 def test_a_session_is_not_live_for_anyone_else_nor_once_ended_nor_for_a_leaver(app):

@@ -399,3 +399,16 @@ def test_only_the_owner_can_unsubscribe_and_it_is_audited(app):
 def test_a_push_never_carries_a_full_imei():
     assert push.safe_text("IMEI 490154203237518 and 1234567890123") == "IMEI …7518 and 1234567890123"
     assert push.safe_text("12345678901234") == "…1234"
+
+
+def test_a_stored_endpoint_without_a_host_is_forgotten_with_an_empty_push_service(app):
+    # A row kept from before the endpoint rules (or written by hand): unsubscribing still works and says so.
+    owner = make_user()
+    with write_intent():
+        row = PushSubscription(user_id=owner.id, endpoint="mailto:push@school.example", p256dh=P256DH, auth=AUTH)
+        db.session.add(row)
+        db.session.commit()
+        push.unsubscribe(db.session, owner, row)
+        db.session.commit()
+    [event] = _events("push.unsubscribed")
+    assert json.loads(event.details) == {"push_service": ""}

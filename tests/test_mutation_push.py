@@ -244,6 +244,7 @@ def test_b64url_decoding_adds_the_padding_it_needs():
     assert push._b64url_decode("YWI") == b"ab"
     assert push._b64url_decode("YWJj") == b"abc"
     assert push._b64url_decode("-_8") == b"\xfb\xff"
+    assert push._b64url_decode("YWJjZGVmZw") == b"abcdefg"  # 10 characters: two '=' needed
 
 
 def test_a_good_subscription_has_no_errors():

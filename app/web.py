@@ -13,7 +13,7 @@ from app.database import reset_write_intent, set_write_intent
 from app.extensions import csrf, db, login_manager
 from app.ids import MAX_ID, URL_ID_PATTERN
 from app.problems import problem
-from app.services.accounts import live_session_user
+from app.services.accounts import idle_too_long, live_session_user
 from app.services.api_tokens import user_for_token
 from app.services.audit import Origin, reset_origin, set_origin
 
@@ -72,7 +72,7 @@ def load_user(user_id: str):
     config = current_app.config
     now = time.time()
     seen = session.get("seen", 0)
-    if now - seen > config["SESSION_IDLE_MINUTES"] * 60:
+    if idle_too_long(seen, now, timedelta(minutes=config["SESSION_IDLE_MINUTES"])):
         g.session_expired = True
         return None
     try:

@@ -19,6 +19,7 @@ from app.models import AuditEvent, AuditLink, Loan, Notification, Role
 from app.services import assets, loans
 from app.services.accounts import deactivate_user
 from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from tests.booking_factories import bookable_asset, make_booking
 from tests.equipment_factories import lend, make_asset
 from tests.factories import make_user
 
@@ -309,3 +310,16 @@ def test_a_loan_without_notes_keeps_none(office, teacher):
         db.session.commit()
     assert (loan.purpose, loan.condition_out) == ("", "")
     assert _check_in(office, asset).condition_in == ""
+
+
+def test_check_out_refuses_someone_elses_booking_but_lends_to_the_booker(office, teacher):
+    # The booking refusal check_out gained (issue 17): it is asked with this borrower and this due date.
+    walk_in = make_user(name="Miss Walk-in")
+    thursday = TODAY + timedelta(days=1)
+    camera = bookable_asset(office, name="Class camera", tag="MUT-CAM")
+    make_booking(teacher, day=thursday, periods=("P3",), asset_id=camera.id)
+    caught = _refused(loans.check_out, office, camera.id, borrower_id=walk_in.id, due_on=thursday)
+    assert isinstance(caught, Conflict) and str(caught).startswith("MUT-CAM is booked by Mr Teacher for ")
+    assert db.session.get(type(camera), camera.id).status == "available"
+    loan = _check_out(office, camera, borrower_id=teacher.id, due_on=thursday)
+    assert loan.borrower_id == teacher.id

@@ -4,7 +4,7 @@ Run after `mutmut run` (`make mutation` does both): python tools/mutation_report
 
 A module is a dotted name or a path (app.services.imei or app/services/imei.py); with none, every module
 in [tool.mutmut] only_mutate is reported. A module too large to finish is limited to the functions that
-protect people, named in [tool.lanyard.mutation] functions in pyproject.toml; only those functions' mutants
+protect people, named in [tool.lanyard.mutation] functions in pyproject.toml (a method as Class.method); only those functions' mutants
 are run and counted. `--patterns` prints the mutmut mutant patterns for the modules (the Makefile runs
 `mutmut run` with them); `--ci` means the modules in [tool.lanyard.mutation] ci. For each module it reads
 mutants/<path>.meta, which mutmut writes with an exit code per mutant, and counts:
@@ -80,17 +80,23 @@ def dotted(path: str) -> str:
     return path.removesuffix(".py").replace("/", ".")
 
 
+def mangled(name: str) -> str:
+    """mutmut's name for a function (x_<function>) or, written Class.method, a method (xǁClassǁmethod)."""
+    owner, _, method = name.rpartition(".")
+    return f"x\u01c1{owner}\u01c1{method}" if owner else f"x_{name}"
+
+
 def mutant_patterns(path: str, functions: dict[str, list[str]]) -> list[str]:
-    """mutmut's names for a module's mutants are <dotted module>.x_<function>__mutmut_<n>."""
+    """mutmut's names for a module's mutants are <dotted module>.<mangled function>__mutmut_<n>."""
     if path not in functions:
         return [f"{dotted(path)}.*"]
-    return [f"{dotted(path)}.x_{name}__mutmut_*" for name in functions[path]]
+    return [f"{dotted(path)}.{mangled(name)}__mutmut_*" for name in functions[path]]
 
 
 def in_scope(mutant: str, path: str, functions: dict[str, list[str]]) -> bool:
     if path not in functions:
         return True
-    return any(mutant.startswith(f"{dotted(path)}.x_{name}__mutmut_") for name in functions[path])
+    return any(mutant.startswith(f"{dotted(path)}.{mangled(name)}__mutmut_") for name in functions[path])
 
 
 def load_equivalents() -> dict[str, dict]:

@@ -279,6 +279,12 @@ def sign_out(session: Session, user: User, session_id: str | None) -> None:
     record_audit_event(session, user, "auth.signed_out", "user", user.id)
 
 
+def idle_too_long(seen: float, now: float, idle: timedelta) -> bool:
+    """True when the browser's last request (``seen``, Unix seconds from its cookie) is more than ``idle``
+    before ``now``: the session then ends however recently it began (DESIGN.md section 10)."""
+    return now - seen > idle.total_seconds()
+
+
 def live_session_user(session: Session, user_id: int, session_id: str | None, absolute: timedelta) -> User | None:
     """Return the user if this browser's session is still live: not ended, not too old, account active."""
     if not session_id:

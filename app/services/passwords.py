@@ -18,10 +18,13 @@ def hash_password(password: str) -> str:
 
 
 def check_password(stored_hash: str | None, password: str) -> bool:
+    """True when ``password`` matches ``stored_hash``. With no hash (no account, or no password yet: None or
+    empty) the dummy hash is verified for the same time, and the answer is always False."""
     try:
-        return _hasher.verify(stored_hash or _DUMMY_HASH, password) and stored_hash is not None
+        matched = _hasher.verify(stored_hash or _DUMMY_HASH, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
+    return matched and bool(stored_hash)
 
 
 def needs_rehash(stored_hash: str) -> bool:

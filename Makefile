@@ -75,17 +75,17 @@ clean:
 ## make mutation: mutation-test the modules that protect people and records with mutmut, print each module's
 ## score and fail under 90% of non-equivalent mutants killed (issue 19). MODULES="app/services/imei.py ..."
 ## for some of them (each must be in [tool.mutmut] only_mutate in pyproject.toml). One worker, niced.
-## make mutation-ci: the same over the modules CI runs ([tool.lanyard.mutation] ci; .ci/run calls it), with
-## only their own tests ([tool.lanyard.mutation] ci_tests, tools/mutation_ci.py).
+## make mutation-ci: the same over the modules CI runs ([tool.lanyard.mutation] ci; .ci/run calls it).
+## Either gives mutmut only the chosen modules' own tests ([tool.lanyard.mutation.tests], tools/mutation_run.py).
 # Run `make install-dev` first. Each mutant runs only the tests covering the mutated function, on SQLite.
 # Modules too large to finish are limited to the functions named in [tool.lanyard.mutation] functions.
 # Survivors that no test can kill are listed with the reason in tests/mutation_equivalents.toml.
 .PHONY: mutation mutation-ci
 MUTATION_MODULES = $(or $(MODULES),$(shell $(BIN)/python -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml", "rb"))["tool"]["mutmut"]["only_mutate"]))'))
 mutation:
-	nice -n 10 $(BIN)/mutmut run --max-children 1 $(shell $(BIN)/python tools/mutation_report.py --patterns $(MUTATION_MODULES))
+	nice -n 10 $(BIN)/python tools/mutation_run.py $(MUTATION_MODULES) -- --max-children 1 $(shell $(BIN)/python tools/mutation_report.py --patterns $(MUTATION_MODULES))
 	$(BIN)/python tools/mutation_report.py $(MUTATION_MODULES)
 
 mutation-ci:
-	nice -n 10 $(BIN)/python tools/mutation_ci.py --max-children 1 $(shell $(BIN)/python tools/mutation_report.py --ci --patterns)
+	nice -n 10 $(BIN)/python tools/mutation_run.py --ci -- --max-children 1 $(shell $(BIN)/python tools/mutation_report.py --ci --patterns)
 	$(BIN)/python tools/mutation_report.py --ci

@@ -181,6 +181,9 @@ def _register_templates(app: Flask) -> None:
     from app import clock
 
     clock.set_zone_source(school_zone)
+    from app import html_attributes
+
+    html_attributes.install()
     from app.assets import asset_url, cache_static
     from app.services.imei import masked
 

@@ -7,6 +7,7 @@ all, with everything else on the "More" page. On a desktop every item is shown i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from app.models import Role
 
@@ -61,6 +62,7 @@ def register_nav(
 ) -> None:
     if not any(item.endpoint == endpoint for item in _items):
         _items.append(NavItem(label, endpoint, roles, order, tab_label))
+        _navigation_for_roles.cache_clear()
 
 
 def nav_for(user) -> list[NavItem]:
@@ -89,6 +91,26 @@ def choose_tabs(items: list[NavItem], user) -> list[NavItem]:
     return tabs
 
 
+@dataclass(frozen=True)
+class _Roles:
+    """Just the roles of a person: what the navigation depends on, so it can be worked out once per set."""
+
+    names: frozenset[str]
+    is_authenticated: bool = True
+
+    def has_role(self, *roles: Role) -> bool:
+        return any(role in self.names for role in roles)
+
+
+@lru_cache(maxsize=64)
+def _navigation_for_roles(roles: _Roles) -> Navigation:
+    items = nav_for(roles)
+    return Navigation(items, choose_tabs(items, roles) if items else [])
+
+
 def navigation_for(user) -> Navigation:
-    items = nav_for(user)
-    return Navigation(items, choose_tabs(items, user) if items else [])
+    """The navigation for a person: drawn on every page, and the same for everyone with the same roles
+    (a handful of combinations), so it is worked out once per set of roles (issue 13)."""
+    if not getattr(user, "is_authenticated", False):
+        return Navigation([], [])
+    return _navigation_for_roles(_Roles(frozenset(row.role for row in user.role_rows)))

@@ -352,8 +352,11 @@ def check_out(asset_id: int):
         condition=body.condition,
         accepted_in_person=body.terms_accepted_in_person,
     )
+    # The answer is built before the commit: afterwards every row has expired, and reading the loan back
+    # would reload it with its asset and four people (and their roles) for nothing (issue 13).
+    answer = reply(Loan.of(loan), 201)
     db.session.commit()
-    return reply(Loan.of(loan), 201)
+    return answer
 
 
 @bp.post("/assets/<int:asset_id>/check-in")
@@ -361,8 +364,9 @@ def check_out(asset_id: int):
 def check_in(asset_id: int):
     body = read_body(CheckIn, optional=True)
     loan = loans.check_in(db.session, current_user, asset_id, condition=body.condition, damaged=body.damaged)
+    answer = reply(Loan.of(loan))  # built before the commit, as for check-out
     db.session.commit()
-    return reply(Loan.of(loan))
+    return answer
 
 
 # Loans --------------------------------------------------------------------------------------------

@@ -71,7 +71,9 @@ class User(Model):
         return {Role(row.role) for row in self.role_rows}
 
     def has_role(self, *roles: Role) -> bool:
-        return bool(self.roles.intersection(roles))
+        # Asked a few dozen times a page (navigation, templates): the stored strings compare equal to the
+        # StrEnum members (and to the plain names templates pass), so no set of enums is built each time.
+        return any(row.role in roles for row in self.role_rows)
 
     # Flask-Login protocol
     @property

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, lazyload
 
 from app.clock import utcnow
 from app.models import (
@@ -282,9 +282,16 @@ def find_by_tag(session: Session, tag: str) -> SchoolAsset | None:
 
 
 def lock_asset(session: Session, asset_id: int) -> SchoolAsset:
-    """Load the asset with a row lock (PostgreSQL) so two check-outs or check-ins queue up."""
+    """Load the asset with a row lock (PostgreSQL) so two check-outs or check-ins queue up.
+
+    Its IMEI row is loaded only if asked for (a check-out or check-in never does), not by a select-in.
+    """
     asset = session.execute(
-        sa.select(SchoolAsset).where(SchoolAsset.id == asset_id).with_for_update().execution_options(populate_existing=True)
+        sa.select(SchoolAsset)
+        .options(lazyload(SchoolAsset.imei_row))
+        .where(SchoolAsset.id == asset_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if asset is None:
         raise NotFound("There is no such asset.")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session, contains_eager, lazyload
 
 from app.clock import utcnow
 from app.models import AuditEvent, DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei, Role, User
@@ -253,7 +253,12 @@ def mark_found(session: Session, actor: User, device: PersonalDevice) -> None:
 
 
 def devices_of(session: Session, owner: User, include_retired: bool = False) -> list[PersonalDevice]:
-    query = sa.select(PersonalDevice).where(PersonalDevice.owner_id == owner.id)
+    """The owner's devices, newest first.
+
+    ``owner`` is loaded lazily: it is the person passed in, already in the session, so ``device.owner``
+    costs no query, whereas the model's joined load would also run a select-in of their roles (issue 13).
+    """
+    query = sa.select(PersonalDevice).options(lazyload(PersonalDevice.owner)).where(PersonalDevice.owner_id == owner.id)
     if not include_retired:
         query = query.where(PersonalDevice.status != DeviceStatus.RETIRED.value)
     return list(session.scalars(query.order_by(PersonalDevice.created_at.desc(), PersonalDevice.id.desc())))

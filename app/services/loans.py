@@ -60,7 +60,8 @@ def open_loan_for(session: Session, asset_id: int) -> Loan | None:
 def _borrower(session: Session, borrower_id: int | None) -> User | None:
     if borrower_id is None:
         return None
-    user = session.get(User, borrower_id)
+    # Their roles are not needed to lend them something: no select-in of role rows (issue 13).
+    user = session.get(User, borrower_id, options=[so.lazyload(User.role_rows)])
     return user if user is not None and user.is_active_account else None
 
 
@@ -110,6 +111,11 @@ def check_out(
         asset_id=asset.id,
         borrower_id=borrower.id,
         issued_by_id=actor.id,
+        # The loaded rows as well as their ids: the session's identity map holds rows only weakly, so
+        # without these the answer that names them would read the asset and the borrower back.
+        asset=asset,
+        borrower=borrower,
+        issued_by=actor,
         out_at=utcnow(),
         due_on=due_on,
         purpose=purpose.strip(),
@@ -291,10 +297,14 @@ def days_overdue(loan: Loan, today: date | None = None) -> int:
 
 
 def assets_on_loan_to(session: Session, user: User) -> list[SchoolAsset]:
-    """The school assets a person has on loan now: what they may name in a permission request."""
+    """The school assets a person has on loan now: what they may name in a permission request.
+
+    Without their IMEI rows (the door page names the asset, nothing more): no select-in on every visit.
+    """
     return list(
         session.scalars(
             sa.select(SchoolAsset)
+            .options(so.lazyload(SchoolAsset.imei_row))
             .join(Loan, sa.and_(Loan.asset_id == SchoolAsset.id, Loan.returned_at.is_(None)))
             .where(Loan.borrower_id == user.id)
             .order_by(SchoolAsset.tag)

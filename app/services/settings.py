@@ -60,10 +60,17 @@ def _stored(session: Session) -> dict[str, Any]:
     return snapshot
 
 
-@event.listens_for(Session, "after_commit")
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_snapshot(session: Session, *_args) -> None:
     session.info.pop(_SNAPSHOT, None)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_snapshot_at_the_end(session: Session) -> None:
+    """Forget at the end of the transaction, not when a savepoint inside it is released (SQLAlchemy
+    says ``after_commit`` for both): what the savepoint wrote is still this transaction's (issue 13)."""
+    if not session.in_nested_transaction():
+        _forget_snapshot(session)
 
 
 def get_setting(session: Session, key: str):

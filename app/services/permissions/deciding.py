@@ -21,7 +21,7 @@ from app.services.notifications import notify
 from app.services.permissions.common import MAX_NOTE, REVIEW_WITHIN, name_of
 from app.services.permissions.options import request_links
 from app.services.permissions.places import end_other_places
-from app.services.permissions.queries import own_request
+from app.services.permissions.queries import LIST_OPTIONS, own_request
 
 # Deciding -------------------------------------------------------------------------------------------
 
@@ -44,7 +44,9 @@ def _locked(session: Session, request_id: int) -> PermissionRequest:
     """
     if not lock_request(session, request_id):
         raise NotFound("There is no such request.")
-    request = session.get(PermissionRequest, request_id, populate_existing=True)
+    # LIST_OPTIONS: the joined people come without their roles and the standing permission is not joined;
+    # the model's default graph would add select-ins of roles for every person on it (issue 13).
+    request = session.get(PermissionRequest, request_id, populate_existing=True, options=LIST_OPTIONS)
     assert request is not None  # locked above
     return request
 

@@ -180,6 +180,10 @@ def begin_request_write():
     if request.method in SAFE_METHODS:
         return None
     _ = current_user.is_authenticated
+    # Nothing before this point writes, but a session shared by several requests (one app context pushed
+    # around them, as an in-process WSGI client does) may still hold an unfinished request's changes:
+    # dropped here, as production's teardown drops them, rather than carried into this write.
+    db.session.rollback()
     begin_write(db.session)
     return None
 

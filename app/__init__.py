@@ -55,6 +55,11 @@ def create_app(config: dict | None = None) -> Flask:
     from app.policy.gate import register_policy_gate
 
     register_policy_gate(app)  # after the CSRF check, before form keys are claimed
+    from app.web import begin_request_write
+
+    # After authentication, the CSRF check and the policy gate (read outside the write lock), before the
+    # form key's claim and every blueprint's own hooks and views (inside it): see app/database.py.
+    app.before_request(begin_request_write)
     from app.form_keys import register_form_keys
 
     register_form_keys(app)  # after the request rules: the CSRF check comes first

@@ -2,10 +2,12 @@
 
 - ``new_form_key()`` (a template global) draws a fresh key for the hidden ``form_key`` input beside the
   CSRF token of every form that changes something: a form drawn again with errors gets a new key.
-- Before the view, a key posted with a page form is inserted into the view's transaction; the view's own
-  commit keeps it. A key already taken answers with the first result (303 to where the first answer
-  went) and the view never runs.
-- After the view, the first result is recorded (or, for an answer that is not a success, the key freed).
+- Before the view, a key posted with a page form is inserted into the view's transaction (the write
+  transaction ``app.web.begin_request_write`` opened just before); the view's own commit keeps it. A
+  key already taken answers with the first result (303 to where the first answer went) and the view
+  never runs.
+- After the view, the first result is recorded (or, for an answer that is not a success, the key freed)
+  in a short write transaction of its own.
 
 Posts without a key (the JSON API, an old cached page) work as before.
 """
@@ -23,7 +25,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import HTTPException
 
-from app.database import reset_write_intent, set_write_intent
+from app.database import begin_write, reset_write_intent, set_write_intent
 from app.extensions import db
 from app.services import form_keys
 
@@ -61,7 +63,9 @@ def _claim_form_key():
     token = form_keys.verified_token(current_app.config["SECRET_KEY"], key, user_id)
     if token is None:
         return None  # another person's key or a made-up one: ignored, never answered with someone's result
-    for _attempt in range(3):
+    for attempt in range(3):
+        if attempt:
+            begin_write(db.session)  # waiting for the first result ended the write transaction
         row = form_keys.claim(db.session, token, user_id, request.endpoint or "")
         if row is not None:
             g.form_key = token
@@ -71,6 +75,7 @@ def _claim_form_key():
         if first is not None:
             return _replay(first, user_id)
         # The first request let the key go (it was refused): this one acts as a first submission.
+    begin_write(db.session)
     return None
 
 
@@ -121,6 +126,7 @@ def _record_first_result(response):
     if token is None or db.session.info.pop("form_key_committed", None) != token:
         return response  # no key, or the view did not commit: the teardown's rollback frees the key
     try:
+        begin_write(db.session)  # the view's transaction is over; whatever it drew was read outside the lock
         if 300 <= response.status_code < 400:
             form_keys.record_result(db.session, token, response.status_code, _local(response.location) or _fallback_location())
         elif response.status_code < 400:

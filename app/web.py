@@ -1,20 +1,26 @@
-"""Per-request rules shared by every page and API call: sessions, write transactions, headers."""
+"""Per-request rules shared by every page and API call: sessions, write transactions, headers.
+
+A request that may write holds SQLite's write lock for its write only (see app/database.py): its
+authentication, CSRF check and form parsing read in a deferred transaction, ``begin_request_write``
+opens the write phase just before the view (and the form key's claim), and a page drawn after the
+write (or instead of it) renders outside the lock.
+"""
 
 from __future__ import annotations
 
 import time
 from datetime import timedelta
 
-from flask import Flask, abort, current_app, g, request, session
+from flask import Flask, abort, before_render_template, current_app, g, request, session
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
-from app.database import reset_write_intent, set_write_intent
+from app.database import begin_write, end_write_phase, release_unused_write, reset_write_intent, set_write_intent
 from app.extensions import csrf, db, login_manager
 from app.ids import MAX_ID, URL_ID_PATTERN
 from app.problems import problem
 from app.services.accounts import idle_too_long, live_session_user
-from app.services.api_tokens import user_for_token
+from app.services.api_tokens import note_token_use, user_for_token
 from app.services.audit import Origin, reset_origin, set_origin
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -112,19 +118,24 @@ def _authenticate_token_call():
     """Resolve an API call's Authorization header before anything runs; a header that is not a live token is a 401.
 
     A wrong, revoked or malformed token must never fall back to the cookie session that came along,
-    nor skip the CSRF check that session would need.
+    nor skip the CSRF check that session would need. The lookup reads; when the token's hourly use is
+    due, recording it is a write of its own (the write lock, decided again under it, committed).
     """
     secret = bearer_token()
     found = user_for_token(db.session, secret) if secret else None
     if found is None:
         db.session.rollback()
         return credentials_refused()
-    user, token, recorded = found
+    user, token, due = found
     g.api_token_id = token.id
     g.api_token_user = user
-    if recorded:
+    if due:
         # The token's audited use stands whatever the request does next. Otherwise there is nothing to
-        # commit, and not committing keeps the person and their roles loaded for the rest of the request.
+        # commit, and not ending the transaction keeps the person and their roles loaded for the request.
+        begin_write(db.session)
+        if note_token_use(db.session, token, user) is None:
+            db.session.rollback()
+            return credentials_refused()  # revoked or closed between the lookup and the write
         db.session.commit()
     return None
 
@@ -144,8 +155,8 @@ def credentials_refused():
 
 def _begin_request():
     token_call = api_authorization() is not None
-    # A token call may record its use (an audit append), so it takes the write lock from the start.
-    g.write_intent_token = set_write_intent(token_call or request.method not in SAFE_METHODS)
+    # Authentication and the CSRF check read: a deferred transaction, whatever the method.
+    g.write_intent_token = set_write_intent(False)
     g.origin_token = set_origin(Origin(ip=client_ip(), user_agent=request.user_agent.string or ""))
     if request.path.startswith("/api/") and any(len(request.args.getlist(key)) > 1 for key in request.args):
         abort(400, "Send each query parameter once.")
@@ -158,7 +169,37 @@ def _begin_request():
     return None
 
 
+def begin_request_write():
+    """Open the write phase of a request that may write (any method but GET, HEAD, OPTIONS), just before its view.
+
+    Registered after the request rules and the policy gate (so the person is known, the CSRF token
+    checked and the form parsed, all in a read transaction) and before the form key is claimed (so
+    the key and the view's changes commit together, under the write lock). The person is loaded
+    here if nothing asked yet, so that lookup stays outside the lock too.
+    """
+    if request.method in SAFE_METHODS:
+        return None
+    _ = current_user.is_authenticated
+    # Nothing before this point writes, but a session shared by several requests (one app context pushed
+    # around them, as an in-process WSGI client does) may still hold an unfinished request's changes:
+    # dropped here, as production's teardown drops them, rather than carried into this write.
+    db.session.rollback()
+    begin_write(db.session)
+    return None
+
+
+def _draw_outside_the_write(_sender, template, context, **_extra) -> None:
+    """A page drawn while the write phase is open but nothing was written (a form that failed validation,
+    a 404 for a missing object) ends the unused write transaction first: the template renders without the
+    lock. A transaction that has written keeps it; the route commits after drawing."""
+    from app.errors import avoid_database
+
+    if not avoid_database():
+        release_unused_write(db.session)
+
+
 def _end_request(_error=None) -> None:
+    end_write_phase(db.session)
     if token := g.pop("write_intent_token", None):
         reset_write_intent(token)
     if token := g.pop("origin_token", None):
@@ -220,5 +261,6 @@ def _pending_approvals() -> int:
 def register_request_rules(app: Flask) -> None:
     app.before_request(_begin_request)
     app.teardown_request(_end_request)
+    before_render_template.connect(_draw_outside_the_write, app)
     app.after_request(_security_headers)
     app.context_processor(_user_context)

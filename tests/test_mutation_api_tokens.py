@@ -16,7 +16,15 @@ from app.database import write_intent
 from app.extensions import db
 from app.models import ApiToken, AuditEvent, AuditLink
 from app.services import accounts
-from app.services.api_tokens import MAX_ACTIVE_TOKENS, create_token, revoke_all_tokens, revoke_token, tokens_of, user_for_token
+from app.services.api_tokens import (
+    MAX_ACTIVE_TOKENS,
+    create_token,
+    note_token_use,
+    revoke_all_tokens,
+    revoke_token,
+    tokens_of,
+    user_for_token,
+)
 from app.services.errors import NotFound, ValidationFailed
 from tests.factories import make_user
 
@@ -143,10 +151,20 @@ def test_revoking_all_of_a_persons_tokens_spares_everyone_else_and_says_why(app,
 
 
 def _use(secret):
-    with write_intent():
-        found = user_for_token(db.session, secret)
-        db.session.commit()
-    return found
+    """Authenticate as the app does: look the token up (a read), then record a due use under the write lock."""
+    found = user_for_token(db.session, secret)
+    if found is None:
+        db.session.rollback()
+        return None
+    user, token, due = found
+    if due:
+        with write_intent():
+            db.session.rollback()
+            recorded = note_token_use(db.session, token, user)
+            db.session.commit()
+        return (user, token, recorded) if recorded is not None else None
+    db.session.rollback()
+    return user, token, False
 
 
 def test_a_bearer_token_finds_its_active_owner_and_audits_use_hourly(app, frozen_clock):

@@ -80,9 +80,10 @@ def revoke_all_tokens(session: Session, actor: User | None, owner: User, reason:
 
 
 def user_for_token(session: Session, secret: str) -> tuple[User, ApiToken, bool] | None:
-    """The active person behind a bearer token, or None. Use is audited at most hourly per token.
+    """The active person behind a bearer token, or None. It only reads (authentication runs outside the write lock).
 
-    The third value says whether this call recorded the use (so there is something to commit).
+    The third value says whether the token's use is due to be audited (at most hourly per token): the
+    caller then records it with ``note_token_use`` in a write transaction.
     """
     if not secret.startswith(TOKEN_PREFIX):
         return None
@@ -92,9 +93,24 @@ def user_for_token(session: Session, secret: str) -> tuple[User, ApiToken, bool]
     user = session.get(User, token.user_id)
     if user is None or not user.is_active_account:
         return None
-    now = utcnow()
-    recorded = token.last_used_at is None or now - token.last_used_at >= USE_AUDIT_INTERVAL
-    if recorded:
-        token.last_used_at = now
-        record_audit_event(session, user, "api_token.used", "api_token", token.id)
-    return user, token, recorded
+    return user, token, _use_due(token)
+
+
+def _use_due(token: ApiToken) -> bool:
+    return token.last_used_at is None or utcnow() - token.last_used_at >= USE_AUDIT_INTERVAL
+
+
+def note_token_use(session: Session, token: ApiToken, user: User) -> bool | None:
+    """Audit a token's use if it is still due, deciding again under the write lock (the caller commits).
+
+    True when recorded, False when another call recorded it meanwhile, None when the token was revoked or
+    its owner's account closed since ``user_for_token`` found it.
+    """
+    locked = session.scalar(sa.select(ApiToken).where(ApiToken.id == token.id).with_for_update())
+    if locked is None or locked.revoked_at is not None or not user.is_active_account:
+        return None
+    if not _use_due(locked):
+        return False
+    locked.last_used_at = utcnow()
+    record_audit_event(session, user, "api_token.used", "api_token", locked.id)
+    return True

@@ -68,7 +68,7 @@ OPTIONS: dict[str, Callable[..., Options]] = {
     "asset": asset_options,
     "area": area_options,
 }
-_TABLES = {"person": User, "device": PersonalDevice, "asset": SchoolAsset, "area": Area}
+_IDS = {"person": User.id, "device": PersonalDevice.id, "asset": SchoolAsset.id, "area": Area.id}
 
 
 def _candidates(session: Session, kind: str, typed: str) -> sa.ColumnElement[bool]:
@@ -100,8 +100,8 @@ def _device_text(session: Session, typed: str) -> sa.ColumnElement[bool]:
 def too_many_to_list(session: Session, kind: str) -> bool:
     """More than ``INLINE_LIMIT`` rows: asks for the row after the limit (a short walk of the primary key)
     rather than counting a trust's 50,000 rows on every load of the page."""
-    table = _TABLES[kind]
-    return session.scalar(sa.select(table.id).order_by(table.id).offset(INLINE_LIMIT).limit(1)) is not None
+    row_id = _IDS[kind]
+    return session.scalar(sa.select(row_id).order_by(row_id).offset(INLINE_LIMIT).limit(1)) is not None
 
 
 def suggestions(session: Session) -> dict[str, list[str] | None]:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from app.database import write_intent
 from app.extensions import db
-from app.models import AuditEvent, AuditLink, Notification, Role
+from app.models import AuditEvent, AuditLink, Notification, PermissionRequest, Role
 from app.services import permissions
 from app.services.permissions import jobs
 from app.services.settings import set_setting
@@ -132,6 +132,27 @@ def test_only_live_requests_expire_each_once_in_id_order(school):
     assert _run(jobs.expire_due, NINE + timedelta(hours=2)) == 2
     assert [e.subject_id for e in _events("permission.expired")] == [str(first.id), str(second.id)]
     assert (fresh(denied).status, fresh(withdrawn).status) == ("denied", "withdrawn")
+
+
+def test_expiry_reads_each_request_afresh_though_the_session_already_holds_it(school):
+    """A tick runs its jobs in one transaction: a request an earlier job loaded may have changed before the
+    lock was taken, so expiry re-reads the locked rows rather than trusting the objects it holds."""
+    asked = ask(school["staff"], school["area"], school["phone"])
+    committed(permissions.decide, school["head"], asked.id, "approve", until=NINE + timedelta(minutes=40))
+    shortened = NINE + timedelta(minutes=30)
+    db.session.rollback()
+    with write_intent():
+        held = db.session.get(PermissionRequest, asked.id)
+        assert held is not None and held.approved_until == NINE + timedelta(minutes=40)
+        db.session.execute(
+            sa.update(PermissionRequest)
+            .where(PermissionRequest.id == asked.id)
+            .values(approved_until=shortened)
+            .execution_options(synchronize_session=False)
+        )
+        assert jobs.expire_due(db.session, NINE + timedelta(minutes=40)) == 1
+        assert (held.status, held.ended_at) == ("expired", shortened)
+        db.session.commit()
 
 
 # Escalation -------------------------------------------------------------------------------------------

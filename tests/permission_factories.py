@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from flask import has_app_context
@@ -10,8 +11,25 @@ from flask.testing import FlaskClient
 
 from app.database import write_intent
 from app.extensions import db
-from app.models import Area, AreaRule, AuditEvent, PermissionRequest, User
+from app.models import Area, AreaRule, AuditEvent, PermissionRequest, Role, User
 from app.services import areas, permissions
+from tests.factories import make_device, make_user
+
+NINE = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)  # the frozen clock (GMT: school time is UTC)
+EMERGENCY = "A pupil is having a seizure and I must call the parent now."
+
+
+def make_school() -> dict:
+    """A head, a deputy, an admin, a member of staff with a phone, and an ask-rule classroom."""
+    people = {
+        "head": make_user(Role.APPROVER, name="Mrs A Adeyemi"),
+        "deputy": make_user(Role.APPROVER, name="Mr D Okafor"),
+        "admin": make_user(Role.ADMIN, name="Mr T Hughes"),
+        "staff": make_user(name="Mr B Clarke"),
+    }
+    people["phone"] = make_device(people["staff"], model="iPhone 13")
+    people["area"] = make_area(people["admin"], "Year 3 classroom")
+    return people
 
 
 def committed(action: Callable, *args, **kwargs):

@@ -8,36 +8,25 @@ field in app/services/permissions/deciding.py would break. Direct service calls,
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from app.database import write_intent
 from app.extensions import db
-from app.models import AuditEvent, AuditLink, Notification, PermissionRequest, RequestStatus, Role
+from app.models import AuditEvent, AuditLink, Notification, PermissionRequest, RequestStatus
 from app.services import permissions
 from app.services.accounts import deactivate_user
 from app.services.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from app.services.permissions import deciding
-from tests.factories import make_device, make_user
-from tests.permission_factories import ask, committed, fresh, make_area
-
-NINE = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)  # the frozen clock (GMT: school time is UTC)
-EMERGENCY = "A pupil is having a seizure and I must call the parent now."
+from tests.factories import make_device
+from tests.permission_factories import EMERGENCY, NINE, ask, committed, fresh, make_area, make_school
 
 
 @pytest.fixture
 def school(app, frozen_clock):
-    people = {
-        "head": make_user(Role.APPROVER, name="Mrs A Adeyemi"),
-        "deputy": make_user(Role.APPROVER, name="Mr D Okafor"),
-        "admin": make_user(Role.ADMIN, name="Mr T Hughes"),
-        "staff": make_user(name="Mr B Clarke"),
-    }
-    people["phone"] = make_device(people["staff"], model="iPhone 13")
-    people["area"] = make_area(people["admin"], "Year 3 classroom")
-    return people
+    return make_school()
 
 
 @pytest.fixture

@@ -10,7 +10,10 @@ The floor app (benchmarks/floor) is measured in the same run, interleaved batch 
 endpoint, and every figure is printed with its ratio to the floor. Statements are counted per request
 with an SQLAlchemy ``before_cursor_execute`` listener.
 
-Usage: python -m benchmarks.cpu_bench [--backend sqlite|postgresql] [--requests 200]
+Usage: python -m benchmarks.cpu_bench [--backend sqlite|postgresql] [--requests 200] [--profile "request POST"]
+
+``--profile`` names the cases (a substring of each name) whose last round runs under cProfile, printing
+where their CPU goes (own time and cumulative), to find what to make cheaper.
 """
 
 from __future__ import annotations
@@ -143,7 +146,7 @@ def seed(app, requesters: int, approvers: int, assets: int) -> dict:
         }
 
 
-def measure(backend: str = "sqlite", requests: int = 200) -> list[Figure]:
+def measure(backend: str = "sqlite", requests: int = 200, profile: str = "") -> list[Figure]:
     warm = max(10, requests // 10)
     total = warm + requests
     with scratch_database(backend) as (url, instance):
@@ -234,7 +237,9 @@ def measure(backend: str = "sqlite", requests: int = 200) -> list[Figure]:
 
             floor_engine = floor_db.engine
         for case in cases:
-            figures += measure_case(case, engine, floor_client, floor_engine, warm, requests)
+            figures += measure_case(
+                case, engine, floor_client, floor_engine, warm, requests, profile=bool(profile) and profile in case.name
+            )
         with app.app_context():
             db.engine.dispose()
         with floor.app_context():
@@ -258,7 +263,32 @@ def _timed(call: Callable[[int], object], check: Callable[[object], bool], numbe
     return spent
 
 
-def measure_case(case: Case, engine, floor_client, floor_engine, warm: int, requests: int) -> list[Figure]:
+def _profiler():
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    return profiler
+
+
+def _print_profile(profiler, name: str, calls: int) -> None:
+    import pstats
+
+    profiler.disable()
+    print(f"\n== profile: {name}, {calls} calls ==")
+    stats = pstats.Stats(profiler).strip_dirs()
+    stats.sort_stats("tottime").print_stats(25)
+    stats.sort_stats("cumulative").print_stats(50)
+
+
+def measure_case(
+    case: Case, engine, floor_client, floor_engine, warm: int, requests: int, *, profile: bool = False
+) -> list[Figure]:
+    """The case's median CPU per request over ROUNDS rounds, each beside a round of the floor.
+
+    With ``profile``, the last round runs under cProfile and its statistics are printed (that round is
+    slower; the median of the five hardly moves).
+    """
     floor_call = lambda n: floor_client.get("/floor", base_url="https://floor.test")  # noqa: E731
     floor_check = lambda r: r.status_code == 200 and "Floor Person" in r.get_data(as_text=True)  # noqa: E731
     call = lambda n: case.call(case.client, n)  # noqa: E731
@@ -274,7 +304,10 @@ def measure_case(case: Case, engine, floor_client, floor_engine, warm: int, requ
         for r in range(ROUNDS):  # interleaved: floor, endpoint, floor, endpoint ...
             floor_ms.append(_timed(floor_call, floor_check, range(per_round), "floor") * 1000 / per_round)
             start = warm + r * per_round
+            profiler = _profiler() if profile and r == ROUNDS - 1 else None
             lanyard_ms.append(_timed(call, case.check, range(start, start + per_round), case.name) * 1000 / per_round)
+            if profiler is not None:
+                _print_profile(profiler, case.name, per_round)
     finally:
         event.remove(engine, "before_cursor_execute", counter)
         event.remove(floor_engine, "before_cursor_execute", floor_counter)
@@ -300,8 +333,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--profile", default="", help="profile the cases whose name holds this text")
     arguments = parser.parse_args()
-    print_table(measure(arguments.backend, arguments.requests))
+    print_table(measure(arguments.backend, arguments.requests, arguments.profile))
 
 
 if __name__ == "__main__":

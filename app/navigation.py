@@ -113,4 +113,4 @@ def navigation_for(user) -> Navigation:
     (a handful of combinations), so it is worked out once per set of roles (issue 13)."""
     if not getattr(user, "is_authenticated", False):
         return Navigation([], [])
-    return _navigation_for_roles(_Roles(frozenset(row.role for row in user.role_rows)))
+    return _navigation_for_roles(_Roles(user.role_names))

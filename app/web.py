@@ -19,7 +19,8 @@ from app.database import begin_write, end_write_phase, release_unused_write, res
 from app.extensions import csrf, db, login_manager
 from app.ids import MAX_ID, URL_ID_PATTERN
 from app.problems import problem
-from app.services.accounts import idle_too_long, live_session_user
+from app.services import accounts
+from app.services.accounts import idle_too_long, live_session
 from app.services.api_tokens import note_token_use, user_for_token
 from app.services.audit import Origin, reset_origin, set_origin
 
@@ -82,15 +83,16 @@ def load_user(user_id: str):
         g.session_expired = True
         return None
     try:
-        user = live_session_user(db.session, int(user_id), session.get("sid"), timedelta(hours=config["SESSION_ABSOLUTE_HOURS"]))
+        live = live_session(db.session, int(user_id), session.get("sid"), timedelta(hours=config["SESSION_ABSOLUTE_HOURS"]))
     except ValueError:
         return None
-    if user is None:
+    if live is None:
         g.session_expired = True
         return None
     if now - seen > 30:
         session["seen"] = now
-    return user
+    g.current_policy_id = live.current_policy_id
+    return live.user
 
 
 def api_authorization() -> str | None:
@@ -179,13 +181,27 @@ def begin_request_write():
     """
     if request.method in SAFE_METHODS:
         return None
-    _ = current_user.is_authenticated
+    cookie_user_id = current_user.id if current_user.is_authenticated and "api_token_user" not in g else None
     # Nothing before this point writes, but a session shared by several requests (one app context pushed
     # around them, as an in-process WSGI client does) may still hold an unfinished request's changes:
     # dropped here, as production's teardown drops them, rather than carried into this write.
     db.session.rollback()
     begin_write(db.session)
+    if cookie_user_id is not None:
+        _reread_session_person(cookie_user_id)
     return None
+
+
+def _reread_session_person(user_id: int) -> None:
+    """The person and their roles read again in the write transaction: the rollback above expired them,
+    and the write must decide on what the database holds now. The session lookup does it in the one
+    statement the person's reload would cost anyway; a session ended in between leaves the roles to be
+    loaded from the rows."""
+    live = accounts.live_session(
+        db.session, user_id, session.get("sid"), timedelta(hours=current_app.config["SESSION_ABSOLUTE_HOURS"])
+    )
+    if live is None:
+        current_user.forget_session_roles()
 
 
 def _draw_outside_the_write(_sender, template, context, **_extra) -> None:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 
 from app.extensions import db
-from app.models import AuditEvent, LoginAttempt, PasswordToken, Role, User, UserSession
+from app.models import AuditEvent, LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
 from app.services import passwords
 from tests.conftest import csrf_token
 from tests.factories import PASSWORD, make_user, sign_in
@@ -376,3 +376,56 @@ def test_setting_a_password_through_a_link_signs_the_person_in(app, client):
         )
         == 1
     )
+
+
+def _session_for(person: User) -> str:
+    from app.database import write_intent
+    from app.services import accounts
+
+    with write_intent():
+        session_id = accounts.start_session(db.session, person, ip="10.0.0.1", user_agent="Firefox", method="password")
+        db.session.commit()
+    db.session.expire_all()
+    return session_id
+
+
+def test_the_session_lookup_brings_the_roles_and_the_current_policy_in_one_statement(app):
+    from datetime import timedelta
+
+    from sqlalchemy import event
+
+    from app.services import accounts
+
+    person = make_user(Role.OFFICE)
+    person_id, session_id = person.id, _session_for(person)
+    statements: list[str] = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        live = accounts.live_session(db.session, person_id, session_id, timedelta(hours=12))
+        assert live is not None and live.current_policy_id is None  # nothing published yet
+        assert live.user.has_role(Role.OFFICE) and live.user.has_role(Role.STAFF)
+        assert not live.user.has_role(Role.ADMIN, Role.APPROVER)
+        assert live.user.roles == {Role.STAFF, Role.OFFICE}
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+    assert [s.split()[0] for s in statements if s != "BEGIN"] == ["SELECT"], statements
+
+
+def test_roles_changed_in_the_request_win_over_the_roles_read_with_the_session(app):
+    from datetime import timedelta
+
+    from app.database import write_intent
+    from app.services import accounts
+
+    admin = make_user(Role.ADMIN)
+    person = make_user(Role.OFFICE, Role.APPROVER)
+    admin_id, person_id, session_id = admin.id, person.id, _session_for(person)
+    with write_intent():
+        live = accounts.live_session(db.session, person_id, session_id, timedelta(hours=12))
+        assert live is not None and live.user.has_role(Role.APPROVER)
+        accounts.set_roles(db.session, db.session.get(User, admin_id), live.user, {Role.OFFICE})
+        assert not live.user.has_role(Role.APPROVER)
+        assert live.user.roles == {Role.STAFF, Role.OFFICE}
+        db.session.commit()
+    assert {r.role for r in db.session.scalars(sa.select(UserRole).where(UserRole.user_id == person_id))} == {"staff", "office"}

@@ -127,14 +127,14 @@ def admin_a(app):
 
 def test_a_post_held_in_its_session_lookup_lets_another_write_commit(app, admin_a, monkeypatch):
     pause = Pause()
-    real = web.live_session_user
+    real = web.live_session
 
     def looked_up_then_held(*args, **kwargs):
         found = real(*args, **kwargs)  # the lookup's query has run: its transaction is open
         pause.here()
         return found
 
-    monkeypatch.setattr(web, "live_session_user", looked_up_then_held)
+    monkeypatch.setattr(web, "live_session", looked_up_then_held)
     browser, token = admin_a
     with request_a(pause, lambda: _invite(browser, token, "a@school.test")) as outcome:
         assert _lock_is_free(app)

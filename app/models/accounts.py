@@ -67,13 +67,37 @@ class User(Model):
     role_rows: so.Mapped[list[UserRole]] = so.relationship(back_populates="user", cascade="all, delete-orphan", lazy="selectin")
 
     @property
+    def role_names(self) -> frozenset[str]:
+        """The person's roles as stored strings.
+
+        The signed-in person's are read with their session, in the same statement, and kept as
+        ``_session_role_names`` (see ``accounts.live_session``) until ``role_rows`` itself is loaded
+        (a change of roles loads it first), which then wins; otherwise ``role_rows`` is loaded as usual.
+        """
+        rows = self.__dict__.get("role_rows")
+        if rows is None:
+            known = self.__dict__.get("_session_role_names")
+            if known is not None:
+                return known
+            rows = self.role_rows
+        return frozenset(row.role for row in rows)
+
+    def remember_session_roles(self, names: frozenset[str]) -> None:
+        self.__dict__["_session_role_names"] = names
+
+    def forget_session_roles(self) -> None:
+        """Read the roles again from the database at the next question (a new transaction has begun)."""
+        self.__dict__.pop("_session_role_names", None)
+
+    @property
     def roles(self) -> set[Role]:
-        return {Role(row.role) for row in self.role_rows}
+        return {Role(name) for name in self.role_names}
 
     def has_role(self, *roles: Role) -> bool:
         # Asked a few dozen times a page (navigation, templates): the stored strings compare equal to the
         # StrEnum members (and to the plain names templates pass), so no set of enums is built each time.
-        return any(row.role in roles for row in self.role_rows)
+        names = self.role_names
+        return any(role in names for role in roles)
 
     # Flask-Login protocol
     @property

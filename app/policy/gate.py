@@ -3,12 +3,12 @@
 Only pages are gated. The JSON API, signing out, the account essentials, the privacy notice, "My data",
 the PWA files and the concern page stay reachable, so nobody is locked out of their own data or of
 reporting a safeguarding concern. Accepting is remembered in the session against the version's id, so
-a request costs one small query (the current version's id) once accepted.
+once accepted a request costs nothing more: the current version's id comes with the session lookup.
 """
 
 from __future__ import annotations
 
-from flask import Flask, redirect, request, session, url_for
+from flask import Flask, g, redirect, request, session, url_for
 from flask_login import current_user
 
 from app.extensions import db
@@ -39,7 +39,8 @@ def _gated() -> bool:
 def policy_gate():
     if not _gated():
         return None
-    current_id = policy.current_policy_id(db.session)
+    # Read with the person's session (app/web.py load_user) when the cookie signed them in.
+    current_id = g.current_policy_id if "current_policy_id" in g else policy.current_policy_id(db.session)
     if current_id is None or session.get(SESSION_KEY) == current_id:
         return None
     if policy.has_accepted(db.session, current_user, current_id):

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.clock import local_today, utcnow
 from app.database import rows_changed
-from app.models import LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
+from app.models import LoginAttempt, PasswordToken, PolicyVersion, Role, User, UserRole, UserSession
 from app.services import passwords, text_search
 from app.services.api_tokens import revoke_all_tokens
 from app.services.audit import record_audit_event
@@ -285,27 +285,53 @@ def idle_too_long(seen: float, now: float, idle: timedelta) -> bool:
     return now - seen > idle.total_seconds()
 
 
-def live_session_user(session: Session, user_id: int, session_id: str | None, absolute: timedelta) -> User | None:
-    """Return the user if this browser's session is still live: not ended, not too old, account active."""
+@dataclass(frozen=True)
+class LiveSession:
+    user: User
+    current_policy_id: int | None  # read in the same statement, for the policy gate (app/policy/gate.py)
+
+
+# Built once: SQLAlchemy works out a statement's cache key once per statement object, and this one runs
+# on every signed-in request (issue 13). The person's roles and the current policy's id come with it.
+_LIVE_SESSION = (
+    sa.select(
+        User,
+        UserSession.created_at,
+        sa.select(sa.func.aggregate_strings(UserRole.role, ","))
+        .where(UserRole.user_id == User.id)
+        .correlate(User)
+        .scalar_subquery(),
+        sa.select(sa.func.max(PolicyVersion.id)).scalar_subquery(),
+    )
+    .join(UserSession, UserSession.user_id == User.id)
+    .where(
+        UserSession.id == sa.bindparam("session_id"),
+        UserSession.user_id == sa.bindparam("user_id"),
+        UserSession.ended_at.is_(None),
+    )
+    .options(so.lazyload(User.role_rows))
+)
+
+
+def live_session(session: Session, user_id: int, session_id: str | None, absolute: timedelta) -> LiveSession | None:
+    """This browser's session if it is still live (not ended, not too old, account active), in one query:
+    the person, their roles and the current policy version's id."""
     if not session_id:
         return None
-    # One query for the session, the person and their roles: this runs on every signed-in request.
-    found = (
-        session.execute(
-            sa.select(User, UserSession.created_at)
-            .join(UserSession, UserSession.user_id == User.id)
-            .where(UserSession.id == session_id, UserSession.user_id == user_id, UserSession.ended_at.is_(None))
-            .options(so.joinedload(User.role_rows))
-        )
-        .unique()
-        .first()
-    )
+    found = session.execute(_LIVE_SESSION, {"session_id": session_id, "user_id": user_id}).first()
     if found is None:
         return None
-    user, created_at = found
+    user, created_at, role_names, policy_id = found
     if created_at + absolute <= utcnow() or not user.is_active_account:
         return None
-    return user
+    user.remember_session_roles(frozenset(role_names.split(",")) if role_names else frozenset())
+    return LiveSession(user, policy_id)
+
+
+def live_session_user(session: Session, user_id: int, session_id: str | None, absolute: timedelta) -> User | None:
+    """Return the user if this browser's session is still live: not ended, not too old, account active."""
+    found = live_session(session, user_id, session_id, absolute)
+    return found.user if found is not None else None
 
 
 def change_password(session: Session, user: User, *, current: str, new: str, keep_session_id: str | None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from flask import Flask, abort, before_render_template, current_app, g, request, session
+from flask import Flask, abort, before_render_template, current_app, g, request, session, url_for
 from flask_login import current_user
 from werkzeug.routing import IntegerConverter
 
@@ -265,6 +265,19 @@ def _user_context() -> dict:
     return {"nav_items": [], "unread_notices": 0, "pending_approvals": 0}
 
 
+_PLAIN_PATHS: dict[tuple[str, str], str] = {}
+
+
+def path_for(endpoint: str) -> str:
+    """``url_for(endpoint)`` for a page without arguments (the navigation, the footer's links), worked out
+    once per application root: every page draws a dozen of them (issue 13)."""
+    key = (request.script_root, endpoint)
+    path = _PLAIN_PATHS.get(key)
+    if path is None:
+        path = _PLAIN_PATHS[key] = url_for(endpoint)
+    return path
+
+
 def _pending_approvals() -> int:
     """The Approvals tab's count, asked for once a request (the inbox has already counted it)."""
     from app.services.home import pending_count
@@ -280,3 +293,4 @@ def register_request_rules(app: Flask) -> None:
     before_render_template.connect(_draw_outside_the_write, app)
     app.after_request(_security_headers)
     app.context_processor(_user_context)
+    app.jinja_env.globals["path_for"] = path_for

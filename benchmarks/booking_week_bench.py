@@ -6,7 +6,7 @@ Seeded in bulk (not through the services: the audit chain is not what is measure
 three bookings each across next week's lesson periods (1,500 bookings), 50 of them out on loan, and a
 kit of 30 tablets booked twice.
 
-Usage: python -m benchmarks.booking_week_bench [--backend sqlite|postgresql] [--requests 200]
+Usage: python -m benchmarks.booking_week_bench [--backend sqlite|postgresql] [--requests 200] [--profile "one camera"]
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def _statements(client, engine, path: str) -> int:
     return counter.count
 
 
-def measure(backend: str = "sqlite", requests: int = 200) -> list[Figure]:
+def measure(backend: str = "sqlite", requests: int = 200, profile: str = "") -> list[Figure]:
     warm = max(10, requests // 10)
     with scratch_database(backend) as (url, instance):
         app = production_app(url, str(instance))
@@ -201,7 +201,9 @@ def measure(backend: str = "sqlite", requests: int = 200) -> list[Figure]:
             floor_engine = floor_db.engine
         figures: list[Figure] = []
         for case in cases:
-            figures += measure_case(case, engine, floor_client, floor_engine, warm, requests)
+            figures += measure_case(
+                case, engine, floor_client, floor_engine, warm, requests, profile=bool(profile) and profile in case.name
+            )
         one = _statements(staff, engine, f"/bookings/week/asset/{seeded['asset']}?week={week}")
         many = _statements(staff, engine, f"/bookings/week/kind/camera?week={week}")
         figures.append(
@@ -223,7 +225,7 @@ def measure(backend: str = "sqlite", requests: int = 200) -> list[Figure]:
 
 
 def main() -> None:
-    backend_cli(measure, __doc__ or "", 200)
+    backend_cli(measure, __doc__ or "", 200, profile=True)
 
 
 if __name__ == "__main__":

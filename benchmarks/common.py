@@ -370,12 +370,16 @@ def with_floor(figures: list[Figure], floor: LoadResult) -> list[Figure]:
     return figures
 
 
-def backend_cli(measure: Callable[[str, int], list[Figure]], description: str, default_requests: int) -> None:
-    """The command line shared by the per-endpoint benchmarks: --backend and --requests."""
+def backend_cli(measure: Callable[..., list[Figure]], description: str, default_requests: int, *, profile: bool = False) -> None:
+    """The command line shared by the per-endpoint benchmarks: --backend and --requests (and --profile,
+    for those measured like cpu_bench: the cases whose name holds the text run their last round under cProfile)."""
     import argparse
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
     parser.add_argument("--requests", type=int, default=default_requests)
+    if profile:
+        parser.add_argument("--profile", default="", help="profile the cases whose name holds this text")
     arguments = parser.parse_args()
-    print_table(measure(arguments.backend, arguments.requests))
+    extra = {"profile": arguments.profile} if profile else {}
+    print_table(measure(arguments.backend, arguments.requests, **extra))

@@ -11,6 +11,7 @@ endpoint, and every figure is printed with its ratio to the floor. Statements ar
 with an SQLAlchemy ``before_cursor_execute`` listener.
 
 Usage: python -m benchmarks.cpu_bench [--backend sqlite|postgresql] [--requests 200] [--profile "request POST"]
+       [--only "request page,inbox"]
 
 ``--profile`` names the cases (a substring of each name) whose last round runs under cProfile, printing
 where their CPU goes (own time and cumulative), to find what to make cheaper.
@@ -146,7 +147,7 @@ def seed(app, requesters: int, approvers: int, assets: int) -> dict:
         }
 
 
-def measure(backend: str = "sqlite", requests: int = 200, profile: str = "") -> list[Figure]:
+def measure(backend: str = "sqlite", requests: int = 200, profile: str = "", only: str = "") -> list[Figure]:
     warm = max(10, requests // 10)
     total = warm + requests
     with scratch_database(backend) as (url, instance):
@@ -237,6 +238,8 @@ def measure(backend: str = "sqlite", requests: int = 200, profile: str = "") -> 
 
             floor_engine = floor_db.engine
         for case in cases:
+            if only and not any(part.strip() in case.name for part in only.split(",")):
+                continue
             figures += measure_case(
                 case, engine, floor_client, floor_engine, warm, requests, profile=bool(profile) and profile in case.name
             )
@@ -334,8 +337,9 @@ def main() -> None:
     parser.add_argument("--backend", default="sqlite", choices=["sqlite", "postgresql"])
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--profile", default="", help="profile the cases whose name holds this text")
+    parser.add_argument("--only", default="", help="measure only the cases whose name holds one of these (comma-separated)")
     arguments = parser.parse_args()
-    print_table(measure(arguments.backend, arguments.requests, arguments.profile))
+    print_table(measure(arguments.backend, arguments.requests, arguments.profile, arguments.only))
 
 
 if __name__ == "__main__":

@@ -85,11 +85,14 @@ def get_area(session: Session, area_id: int) -> Area:
     return area
 
 
+_AREA_FOR_TOKEN = sa.select(Area).where(Area.poster_token == sa.bindparam("token"))  # built once: every door visit
+
+
 def area_for_token(session: Session, token: str) -> Area | None:
     """The area whose current poster carries ``token``; None for a rotated or unknown token."""
     if not token or len(token) > 64:
         return None
-    return session.scalar(sa.select(Area).where(Area.poster_token == token))
+    return session.scalar(_AREA_FOR_TOKEN, {"token": token})
 
 
 def poster_url(base_url: str, area: Area) -> str:

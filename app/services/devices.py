@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, contains_eager, lazyload
+from sqlalchemy.orm import Session, contains_eager, joinedload, lazyload
 
 from app.clock import utcnow
 from app.models import AuditEvent, DeviceKind, DeviceStatus, PersonalDevice, RegisteredImei, Role, User
@@ -252,16 +252,25 @@ def mark_found(session: Session, actor: User, device: PersonalDevice) -> None:
     record_audit_event(session, actor, "device.found", "personal_device", device.id, {"previous_status": previous})
 
 
+# Built once (a statement's cache key is worked out once per statement object): "My devices" and the
+# devices API run them on every visit. A person's handful of IMEIs come joined: one statement, not two.
+_EVERY_DEVICE_OF = (
+    sa.select(PersonalDevice)
+    .options(lazyload(PersonalDevice.owner), joinedload(PersonalDevice.imeis))
+    .where(PersonalDevice.owner_id == sa.bindparam("owner_id"))
+    .order_by(PersonalDevice.created_at.desc(), PersonalDevice.id.desc())
+)
+_DEVICES_IN_USE_OF = _EVERY_DEVICE_OF.where(PersonalDevice.status != DeviceStatus.RETIRED.value)
+
+
 def devices_of(session: Session, owner: User, include_retired: bool = False) -> list[PersonalDevice]:
     """The owner's devices, newest first.
 
     ``owner`` is loaded lazily: it is the person passed in, already in the session, so ``device.owner``
     costs no query, whereas the model's joined load would also run a select-in of their roles (issue 13).
     """
-    query = sa.select(PersonalDevice).options(lazyload(PersonalDevice.owner)).where(PersonalDevice.owner_id == owner.id)
-    if not include_retired:
-        query = query.where(PersonalDevice.status != DeviceStatus.RETIRED.value)
-    return list(session.scalars(query.order_by(PersonalDevice.created_at.desc(), PersonalDevice.id.desc())))
+    query = _EVERY_DEVICE_OF if include_retired else _DEVICES_IN_USE_OF
+    return list(session.scalars(query, {"owner_id": owner.id}).unique())
 
 
 def owned_device(session: Session, owner: User, device_id: int) -> PersonalDevice:

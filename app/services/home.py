@@ -55,14 +55,17 @@ def waiting_requests_of(session: Session, user: User) -> list[PermissionRequest]
     )
 
 
+_LAST_DEVICE_ASKED_FOR = (
+    sa.select(PermissionRequest.personal_device_id, PermissionRequest.asset_id)
+    .where(PermissionRequest.requester_id == sa.bindparam("requester_id"))
+    .order_by(PermissionRequest.id.desc())
+    .limit(1)
+)
+
+
 def usual_device_key(session: Session, user: User, keys: list[str]) -> str:
     """The device the door form preselects: the one last used for a request, else the only one."""
-    last = session.execute(
-        sa.select(PermissionRequest.personal_device_id, PermissionRequest.asset_id)
-        .where(PermissionRequest.requester_id == user.id)
-        .order_by(PermissionRequest.id.desc())
-        .limit(1)
-    ).first()
+    last = session.execute(_LAST_DEVICE_ASKED_FOR, {"requester_id": user.id}).first()
     if last is not None:
         key = f"personal-{last.personal_device_id}" if last.personal_device_id else f"asset-{last.asset_id}"
         if key in keys:
@@ -139,15 +142,19 @@ def request_state(asked: PermissionRequest) -> str:
     return f"Ended at {format_time(asked.ended_at)}"
 
 
+# Built once: drawn on every page (a statement's cache key is worked out once per statement object).
+_UNREAD_NOTICES = sa.select(Notification.kind, Notification.url).where(
+    Notification.user_id == sa.bindparam("user_id"), Notification.read_at.is_(None)
+)
+
+
 def unread_count(session: Session, user: User) -> int:
     """Unread notices, not counting requests to decide that someone has already decided.
 
     Drawn on every page, so it reads columns, never whole notices or requests (a request loads six
     related rows with it).
     """
-    unread = session.execute(
-        sa.select(Notification.kind, Notification.url).where(Notification.user_id == user.id, Notification.read_at.is_(None))
-    ).all()
+    unread = session.execute(_UNREAD_NOTICES, {"user_id": user.id}).all()
     to_decide = [_request_id_in(url) for kind, url in unread if kind in DECIDE_KINDS]
     asked = {rid for rid in to_decide if rid is not None}
     if not asked:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from app.models import PermissionRequest, RequestStatus
-from app.services.permissions.queries import LIST_OPTIONS
+from app.services.permissions.queries import REQUESTER_AND_AREA
 
 PER_PAGE = 20
 
@@ -49,15 +49,23 @@ def page_number(raw: str | None) -> int:
     return number if 1 <= number <= 10_000 else 1
 
 
+# Built once (a statement's cache key is worked out once per statement object): the inbox and the
+# Approvals tab's count run them on every visit.
+_PENDING_COUNT = (
+    sa.select(sa.func.count()).select_from(PermissionRequest).where(PermissionRequest.status == RequestStatus.PENDING.value)
+)
+_PENDING_PAGE = (
+    sa.select(PermissionRequest)
+    .options(*REQUESTER_AND_AREA)
+    .where(PermissionRequest.status == RequestStatus.PENDING.value)
+    .order_by(PermissionRequest.created_at, PermissionRequest.id)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+    .offset(sa.bindparam("offset", type_=sa.Integer))
+)
+
+
 def pending_count(session) -> int:
-    return (
-        session.scalar(
-            sa.select(sa.func.count())
-            .select_from(PermissionRequest)
-            .where(PermissionRequest.status == RequestStatus.PENDING.value)
-        )
-        or 0
-    )
+    return session.scalar(_PENDING_COUNT) or 0
 
 
 def pending_page(session, page: int, per_page: int = PER_PAGE) -> InboxPage:
@@ -65,14 +73,5 @@ def pending_page(session, page: int, per_page: int = PER_PAGE) -> InboxPage:
     total = pending_count(session)
     last_page = max(1, -(-total // per_page))
     page = min(page, last_page)
-    items = list(
-        session.scalars(
-            sa.select(PermissionRequest)
-            .options(*LIST_OPTIONS)
-            .where(PermissionRequest.status == RequestStatus.PENDING.value)
-            .order_by(PermissionRequest.created_at, PermissionRequest.id)
-            .limit(per_page)
-            .offset((page - 1) * per_page)
-        ).unique()
-    )
+    items = list(session.scalars(_PENDING_PAGE, {"limit": per_page, "offset": (page - 1) * per_page}).unique())
     return InboxPage(items=items, total=total, page=page, per_page=per_page)

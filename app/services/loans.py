@@ -296,20 +296,20 @@ def days_overdue(loan: Loan, today: date | None = None) -> int:
     return max(0, ((today or local_today()) - loan.due_on).days) if loan.returned_at is None else 0
 
 
-def assets_on_loan_to(session: Session, user: User) -> list[SchoolAsset]:
-    """The school assets a person has on loan now: what they may name in a permission request.
+# Built once (it runs on every visit to a door page): without the assets' IMEI rows, as the door page
+# names the asset, nothing more.
+_ASSETS_ON_LOAN_TO = (
+    sa.select(SchoolAsset)
+    .options(so.lazyload(SchoolAsset.imei_row))
+    .join(Loan, sa.and_(Loan.asset_id == SchoolAsset.id, Loan.returned_at.is_(None)))
+    .where(Loan.borrower_id == sa.bindparam("borrower_id"))
+    .order_by(SchoolAsset.tag)
+)
 
-    Without their IMEI rows (the door page names the asset, nothing more): no select-in on every visit.
-    """
-    return list(
-        session.scalars(
-            sa.select(SchoolAsset)
-            .options(so.lazyload(SchoolAsset.imei_row))
-            .join(Loan, sa.and_(Loan.asset_id == SchoolAsset.id, Loan.returned_at.is_(None)))
-            .where(Loan.borrower_id == user.id)
-            .order_by(SchoolAsset.tag)
-        )
-    )
+
+def assets_on_loan_to(session: Session, user: User) -> list[SchoolAsset]:
+    """The school assets a person has on loan now: what they may name in a permission request."""
+    return list(session.scalars(_ASSETS_ON_LOAN_TO, {"borrower_id": user.id}))
 
 
 def borrowers(session: Session) -> list[User]:

@@ -49,12 +49,15 @@ def defined_settings() -> list[SettingDefinition[Any]]:
     return sorted(_definitions.values(), key=lambda item: item.key)
 
 
+_EVERY_SETTING = sa.select(SchoolSetting.key, SchoolSetting.value)  # built once: read on every page
+
+
 def _stored(session: Session) -> dict[str, Any]:
     """Every stored setting, decoded, read once per transaction (a page asks for a dozen)."""
     snapshot = session.info.get(_SNAPSHOT)
     if snapshot is None:
         with session.no_autoflush:  # read from anywhere, even while a service is half-way building rows
-            rows = session.execute(sa.select(SchoolSetting.key, SchoolSetting.value)).tuples().all()
+            rows = session.execute(_EVERY_SETTING).tuples().all()
         snapshot = {key: json.loads(value) for key, value in rows}
         session.info[_SNAPSHOT] = snapshot
     return snapshot

@@ -59,15 +59,19 @@ def register_device_option_provider(provider: DeviceOptionProvider) -> DeviceOpt
     return provider
 
 
+# Plain columns: the form needs no IMEIs or owner. Built once, as this runs on every request at the door
+# (SQLAlchemy works out a statement's cache key once per statement object).
+_ACTIVE_DEVICES_OF = (
+    sa.select(PersonalDevice.id, PersonalDevice.make, PersonalDevice.model, PersonalDevice.kind, PersonalDevice.description)
+    .where(PersonalDevice.owner_id == sa.bindparam("owner_id"), PersonalDevice.status == DeviceStatus.ACTIVE.value)
+    .order_by(PersonalDevice.created_at, PersonalDevice.id)
+)
+
+
 @register_device_option_provider
 def personal_device_options(session: Session, user: User) -> list[DeviceOption]:
     """The person's own active devices."""
-    # Plain columns: the form needs no IMEIs or owner, and this runs on every request at the door.
-    rows = session.execute(
-        sa.select(PersonalDevice.id, PersonalDevice.make, PersonalDevice.model, PersonalDevice.kind, PersonalDevice.description)
-        .where(PersonalDevice.owner_id == user.id, PersonalDevice.status == DeviceStatus.ACTIVE.value)
-        .order_by(PersonalDevice.created_at, PersonalDevice.id)
-    )
+    rows = session.execute(_ACTIVE_DEVICES_OF, {"owner_id": user.id})
     return [
         DeviceOption(
             key=f"personal-{row.id}",

@@ -34,6 +34,25 @@ LIST_OPTIONS = (
 )
 
 
+# A waiting (or unreviewed) request in the inbox names its requester and area, nothing else it links to:
+# no joins of the device, its owner, the decider or a standing permission.
+REQUESTER_AND_AREA = (
+    so.joinedload(PermissionRequest.requester).lazyload(User.role_rows),
+    so.joinedload(PermissionRequest.area),
+    so.lazyload(PermissionRequest.decided_by),
+    so.lazyload(PermissionRequest.reviewed_by),
+    so.lazyload(PermissionRequest.personal_device),
+    so.lazyload(PermissionRequest.standing_permission),
+)
+# Built once: the inbox runs it on every visit (a statement's cache key is worked out once per object).
+_EMERGENCIES_TO_REVIEW = (
+    sa.select(PermissionRequest)
+    .options(*REQUESTER_AND_AREA)
+    .where(PermissionRequest.emergency.is_(True), PermissionRequest.reviewed_at.is_(None))
+    .order_by(PermissionRequest.created_at, PermissionRequest.id)
+)
+
+
 def requests_of(session: Session, user: User, limit: int = 50) -> list[PermissionRequest]:
     return list(
         session.scalars(
@@ -75,14 +94,7 @@ def pending_requests(session: Session) -> list[PermissionRequest]:
 
 def emergencies_to_review(session: Session) -> list[PermissionRequest]:
     """Emergency overrides nobody has reviewed yet: oldest first."""
-    return list(
-        session.scalars(
-            sa.select(PermissionRequest)
-            .options(*LIST_OPTIONS)
-            .where(PermissionRequest.emergency.is_(True), PermissionRequest.reviewed_at.is_(None))
-            .order_by(PermissionRequest.created_at, PermissionRequest.id)
-        ).unique()
-    )
+    return list(session.scalars(_EMERGENCIES_TO_REVIEW).unique())
 
 
 def active_permissions(session: Session, now: datetime) -> list[PermissionRequest]:

@@ -74,6 +74,18 @@ class LoadResult:
         ]
 
 
+def combined(results: list[LoadResult]) -> LoadResult:
+    """Several runs of one request as one result: every latency, error and status, and their summed time."""
+    total = LoadResult()
+    for result in results:
+        total.latencies_ms += result.latencies_ms
+        total.errors += result.errors
+        total.seconds += result.seconds
+        for status, count in result.statuses.items():
+            total.statuses[status] = total.statuses.get(status, 0) + count
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

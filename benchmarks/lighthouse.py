@@ -87,15 +87,18 @@ from app.services.devices import devices_of
 app = create_app()
 with app.app_context(), write_intent():
     area = {a.name: a for a in db.session.scalars(sa.select(Area))}
-    eevans = db.session.scalar(sa.select(User).where(User.email == "eevans@demo.lanyard.school"))
-    phone = f"personal-{devices_of(db.session, eevans)[0].id}"
-    for where, reason, other in (
-        ("Hall", "urgent_call", ""),
-        ("Year 3 classroom", "other", "Filming the class assembly for the parents' newsletter"),
-        ("Year 3 classroom", "learning_evidence", ""),
+    # One wait per person, device and room (app/services/permissions/places.py): eevans asks with her
+    # phone for two rooms and cdavies with hers for the hall (her standing permission covers Year 3), as
+    # two people at a school would; three requests wait.
+    for short, where, reason, other in (
+        ("eevans", "Hall", "urgent_call", ""),
+        ("eevans", "Year 3 classroom", "other", "Filming the class assembly for the parents' newsletter"),
+        ("cdavies", "Hall", "learning_evidence", ""),
     ):
+        person = db.session.scalar(sa.select(User).where(User.email == f"{short}@demo.lanyard.school"))
+        phone = f"personal-{devices_of(db.session, person)[0].id}"
         permissions.request_permission(
-            db.session, eevans, area[where], device_key=phone, reason=reason, reason_other=other, duration="one_hour"
+            db.session, person, area[where], device_key=phone, reason=reason, reason_other=other, duration="one_hour"
         )
     db.session.commit()
 """

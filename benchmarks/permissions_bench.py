@@ -4,6 +4,9 @@ Measures the request page (`GET /a/<poster token>`, what the door's QR opens), t
 (`POST /api/v1/permission-requests`), the decision POST (`POST /api/v1/permission-requests/{id}/decision`)
 and the approvals inbox (`GET /approvals`, with a few requests waiting): p50/p95/p99, throughput and
 errors, with 50 clients in flight, and the two pages also as 50 people tapping once a second.
+The POSTs go in rounds: each of the 50 members of staff asks once (a fresh request, which must answer
+201), then the approvers decide everything waiting (200), then the next round; a person may not ask again
+for the same phone and room while a request waits, so asking in a loop would measure refusals.
 
 Usage: python -m benchmarks.permissions_bench [--backend sqlite|postgresql] [--requests 1000]
 """
@@ -15,9 +18,12 @@ import sys
 
 from benchmarks.common import (
     ROOT,
+    SETUP_TIMEOUT,
     Figure,
+    LoadResult,
     analyse,
     backend_cli,
+    combined,
     floor_open_loop,
     measure_on_gunicorn,
     run_load,
@@ -66,9 +72,9 @@ async def measure_endpoints(base_url: str, area: tuple[int, str, str], requests:
         for session, _csrf in staff:
             listing = await (await session.get("/api/v1/devices")).json()
             device_of[id(session)] = listing["items"][0]["id"]
-        created: list[int] = []
 
-        async def ask(session, csrf, _n):
+        async def ask(_session, _csrf, n):
+            session, csrf = staff[n]  # request n is staff member n's: one ask each per round
             response = await session.post(
                 "/api/v1/permission-requests",
                 json={
@@ -79,8 +85,6 @@ async def measure_endpoints(base_url: str, area: tuple[int, str, str], requests:
                 },
                 headers={"X-CSRFToken": csrf},
             )
-            if response.status == 201:
-                created.append((await response.json())["id"])
             return response
 
         def request_page(session, _csrf, _n):
@@ -93,19 +97,40 @@ async def measure_endpoints(base_url: str, area: tuple[int, str, str], requests:
             "request page GET, 50 in flight (capacity, closed loop)"
         )
 
-        asked = await run_load(staff, ask, requests)
-        figures += asked.figures("permission request POST")
+        # One wait per device: a person may not ask again for the same phone and room while a request
+        # waits (app/services/permissions/places.py). So the asks go in rounds, as a school's would: each
+        # member of staff asks once, the approvers decide every request of the round, and only then does
+        # the same phone ask again. Every ask is a fresh one that must answer 201; anything else is an error.
+        asked_rounds: list[LoadResult] = []
+        decided_rounds: list[LoadResult] = []
+        for _round in range(max(1, requests // CLIENTS)):
+            asked_rounds.append(await run_load(staff, ask, CLIENTS, ok_statuses=(201,)))
+            # What waits is what the approvers decide: a request the server made although its answer
+            # came too late (an error above) is decided too, so the next round's asks are all fresh.
+            waiting = await (
+                await approvers[0][0].get("/api/v1/permission-requests", params={"scope": "pending"}, timeout=SETUP_TIMEOUT)
+            ).json()
 
-        async def decide(session, csrf, n):
-            return await session.post(
-                f"/api/v1/permission-requests/{created[n]}/decision", json={"decision": "approve"}, headers={"X-CSRFToken": csrf}
-            )
+            async def decide(session, csrf, n, batch=tuple(item["id"] for item in waiting["items"])):
+                return await session.post(
+                    f"/api/v1/permission-requests/{batch[n]}/decision",
+                    json={"decision": "approve"},
+                    headers={"X-CSRFToken": csrf},
+                )
 
-        decided = await run_load(approvers, decide, len(created))
-        figures += decided.figures("decision POST")
+            decided_rounds.append(await run_load(approvers, decide, len(waiting["items"]), ok_statuses=(200,)))
+        for name, rounds in (("permission request POST", asked_rounds), ("decision POST", decided_rounds)):
+            result = combined(rounds)
+            measured = result.figures(name)
+            if result.errors:  # which answers they were (0: no answer within the timeout)
+                measured[-1].note = "statuses " + ", ".join(f"{k}: {v}" for k, v in sorted(result.statuses.items()))
+            figures += measured
 
-        for session, csrf in staff[:5]:  # a morning's handful waiting in the inbox
-            await (await ask(session, csrf, 0)).read()
+        for n in range(5):  # a morning's handful waiting in the inbox
+            response = await ask(None, None, n)
+            await response.read()
+            if response.status != 201:
+                raise RuntimeError(f"seeding the inbox: a request answered {response.status}")
         analyse(database_url)  # thousands of requests and notices were just written
 
         def inbox(session, _csrf, _n):

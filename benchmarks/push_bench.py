@@ -10,10 +10,12 @@ message at every recipient's endpoint.
 
 The request is a scenario (``--scenario``). The default, ``permission-request``, is the scan at the
 classroom door: POST /api/v1/permission-requests, which notifies the approvers on duty, whose pushes
-carry one-time Approve/Deny tokens (urgency high). ``duplicate-imei`` (POST /api/v1/devices with an
-IMEI already in the register, which notifies the office) takes the same notify() -> outbox -> sender
-path without the tokens. Another request is another ``Scenario``: how to POST it, and how to tell
-which client's request a decrypted push belongs to.
+carry one-time Approve/Deny tokens (urgency high). Once its push has arrived, each requester withdraws
+the request (not timed), so that the same phone's next request is a fresh one and not refused as a
+second wait. ``duplicate-imei`` (POST /api/v1/devices with an IMEI already in the register, which
+notifies the office) takes the same notify() -> outbox -> sender path without the tokens. Another
+request is another ``Scenario``: how to POST it, and how to tell which client's request a decrypted
+push belongs to.
 
     .venv/bin/python -m benchmarks.push_bench [--clients 50] [--requests 1000] [--recipients 2]
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import secrets
 import subprocess
@@ -58,6 +61,10 @@ class Scenario:
     def request(self, session: aiohttp.ClientSession, csrf: str, context: dict):
         raise NotImplementedError
 
+    async def settle(self, session: aiohttp.ClientSession, csrf: str, body: bytes) -> bool:
+        """After its push arrived (not timed): make the next request a fresh one. False if that failed."""
+        return True
+
     def client_of(self, delivery: Delivery) -> int | None:
         """Which client's request a decrypted push belongs to (the body names the person)."""
         match = re.match(r"Bench-(\d{3}) ", delivery.message.get("body", ""))
@@ -80,6 +87,23 @@ class PermissionRequest(Scenario):
             "duration": "one_hour",
         }
         return session.post("/api/v1/permission-requests", json=body, headers={"X-CSRFToken": csrf})
+
+    async def settle(self, session, csrf, body):
+        # One wait per person, device and room (app/services/permissions/places.py): the same phone may
+        # ask again only once its request is settled, so the requester withdraws it, as someone who no
+        # longer needs it would. Every measured request is a fresh one that must answer 201.
+        # With no answer (a timeout), the server may still have made it: withdraw whatever of theirs waits.
+        if body:
+            waiting = [json.loads(body)["id"]]
+        else:
+            mine = await (await session.get("/api/v1/permission-requests", params={"scope": "mine"})).json()
+            waiting = [item["id"] for item in mine["items"] if item["status"] == "pending"]
+        for request_id in waiting:
+            response = await session.post(f"/api/v1/permission-requests/{request_id}/withdraw", headers={"X-CSRFToken": csrf})
+            await response.read()
+            if response.status != 200:
+                return False
+        return True
 
     def client_of(self, delivery: Delivery) -> int | None:
         match = re.match(r"Bench-(\d{3}): ", delivery.message.get("title", ""))
@@ -155,6 +179,13 @@ def seed(database_url: str, instance, clients: int, recipients: int, service: Pu
     return {"taken_imei": taken, "area_id": area_id, "devices": phones}
 
 
+async def settled(scenario: Scenario, session: aiohttp.ClientSession, csrf: str, body: bytes) -> bool:
+    try:
+        return await scenario.settle(session, csrf, body)
+    except (aiohttp.ClientError, TimeoutError):
+        return False
+
+
 async def measure_notified(
     base_url: str, service: PushService, scenario: Scenario, context: dict, *, clients: int, total: int, recipients: int
 ) -> tuple[LoadResult, LoadResult]:
@@ -177,27 +208,34 @@ async def measure_notified(
         warm = True
         for _ in counter:
             started = time.monotonic()
+            body = b""
             try:
                 response = await scenario.request(session, csrf, context)
-                await response.read()
+                body = await response.read()
                 status = response.status
-            except aiohttp.ClientError:
+            except (aiohttp.ClientError, TimeoutError):
                 status = 0
             replied = time.monotonic()
             notified.statuses[status] = notified.statuses.get(status, 0) + 1
             if status != scenario.expected_status:
                 notified.errors += 1
+                if status == 0 and not await settled(scenario, session, csrf, b""):
+                    return
                 continue
             try:
                 times = [await asyncio.wait_for(arrivals[n].get(), 30) for _ in range(recipients)]
             except TimeoutError:
                 notified.errors += 1
                 notified.statuses[-1] = notified.statuses.get(-1, 0) + 1  # answered, but no push within 30 s
-                continue
-            if not warm:
+                times = []
+            if times and not warm:
                 notified.latencies_ms.append((max(times) - started) * 1000)
                 answered.latencies_ms.append((replied - started) * 1000)
             warm = False
+            if not await settled(scenario, session, csrf, body):
+                notified.errors += 1
+                notified.statuses[-2] = notified.statuses.get(-2, 0) + 1  # could not settle it: the next would be refused
+                return
 
     began = time.monotonic()
     try:
@@ -252,7 +290,7 @@ def measure(
     figures.append(Figure(f"{label} push service refusals (VAPID/encryption)", len(service.refusals), "count", 0))
     if notified.errors:
         figures[4].note = "statuses " + ", ".join(
-            f"{'no push' if k == -1 else k}: {v}" for k, v in sorted(notified.statuses.items())
+            f"{ {-1: 'no push', -2: 'not withdrawn'}.get(k, k) }: {v}" for k, v in sorted(notified.statuses.items())
         )
     return figures
 

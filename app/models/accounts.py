@@ -47,6 +47,8 @@ class User(Model):
     __tablename__ = "users"
     __table_args__ = (
         sa.CheckConstraint("staff_type IN ('employee', 'supply', 'volunteer', 'contractor')", name="known_staff_type"),
+        # The device register's order (owner's name, then device): its first page without sorting them all.
+        sa.Index("ix_users_display_name_id", "display_name", "id"),
     )
 
     id: so.Mapped[int] = so.mapped_column(primary_key=True)

@@ -300,7 +300,13 @@ def search_register(
         .options(contains_eager(PersonalDevice.owner).lazyload(User.role_rows))
     )
     text = text_search.searchable(text)
-    if text:
+    if not text:
+        # In the register's order people come first (ix_users_display_name_id), so a page stops after its
+        # hundred devices instead of sorting all of them. PostgreSQL finds that plan itself; SQLite, with
+        # no planner statistics, starts from the devices and sorts all 20,000 of them unless the name has
+        # a range to search the index by: every name is >= '', so this changes no result, only the plan.
+        query = query.where(User.display_name >= "")
+    else:
         digits = "".join(ch for ch in text if ch.isdigit())
         is_imei = len(digits) >= 4 and len(digits) == len(text.replace(" ", "").replace("-", ""))
         query = query.where(PersonalDevice.id.in_(text_search.device_ids_matching(session, text, digits if is_imei else "")))

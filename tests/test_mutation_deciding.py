@@ -383,3 +383,11 @@ def test_a_prompt_justified_review_is_not_late(school, frozen_clock):
     assert error.message == "Mr D Okafor already reviewed this at 09:00: justified."
     assert fresh(used).status == RequestStatus.APPROVED.value
     assert db.session.get(PermissionRequest, used.id).emergency is True
+
+
+def test_how_late_a_review_was_is_in_hours_to_a_tenth(school, frozen_clock):
+    used = ask(school["staff"], school["area"], school["phone"], emergency=True, emergency_reason=EMERGENCY)
+    frozen_clock.advance(hours=10, minutes=3, seconds=5)  # 10.0514 hours: a tenth of an hour, rounded up
+    committed(permissions.review_emergency, school["deputy"], used.id, "justified")
+    details = json.loads(_last("permission.emergency_reviewed").details)
+    assert (details["hours_after"], details["late"]) == (10.1, False)

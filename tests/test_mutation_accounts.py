@@ -668,6 +668,10 @@ def test_reactivating_clears_a_past_end_date_and_revokes_old_tokens(app, frozen_
     [event] = _events("user.reactivated")
     assert _subject(event) == (admin.id, "user", str(person.id))
     assert json.loads(event.details) == {"api_tokens_revoked": 1, "end_date_cleared": "2026-11-24"}
+    # The token's own revocation names who reactivated the person and why.
+    [revoked] = _events("api_token.revoked")
+    assert _subject(revoked) == (admin.id, "api_token", str(token.id))
+    assert json.loads(revoked.details) == {"reason": "reactivated"}
 
 
 def test_reactivating_keeps_an_end_date_of_today_or_later(app):
@@ -705,6 +709,9 @@ def test_reactivating_keeps_an_end_date_of_today_or_later(app):
         ("javascript:alert(1)", "/"),
         ("http:/devices", "/"),
         ("///evil.example", "/"),
+        # Browsers drop tabs and newlines from a URL, so these are //evil.example to them (and to urlsplit).
+        ("/\t/evil.example/x", "/"),
+        ("/\r\n/evil.example", "/"),
     ],
 )
 def test_sign_in_returns_only_to_a_path_on_this_site(app, target, expected):

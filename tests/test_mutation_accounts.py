@@ -367,6 +367,18 @@ def test_changing_the_password_ends_every_other_session_and_is_audited(app, froz
     assert _subject(event) == (person.id, "user", str(person.id))
 
 
+def test_changing_the_password_keeps_when_earlier_sessions_ended(app, frozen_clock):
+    person = make_user()
+    signed_out = _start(person)
+    with write_intent():
+        accounts.sign_out(db.session, db.session.get(User, person.id), signed_out)
+        db.session.commit()
+    ended_at = _ended(signed_out)
+    frozen_clock.advance(hours=1)
+    _change(db.session.get(User, person.id), keep=None)
+    assert _ended(signed_out) == ended_at  # the record of when it ended is not rewritten
+
+
 def test_changing_the_password_without_a_session_to_keep_ends_them_all(app):
     person = make_user()
     session_id = _start(person)
@@ -537,6 +549,25 @@ def test_setting_a_password_through_a_link_works_once_and_ends_sessions_and_othe
         accounts.set_password_with_token(db.session, link, "yet another passphrase")
     db.session.rollback()
     assert str(caught.value) == "This link has expired or has already been used. Ask the school's admin for a new one."
+
+
+def test_a_link_used_by_another_request_while_this_one_waited_for_the_lock_is_refused(app, monkeypatch):
+    # On PostgreSQL two requests can find the same live link; the second locks the person's links only after
+    # the first has used it, and must then refuse it as used, not fail.
+    person = make_user()
+    token = _issue(person)
+    real_live_links = accounts._live_password_links
+
+    def used_meanwhile(session, user_id):
+        session.execute(sa.update(PasswordToken).where(PasswordToken.user_id == user_id).values(used_at=accounts.utcnow()))
+        return real_live_links(session, user_id)
+
+    monkeypatch.setattr(accounts, "_live_password_links", used_meanwhile)
+    with write_intent(), pytest.raises(NotFound) as caught:
+        accounts.set_password_with_token(db.session, token, NEW_PASSWORD)
+    db.session.rollback()
+    assert str(caught.value) == "This link has expired or has already been used. Ask the school's admin for a new one."
+    assert passwords.check_password(db.session.get(User, person.id).password_hash, PASSWORD)
 
 
 def test_a_link_alone_revokes_nothing_else_when_set(app):

@@ -455,6 +455,19 @@ def test_a_new_link_revokes_the_earlier_live_ones_and_says_so(app, frozen_clock)
     assert accounts.find_password_token(db.session, third).user_id == person.id
 
 
+def test_a_link_is_an_invitation_unless_said_otherwise_and_names_who_issued_it(app, frozen_clock):
+    # The invitation and the staff import issue links without naming a purpose.
+    person, admin = make_user(), make_user(Role.ADMIN)
+    with write_intent():
+        accounts.issue_password_token(db.session, admin, person)
+        accounts.issue_password_token(db.session, admin, person)
+        db.session.commit()
+    assert [_subject(event) for event in _events("user.invite_issued")] == [(admin.id, "user", str(person.id))] * 2
+    [revoked] = _events("user.password_links_revoked")
+    assert _subject(revoked) == (admin.id, "user", str(person.id))
+    assert json.loads(revoked.details) == {"count": 1, "reason": "new_invite_link"}
+
+
 def test_a_used_or_expired_link_is_not_revoked_again(app, frozen_clock):
     person = make_user()
     used = _issue(person)
@@ -493,9 +506,11 @@ def test_a_password_reset_link_revokes_the_persons_api_tokens_and_an_invite_does
         db.session.commit()
     _issue(person, "invite")
     assert db.session.get(ApiToken, token.id).revoked_at is None
-    _issue(person, "password_reset")
+    admin = make_user(Role.ADMIN)
+    _issue(person, "password_reset", actor=admin)
     assert db.session.get(ApiToken, token.id).revoked_at is not None
     assert json.loads(_events("api_token.revoked")[0].details) == {"reason": "password_reset"}
+    assert _subject(_events("api_token.revoked")[0]) == (admin.id, "api_token", str(token.id))
     assert len(_events("user.password_reset_issued")) == 1
 
 

@@ -200,6 +200,17 @@ def test_a_success_clears_the_failures_before_it(app, frozen_clock):
     assert accounts._recent_failures(db.session, accounts.throttle_key(person.email, "10.0.0.9"), WINDOW) == 0
 
 
+def test_only_a_success_with_the_same_account_and_ip_clears_the_failures(app, frozen_clock):
+    person, colleague = make_user(), make_user()
+    key = accounts.throttle_key(person.email, "10.0.0.1")
+    _sign_in(person.email, "wrong")
+    _sign_in(person.email, "wrong")
+    frozen_clock.advance(seconds=1)
+    _sign_in(colleague.email)  # someone else, from the same address
+    _sign_in(person.email, ip="10.0.0.9")  # the same person, from elsewhere
+    assert accounts._recent_failures(db.session, key, WINDOW) == 2
+
+
 def test_a_failure_at_the_same_moment_as_the_success_is_not_counted(app):
     person = make_user()
     key = accounts.throttle_key(person.email, "10.0.0.1")

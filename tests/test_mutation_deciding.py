@@ -209,6 +209,8 @@ def test_approving_ends_the_same_device_elsewhere(school):
     second = ask(school["staff"], hall, school["phone"])
     committed(permissions.decide, school["deputy"], second.id, "approve")
     assert fresh(first).status == "ended" and fresh(first).superseded_by_id == second.id
+    ended = _last("permission.ended")  # the approver who moved the device ended its first place
+    assert (ended.actor_id, ended.subject_id) == (school["deputy"].id, str(first.id))
     third = ask(school["staff"], school["area"], school["phone"])
     committed(permissions.decide, school["deputy"], third.id, "deny")
     assert fresh(second).status == "approved"  # a refusal ends nothing

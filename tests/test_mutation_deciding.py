@@ -270,6 +270,26 @@ def test_withdraw_only_your_own_pending_request(school, frozen_clock):
     assert error.message == "Mr B Clarke withdrew this request."
 
 
+def test_a_withdrawal_that_waited_for_the_lock_sees_the_approval_that_won(school, monkeypatch):
+    # On PostgreSQL the requester's withdrawal reads the request (pending), then waits for the row lock while
+    # an approver's decision commits. After the lock it must decide on the row as it is now, not as first read.
+    asked = ask(school["staff"], school["area"], school["phone"])
+    real_lock = deciding.lock_request
+
+    def approved_while_waiting(session, request_id):
+        # The other transaction's change, written past this session's copy of the request.
+        session.connection().execute(
+            sa.update(PermissionRequest.__table__)
+            .where(PermissionRequest.__table__.c.id == request_id)
+            .values(status="approved", decided_by_id=school["head"].id, decided_at=NINE, approved_until=NINE + timedelta(hours=1))
+        )
+        return real_lock(session, request_id)
+
+    monkeypatch.setattr(deciding, "lock_request", approved_while_waiting)
+    error = _refused(permissions.withdraw, school["staff"], asked.id)
+    assert isinstance(error, Conflict) and error.message == "Mrs A Adeyemi already approved this at 09:00."
+
+
 def test_end_only_your_own_approved_permission(school, frozen_clock):
     asked = ask(school["staff"], school["area"], school["phone"])
     error = _refused(permissions.end_permission, school["staff"], asked.id)

@@ -163,6 +163,28 @@ def test_bookings_that_ended_before_the_period_go_with_their_items(admin):
     assert json.loads(_events("retention.erased")[0].details)["bookings"] == 1
 
 
+def test_more_bookings_than_one_statement_may_name_all_go(admin):
+    # Erased in chunks of 500 ids (SQLite's parameter limit): 1001 old bookings need three, none left out.
+    asset = bookable_asset(admin)
+    old_id = make_booking(admin, day=date(2026, 11, 26), asset_id=asset.id).id
+    ends = NOW - YEAR_OF_MONTHS - SECOND
+    _execute(
+        "UPDATE bookings SET starts_at = :starts, ends_at = :ends WHERE id = :id",
+        starts=_stamp(ends - timedelta(hours=1)),
+        ends=_stamp(ends),
+        id=old_id,
+    )
+    columns = ", ".join(column.name for column in Booking.__table__.columns if column.name != "id")
+    _execute(
+        f"WITH RECURSIVE copies(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM copies WHERE n < 1000) "
+        f"INSERT INTO bookings ({columns}) SELECT {columns} FROM bookings, copies WHERE bookings.id = :id",
+        id=old_id,
+    )
+    assert len(_ids(Booking)) == 1001
+    assert _run().bookings == 1001
+    assert _ids(Booking) == set()
+
+
 # Leavers' devices ------------------------------------------------------------------------------------
 
 

@@ -43,6 +43,23 @@ def test_canonical_details_are_sorted_compact_unescaped_and_redact_long_digit_ru
     assert audit.canonical_details({"n": "x12345678901234y 123456789012345678"}) == '{"n":"x[redacted]y [redacted]"}'
 
 
+@pytest.fixture
+def server_in_tokyo(monkeypatch):
+    """The server's own time zone nine hours from UTC: what the chain records must not depend on it."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_sqlite_times_are_read_as_utc_whatever_the_servers_time_zone(server_in_tokyo):
+    assert audit._sqlite_timestamp("2026-11-25 09:00:00") == "2026-11-25T09:00:00.000000+00:00"
+    assert audit._sqlite_timestamp("2026-11-25 09:00:00.00001") == "2026-11-25T09:00:00.000010+00:00"
+
+
 def test_timestamps_are_utc_iso_with_microseconds():
     assert audit._timestamp("as stored") == "as stored"
     local = datetime(2026, 6, 1, 10, 30, tzinfo=timezone(timedelta(hours=1)))
@@ -302,7 +319,7 @@ def test_appending_needs_a_write_transaction_on_sqlite(app):
     db.session.rollback()
 
 
-def test_a_checkpoint_is_chained_before_its_row(app, frozen_clock):
+def test_a_checkpoint_is_chained_before_its_row(app, frozen_clock, server_in_tokyo):
     _append(None)
     _append(None)
     with write_intent():

@@ -510,3 +510,11 @@ def test_an_older_checkpoint_whose_event_does_not_record_it_is_reported(app, fro
         1,
         "the checkpoint at event 1 is not vouched for: event 4 does not record it",
     )
+
+
+def test_after_two_cuts_the_chain_continues_from_the_newest_checkpoint(app, frozen_clock):
+    _five(frozen_clock)
+    _cut(frozen_clock, 2)  # its checkpoint event is 6
+    _cut(frozen_clock, 4)  # its checkpoint event is 7
+    report = verify_chain(db.session)
+    assert (report.ok, report.verified_count, report.last_seq, report.cut_up_to) == (True, 3, 7, 4)

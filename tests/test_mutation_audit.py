@@ -58,6 +58,8 @@ def server_in_tokyo(monkeypatch):
 def test_sqlite_times_are_read_as_utc_whatever_the_servers_time_zone(server_in_tokyo):
     assert audit._sqlite_timestamp("2026-11-25 09:00:00") == "2026-11-25T09:00:00.000000+00:00"
     assert audit._sqlite_timestamp("2026-11-25 09:00:00.00001") == "2026-11-25T09:00:00.000010+00:00"
+    local = datetime(2026, 6, 1, 10, 30, tzinfo=timezone(timedelta(hours=1)))
+    assert audit._timestamp(local) == "2026-06-01T09:30:00.000000+00:00"
 
 
 def test_timestamps_are_utc_iso_with_microseconds():
@@ -518,3 +520,11 @@ def test_after_two_cuts_the_chain_continues_from_the_newest_checkpoint(app, froz
     _cut(frozen_clock, 4)  # its checkpoint event is 7
     report = verify_chain(db.session)
     assert (report.ok, report.verified_count, report.last_seq, report.cut_up_to) == (True, 3, 7, 4)
+
+
+def test_an_event_without_a_subject_records_an_empty_one(app, frozen_clock):
+    with write_intent():
+        event = record_audit_event(db.session, None, "note.added")
+        db.session.commit()
+    stored = db.session.get(AuditEvent, event.seq)
+    assert (stored.subject_type, stored.subject_id) == ("", "")

@@ -528,3 +528,13 @@ def test_an_event_without_a_subject_records_an_empty_one(app, frozen_clock):
         db.session.commit()
     stored = db.session.get(AuditEvent, event.seq)
     assert (stored.subject_type, stored.subject_id) == ("", "")
+
+
+def test_a_time_sqlite_holds_without_microseconds_is_the_same_instant(app, frozen_clock):
+    # SQLAlchemy writes 'YYYY-MM-DD HH:MM:SS.ffffff'; a row written by hand or another tool may leave the
+    # microseconds out. It is the same instant, hashed in the same canonical form, so the chain still verifies.
+    events = _five(frozen_clock)
+    _tamper("UPDATE audit_events SET occurred_at = substr(occurred_at, 1, 19) WHERE seq = 3")
+    assert len(db.session.scalar(sa.text("SELECT occurred_at FROM audit_events WHERE seq = 3"))) == 19
+    report = verify_chain(db.session)
+    assert (report.ok, report.verified_count, report.last_hash) == (True, 5, events[4].hash)

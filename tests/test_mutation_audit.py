@@ -73,8 +73,12 @@ def test_timestamps_are_utc_iso_with_microseconds():
 
 
 def test_strings_are_encoded_as_json_dumps_does():
-    for value in ("plain", 'quote " and \\ and \n', "café 日本", 7, None, True):
+    class Name(str):  # a str subclass (an enum's value, markup) takes json.dumps itself
+        pass
+
+    for value in ("plain", 'quote " and \\ and \n', "café 日本", 7, None, True, Name("café"), ["日本"]):
         assert audit._string(value) == json.dumps(value, ensure_ascii=False)
+    assert audit._string(Name("café")) == '"café"'  # never \\u escapes: the text as written is hashed
 
 
 def _reference(**fields) -> str:

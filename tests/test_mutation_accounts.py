@@ -200,6 +200,17 @@ def test_a_success_clears_the_failures_before_it(app, frozen_clock):
     assert accounts._recent_failures(db.session, accounts.throttle_key(person.email, "10.0.0.9"), WINDOW) == 0
 
 
+def test_only_a_success_with_the_same_account_and_ip_clears_the_failures(app, frozen_clock):
+    person, colleague = make_user(), make_user()
+    key = accounts.throttle_key(person.email, "10.0.0.1")
+    _sign_in(person.email, "wrong")
+    _sign_in(person.email, "wrong")
+    frozen_clock.advance(seconds=1)
+    _sign_in(colleague.email)  # someone else, from the same address
+    _sign_in(person.email, ip="10.0.0.9")  # the same person, from elsewhere
+    assert accounts._recent_failures(db.session, key, WINDOW) == 2
+
+
 def test_a_failure_at_the_same_moment_as_the_success_is_not_counted(app):
     person = make_user()
     key = accounts.throttle_key(person.email, "10.0.0.1")
@@ -367,6 +378,18 @@ def test_changing_the_password_ends_every_other_session_and_is_audited(app, froz
     assert _subject(event) == (person.id, "user", str(person.id))
 
 
+def test_changing_the_password_keeps_when_earlier_sessions_ended(app, frozen_clock):
+    person = make_user()
+    signed_out = _start(person)
+    with write_intent():
+        accounts.sign_out(db.session, db.session.get(User, person.id), signed_out)
+        db.session.commit()
+    ended_at = _ended(signed_out)
+    frozen_clock.advance(hours=1)
+    _change(db.session.get(User, person.id), keep=None)
+    assert _ended(signed_out) == ended_at  # the record of when it ended is not rewritten
+
+
 def test_changing_the_password_without_a_session_to_keep_ends_them_all(app):
     person = make_user()
     session_id = _start(person)
@@ -443,6 +466,19 @@ def test_a_new_link_revokes_the_earlier_live_ones_and_says_so(app, frozen_clock)
     assert accounts.find_password_token(db.session, third).user_id == person.id
 
 
+def test_a_link_is_an_invitation_unless_said_otherwise_and_names_who_issued_it(app, frozen_clock):
+    # The invitation and the staff import issue links without naming a purpose.
+    person, admin = make_user(), make_user(Role.ADMIN)
+    with write_intent():
+        accounts.issue_password_token(db.session, admin, person)
+        accounts.issue_password_token(db.session, admin, person)
+        db.session.commit()
+    assert [_subject(event) for event in _events("user.invite_issued")] == [(admin.id, "user", str(person.id))] * 2
+    [revoked] = _events("user.password_links_revoked")
+    assert _subject(revoked) == (admin.id, "user", str(person.id))
+    assert json.loads(revoked.details) == {"count": 1, "reason": "new_invite_link"}
+
+
 def test_a_used_or_expired_link_is_not_revoked_again(app, frozen_clock):
     person = make_user()
     used = _issue(person)
@@ -481,9 +517,11 @@ def test_a_password_reset_link_revokes_the_persons_api_tokens_and_an_invite_does
         db.session.commit()
     _issue(person, "invite")
     assert db.session.get(ApiToken, token.id).revoked_at is None
-    _issue(person, "password_reset")
+    admin = make_user(Role.ADMIN)
+    _issue(person, "password_reset", actor=admin)
     assert db.session.get(ApiToken, token.id).revoked_at is not None
     assert json.loads(_events("api_token.revoked")[0].details) == {"reason": "password_reset"}
+    assert _subject(_events("api_token.revoked")[0]) == (admin.id, "api_token", str(token.id))
     assert len(_events("user.password_reset_issued")) == 1
 
 
@@ -537,6 +575,25 @@ def test_setting_a_password_through_a_link_works_once_and_ends_sessions_and_othe
         accounts.set_password_with_token(db.session, link, "yet another passphrase")
     db.session.rollback()
     assert str(caught.value) == "This link has expired or has already been used. Ask the school's admin for a new one."
+
+
+def test_a_link_used_by_another_request_while_this_one_waited_for_the_lock_is_refused(app, monkeypatch):
+    # On PostgreSQL two requests can find the same live link; the second locks the person's links only after
+    # the first has used it, and must then refuse it as used, not fail.
+    person = make_user()
+    token = _issue(person)
+    real_live_links = accounts._live_password_links
+
+    def used_meanwhile(session, user_id):
+        session.execute(sa.update(PasswordToken).where(PasswordToken.user_id == user_id).values(used_at=accounts.utcnow()))
+        return real_live_links(session, user_id)
+
+    monkeypatch.setattr(accounts, "_live_password_links", used_meanwhile)
+    with write_intent(), pytest.raises(NotFound) as caught:
+        accounts.set_password_with_token(db.session, token, NEW_PASSWORD)
+    db.session.rollback()
+    assert str(caught.value) == "This link has expired or has already been used. Ask the school's admin for a new one."
+    assert passwords.check_password(db.session.get(User, person.id).password_hash, PASSWORD)
 
 
 def test_a_link_alone_revokes_nothing_else_when_set(app):
@@ -668,6 +725,10 @@ def test_reactivating_clears_a_past_end_date_and_revokes_old_tokens(app, frozen_
     [event] = _events("user.reactivated")
     assert _subject(event) == (admin.id, "user", str(person.id))
     assert json.loads(event.details) == {"api_tokens_revoked": 1, "end_date_cleared": "2026-11-24"}
+    # The token's own revocation names who reactivated the person and why.
+    [revoked] = _events("api_token.revoked")
+    assert _subject(revoked) == (admin.id, "api_token", str(token.id))
+    assert json.loads(revoked.details) == {"reason": "reactivated"}
 
 
 def test_reactivating_keeps_an_end_date_of_today_or_later(app):
@@ -705,6 +766,9 @@ def test_reactivating_keeps_an_end_date_of_today_or_later(app):
         ("javascript:alert(1)", "/"),
         ("http:/devices", "/"),
         ("///evil.example", "/"),
+        # Browsers drop tabs and newlines from a URL, so these are //evil.example to them (and to urlsplit).
+        ("/\t/evil.example/x", "/"),
+        ("/\r\n/evil.example", "/"),
     ],
 )
 def test_sign_in_returns_only_to_a_path_on_this_site(app, target, expected):

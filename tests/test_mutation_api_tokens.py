@@ -204,3 +204,36 @@ def test_unknown_revoked_unprefixed_and_leavers_tokens_find_nobody(app):
         revoke_token(db.session, owner, token.id)
         db.session.commit()
     assert _use(secret) is None
+
+
+def test_a_leavers_token_is_refused_at_look_up_not_only_when_its_use_is_recorded(app):
+    leaver = make_user()
+    _, secret = _create(leaver)
+    with write_intent():
+        accounts.deactivate_user(db.session, None, leaver)
+        db.session.commit()
+    assert user_for_token(db.session, secret) is None
+
+
+def test_recording_a_use_decides_again_under_the_write_lock(app, frozen_clock):
+    owner = make_user()
+    token, secret = _create(owner)
+    user, found, due = user_for_token(db.session, secret)
+    assert due is True
+    with write_intent():
+        db.session.rollback()
+        assert note_token_use(db.session, found, user) is True
+        assert note_token_use(db.session, found, user) is False  # recorded meanwhile: not due again
+        db.session.commit()
+    frozen_clock.advance(hours=1)
+    user, found, _due = user_for_token(db.session, secret)
+    with write_intent():
+        db.session.rollback()
+        accounts.deactivate_user(db.session, None, db.session.get(type(user), user.id))
+        assert note_token_use(db.session, found, db.session.get(type(user), user.id)) is None  # left meanwhile
+        db.session.rollback()
+    with write_intent():
+        revoke_token(db.session, owner, token.id)
+        assert note_token_use(db.session, found, db.session.get(type(user), user.id)) is None  # revoked meanwhile
+        db.session.rollback()
+    assert len(_events("api_token.used")) == 1

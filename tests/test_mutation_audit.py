@@ -43,6 +43,25 @@ def test_canonical_details_are_sorted_compact_unescaped_and_redact_long_digit_ru
     assert audit.canonical_details({"n": "x12345678901234y 123456789012345678"}) == '{"n":"x[redacted]y [redacted]"}'
 
 
+@pytest.fixture
+def server_in_tokyo(monkeypatch):
+    """The server's own time zone nine hours from UTC: what the chain records must not depend on it."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_sqlite_times_are_read_as_utc_whatever_the_servers_time_zone(server_in_tokyo):
+    assert audit._sqlite_timestamp("2026-11-25 09:00:00") == "2026-11-25T09:00:00.000000+00:00"
+    assert audit._sqlite_timestamp("2026-11-25 09:00:00.00001") == "2026-11-25T09:00:00.000010+00:00"
+    local = datetime(2026, 6, 1, 10, 30, tzinfo=timezone(timedelta(hours=1)))
+    assert audit._timestamp(local) == "2026-06-01T09:30:00.000000+00:00"
+
+
 def test_timestamps_are_utc_iso_with_microseconds():
     assert audit._timestamp("as stored") == "as stored"
     local = datetime(2026, 6, 1, 10, 30, tzinfo=timezone(timedelta(hours=1)))
@@ -54,8 +73,12 @@ def test_timestamps_are_utc_iso_with_microseconds():
 
 
 def test_strings_are_encoded_as_json_dumps_does():
-    for value in ("plain", 'quote " and \\ and \n', "café 日本", 7, None, True):
+    class Name(str):  # a str subclass (an enum's value, markup) takes json.dumps itself
+        pass
+
+    for value in ("plain", 'quote " and \\ and \n', "café 日本", 7, None, True, Name("café"), ["日本"]):
         assert audit._string(value) == json.dumps(value, ensure_ascii=False)
+    assert audit._string(Name("café")) == '"café"'  # never \\u escapes: the text as written is hashed
 
 
 def _reference(**fields) -> str:
@@ -302,7 +325,7 @@ def test_appending_needs_a_write_transaction_on_sqlite(app):
     db.session.rollback()
 
 
-def test_a_checkpoint_is_chained_before_its_row(app, frozen_clock):
+def test_a_checkpoint_is_chained_before_its_row(app, frozen_clock, server_in_tokyo):
     _append(None)
     _append(None)
     with write_intent():
@@ -493,3 +516,29 @@ def test_an_older_checkpoint_whose_event_does_not_record_it_is_reported(app, fro
         1,
         "the checkpoint at event 1 is not vouched for: event 4 does not record it",
     )
+
+
+def test_after_two_cuts_the_chain_continues_from_the_newest_checkpoint(app, frozen_clock):
+    _five(frozen_clock)
+    _cut(frozen_clock, 2)  # its checkpoint event is 6
+    _cut(frozen_clock, 4)  # its checkpoint event is 7
+    report = verify_chain(db.session)
+    assert (report.ok, report.verified_count, report.last_seq, report.cut_up_to) == (True, 3, 7, 4)
+
+
+def test_an_event_without_a_subject_records_an_empty_one(app, frozen_clock):
+    with write_intent():
+        event = record_audit_event(db.session, None, "note.added")
+        db.session.commit()
+    stored = db.session.get(AuditEvent, event.seq)
+    assert (stored.subject_type, stored.subject_id) == ("", "")
+
+
+def test_a_time_sqlite_holds_without_microseconds_is_the_same_instant(app, frozen_clock):
+    # SQLAlchemy writes 'YYYY-MM-DD HH:MM:SS.ffffff'; a row written by hand or another tool may leave the
+    # microseconds out. It is the same instant, hashed in the same canonical form, so the chain still verifies.
+    events = _five(frozen_clock)
+    _tamper("UPDATE audit_events SET occurred_at = substr(occurred_at, 1, 19) WHERE seq = 3")
+    assert len(db.session.scalar(sa.text("SELECT occurred_at FROM audit_events WHERE seq = 3"))) == 19
+    report = verify_chain(db.session)
+    assert (report.ok, report.verified_count, report.last_hash) == (True, 5, events[4].hash)

@@ -209,6 +209,8 @@ def test_approving_ends_the_same_device_elsewhere(school):
     second = ask(school["staff"], hall, school["phone"])
     committed(permissions.decide, school["deputy"], second.id, "approve")
     assert fresh(first).status == "ended" and fresh(first).superseded_by_id == second.id
+    ended = _last("permission.ended")  # the approver who moved the device ended its first place
+    assert (ended.actor_id, ended.subject_id) == (school["deputy"].id, str(first.id))
     third = ask(school["staff"], school["area"], school["phone"])
     committed(permissions.decide, school["deputy"], third.id, "deny")
     assert fresh(second).status == "approved"  # a refusal ends nothing
@@ -266,6 +268,26 @@ def test_withdraw_only_your_own_pending_request(school, frozen_clock):
     assert isinstance(error, Conflict) and error.message == "Mr B Clarke withdrew this request."
     error = _refused(permissions.decide, school["head"], asked.id, "approve")
     assert error.message == "Mr B Clarke withdrew this request."
+
+
+def test_a_withdrawal_that_waited_for_the_lock_sees_the_approval_that_won(school, monkeypatch):
+    # On PostgreSQL the requester's withdrawal reads the request (pending), then waits for the row lock while
+    # an approver's decision commits. After the lock it must decide on the row as it is now, not as first read.
+    asked = ask(school["staff"], school["area"], school["phone"])
+    real_lock = deciding.lock_request
+
+    def approved_while_waiting(session, request_id):
+        # The other transaction's change, written past this session's copy of the request.
+        session.connection().execute(
+            sa.update(PermissionRequest.__table__)
+            .where(PermissionRequest.__table__.c.id == request_id)
+            .values(status="approved", decided_by_id=school["head"].id, decided_at=NINE, approved_until=NINE + timedelta(hours=1))
+        )
+        return real_lock(session, request_id)
+
+    monkeypatch.setattr(deciding, "lock_request", approved_while_waiting)
+    error = _refused(permissions.withdraw, school["staff"], asked.id)
+    assert isinstance(error, Conflict) and error.message == "Mrs A Adeyemi already approved this at 09:00."
 
 
 def test_end_only_your_own_approved_permission(school, frozen_clock):
@@ -383,3 +405,11 @@ def test_a_prompt_justified_review_is_not_late(school, frozen_clock):
     assert error.message == "Mr D Okafor already reviewed this at 09:00: justified."
     assert fresh(used).status == RequestStatus.APPROVED.value
     assert db.session.get(PermissionRequest, used.id).emergency is True
+
+
+def test_how_late_a_review_was_is_in_hours_to_a_tenth(school, frozen_clock):
+    used = ask(school["staff"], school["area"], school["phone"], emergency=True, emergency_reason=EMERGENCY)
+    frozen_clock.advance(hours=10, minutes=3, seconds=5)  # 10.0514 hours: a tenth of an hour, rounded up
+    committed(permissions.review_emergency, school["deputy"], used.id, "justified")
+    details = json.loads(_last("permission.emergency_reviewed").details)
+    assert (details["hours_after"], details["late"]) == (10.1, False)

@@ -81,6 +81,12 @@ def test_a_malformed_extra_host_is_named_in_the_error(entry):
     assert str(caught.value) == f"LANYARD_PUSH_EXTRA_HOSTS: {entry!r} is not host or host:port"
 
 
+def test_an_extra_host_is_lower_cased_and_never_turned_into_another_name():
+    # Lower-casing keeps the name the school wrote; upper-casing would turn "ß" into "SS" and let the server
+    # POST to strasse.example, a host nobody named.
+    assert push.parse_extra_hosts("Straße.example") == (push.PushHost("straße.example", 443, suffix=False),)
+
+
 def test_only_loopback_hosts_may_use_plain_http():
     assert push._is_loopback("localhost") is True
     assert push._is_loopback("127.0.0.1") is True
@@ -167,10 +173,22 @@ def test_the_length_limit_is_exactly_1024_characters():
         ("HTTPS://fcm.googleapis.com/x", PLAIN_FORM),
         ("https://fcm.googleapis.com:8443/x", "The endpoint must use port 443, not 8443."),
         ("http://fcm.googleapis.com:443/x", "The endpoint must use https."),
+        # No scheme: urllib3 reads the host and port of a scheme-relative URL; the plain form still refuses it.
+        ("//fcm.googleapis.com:443/x", PLAIN_FORM),
+        # A scheme with no host at all: both parsers agree there is none, and it is refused for that.
+        ("mailto:x", "The endpoint has no host."),
+        # The HTTP client percent-encodes these host characters before it connects, so it reads another host.
+        ("https://a|b.fcm.googleapis.com/x", "The endpoint reads differently to different URL parsers, so it is not used."),
     ],
 )
 def test_each_endpoint_refusal_says_exactly_what_is_wrong(endpoint, message):
     assert _problem(endpoint) == message
+
+
+def test_spaces_and_control_characters_stop_at_the_space():
+    # "!" (0x21, just above the space) is an ordinary URL character.
+    assert _problem(FCM + "!x") is None
+    assert _problem(FCM + "\x20") == "The endpoint must not contain spaces or control characters."
 
 
 def test_a_public_service_is_accepted_and_any_name_under_it():
@@ -212,6 +230,11 @@ def test_the_http_clients_reading_is_scheme_host_port_and_userinfo():
     assert push._client_reading("https://u:p@fcm.googleapis.com/x") == ("https", "fcm.googleapis.com", None, "u:p")
     assert push._client_reading("https://fcm.googleapis.com:99999/x") is None
     assert push._client_reading("https://[::1/x") is None
+    # No scheme, or no host: the missing part reads as empty, never as something else.
+    assert push._client_reading("fcm.googleapis.com:443/x") == ("", "fcm.googleapis.com", 443, None)
+    assert push._client_reading("mailto:x") == ("mailto", "", None, None)
+    # The client percent-encodes "|" in the host before it connects: two readings, so none is given.
+    assert push._client_reading("https://a|b.fcm.googleapis.com/x") is None
 
 
 # Keys ---------------------------------------------------------------------------------------------------

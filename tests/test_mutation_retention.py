@@ -163,6 +163,28 @@ def test_bookings_that_ended_before_the_period_go_with_their_items(admin):
     assert json.loads(_events("retention.erased")[0].details)["bookings"] == 1
 
 
+def test_more_bookings_than_one_statement_may_name_all_go(admin):
+    # Erased in chunks of 500 ids (SQLite's parameter limit): 1001 old bookings need three, none left out.
+    asset = bookable_asset(admin)
+    old_id = make_booking(admin, day=date(2026, 11, 26), asset_id=asset.id).id
+    ends = NOW - YEAR_OF_MONTHS - SECOND
+    _execute(
+        "UPDATE bookings SET starts_at = :starts, ends_at = :ends WHERE id = :id",
+        starts=_stamp(ends - timedelta(hours=1)),
+        ends=_stamp(ends),
+        id=old_id,
+    )
+    columns = ", ".join(column.name for column in Booking.__table__.columns if column.name != "id")
+    _execute(
+        f"WITH RECURSIVE copies(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM copies WHERE n < 1000) "
+        f"INSERT INTO bookings ({columns}) SELECT {columns} FROM bookings, copies WHERE bookings.id = :id",
+        id=old_id,
+    )
+    assert len(_ids(Booking)) == 1001
+    assert _run().bookings == 1001
+    assert _ids(Booking) == set()
+
+
 # Leavers' devices ------------------------------------------------------------------------------------
 
 
@@ -352,6 +374,8 @@ def test_the_published_periods_are_the_enforced_ones(admin, app):
     assert retention.published_periods(db.session) == retention.PublishedPeriods(6, 45, 7, 9, 25)
     app.config["LOGIN_WINDOW_MINUTES"] = 61
     assert retention.published_periods(db.session).sign_in_attempt_hours == 26  # rounded up
+    app.config["LOGIN_WINDOW_MINUTES"] = 36 * 60 + 1  # kept 60 hours and a minute: the notice says 61
+    assert retention.published_periods(db.session).sign_in_attempt_hours == 61
 
 
 def test_the_scheduled_run_is_at_most_hourly(admin, monkeypatch):

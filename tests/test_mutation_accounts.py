@@ -20,7 +20,7 @@ from sqlalchemy import event
 from app.auth.routes import safe_next
 from app.database import write_intent
 from app.extensions import db
-from app.models import ApiToken, AuditEvent, LoginAttempt, PasswordToken, Role, User, UserSession
+from app.models import ApiToken, AuditEvent, LoginAttempt, PasswordToken, Role, User, UserRole, UserSession
 from app.services import accounts, passwords
 from app.services.api_tokens import create_token
 from app.services.errors import Conflict, NotFound, ValidationFailed
@@ -774,3 +774,42 @@ def test_reactivating_keeps_an_end_date_of_today_or_later(app):
 def test_sign_in_returns_only_to_a_path_on_this_site(app, target, expected):
     with app.test_request_context("/sign-in"):
         assert safe_next(target) == expected
+
+
+def test_the_session_lookup_names_the_current_policy_version(app):
+    from app.clock import local_today
+    from app.services import policy
+
+    review = local_today() + timedelta(days=365)
+    admin = make_user(Role.ADMIN)
+    person = make_user()
+    session_id, person_id = _start(person), person.id
+    with write_intent():
+        first = policy.publish_policy(
+            db.session,
+            admin,
+            policy.PolicyDraft(label="v1", title="Conduct", body="Phones stay out.", pdf=b"", review_date=review),
+        )
+        second = policy.publish_policy(
+            db.session,
+            admin,
+            policy.PolicyDraft(label="v2", title="Conduct", body="Phones stay out, always.", pdf=b"", review_date=review),
+        )
+        db.session.commit()
+    assert first.id < second.id
+    live = accounts.live_session(db.session, person_id, session_id, timedelta(hours=12))
+    assert live is not None and live.user.id == person_id
+    assert live.current_policy_id == second.id
+
+
+def test_a_person_with_no_role_rows_is_still_signed_in_holding_no_role(app):
+    person = make_user()
+    session_id, person_id = _start(person), person.id
+    with write_intent():
+        db.session.execute(sa.delete(UserRole).where(UserRole.user_id == person_id))
+        db.session.commit()
+    db.session.expire_all()
+    live = accounts.live_session(db.session, person_id, session_id, timedelta(hours=12))
+    assert live is not None
+    assert live.user.roles == set()
+    assert not live.user.has_role(Role.STAFF, Role.ADMIN)

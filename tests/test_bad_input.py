@@ -112,6 +112,15 @@ def test_the_same_bodies_with_real_ids_still_work(app, client, school):
     assert client.post(f"/api/v1{path}", json=body, headers=headers).status_code == 201
 
 
+def test_an_id_written_as_a_whole_number_with_a_fraction_part_is_that_id(app, client, school):
+    """JSON has one kind of number: 12.0 is 12 (JSON Schema's "integer" accepts it, and so does the API)."""
+    headers = _signed_in(client, school["staff"])
+    path, body = _body(school, "area_id", float(school["area"].id))
+    answer = client.post(f"/api/v1{path}", json=body, headers=headers)
+    assert answer.status_code == 201, answer.get_data(as_text=True)
+    assert answer.get_json()["area"]["id"] == school["area"].id
+
+
 def test_huge_ids_in_urls_are_not_found_on_every_route_that_takes_one(app, client, school):
     headers = _signed_in(client, school["head"])
     with write_intent():

@@ -90,8 +90,17 @@ ID_MESSAGE = f"Must be a whole number from 1 to {MAX_ID}."
 ID_LIST_LIMIT = 500
 ID_LIST_MESSAGE = f"Must be a list of at most {ID_LIST_LIMIT} ids, each a whole number from 1 to {MAX_ID}."
 
-# An id in a body: a JSON integer (not a bool, a float or a string) that fits every id column.
-Id = Annotated[int, Strict(), Field(ge=1, le=MAX_ID), Message(ID_MESSAGE)]
+
+def _whole_number(value: object) -> object:
+    """A JSON number with no fraction (``12.0``) is the integer 12: JSON Schema's "integer" says so, and a
+    client's JSON library may write it so. ``12.5``, a bool or a string stays what it is, and is refused."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+# An id in a body: a JSON integer (not a bool, a fraction or a string) that fits every id column.
+Id = Annotated[int, Strict(), Field(ge=1, le=MAX_ID), BeforeValidator(_whole_number), Message(ID_MESSAGE)]
 OptionalId = Annotated[Id | None, Message(ID_MESSAGE)]
 IdList = Annotated[list[Id], Field(max_length=ID_LIST_LIMIT), Message(ID_LIST_MESSAGE)]
 Text = Annotated[str, Strict(), Message("Must be a string.")]

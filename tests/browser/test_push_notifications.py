@@ -225,11 +225,7 @@ def test_tapping_a_notification_opens_its_page(live_server, new_phone, local_pus
         "kind": "permission.approved",
         "notice_id": 1,
     }
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {"origin": live_server.url, "registrationId": registration["registrationId"], "data": json.dumps(message)},
-    )
-    shown = _wait(lambda: worker.evaluate(NOTIFICATIONS, "notice-1"))
+    shown = _deliver_until_shown(cdp, worker, live_server.url, registration["registrationId"], message, "notice-1")
     assert shown[0]["actions"] == [] and shown[0]["url"] == "/devices"
 
     worker.evaluate(CLICK, ["notice-1", ""])

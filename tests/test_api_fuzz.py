@@ -135,7 +135,9 @@ def _seed_school() -> dict:
     # No stock-take is open: the run starts its own, scans it and closes it (tests/fuzz_hooks.py, _FEEDS).
     # Bookings (issue 17): each role books its own camera, one lesson period after another on the days ahead.
     cameras = {role: bookable_asset(office).id for role in ROLES}
-    slots = [(today + timedelta(days=1 + n // 6), f"P{n % 6 + 1}") for n in range(SEEDED * 4)]
+    # School days only: a booking on a Saturday or a Sunday is refused (whatever day the suite runs on).
+    school_days = [day for day in (today + timedelta(days=n) for n in range(1, 60)) if day.weekday() < 5]
+    slots = [(school_days[n // 6], f"P{n % 6 + 1}") for n in range(SEEDED * 4)]
     booked = {
         role: [make_booking(person, asset_id=cameras[role], day=day, periods=(period,)).id for day, period in slots[: SEEDED * 2]]
         for role, person in people.items()

@@ -67,6 +67,10 @@ def client_ip() -> str:
     return request.remote_addr or ""
 
 
+def _absolute_session_limit() -> timedelta:
+    return timedelta(hours=current_app.config["SESSION_ABSOLUTE_HOURS"])
+
+
 @login_manager.user_loader
 def load_user(user_id: str):
     """Accept the cookie only while its server-side session is live and not idle too long.
@@ -83,7 +87,7 @@ def load_user(user_id: str):
         g.session_expired = True
         return None
     try:
-        live = live_session(db.session, int(user_id), session.get("sid"), timedelta(hours=config["SESSION_ABSOLUTE_HOURS"]))
+        live = live_session(db.session, int(user_id), session.get("sid"), _absolute_session_limit())
     except ValueError:
         return None
     if live is None:
@@ -197,9 +201,7 @@ def _reread_session_person(user_id: int) -> None:
     and the write must decide on what the database holds now. The session lookup does it in the one
     statement the person's reload would cost anyway; a session ended in between leaves the roles to be
     loaded from the rows."""
-    live = accounts.live_session(
-        db.session, user_id, session.get("sid"), timedelta(hours=current_app.config["SESSION_ABSOLUTE_HOURS"])
-    )
+    live = accounts.live_session(db.session, user_id, session.get("sid"), _absolute_session_limit())
     if live is None:
         current_user.forget_session_roles()
 
